@@ -1,0 +1,1 @@
+//! Tokenward: per-site authentication headers compiled to declarativeNetRequest.
