@@ -1,0 +1,156 @@
+//! Which rule applies to a URL, answered in Rust the way the browser answers
+//! it. The popup and the badge use it; the end-to-end suite checks that the
+//! browser agrees.
+//!
+//! The browser applies every matching `modifyHeaders` rule in priority
+//! order, and for each header the highest-priority rule that touches it wins
+//! (<https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/declarativeNetRequest/ModifyHeaderInfo>).
+//! So "the rule that applies" is per header: [`effective_headers`].
+
+use url::Url;
+
+use crate::header::HeaderAction;
+use crate::rules::{RuleBook, SiteRule};
+
+/// Enabled rules whose pattern contains the URL, most specific first.
+pub fn applying<'a>(book: &'a RuleBook, url: &Url) -> Vec<&'a SiteRule> {
+    let mut hits: Vec<&SiteRule> = book
+        .rules()
+        .iter()
+        .filter(|r| r.enabled && r.pattern.matches(url))
+        .collect();
+    hits.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
+    hits
+}
+
+/// The most specific rule whose pattern contains the URL, on or off. This is
+/// what the popup shows for the current site.
+pub fn covering<'a>(book: &'a RuleBook, url: &Url) -> Option<&'a SiteRule> {
+    book.rules()
+        .iter()
+        .filter(|r| r.pattern.matches(url))
+        .max_by_key(|r| r.pattern.specificity())
+}
+
+/// For each header some enabled rule touches on this URL, the action that
+/// wins and the rule it comes from.
+pub fn effective_headers<'a>(
+    book: &'a RuleBook,
+    url: &Url,
+) -> Vec<(&'a SiteRule, &'a HeaderAction)> {
+    let mut out: Vec<(&SiteRule, &HeaderAction)> = Vec::new();
+    for rule in applying(book, url) {
+        for action in &rule.headers {
+            if !out.iter().any(|(_, a)| a.name().same_as(action.name())) {
+                out.push((rule, action));
+            }
+        }
+    }
+    out
+}
+
+/// What the toolbar badge says for a tab showing this URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    /// An enabled rule sends headers here.
+    On,
+    /// Nothing is sent here.
+    Off,
+}
+
+impl Badge {
+    pub fn for_url(book: &RuleBook, url: &str) -> Badge {
+        match Url::parse(url) {
+            Ok(url) if !applying(book, &url).is_empty() => Badge::On,
+            _ => Badge::Off,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Badge::On => "ON",
+            Badge::Off => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests::draft;
+    use crate::rules::HeaderDraft;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn book() -> RuleBook {
+        let mut book = RuleBook::default();
+        let mut wild = draft("https://*.example.com", "wild");
+        wild.headers.push(HeaderDraft {
+            name: "X-Team".into(),
+            scheme: "raw".into(),
+            secret: "ml".into(),
+        });
+        for d in [
+            wild,
+            draft("https://api.example.com", "exact"),
+            draft("https://api.example.com/v1", "v1"),
+        ] {
+            if let Err(e) = book.save(&d) {
+                panic!("{e}");
+            }
+        }
+        book
+    }
+
+    fn winners(book: &RuleBook, u: &str) -> Vec<(u32, String)> {
+        effective_headers(book, &url(u))
+            .into_iter()
+            .map(|(r, a)| (r.id, a.name().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn most_specific_rule_wins_each_header() {
+        let b = book();
+        assert_eq!(
+            winners(&b, "https://api.example.com/v1/models"),
+            [(3, "Authorization".to_owned()), (1, "X-Team".to_owned())],
+            "the path rule wins Authorization; the wildcard still adds X-Team"
+        );
+        assert_eq!(
+            winners(&b, "https://api.example.com/v2")[0],
+            (2, "Authorization".to_owned())
+        );
+        assert_eq!(
+            winners(&b, "https://other.example.com/")[0],
+            (1, "Authorization".to_owned())
+        );
+        assert!(winners(&b, "https://example.com/").is_empty());
+    }
+
+    #[test]
+    fn covering_includes_disabled_rules_but_applying_does_not() {
+        let mut b = book();
+        assert!(b.set_enabled(2, false).is_ok());
+        let u = url("https://api.example.com/v2");
+        assert_eq!(covering(&b, &u).map(|r| r.id), Some(2));
+        assert_eq!(
+            applying(&b, &u).iter().map(|r| r.id).collect::<Vec<_>>(),
+            [1]
+        );
+    }
+
+    #[test]
+    fn badge_follows_enabled_rules() {
+        let mut b = book();
+        assert_eq!(Badge::for_url(&b, "https://api.example.com/"), Badge::On);
+        assert_eq!(Badge::for_url(&b, "chrome://extensions"), Badge::Off);
+        assert_eq!(Badge::for_url(&b, "not a url"), Badge::Off);
+        for id in [1, 2, 3] {
+            assert!(b.set_enabled(id, false).is_ok());
+        }
+        assert_eq!(Badge::for_url(&b, "https://api.example.com/"), Badge::Off);
+    }
+}

@@ -1,0 +1,706 @@
+//! Site patterns: which URLs a rule names.
+//!
+//! A pattern is what the user types (`https://api.example.com`,
+//! `https://*.acme.cloud-apps.bentoml.com/`, `http://127.0.0.1:3000/v1/`),
+//! parsed into a canonical form: scheme, exact host or `*.` suffix, port and
+//! optional path prefix. The semantics are deliberately narrow, because a
+//! pattern decides where a secret is sent:
+//!
+//! - **Scheme** is `http` or `https`; `http` also covers `ws` and `https`
+//!   covers `wss`, as origins do. Plain `http` is refused except for loopback
+//!   and `localhost` unless the rule explicitly allows it.
+//! - **Host** is exact, or `*.suffix`, which covers every subdomain of
+//!   `suffix` at any depth but *not* `suffix` itself (as in CSP). Hosts are
+//!   lower-cased and IDNs converted to punycode, as the browser does before
+//!   matching.
+//! - **Port**: none means the scheme's default port only; the header never
+//!   reaches another port.
+//! - **Path prefix** ends at a separator: `/v1` covers `/v1`, `/v1/…`,
+//!   `/v1?…`, never `/v10` or `/v1.json`. "Separator" is exactly the class of
+//!   declarativeNetRequest's `^` (anything but a letter, digit, `_`, `-`, `.`
+//!   or `%`, or the end of the URL), so that the browser and [`SitePattern::matches`]
+//!   agree to the character.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+/// The longest pattern accepted. Long enough for any real endpoint, short
+/// enough that the compiled regex stays far below RE2's memory limit.
+pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// Why a pattern was refused. Every message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("enter a site, for example https://api.example.com")]
+    Empty,
+    #[error("a pattern is at most {MAX_PATTERN_LEN} characters long")]
+    TooLong,
+    #[error("a rule must name a site: `{0}` would send the header to every site")]
+    AllSites(String),
+    #[error("only http and https sites can get headers, not `{0}:`")]
+    UnsupportedScheme(String),
+    #[error("the pattern has no host: write it as https://host")]
+    NoHost,
+    #[error("user names and passwords do not belong in a pattern; remove the part before `@`")]
+    Userinfo,
+    #[error("a pattern names a site and a path, without `?query` or `#fragment`")]
+    QueryOrFragment,
+    #[error("`{0}` is not a valid port (1 to 65535)")]
+    BadPort(String),
+    #[error("`{host}` is not a valid host name: {reason}")]
+    BadHost { host: String, reason: String },
+    #[error("a wildcard is only allowed as the first label, as in https://*.example.com")]
+    MisplacedWildcard,
+    #[error(
+        "`*.{0}` would cover a whole top-level domain; name your own domain, as in *.example.{0}"
+    )]
+    WildcardOverTld(String),
+    #[error("a wildcard cannot stand for part of an IP address")]
+    WildcardOverIp,
+    #[error("remove the trailing dot from the host")]
+    TrailingDot,
+    #[error("a path prefix cannot contain `*`, `^`, `|` or `\\`; wildcards are only allowed in the host")]
+    BadPathCharacter,
+    #[error("plain http sends the token unencrypted; use https, or tick \"allow plain http\" for this rule")]
+    InsecureHttp,
+}
+
+/// `http` or `https`. WebSocket schemes map onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The WebSocket scheme with the same security as this one.
+    pub fn websocket(self) -> &'static str {
+        match self {
+            Scheme::Http => "ws",
+            Scheme::Https => "wss",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// The pattern scheme a URL scheme falls under, if any.
+    pub fn of_url(scheme: &str) -> Option<Scheme> {
+        match scheme {
+            "http" | "ws" => Some(Scheme::Http),
+            "https" | "wss" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+}
+
+/// An exact host, or every proper subdomain of a suffix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// Canonical host as the browser serializes it: lower-case punycode,
+    /// dotted IPv4, or bracketed IPv6.
+    Exact(String),
+    /// `*.suffix`: any host ending in `.suffix`, never `suffix` itself.
+    Subdomains(String),
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(exact) => host == exact,
+            HostPattern::Subdomains(suffix) => host
+                .strip_suffix(suffix.as_str())
+                .and_then(|rest| rest.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty()),
+        }
+    }
+}
+
+/// A parsed, canonical site pattern. `Display` prints the canonical form,
+/// which parses back to the same pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SitePattern {
+    scheme: Scheme,
+    host: HostPattern,
+    /// `None` is the scheme's default port.
+    port: Option<u16>,
+    /// Canonical, percent-encoded, starts with `/`, never ends with `/`.
+    path: Option<String>,
+}
+
+/// Options that change what [`SitePattern::parse`] accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// The user ticked "allow plain http" for this rule.
+    pub allow_http: bool,
+}
+
+impl SitePattern {
+    /// Parses what a user typed. A missing scheme means `https://`.
+    pub fn parse(input: &str, options: ParseOptions) -> Result<SitePattern, PatternError> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        if input.len() > MAX_PATTERN_LEN {
+            return Err(PatternError::TooLong);
+        }
+        if matches!(
+            input,
+            "*" | "<all_urls>" | "*://*" | "*://*/*" | "*.*" | "*/*"
+        ) || input.starts_with("*://")
+        {
+            return Err(PatternError::AllSites(input.to_owned()));
+        }
+        if input.contains('\\') {
+            // WHATWG treats `\` as `/` in special URLs; a pattern with one
+            // means something other than what it shows.
+            return Err(PatternError::BadPathCharacter);
+        }
+
+        let (scheme, rest) = match input.split_once("://") {
+            Some((scheme, rest)) => {
+                let lower = scheme.to_ascii_lowercase();
+                let scheme = match lower.as_str() {
+                    "https" => Scheme::Https,
+                    "http" => Scheme::Http,
+                    _ => return Err(PatternError::UnsupportedScheme(scheme.to_owned())),
+                };
+                (scheme, rest)
+            }
+            None => {
+                // `mailto:x`, `data:…`: a scheme without `//`.
+                if let Some((scheme, _)) = input.split_once(':') {
+                    if !scheme.is_empty()
+                        && scheme.chars().all(|c| c.is_ascii_alphabetic())
+                        && !scheme.eq_ignore_ascii_case("localhost")
+                        && !input[scheme.len() + 1..].starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        return Err(PatternError::UnsupportedScheme(scheme.to_owned()));
+                    }
+                }
+                (Scheme::Https, input)
+            }
+        };
+
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if authority.contains('@') {
+            return Err(PatternError::Userinfo);
+        }
+        if tail.contains(['?', '#']) {
+            return Err(PatternError::QueryOrFragment);
+        }
+        if authority.is_empty() {
+            return Err(PatternError::NoHost);
+        }
+
+        let (host_text, port_text) = split_host_port(authority)?;
+        if host_text.is_empty() {
+            return Err(PatternError::NoHost);
+        }
+        if host_text == "*" {
+            return Err(PatternError::AllSites(input.to_owned()));
+        }
+        let port = match port_text {
+            None => None,
+            Some(p) => Some(parse_port(p)?),
+        }
+        .filter(|&p| p != scheme.default_port());
+
+        let host = if let Some(suffix) = host_text.strip_prefix("*.") {
+            if suffix.contains('*') {
+                return Err(PatternError::MisplacedWildcard);
+            }
+            let canonical = canonical_host(scheme, suffix)?;
+            match canonical.1 {
+                HostKind::Domain => {}
+                HostKind::Ip => return Err(PatternError::WildcardOverIp),
+            }
+            let canonical = canonical.0;
+            // `localhost` is not a public TLD: RFC 6761 reserves it for
+            // loopback, so `*.localhost` names only this machine.
+            if !canonical.contains('.') && canonical != "localhost" {
+                return Err(PatternError::WildcardOverTld(canonical));
+            }
+            HostPattern::Subdomains(canonical)
+        } else {
+            if host_text.contains('*') {
+                return Err(PatternError::MisplacedWildcard);
+            }
+            HostPattern::Exact(canonical_host(scheme, host_text)?.0)
+        };
+
+        let path = canonical_path(scheme, tail)?;
+
+        let pattern = SitePattern {
+            scheme,
+            host,
+            port,
+            path,
+        };
+        if pattern.scheme == Scheme::Http && !options.allow_http && !pattern.is_loopback() {
+            return Err(PatternError::InsecureHttp);
+        }
+        Ok(pattern)
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    pub fn host(&self) -> &HostPattern {
+        &self.host
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// Loopback IPs, `localhost` and `*.localhost` never leave the machine,
+    /// so plain http is acceptable there without an opt-in.
+    pub fn is_loopback(&self) -> bool {
+        let host = match &self.host {
+            HostPattern::Exact(h) | HostPattern::Subdomains(h) => h.as_str(),
+        };
+        if host == "localhost" || host.ends_with(".localhost") {
+            return true;
+        }
+        if let Ok(ip) = host.parse::<Ipv4Addr>() {
+            return ip.is_loopback();
+        }
+        host.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|h| h.parse::<Ipv6Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the pattern needs the "allow plain http" opt-in.
+    pub fn needs_http_opt_in(&self) -> bool {
+        self.scheme == Scheme::Http && !self.is_loopback()
+    }
+
+    /// `scheme://host[:port]` as the browser prints an origin, with `*.` for
+    /// a wildcard.
+    pub fn origin(&self) -> String {
+        let mut out = format!("{}://", self.scheme.as_str());
+        match &self.host {
+            HostPattern::Exact(h) => out.push_str(h),
+            HostPattern::Subdomains(h) => {
+                out.push_str("*.");
+                out.push_str(h);
+            }
+        }
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        out
+    }
+
+    /// The match pattern to request as a host permission. Match patterns
+    /// cannot name a port or a path prefix, so this is wider than the rule;
+    /// the rule's own condition is what limits where the header goes.
+    pub fn host_permission(&self) -> String {
+        let host = match &self.host {
+            HostPattern::Exact(h) => h.clone(),
+            HostPattern::Subdomains(h) => format!("*.{h}"),
+        };
+        format!("{}://{}/*", self.scheme.as_str(), host)
+    }
+
+    /// Whether the URL is inside this pattern. URLs that fail to parse, carry
+    /// user info, or use another scheme are never inside.
+    pub fn matches(&self, url: &Url) -> bool {
+        if Scheme::of_url(url.scheme()) != Some(self.scheme) {
+            return false;
+        }
+        // The compiled condition anchors the host right after `scheme://`, so
+        // a URL with user info never matches it; say the same here.
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        if !self.host.matches(host) {
+            return false;
+        }
+        // `url` drops the scheme's default port, and ws/wss share http/https
+        // defaults, so `port()` is `None` exactly when the browser omits it.
+        if url.port() != self.port {
+            return false;
+        }
+        match &self.path {
+            None => true,
+            Some(prefix) => {
+                let rest = &url[url::Position::BeforePath..];
+                rest.strip_prefix(prefix.as_str())
+                    .is_some_and(|after| after.chars().next().is_none_or(is_separator))
+            }
+        }
+    }
+
+    /// Orders patterns so that the most specific wins: an exact host beats a
+    /// wildcard, a longer wildcard suffix beats a shorter one, and a longer
+    /// path prefix beats a shorter one on the same host. Two distinct
+    /// patterns with equal specificity can never match the same URL.
+    pub fn specificity(&self) -> u32 {
+        let (exact, host_len) = match &self.host {
+            HostPattern::Exact(h) => (1, h.len()),
+            HostPattern::Subdomains(h) => (0, h.len()),
+        };
+        let path_len = self.path.as_ref().map_or(0, String::len);
+        // host ≤ 253 (+2 for brackets), path < MAX_PATTERN_LEN ≤ 4095: the
+        // fields never overlap and the sum stays far below i32::MAX, which
+        // is what the browser accepts as a priority.
+        (exact << 24) | ((host_len.min(4095) as u32) << 12) | (path_len.min(4095) as u32)
+    }
+}
+
+impl fmt::Display for SitePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin())?;
+        f.write_str(self.path.as_deref().unwrap_or(""))?;
+        f.write_str("/")
+    }
+}
+
+/// The class of declarativeNetRequest's `^`: anything but a letter, a digit,
+/// `_`, `-`, `.` or `%`. The end of the URL also counts, handled by callers.
+/// <https://developer.chrome.com/docs/extensions/reference/api/declarativeNetRequest#property-RuleCondition-urlFilter>
+pub fn is_separator(c: char) -> bool {
+    !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%'))
+}
+
+enum HostKind {
+    Domain,
+    Ip,
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), PatternError> {
+    if authority.starts_with('[') {
+        let end = authority.find(']').ok_or_else(|| PatternError::BadHost {
+            host: authority.to_owned(),
+            reason: "the IPv6 address has no closing `]`".to_owned(),
+        })?;
+        let (host, rest) = authority.split_at(end + 1);
+        return match rest {
+            "" => Ok((host, None)),
+            _ => match rest.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err(PatternError::BadPort(rest.to_owned())),
+            },
+        };
+    }
+    Ok(match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    })
+}
+
+fn parse_port(text: &str) -> Result<u16, PatternError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 5 {
+        return Err(PatternError::BadPort(text.to_owned()));
+    }
+    match text.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(PatternError::BadPort(text.to_owned())),
+    }
+}
+
+/// Canonicalizes a host the way the browser's URL parser does (lower case,
+/// IDNA to punycode, IPv4 in dotted decimal), so the compiled condition
+/// compares against exactly what the browser matches.
+fn canonical_host(scheme: Scheme, host: &str) -> Result<(String, HostKind), PatternError> {
+    if host.ends_with('.') {
+        return Err(PatternError::TrailingDot);
+    }
+    let bad = |reason: String| PatternError::BadHost {
+        host: host.to_owned(),
+        reason,
+    };
+    let url =
+        Url::parse(&format!("{}://{}/", scheme.as_str(), host)).map_err(|e| bad(e.to_string()))?;
+    match url.host() {
+        Some(Host::Domain(d)) => {
+            if d.is_empty() || d.split('.').any(str::is_empty) {
+                return Err(bad("it has an empty label".to_owned()));
+            }
+            Ok((d.to_owned(), HostKind::Domain))
+        }
+        Some(Host::Ipv4(ip)) => Ok((ip.to_string(), HostKind::Ip)),
+        Some(Host::Ipv6(ip)) => Ok((format!("[{ip}]"), HostKind::Ip)),
+        None => Err(PatternError::NoHost),
+    }
+}
+
+fn canonical_path(scheme: Scheme, tail: &str) -> Result<Option<String>, PatternError> {
+    if tail.contains(['*', '^', '|']) {
+        return Err(PatternError::BadPathCharacter);
+    }
+    if tail.is_empty() || tail == "/" {
+        return Ok(None);
+    }
+    let url = Url::parse(&format!("{}://host.invalid{}", scheme.as_str(), tail)).map_err(|e| {
+        PatternError::BadHost {
+            host: tail.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    let path = url.path().trim_end_matches('/');
+    // The URL parser may encode characters; check again after it did.
+    if path.contains(['*', '^', '|']) {
+        return Err(PatternError::BadPathCharacter);
+    }
+    Ok((!path.is_empty()).then(|| path.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<SitePattern, PatternError> {
+        SitePattern::parse(s, ParseOptions::default())
+    }
+
+    fn ok(s: &str) -> SitePattern {
+        match parse(s) {
+            Ok(p) => p,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (input, canonical) in [
+            ("https://api.example.com", "https://api.example.com/"),
+            ("API.Example.COM", "https://api.example.com/"),
+            ("https://api.example.com:443/", "https://api.example.com/"),
+            (
+                "HTTPS://api.example.com:8443",
+                "https://api.example.com:8443/",
+            ),
+            (
+                "https://*.acme.cloud-apps.bentoml.com/",
+                "https://*.acme.cloud-apps.bentoml.com/",
+            ),
+            ("http://127.0.0.1:3000/v1/", "http://127.0.0.1:3000/v1/"),
+            ("http://127.0.0.1:3000/v1", "http://127.0.0.1:3000/v1/"),
+            ("http://localhost:80/", "http://localhost/"),
+            ("http://[::1]:8080/x", "http://[::1]:8080/x/"),
+            ("https://bücher.example/", "https://xn--bcher-kva.example/"),
+            (
+                "https://*.bücher.example",
+                "https://*.xn--bcher-kva.example/",
+            ),
+            ("https://h.example/a b", "https://h.example/a%20b/"),
+            ("https://h.example/café", "https://h.example/caf%C3%A9/"),
+            ("http://2130706433/", "http://127.0.0.1/"),
+            ("localhost:3000", "https://localhost:3000/"),
+        ] {
+            assert_eq!(ok(input).to_string(), canonical, "{input}");
+            assert_eq!(ok(canonical), ok(input), "{input} reparses");
+        }
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        for (input, expected) in [
+            ("", PatternError::Empty),
+            ("   ", PatternError::Empty),
+            ("*", PatternError::AllSites("*".into())),
+            ("<all_urls>", PatternError::AllSites("<all_urls>".into())),
+            ("*://*/*", PatternError::AllSites("*://*/*".into())),
+            ("https://*", PatternError::AllSites("https://*".into())),
+            ("https://", PatternError::NoHost),
+            ("https:///path", PatternError::NoHost),
+            ("https://:443", PatternError::NoHost),
+            (
+                "ftp://example.com",
+                PatternError::UnsupportedScheme("ftp".into()),
+            ),
+            (
+                "file:///etc",
+                PatternError::UnsupportedScheme("file".into()),
+            ),
+            (
+                "javascript:alert(1)",
+                PatternError::UnsupportedScheme("javascript".into()),
+            ),
+            ("https://user:pw@example.com", PatternError::Userinfo),
+            ("https://example.com@evil.test", PatternError::Userinfo),
+            ("https://example.com/?q=1", PatternError::QueryOrFragment),
+            ("https://example.com/#x", PatternError::QueryOrFragment),
+            ("https://example.com:0", PatternError::BadPort("0".into())),
+            (
+                "https://example.com:65536",
+                PatternError::BadPort("65536".into()),
+            ),
+            ("https://example.com:", PatternError::BadPort("".into())),
+            ("https://example.com:8a", PatternError::BadPort("8a".into())),
+            ("https://*.com", PatternError::WildcardOverTld("com".into())),
+            (
+                "https://*.xn--p1ai",
+                PatternError::WildcardOverTld("xn--p1ai".into()),
+            ),
+            ("https://a.*.example.com", PatternError::MisplacedWildcard),
+            ("https://*example.com", PatternError::MisplacedWildcard),
+            ("https://*.*.example.com", PatternError::MisplacedWildcard),
+            ("https://*.127.0.0.1", PatternError::WildcardOverIp),
+            ("https://example.com.", PatternError::TrailingDot),
+            ("https://example.com/a*b", PatternError::BadPathCharacter),
+            ("https://example.com/a^b", PatternError::BadPathCharacter),
+            (
+                "https://example.com\\@evil.test",
+                PatternError::BadPathCharacter,
+            ),
+            ("http://api.example.com", PatternError::InsecureHttp),
+            ("http://10.0.0.5:3000", PatternError::InsecureHttp),
+        ] {
+            assert_eq!(parse(input), Err(expected), "{input}");
+        }
+        assert_eq!(parse(&"a".repeat(2000)), Err(PatternError::TooLong));
+        assert!(matches!(
+            parse("https://exa mple.com"),
+            Err(PatternError::BadHost { .. })
+        ));
+    }
+
+    #[test]
+    fn http_needs_opt_in_except_on_loopback() {
+        for loopback in [
+            "http://localhost:3000",
+            "http://api.localhost",
+            "http://*.apps.localhost:8080",
+            "http://*.localhost",
+            "http://127.0.0.1:3000",
+            "http://127.1.2.3",
+            "http://[::1]:9000",
+        ] {
+            assert!(!ok(loopback).needs_http_opt_in(), "{loopback}");
+        }
+        let opted = SitePattern::parse("http://10.0.0.5:3000", ParseOptions { allow_http: true });
+        assert_eq!(opted.map(|p| p.needs_http_opt_in()), Ok(true));
+    }
+
+    #[test]
+    fn exact_host_is_anchored() {
+        let p = ok("https://api.example.com");
+        for inside in [
+            "https://api.example.com/",
+            "https://api.example.com/any/path?q=1",
+            "https://API.EXAMPLE.COM/x",
+            "https://api.example.com:443/",
+            "wss://api.example.com/socket",
+        ] {
+            assert!(p.matches(&url(inside)), "{inside}");
+        }
+        for outside in [
+            "https://api.example.com.evil.test/",
+            "https://evilapi.example.com/",
+            "https://x.api.example.com/",
+            "https://example.com/",
+            "https://api.example.com@evil.test/",
+            "https://user@api.example.com/",
+            "https://api.example.com:8443/",
+            "http://api.example.com/",
+            "ws://api.example.com/",
+            "https://api.example.com./",
+            "https://api.example.co/",
+            "https://evil.test/?https://api.example.com/",
+        ] {
+            assert!(!p.matches(&url(outside)), "{outside}");
+        }
+    }
+
+    #[test]
+    fn wildcard_covers_subdomains_only() {
+        let p = ok("https://*.acme.example.com");
+        for inside in [
+            "https://a.acme.example.com/",
+            "https://x.y.z.acme.example.com/p",
+        ] {
+            assert!(p.matches(&url(inside)), "{inside}");
+        }
+        for outside in [
+            "https://acme.example.com/",
+            "https://evilacme.example.com/",
+            "https://a.acme.example.com.evil.test/",
+            "https://a.acme.example.com:444/",
+            "http://a.acme.example.com/",
+        ] {
+            assert!(!p.matches(&url(outside)), "{outside}");
+        }
+    }
+
+    #[test]
+    fn path_prefix_ends_at_a_separator() {
+        let p = ok("http://127.0.0.1:3000/v1");
+        for inside in [
+            "http://127.0.0.1:3000/v1",
+            "http://127.0.0.1:3000/v1/",
+            "http://127.0.0.1:3000/v1/models",
+            "http://127.0.0.1:3000/v1?x=1",
+            "http://127.0.0.1:3000/v1:predict",
+        ] {
+            assert!(p.matches(&url(inside)), "{inside}");
+        }
+        for outside in [
+            "http://127.0.0.1:3000/v10",
+            "http://127.0.0.1:3000/v1.json",
+            "http://127.0.0.1:3000/v1-beta",
+            "http://127.0.0.1:3000/v1%2F",
+            "http://127.0.0.1:3000/v2/v1",
+            "http://127.0.0.1:3000/",
+            "http://127.0.0.1:3000/V1",
+        ] {
+            assert!(!p.matches(&url(outside)), "{outside}");
+        }
+    }
+
+    #[test]
+    fn specificity_orders_exact_then_suffix_then_path() {
+        let exact = ok("https://a.b.example.com").specificity();
+        let exact_path = ok("https://a.b.example.com/v1").specificity();
+        let long_wild = ok("https://*.b.example.com/v1/v2/v3").specificity();
+        let short_wild = ok("https://*.example.com/v1/v2/v3/v4").specificity();
+        assert!(exact_path > exact);
+        assert!(exact > long_wild);
+        assert!(long_wild > short_wild);
+    }
+
+    #[test]
+    fn host_permission_is_a_match_pattern() {
+        assert_eq!(
+            ok("https://api.example.com:8443/v1").host_permission(),
+            "https://api.example.com/*"
+        );
+        assert_eq!(
+            ok("https://*.acme.example.com").host_permission(),
+            "https://*.acme.example.com/*"
+        );
+        assert_eq!(ok("http://[::1]:3000").host_permission(), "http://[::1]/*");
+    }
+}

@@ -1,0 +1,335 @@
+//! Site rules: a pattern, the headers it gets, and whether it is on. The
+//! [`RuleBook`] is the whole set the user keeps, and the only input of the
+//! compiler.
+
+use serde::{Deserialize, Serialize};
+
+use crate::header::{
+    self, HeaderAction, HeaderError, HeaderName, HeaderValue, Secret, ValueScheme,
+};
+use crate::pattern::{ParseOptions, PatternError, SitePattern};
+
+/// A site rule's id. Stable for the rule's life and never reused, so the
+/// browser rule ids derived from it are deterministic.
+pub type SiteRuleId = u32;
+
+/// The longest label kept.
+pub const MAX_LABEL_LEN: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRule {
+    pub id: SiteRuleId,
+    pub label: String,
+    pub pattern: SitePattern,
+    pub allow_http: bool,
+    pub enabled: bool,
+    pub headers: Vec<HeaderAction>,
+}
+
+/// Why a rule edit was refused. Messages are for the user and never carry a
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("{0}")]
+    Pattern(#[from] PatternError),
+    #[error("header {position}: {source}")]
+    Header {
+        position: usize,
+        #[source]
+        source: HeaderError,
+    },
+    #[error("{0}")]
+    Headers(HeaderError),
+    #[error("header {0}: unknown value type; choose Bearer, Basic, Token, raw value or remove")]
+    UnknownScheme(usize),
+    #[error("another rule already covers exactly {0}; edit that one instead")]
+    Duplicate(String),
+    #[error("this rule no longer exists; it may have been deleted in another window")]
+    NotFound(SiteRuleId),
+    #[error("the label is longer than {MAX_LABEL_LEN} characters")]
+    LabelTooLong,
+    #[error("no more rule ids are available")]
+    IdsExhausted,
+}
+
+/// A rule as the editor submits it: plain strings, not yet validated. An
+/// empty secret on an existing header keeps the stored secret, so editing a
+/// rule never requires pasting the token again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDraft {
+    #[serde(default)]
+    pub id: Option<SiteRuleId>,
+    #[serde(default)]
+    pub label: String,
+    pub pattern: String,
+    #[serde(default)]
+    pub allow_http: bool,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    pub headers: Vec<HeaderDraft>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// One header row of the editor. `scheme` is a [`ValueScheme`] name or
+/// `remove`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderDraft {
+    pub name: String,
+    pub scheme: String,
+    #[serde(default)]
+    pub secret: String,
+}
+
+impl std::fmt::Debug for HeaderDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderDraft")
+            .field("name", &self.name)
+            .field("scheme", &self.scheme)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl RuleDraft {
+    /// Parses only the pattern: what a page needs before asking for the host
+    /// permission, synchronously inside the click.
+    pub fn parse_pattern(&self) -> Result<SitePattern, PatternError> {
+        SitePattern::parse(
+            &self.pattern,
+            ParseOptions {
+                allow_http: self.allow_http,
+            },
+        )
+    }
+
+    /// Validates the draft. `previous` is the stored rule being edited, whose
+    /// secrets fill in the rows left blank.
+    fn validate(
+        &self,
+        previous: Option<&SiteRule>,
+    ) -> Result<(SitePattern, Vec<HeaderAction>), RuleError> {
+        let pattern = self.parse_pattern()?;
+        let mut actions = Vec::with_capacity(self.headers.len());
+        for (i, row) in self.headers.iter().enumerate() {
+            let position = i + 1;
+            let at = |source| RuleError::Header { position, source };
+            let name = HeaderName::new(&row.name).map_err(at)?;
+            if row.scheme == "remove" {
+                actions.push(HeaderAction::Remove { name });
+                continue;
+            }
+            let scheme =
+                ValueScheme::parse(&row.scheme).ok_or(RuleError::UnknownScheme(position))?;
+            let secret = if row.secret.trim().is_empty() {
+                previous
+                    .and_then(|p| previous_secret(p, &name))
+                    .ok_or(at(HeaderError::EmptySecret))?
+            } else {
+                Secret::from_input(&row.secret).map_err(at)?
+            };
+            let value = HeaderValue::new(scheme, secret).map_err(at)?;
+            actions.push(HeaderAction::Set { name, value });
+        }
+        header::check_actions(&actions).map_err(RuleError::Headers)?;
+        Ok((pattern, actions))
+    }
+}
+
+fn previous_secret(rule: &SiteRule, name: &HeaderName) -> Option<Secret> {
+    rule.headers.iter().find_map(|a| match a {
+        HeaderAction::Set { name: n, value } if n.same_as(name) => Some(value.secret.clone()),
+        _ => None,
+    })
+}
+
+/// Every rule the user keeps, in the order they were created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleBook {
+    pub(crate) next_id: SiteRuleId,
+    pub(crate) rules: Vec<SiteRule>,
+}
+
+impl Default for RuleBook {
+    fn default() -> Self {
+        RuleBook {
+            next_id: 1,
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl RuleBook {
+    pub fn rules(&self) -> &[SiteRule] {
+        &self.rules
+    }
+
+    pub fn get(&self, id: SiteRuleId) -> Option<&SiteRule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Creates or replaces a rule from a draft. Nothing changes on error.
+    pub fn save(&mut self, draft: &RuleDraft) -> Result<&SiteRule, RuleError> {
+        if draft.label.chars().count() > MAX_LABEL_LEN {
+            return Err(RuleError::LabelTooLong);
+        }
+        let previous = match draft.id {
+            Some(id) => Some(self.get(id).ok_or(RuleError::NotFound(id))?),
+            None => None,
+        };
+        let (pattern, headers) = draft.validate(previous)?;
+        // Two rules on the same pattern would tie on priority, and the
+        // browser's choice between tied rules is unspecified.
+        if let Some(other) = self
+            .rules
+            .iter()
+            .find(|r| r.pattern == pattern && Some(r.id) != draft.id)
+        {
+            return Err(RuleError::Duplicate(other.pattern.to_string()));
+        }
+        let rule = SiteRule {
+            id: draft.id.unwrap_or(self.next_id),
+            label: draft.label.trim().to_owned(),
+            allow_http: draft.allow_http,
+            enabled: draft.enabled,
+            pattern,
+            headers,
+        };
+        let index = match self.rules.iter().position(|r| r.id == rule.id) {
+            Some(i) => {
+                self.rules[i] = rule;
+                i
+            }
+            None => {
+                self.next_id = self.next_id.checked_add(1).ok_or(RuleError::IdsExhausted)?;
+                self.rules.push(rule);
+                self.rules.len() - 1
+            }
+        };
+        Ok(&self.rules[index])
+    }
+
+    pub fn set_enabled(&mut self, id: SiteRuleId, enabled: bool) -> Result<&SiteRule, RuleError> {
+        let rule = self
+            .rules
+            .iter_mut()
+            .find(|r| r.id == id)
+            .ok_or(RuleError::NotFound(id))?;
+        rule.enabled = enabled;
+        Ok(rule)
+    }
+
+    pub fn delete(&mut self, id: SiteRuleId) -> Result<SiteRule, RuleError> {
+        let index = self
+            .rules
+            .iter()
+            .position(|r| r.id == id)
+            .ok_or(RuleError::NotFound(id))?;
+        Ok(self.rules.remove(index))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn draft(pattern: &str, secret: &str) -> RuleDraft {
+        RuleDraft {
+            pattern: pattern.into(),
+            enabled: true,
+            headers: vec![HeaderDraft {
+                name: "Authorization".into(),
+                scheme: "bearer".into(),
+                secret: secret.into(),
+            }],
+            ..RuleDraft::default()
+        }
+    }
+
+    #[test]
+    fn save_assigns_stable_ids() {
+        let mut book = RuleBook::default();
+        let a = book.save(&draft("https://a.example", "t1")).map(|r| r.id);
+        let b = book.save(&draft("https://b.example", "t2")).map(|r| r.id);
+        assert_eq!((a, b), (Ok(1), Ok(2)));
+        assert!(book.delete(1).is_ok());
+        let c = book.save(&draft("https://c.example", "t3")).map(|r| r.id);
+        assert_eq!(c, Ok(3), "ids are never reused");
+    }
+
+    #[test]
+    fn editing_with_a_blank_secret_keeps_the_old_one() {
+        let mut book = RuleBook::default();
+        assert!(book
+            .save(&draft("https://a.example", "first-secret"))
+            .is_ok());
+        let mut edit = draft("https://a.example/v1", "");
+        edit.id = Some(1);
+        edit.headers[0].scheme = "token".into();
+        let saved = book.save(&edit).map(|r| r.headers.clone());
+        let expected = HeaderValue::new(
+            ValueScheme::Token,
+            Secret::from_input("first-secret").unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(
+            saved.ok().and_then(|h| match &h[0] {
+                HeaderAction::Set { value, .. } => Some(value.clone()),
+                HeaderAction::Remove { .. } => None,
+            }),
+            expected.ok()
+        );
+        // A new rule with a blank secret has nothing to keep.
+        assert_eq!(
+            book.save(&draft("https://b.example", "")).err(),
+            Some(RuleError::Header {
+                position: 1,
+                source: HeaderError::EmptySecret
+            })
+        );
+    }
+
+    #[test]
+    fn refused_edits_change_nothing() {
+        let mut book = RuleBook::default();
+        assert!(book.save(&draft("https://a.example", "t")).is_ok());
+        let before = book.clone();
+        for bad in [
+            draft("*", "t"),
+            draft("https://a.example", "t"),
+            draft("https://b.example", "bad\nsecret"),
+            draft("http://b.example", "t"),
+        ] {
+            assert!(book.save(&bad).is_err(), "{bad:?}");
+            assert_eq!(book, before);
+        }
+        let mut missing = draft("https://z.example", "t");
+        missing.id = Some(99);
+        assert_eq!(book.save(&missing).err(), Some(RuleError::NotFound(99)));
+        let mut bad_scheme = draft("https://z.example", "t");
+        bad_scheme.headers[0].scheme = "digest".into();
+        assert_eq!(
+            book.save(&bad_scheme).err(),
+            Some(RuleError::UnknownScheme(1))
+        );
+        assert_eq!(book, before);
+    }
+
+    #[test]
+    fn errors_never_carry_the_secret() {
+        let mut book = RuleBook::default();
+        let secret = "sk-live-0123456789abcdef\nX-Injected: yes";
+        let err = book
+            .save(&draft("https://a.example", secret))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| !e.contains("0123456789")),
+            "{err:?}"
+        );
+        assert!(!format!("{:?}", draft("https://a.example", secret)).contains("0123456789"));
+    }
+}
