@@ -107,11 +107,26 @@ impl RuleDraft {
         )
     }
 
-    /// Validates the draft. `previous` is the stored rule being edited, whose
-    /// secrets fill in the rows left blank.
+    /// Everything a page can check before sending the draft: the pattern,
+    /// header names, schemes and any secret typed. A blank secret passes when
+    /// editing, since the background fills it from the stored rule. Returns
+    /// the pattern, whose host permission the page then requests.
+    pub fn precheck(&self) -> Result<SitePattern, RuleError> {
+        if self.label.chars().count() > MAX_LABEL_LEN {
+            return Err(RuleError::LabelTooLong);
+        }
+        let editing = self.id.is_some();
+        // Any valid secret stands in for the stored one; only its presence
+        // matters here.
+        self.validate(|_| editing.then(|| Secret::from_input("stored").ok()).flatten())
+            .map(|(pattern, _)| pattern)
+    }
+
+    /// Validates the draft. `stored_secret` supplies the secret of a row
+    /// left blank: the stored rule's secret for that header, when editing.
     fn validate(
         &self,
-        previous: Option<&SiteRule>,
+        stored_secret: impl Fn(&HeaderName) -> Option<Secret>,
     ) -> Result<(SitePattern, Vec<HeaderAction>), RuleError> {
         let pattern = self.parse_pattern()?;
         let mut actions = Vec::with_capacity(self.headers.len());
@@ -126,9 +141,7 @@ impl RuleDraft {
             let scheme =
                 ValueScheme::parse(&row.scheme).ok_or(RuleError::UnknownScheme(position))?;
             let secret = if row.secret.trim().is_empty() {
-                previous
-                    .and_then(|p| previous_secret(p, &name))
-                    .ok_or(at(HeaderError::EmptySecret))?
+                stored_secret(&name).ok_or(at(HeaderError::EmptySecret))?
             } else {
                 Secret::from_input(&row.secret).map_err(at)?
             };
@@ -181,7 +194,8 @@ impl RuleBook {
             Some(id) => Some(self.get(id).ok_or(RuleError::NotFound(id))?),
             None => None,
         };
-        let (pattern, headers) = draft.validate(previous)?;
+        let (pattern, headers) =
+            draft.validate(|name| previous.and_then(|p| previous_secret(p, name)))?;
         // Two rules on the same pattern would tie on priority, and the
         // browser's choice between tied rules is unspecified.
         if let Some(other) = self
@@ -316,6 +330,28 @@ pub(crate) mod tests {
             Some(RuleError::UnknownScheme(1))
         );
         assert_eq!(book, before);
+    }
+
+    #[test]
+    fn precheck_matches_what_the_background_refuses() {
+        assert!(matches!(
+            draft("*", "t").precheck(),
+            Err(RuleError::Pattern(_))
+        ));
+        assert!(matches!(
+            draft("https://a.example", "a\nb").precheck(),
+            Err(RuleError::Header { position: 1, .. })
+        ));
+        assert!(
+            draft("https://a.example", "").precheck().is_err(),
+            "a new rule needs a secret"
+        );
+        let mut edit = draft("https://a.example", "");
+        edit.id = Some(4);
+        assert_eq!(
+            edit.precheck().map(|p| p.to_string()),
+            Ok("https://a.example/".to_owned())
+        );
     }
 
     #[test]

@@ -148,10 +148,13 @@ where
 
 async fn apply<E: RuleEngine>(engine: &E, state: &State) -> Result<Reconciled, ServiceError> {
     let desired = compile::compile(&state.book, engine.limits())?;
-    let installed = engine.installed().await.map_err(ServiceError::Apply)?;
+    // The browser's error text may quote a rule, value included; redact it
+    // here so no caller, logging included, ever holds the raw text.
+    let refused = |e: PlatformError| ServiceError::Apply(PlatformError(redact(&e.0, state)));
+    let installed = engine.installed().await.map_err(refused)?;
     let update = compile::diff(&desired, &installed);
     if !update.is_empty() {
-        engine.update(&update).await.map_err(ServiceError::Apply)?;
+        engine.update(&update).await.map_err(refused)?;
     }
     Ok(Reconciled {
         added: update.add_rules.len(),

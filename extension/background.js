@@ -1,0 +1,32 @@
+// Loads the wasm and registers every listener synchronously, in the first
+// turn: a service worker (Chromium) or event page (Firefox) woken by an event
+// delivers it only to listeners registered at start-up.
+// https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events
+// Each event is handed to Rust once the module is ready. Nothing is kept
+// here; Rust reads stored state on every event.
+import init, * as tokenward from "./wasm/tokenward.js";
+
+const ready = init();
+// Firefox defines `browser`; Chromium only `chrome`. Rust resolves the same
+// way in src/web/browser.rs.
+const api = globalThis.browser ?? globalThis.chrome;
+
+api.runtime.onInstalled.addListener((details) => {
+  ready.then(() => tokenward.background_on_installed(details));
+});
+api.runtime.onStartup.addListener(() => {
+  ready.then(() => tokenward.background_on_startup());
+});
+api.storage.onChanged.addListener((changes, area) => {
+  ready.then(() => tokenward.background_on_storage_changed(changes, area));
+});
+api.tabs.onUpdated.addListener((tabId, change, tab) => {
+  ready.then(() => tokenward.background_on_tab_updated(tabId, change, tab));
+});
+api.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  ready
+    .then(() => tokenward.background_on_message(message, sender))
+    .then(sendResponse, (error) => sendResponse({ type: "error", message: String(error) }));
+  // Keeps the channel open until sendResponse is called.
+  return true;
+});

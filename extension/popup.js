@@ -1,0 +1,3 @@
+import init, { popup_main } from "./wasm/tokenward.js";
+
+init().then(() => popup_main());

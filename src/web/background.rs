@@ -1,0 +1,198 @@
+//! The background: the browser's events, handed to [`crate::service`].
+//!
+//! The JS in `extension/background.js` registers every listener
+//! synchronously at start-up (a service worker woken by an event only
+//! delivers it to listeners registered in the first turn) and calls these
+//! functions once the wasm is ready. They keep nothing between calls: state
+//! is read from storage every time, so the worker can be stopped at any
+//! moment. Never touch `window` here: a service worker has none.
+
+use std::rc::Rc;
+
+use futures_util::lock::Mutex;
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+
+use super::browser::{self, action, dnr, runtime, storage, tabs, BrowserError, RuleSet};
+use crate::compile::Limits;
+use crate::dnr::{Rule, UpdateRuleOptions};
+use crate::matcher::Badge;
+use crate::message::{Request, Response};
+use crate::service::{self, PlatformError, RuleEngine, StateStore};
+use crate::store::{State, STATE_KEY};
+
+const BADGE_COLOR: &str = "#1a7f37";
+
+thread_local! {
+    /// Not state: a lock. Two messages handled at once would each read,
+    /// change and write the state, and the second write would drop the
+    /// first change. Dies with the worker, as it should.
+    static WRITER: Rc<Mutex<()>> = Rc::new(Mutex::new(()));
+}
+
+async fn exclusive<T>(work: impl std::future::Future<Output = T>) -> T {
+    let lock = WRITER.with(Rc::clone);
+    let _guard = lock.lock().await;
+    work.await
+}
+
+struct LocalStore;
+
+impl StateStore for LocalStore {
+    async fn load(&self) -> Result<Option<serde_json::Value>, PlatformError> {
+        storage::local_get(STATE_KEY).await.map_err(platform)
+    }
+
+    async fn save(&self, state: serde_json::Value) -> Result<(), PlatformError> {
+        storage::local_set(STATE_KEY, &state)
+            .await
+            .map_err(platform)
+    }
+}
+
+struct BrowserRules {
+    set: RuleSet,
+}
+
+impl RuleEngine for BrowserRules {
+    async fn installed(&self) -> Result<Vec<Rule>, PlatformError> {
+        dnr::rules(self.set).await.map_err(platform)
+    }
+
+    async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError> {
+        dnr::update(self.set, update).await.map_err(platform)
+    }
+
+    fn limits(&self) -> Limits {
+        dnr::limits()
+    }
+}
+
+fn platform(error: BrowserError) -> PlatformError {
+    PlatformError(error.0)
+}
+
+/// Header rules are dynamic until the vault lands (issue 6), which moves
+/// secret-bearing rules to session rules.
+fn engine() -> BrowserRules {
+    BrowserRules {
+        set: RuleSet::Dynamic,
+    }
+}
+
+fn warn(context: &str, error: &dyn std::fmt::Display) {
+    web_sys::console::warn_1(&JsValue::from_str(&format!(
+        "Tokenward: {context}: {error}"
+    )));
+}
+
+/// Brings the browser's rules and every tab's badge in line with storage.
+async fn sync_everything() {
+    match exclusive(service::reconcile(&LocalStore, &engine())).await {
+        Ok(_) => {}
+        Err(e) => warn("reconcile", &e),
+    }
+    if let Err(e) = refresh_badges().await {
+        warn("badges", &e);
+    }
+}
+
+async fn load_state() -> Result<State, BrowserError> {
+    let stored = storage::local_get(STATE_KEY).await?;
+    State::decode(stored).map_err(|e| BrowserError(e.to_string()))
+}
+
+async fn refresh_badges() -> Result<(), BrowserError> {
+    let state = load_state().await?;
+    for tab in tabs::all().await? {
+        let badge = tab
+            .url
+            .as_deref()
+            .map_or(Badge::Off, |url| Badge::for_url(&state.book, url));
+        // A tab may close while we loop; that is not an error worth raising.
+        let _ = action::set_badge_text(tab.id, badge.text()).await;
+    }
+    Ok(())
+}
+
+#[wasm_bindgen]
+pub async fn background_on_installed(_details: JsValue) {
+    if let Err(e) = action::set_badge_color(BADGE_COLOR).await {
+        warn("badge colour", &e);
+    }
+    sync_everything().await;
+}
+
+#[wasm_bindgen]
+pub async fn background_on_startup() {
+    if let Err(e) = action::set_badge_color(BADGE_COLOR).await {
+        warn("badge colour", &e);
+    }
+    sync_everything().await;
+}
+
+/// Stored state changed. The background wrote it and already applied it,
+/// so this is normally a no-op diff; it repairs the browser if a write
+/// happened without its apply (the worker stopped in between).
+#[wasm_bindgen]
+pub async fn background_on_storage_changed(changes: JsValue, area: String) {
+    let ours =
+        area == "local" && Reflect::has(&changes, &JsValue::from_str(STATE_KEY)).unwrap_or(false);
+    if ours {
+        sync_everything().await;
+    }
+}
+
+/// A tab navigated: its badge follows its new URL.
+#[wasm_bindgen]
+pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsValue) {
+    let url = Reflect::get(&tab, &JsValue::from_str("url"))
+        .ok()
+        .and_then(|u| u.as_string());
+    let Some(url) = url else { return };
+    match load_state().await {
+        Ok(state) => {
+            let _ = action::set_badge_text(tab_id, Badge::for_url(&state.book, &url).text()).await;
+        }
+        Err(e) => warn("badge", &e),
+    }
+}
+
+/// A page's request. Only Tokenward's own pages may send one: the manifest
+/// exposes no external messaging and injects no content script, and the
+/// sender check keeps it that way if either changes.
+#[wasm_bindgen]
+pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<JsValue, JsValue> {
+    let response = match (
+        from_own_page(&sender),
+        browser::from_js::<Request>(&message),
+    ) {
+        (false, _) => Response::Error {
+            message: "Tokenward only accepts messages from its own pages".to_owned(),
+        },
+        (true, Err(e)) => Response::Error {
+            message: format!("malformed request: {e}"),
+        },
+        (true, Ok(request)) => {
+            let mutates = !matches!(request, Request::ListRules | Request::SiteStatus { .. });
+            let response = exclusive(service::handle(&LocalStore, &engine(), request)).await;
+            if mutates {
+                if let Err(e) = refresh_badges().await {
+                    warn("badges", &e);
+                }
+            }
+            response
+        }
+    };
+    Ok(browser::to_js(&response)?)
+}
+
+fn from_own_page(sender: &JsValue) -> bool {
+    let url = Reflect::get(sender, &JsValue::from_str("url"))
+        .ok()
+        .and_then(|u| u.as_string());
+    match (url, runtime::extension_base_url()) {
+        (Some(url), Ok(base)) => url.starts_with(&base),
+        _ => false,
+    }
+}

@@ -1,0 +1,277 @@
+//! The extension APIs, typed. This is the one module that knows how the
+//! browser spells things, so browser differences live here (and in the
+//! manifest derivation in `xtask`), each with the source that forces it.
+//!
+//! Values cross the boundary as JSON (`JSON.parse`/`stringify` against
+//! serde): the DNR and message types are plain data, and JSON keeps their
+//! shape exactly as the serde tests pin it.
+
+use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::compile::Limits;
+use crate::dnr::{Rule, UpdateRuleOptions};
+
+/// An error the browser reported, or a value of the wrong shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BrowserError(pub String);
+
+impl From<JsValue> for BrowserError {
+    fn from(value: JsValue) -> Self {
+        if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+            return BrowserError(String::from(error.message()));
+        }
+        if let Some(text) = value.as_string() {
+            return BrowserError(text);
+        }
+        BrowserError(
+            JSON::stringify(&value)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_else(|| "unknown browser error".to_owned()),
+        )
+    }
+}
+
+impl From<BrowserError> for JsValue {
+    fn from(error: BrowserError) -> Self {
+        js_sys::Error::new(&error.0).into()
+    }
+}
+
+type Result<T> = std::result::Result<T, BrowserError>;
+
+/// The extension API root. Firefox provides `browser` (promise-based, and
+/// also `chrome`); Chromium provides only `chrome`, whose MV3 methods return
+/// promises when no callback is passed.
+/// <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/Chrome_incompatibilities>
+fn root() -> Result<JsValue> {
+    let global = js_sys::global();
+    for name in ["browser", "chrome"] {
+        let candidate = Reflect::get(&global, &JsValue::from_str(name))?;
+        if candidate.is_object()
+            && Reflect::has(&candidate, &JsValue::from_str("runtime")).unwrap_or(false)
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(BrowserError("this page has no extension API".to_owned()))
+}
+
+fn namespace(path: &str) -> Result<JsValue> {
+    let mut value = root()?;
+    for part in path.split('.') {
+        value = Reflect::get(&value, &JsValue::from_str(part))?;
+        if value.is_undefined() {
+            return Err(BrowserError(format!("this browser has no {path} API")));
+        }
+    }
+    Ok(value)
+}
+
+/// Calls `path.method(...args)` synchronously and returns what it returned
+/// (usually a promise). Synchronous on purpose: `permissions.request` must be
+/// called inside the user's click, before any `await`.
+fn invoke(path: &str, method: &str, args: &[JsValue]) -> Result<JsValue> {
+    let ns = namespace(path)?;
+    let function: Function = Reflect::get(&ns, &JsValue::from_str(method))?
+        .dyn_into()
+        .map_err(|_| BrowserError(format!("this browser has no {path}.{method}")))?;
+    let array: Array = args.iter().collect();
+    Ok(function.apply(&ns, &array)?)
+}
+
+async fn call(path: &str, method: &str, args: &[JsValue]) -> Result<JsValue> {
+    let returned = invoke(path, method, args)?;
+    // `Promise.resolve` adopts promises from any realm and passes plain
+    // values through.
+    Ok(JsFuture::from(Promise::resolve(&returned)).await?)
+}
+
+pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| BrowserError(e.to_string()))?;
+    Ok(JSON::parse(&text)?)
+}
+
+pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
+    let text = JSON::stringify(value)?
+        .as_string()
+        .ok_or_else(|| BrowserError("value has no JSON form".to_owned()))?;
+    serde_json::from_str(&text).map_err(|e| BrowserError(e.to_string()))
+}
+
+fn object(entries: &[(&str, JsValue)]) -> Result<JsValue> {
+    let obj = Object::new();
+    for (key, value) in entries {
+        Reflect::set(&obj, &JsValue::from_str(key), value)?;
+    }
+    Ok(obj.into())
+}
+
+pub mod storage {
+    use super::*;
+
+    /// `storage.local.get(key)[key]`, or `None` when absent.
+    pub async fn local_get(key: &str) -> Result<Option<serde_json::Value>> {
+        let items = call("storage.local", "get", &[JsValue::from_str(key)]).await?;
+        let value = Reflect::get(&items, &JsValue::from_str(key))?;
+        if value.is_undefined() {
+            return Ok(None);
+        }
+        from_js(&value).map(Some)
+    }
+
+    pub async fn local_set(key: &str, value: &serde_json::Value) -> Result<()> {
+        let items = object(&[(key, to_js(value)?)])?;
+        call("storage.local", "set", &[items]).await?;
+        Ok(())
+    }
+}
+
+/// Which of the browser's rule sets carries the header rules. Dynamic rules
+/// survive a restart; session rules live in memory only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSet {
+    Dynamic,
+    Session,
+}
+
+pub mod dnr {
+    use super::*;
+
+    fn methods(set: RuleSet) -> (&'static str, &'static str) {
+        match set {
+            RuleSet::Dynamic => ("getDynamicRules", "updateDynamicRules"),
+            RuleSet::Session => ("getSessionRules", "updateSessionRules"),
+        }
+    }
+
+    pub async fn rules(set: RuleSet) -> Result<Vec<Rule>> {
+        let rules = call("declarativeNetRequest", methods(set).0, &[]).await?;
+        from_js(&rules)
+    }
+
+    pub async fn update(set: RuleSet, update: &UpdateRuleOptions) -> Result<()> {
+        call("declarativeNetRequest", methods(set).1, &[to_js(update)?]).await?;
+        Ok(())
+    }
+
+    /// The limits as the browser states them. Chromium names the cap on
+    /// `modifyHeaders` rules `MAX_NUMBER_OF_UNSAFE_DYNAMIC_RULES`; Firefox
+    /// has `MAX_NUMBER_OF_DYNAMIC_AND_SESSION_RULES` (older) or
+    /// `MAX_NUMBER_OF_DYNAMIC_RULES`. Whatever is missing falls back to
+    /// Chromium's documented values.
+    pub fn limits() -> Limits {
+        let read = |name: &str| -> Option<usize> {
+            let ns = namespace("declarativeNetRequest").ok()?;
+            let n = Reflect::get(&ns, &JsValue::from_str(name)).ok()?.as_f64()?;
+            (n >= 1.0).then_some(n as usize)
+        };
+        let max_rules = read("MAX_NUMBER_OF_UNSAFE_DYNAMIC_RULES")
+            .or_else(|| read("MAX_NUMBER_OF_DYNAMIC_AND_SESSION_RULES"))
+            .or_else(|| read("MAX_NUMBER_OF_DYNAMIC_RULES"))
+            .unwrap_or(Limits::CHROMIUM.max_rules);
+        let max_regex_rules =
+            read("MAX_NUMBER_OF_REGEX_RULES").unwrap_or(Limits::CHROMIUM.max_regex_rules);
+        Limits {
+            max_rules,
+            max_regex_rules,
+        }
+    }
+}
+
+pub mod runtime {
+    use super::*;
+    use crate::message::{Request, Response};
+
+    /// Sends a request to the background and waits for its answer.
+    pub async fn send(request: &Request) -> Result<Response> {
+        let answer = call("runtime", "sendMessage", &[to_js(request)?]).await?;
+        if answer.is_undefined() {
+            return Err(BrowserError("the background did not answer".to_owned()));
+        }
+        from_js(&answer)
+    }
+
+    /// `chrome-extension://<id>/` or `moz-extension://<uuid>/`.
+    pub fn extension_base_url() -> Result<String> {
+        invoke("runtime", "getURL", &[JsValue::from_str("")])?
+            .as_string()
+            .ok_or_else(|| BrowserError("runtime.getURL returned no string".to_owned()))
+    }
+
+    pub async fn open_options_page() -> Result<()> {
+        call("runtime", "openOptionsPage", &[]).await.map(drop)
+    }
+}
+
+pub mod permissions {
+    use super::*;
+
+    /// Asks for a host permission. Call it synchronously from the click
+    /// handler: Chromium needs a user gesture and Firefox only accepts the
+    /// call while the input event is being handled.
+    /// <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/permissions/request>
+    pub fn request_origin(origin: &str) -> Result<JsFuture> {
+        let origins: Array = std::iter::once(JsValue::from_str(origin)).collect();
+        let request = object(&[("origins", origins.into())])?;
+        let promise = invoke("permissions", "request", &[request])?;
+        Ok(JsFuture::from(Promise::resolve(&promise)))
+    }
+}
+
+/// A tab as far as Tokenward cares. `url` is only present where the
+/// extension has host permission, or `activeTab` was granted by a click.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Tab {
+    pub id: i32,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+pub mod tabs {
+    use super::*;
+
+    pub async fn get(id: i32) -> Result<Tab> {
+        from_js(&call("tabs", "get", &[JsValue::from(id)]).await?)
+    }
+
+    pub async fn active() -> Result<Option<Tab>> {
+        let query = object(&[("active", JsValue::TRUE), ("currentWindow", JsValue::TRUE)])?;
+        let tabs: Vec<Tab> = from_js(&call("tabs", "query", &[query]).await?)?;
+        Ok(tabs.into_iter().next())
+    }
+
+    pub async fn all() -> Result<Vec<Tab>> {
+        let tabs = call("tabs", "query", &[Object::new().into()]).await?;
+        // Some tabs (devtools, prerendered) come without an id.
+        let raw: Vec<serde_json::Value> = from_js(&tabs)?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|t| serde_json::from_value(t).ok())
+            .collect())
+    }
+}
+
+pub mod action {
+    use super::*;
+
+    pub async fn set_badge_text(tab_id: i32, text: &str) -> Result<()> {
+        let details = object(&[
+            ("tabId", JsValue::from(tab_id)),
+            ("text", JsValue::from_str(text)),
+        ])?;
+        call("action", "setBadgeText", &[details]).await.map(drop)
+    }
+
+    pub async fn set_badge_color(color: &str) -> Result<()> {
+        let details = object(&[("color", JsValue::from_str(color))])?;
+        call("action", "setBadgeBackgroundColor", &[details])
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,125 @@
+//! The few DOM helpers the pages need. Text goes in with `textContent`
+//! only, never as HTML; lists are rendered from `<template>`s and listened to
+//! with one delegated listener each. Pages only: the background has no DOM.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    Document, Element, Event, EventTarget, HtmlInputElement, HtmlSelectElement, HtmlTemplateElement,
+};
+
+/// A page element was missing or of the wrong kind: the HTML and the Rust
+/// disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("page structure: {0}")]
+pub struct DomError(pub String);
+
+impl From<DomError> for JsValue {
+    fn from(error: DomError) -> Self {
+        js_sys::Error::new(&error.0).into()
+    }
+}
+
+pub fn document() -> Result<Document, DomError> {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| DomError("no document".to_owned()))
+}
+
+pub fn by_id<T: JsCast>(id: &str) -> Result<T, DomError> {
+    document()?
+        .get_element_by_id(id)
+        .ok_or_else(|| DomError(format!("#{id} is missing")))?
+        .dyn_into::<T>()
+        .map_err(|_| DomError(format!("#{id} is not the expected element")))
+}
+
+/// The first element under `root` matching `selector`.
+pub fn find<T: JsCast>(root: &Element, selector: &str) -> Result<T, DomError> {
+    root.query_selector(selector)
+        .ok()
+        .flatten()
+        .ok_or_else(|| DomError(format!("{selector} is missing")))?
+        .dyn_into::<T>()
+        .map_err(|_| DomError(format!("{selector} is not the expected element")))
+}
+
+pub fn find_all(root: &Element, selector: &str) -> Vec<Element> {
+    let Ok(list) = root.query_selector_all(selector) else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
+        .collect()
+}
+
+pub fn set_text(element: &Element, text: &str) {
+    element.set_text_content(Some(text));
+}
+
+pub fn show(element: &Element, visible: bool) {
+    let _ = element.toggle_attribute_with_force("hidden", !visible);
+}
+
+/// A fresh copy of a `<template>`'s first element.
+pub fn instantiate(template_id: &str) -> Result<Element, DomError> {
+    let template: HtmlTemplateElement = by_id(template_id)?;
+    template
+        .content()
+        .first_element_child()
+        .and_then(|e| e.clone_node_with_deep(true).ok())
+        .and_then(|n| n.dyn_into::<Element>().ok())
+        .ok_or_else(|| DomError(format!("template #{template_id} is empty")))
+}
+
+pub fn input_value(root: &Element, selector: &str) -> Result<String, DomError> {
+    if let Ok(select) = find::<HtmlSelectElement>(root, selector) {
+        return Ok(select.value());
+    }
+    Ok(find::<HtmlInputElement>(root, selector)?.value())
+}
+
+/// Listens for the page's lifetime. Pages are short-lived and their
+/// listeners live as long as the page, so leaking the closure is correct.
+pub fn listen(target: &impl AsRef<EventTarget>, event: &str, handler: impl FnMut(Event) + 'static) {
+    let closure = Closure::<dyn FnMut(Event)>::new(handler);
+    let _ = target
+        .as_ref()
+        .add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+    closure.forget();
+}
+
+/// For a delegated listener: the element matching `selector` that the event
+/// came from, if any.
+pub fn origin_of(event: &Event, selector: &str) -> Option<Element> {
+    event
+        .target()?
+        .dyn_into::<Element>()
+        .ok()?
+        .closest(selector)
+        .ok()
+        .flatten()
+}
+
+/// Refuses a paste that carries a line break or NUL inside the secret.
+/// A password `<input>` silently strips line breaks from its value, which
+/// would turn `tok\nX-Evil: 1` into a wrong secret the user never typed;
+/// the HTML standard's value sanitization for `type=password` does this.
+/// <https://html.spec.whatwg.org/multipage/input.html#password-state-(type=password)>
+pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&str) + 'static) {
+    listen(input, "paste", move |event| {
+        let Some(clipboard) = event
+            .dyn_ref::<web_sys::ClipboardEvent>()
+            .and_then(|e| e.clipboard_data())
+        else {
+            return;
+        };
+        let text = clipboard.get_data("text/plain").unwrap_or_default();
+        if let Err(e) = crate::header::Secret::from_input(&text) {
+            if !text.trim().is_empty() {
+                event.prevent_default();
+                on_refused(&e.to_string());
+            }
+        }
+    });
+}

@@ -1,0 +1,330 @@
+//! The options page: the full rule editor.
+//!
+//! The page holds no copy of the rules beyond what it shows: every change is
+//! a request to the background, and the list is re-rendered from the answer.
+//! The rule being edited is remembered in the form's `data-editing-id`.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{
+    Element, Event, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlSelectElement,
+};
+
+use super::browser::{permissions, runtime};
+use super::dom::{self, DomError};
+use crate::message::{Request, Response, RuleView, RulesView};
+use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
+
+#[wasm_bindgen]
+pub async fn options_main() -> Result<(), JsValue> {
+    let form: HtmlFormElement = dom::by_id("rule-form")?;
+    dom::listen(&form, "submit", |event| {
+        event.prevent_default();
+        if let Err(e) = submit() {
+            show_error(&e.to_string());
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("rule-cancel")?, "click", |_| {
+        let _ = reset_form();
+    });
+    dom::listen(&dom::by_id::<Element>("add-header")?, "click", |_| {
+        let _ = add_header_row(None);
+    });
+    let header_rows: Element = dom::by_id("rule-headers")?;
+    dom::listen(&header_rows, "click", |event| {
+        if let Some(row) = dom::origin_of(&event, "[data-action=remove-header]")
+            .and_then(|button| button.closest(".header-row").ok().flatten())
+        {
+            row.remove();
+        }
+    });
+    dom::listen(&header_rows, "change", |event| {
+        if let Some(select) = dom::origin_of(&event, "[data-field=scheme]") {
+            if let Some(row) = select.closest(".header-row").ok().flatten() {
+                let _ = sync_secret_field(&row);
+            }
+        }
+    });
+    let rules: Element = dom::by_id("rules")?;
+    dom::listen(&rules, "click", on_rules_click);
+    dom::listen(&rules, "change", on_rules_change);
+
+    reset_form()?;
+    run(Request::ListRules, None);
+    Ok(())
+}
+
+/// Sends a request and renders the answer. `done` is the status line to
+/// show on success.
+fn run(request: Request, done: Option<String>) {
+    spawn_local(async move {
+        match runtime::send(&request).await {
+            Ok(Response::Rules(view)) => {
+                let saved = view.saved.is_some();
+                if let Err(e) = render(&view) {
+                    show_error(&e.to_string());
+                }
+                if saved {
+                    let _ = reset_form();
+                }
+                if let Some(text) = done {
+                    set_status(&text);
+                }
+            }
+            Ok(Response::Error { message }) => {
+                if matches!(request, Request::SaveRule { .. }) {
+                    show_error(&message);
+                } else {
+                    set_status(&message);
+                }
+            }
+            Ok(other) => set_status(&format!("unexpected answer: {other:?}")),
+            Err(e) => set_status(&format!("The background did not answer: {e}")),
+        }
+    });
+}
+
+fn submit() -> Result<(), DomError> {
+    let draft = read_form()?;
+    show_error("");
+    let pattern = match draft.precheck() {
+        Ok(p) => p,
+        Err(e) => {
+            show_error(&e.to_string());
+            return Ok(());
+        }
+    };
+    // Asked inside the click, before any await, or the browser refuses.
+    let permission = permissions::request_origin(&pattern.host_permission());
+    let origin = pattern.origin();
+    spawn_local(async move {
+        let granted = match permission {
+            Ok(answer) => answer.await.ok().and_then(|v| v.as_bool()).unwrap_or(false),
+            Err(_) => false,
+        };
+        let done = if granted {
+            "Saved.".to_owned()
+        } else {
+            format!("Saved, but Tokenward has no permission for {origin}, so the header is not sent there. Save again to grant it.")
+        };
+        run(Request::SaveRule { draft }, Some(done));
+    });
+    Ok(())
+}
+
+fn read_form() -> Result<RuleDraft, DomError> {
+    let form: Element = dom::by_id("rule-form")?;
+    let editing = form
+        .get_attribute("data-editing-id")
+        .and_then(|id| id.parse::<SiteRuleId>().ok());
+    let enabled = form
+        .get_attribute("data-editing-enabled")
+        .is_none_or(|v| v == "true");
+    let headers = dom::find_all(&dom::by_id("rule-headers")?, ".header-row")
+        .iter()
+        .map(|row| {
+            Ok(HeaderDraft {
+                name: dom::input_value(row, "[data-field=name]")?,
+                scheme: dom::input_value(row, "[data-field=scheme]")?,
+                secret: dom::input_value(row, "[data-field=secret]")?,
+            })
+        })
+        .collect::<Result<Vec<_>, DomError>>()?;
+    Ok(RuleDraft {
+        id: editing,
+        label: dom::by_id::<HtmlInputElement>("rule-label")?.value(),
+        pattern: dom::by_id::<HtmlInputElement>("rule-pattern")?.value(),
+        allow_http: dom::by_id::<HtmlInputElement>("rule-allow-http")?.checked(),
+        enabled,
+        headers,
+    })
+}
+
+fn reset_form() -> Result<(), DomError> {
+    let form: HtmlFormElement = dom::by_id("rule-form")?;
+    form.reset();
+    let _ = form.remove_attribute("data-editing-id");
+    let _ = form.remove_attribute("data-editing-enabled");
+    dom::set_text(&dom::by_id::<Element>("rule-form-title")?, "Add a rule");
+    dom::by_id::<HtmlButtonElement>("rule-save")?.set_text_content(Some("Add rule"));
+    dom::by_id::<Element>("rule-headers")?.set_text_content(None);
+    add_header_row(None)?;
+    show_error("");
+    Ok(())
+}
+
+/// Adds a header row, filled from a stored header when editing. The secret
+/// of a stored header is never sent to the page; its field stays blank and
+/// says that blank keeps it.
+fn add_header_row(from: Option<&crate::message::HeaderView>) -> Result<(), DomError> {
+    let row = dom::instantiate("header-row-template")?;
+    if let Some(header) = from {
+        dom::find::<HtmlInputElement>(&row, "[data-field=name]")?.set_value(&header.name);
+        dom::find::<HtmlSelectElement>(&row, "[data-field=scheme]")?.set_value(&header.scheme);
+        dom::find::<HtmlInputElement>(&row, "[data-field=secret]")?
+            .set_placeholder("unchanged (leave blank to keep the saved secret)");
+    }
+    let secret: HtmlInputElement = dom::find(&row, "[data-field=secret]")?;
+    dom::guard_secret_paste(&secret, |message| show_error(message));
+    sync_secret_field(&row)?;
+    dom::by_id::<Element>("rule-headers")?
+        .append_child(&row)
+        .map_err(|_| DomError("could not add a header row".to_owned()))?;
+    Ok(())
+}
+
+/// A `remove` row has no value, so its secret field is disabled.
+fn sync_secret_field(row: &Element) -> Result<(), DomError> {
+    let removing = dom::input_value(row, "[data-field=scheme]")? == "remove";
+    dom::find::<HtmlInputElement>(row, "[data-field=secret]")?.set_disabled(removing);
+    Ok(())
+}
+
+fn render(view: &RulesView) -> Result<(), DomError> {
+    let list: Element = dom::by_id("rules")?;
+    list.set_text_content(None);
+    for rule in &view.rules {
+        let item = rule_item(rule)?;
+        list.append_child(&item)
+            .map_err(|_| DomError("could not add a rule".to_owned()))?;
+    }
+    dom::show(
+        &dom::by_id::<Element>("rules-empty")?,
+        view.rules.is_empty(),
+    );
+    let warning: Element = dom::by_id("limit-warning")?;
+    dom::set_text(&warning, view.limit_warning.as_deref().unwrap_or(""));
+    dom::show(&warning, view.limit_warning.is_some());
+    let unreadable: Element = dom::by_id("unreadable-note")?;
+    dom::set_text(
+        &unreadable,
+        &format!(
+            "{} saved rule(s) could not be read and are kept aside unchanged.",
+            view.unreadable
+        ),
+    );
+    dom::show(&unreadable, view.unreadable > 0);
+    Ok(())
+}
+
+fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
+    let item = dom::instantiate("rule-template")?;
+    let _ = item.set_attribute("data-rule-id", &rule.id.to_string());
+    let _ = item.set_attribute("data-enabled", if rule.enabled { "true" } else { "false" });
+    let _ = item.set_attribute("data-host-permission", &rule.host_permission);
+    dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
+    dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
+    let headers: Element = dom::find(&item, "[data-role=headers]")?;
+    let summaries: Vec<&str> = rule.headers.iter().map(|h| h.summary.as_str()).collect();
+    dom::set_text(&headers, &summaries.join("\n"));
+    dom::find::<HtmlInputElement>(&item, "input[data-action=toggle]")?.set_checked(rule.enabled);
+    Ok(item)
+}
+
+fn rule_of(event: &Event) -> Option<(Element, SiteRuleId)> {
+    let item = dom::origin_of(event, "li.rule")?;
+    let id = item.get_attribute("data-rule-id")?.parse().ok()?;
+    Some((item, id))
+}
+
+fn on_rules_click(event: Event) {
+    let Some((item, id)) = rule_of(&event) else {
+        return;
+    };
+    if dom::origin_of(&event, "[data-action=edit]").is_some() {
+        if let Err(e) = start_edit(id) {
+            set_status(&e.to_string());
+        }
+    } else if dom::origin_of(&event, "[data-action=confirm-delete]").is_some() {
+        run(Request::DeleteRule { id }, Some("Deleted.".to_owned()));
+    } else if dom::origin_of(&event, "[data-action=delete]").is_some() {
+        // Two steps, in the page: a modal confirm() would block the page and
+        // any automation driving it.
+        let _ = item.set_attribute("data-confirming", "true");
+        if let Ok(confirm) = dom::find::<Element>(&item, "[data-action=confirm-delete]") {
+            dom::show(&confirm, true);
+        }
+    }
+}
+
+fn on_rules_change(event: Event) {
+    let Some(toggle) = dom::origin_of(&event, "input[data-action=toggle]") else {
+        return;
+    };
+    let Some((item, id)) = rule_of(&event) else {
+        return;
+    };
+    let Ok(toggle) = toggle.dyn_into::<HtmlInputElement>() else {
+        return;
+    };
+    let enabled = toggle.checked();
+    if enabled {
+        // Turning a rule on is a click: the moment to ask for a permission
+        // that was refused or withdrawn since the rule was saved. The answer
+        // does not gate the change; the page reports the result of the save.
+        if let Some(origin) = item.get_attribute("data-host-permission") {
+            let _ = permissions::request_origin(&origin);
+        }
+    }
+    run(
+        Request::SetEnabled { id, enabled },
+        Some(if enabled { "Rule on." } else { "Rule off." }.to_owned()),
+    );
+}
+
+/// Loads a rule into the form. The rule comes fresh from the background, so
+/// an edit never starts from a stale copy.
+fn start_edit(id: SiteRuleId) -> Result<(), DomError> {
+    spawn_local(async move {
+        let view = match runtime::send(&Request::ListRules).await {
+            Ok(Response::Rules(view)) => view,
+            _ => return set_status("Could not load the rule."),
+        };
+        let Some(rule) = view.rules.into_iter().find(|r| r.id == id) else {
+            return set_status("This rule no longer exists.");
+        };
+        if let Err(e) = fill_form(&rule) {
+            set_status(&e.to_string());
+        }
+    });
+    Ok(())
+}
+
+fn fill_form(rule: &RuleView) -> Result<(), DomError> {
+    reset_form()?;
+    let form: Element = dom::by_id("rule-form")?;
+    let _ = form.set_attribute("data-editing-id", &rule.id.to_string());
+    let _ = form.set_attribute(
+        "data-editing-enabled",
+        if rule.enabled { "true" } else { "false" },
+    );
+    dom::set_text(&dom::by_id::<Element>("rule-form-title")?, "Edit rule");
+    dom::by_id::<HtmlButtonElement>("rule-save")?.set_text_content(Some("Save changes"));
+    dom::by_id::<HtmlInputElement>("rule-pattern")?.set_value(&rule.pattern);
+    dom::by_id::<HtmlInputElement>("rule-label")?.set_value(&rule.label);
+    dom::by_id::<HtmlInputElement>("rule-allow-http")?.set_checked(rule.allow_http);
+    dom::by_id::<Element>("rule-headers")?.set_text_content(None);
+    for header in &rule.headers {
+        add_header_row(Some(header))?;
+    }
+    if rule.headers.is_empty() {
+        add_header_row(None)?;
+    }
+    if let Ok(input) = dom::by_id::<web_sys::HtmlElement>("rule-pattern") {
+        let _ = input.focus();
+    }
+    Ok(())
+}
+
+fn show_error(message: &str) {
+    if let Ok(area) = dom::by_id::<Element>("rule-error") {
+        dom::set_text(&area, message);
+        dom::show(&area, !message.is_empty());
+    }
+}
+
+fn set_status(message: &str) {
+    if let Ok(status) = dom::by_id::<Element>("status") {
+        dom::set_text(&status, message);
+    }
+}

@@ -1,0 +1,218 @@
+//! The popup: what Tokenward does on the current tab, and a rule for it in
+//! two clicks ("Add a rule for this site", paste the token, "Save").
+//!
+//! Like uBlock Origin's popup, it accepts `?tabId=N` so that it can also be
+//! opened in a tab (from the options page, or by an automated test) and
+//! still describe another tab. Without it, it describes the active tab.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
+
+use super::browser::{permissions, runtime, tabs};
+use super::dom::{self, DomError};
+use crate::message::{Request, Response, SiteState, SiteView};
+use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
+
+#[wasm_bindgen]
+pub async fn popup_main() -> Result<(), JsValue> {
+    let url: Rc<str> = target_url().await.unwrap_or_default().into();
+
+    dom::listen(&dom::by_id::<Element>("open-options")?, "click", |event| {
+        event.prevent_default();
+        spawn_local(async {
+            let _ = runtime::open_options_page().await;
+        });
+    });
+    dom::listen(&dom::by_id::<Element>("add-site")?, "click", |_| {
+        if let (Ok(button), Ok(form)) = (
+            dom::by_id::<Element>("add-site"),
+            dom::by_id::<Element>("add-form"),
+        ) {
+            dom::show(&button, false);
+            dom::show(&form, true);
+            if let Ok(secret) = dom::by_id::<web_sys::HtmlElement>("add-secret") {
+                let _ = secret.focus();
+            }
+        }
+    });
+    let for_save = Rc::clone(&url);
+    dom::listen(
+        &dom::by_id::<Element>("add-form")?,
+        "submit",
+        move |event| {
+            event.prevent_default();
+            if let Err(e) = save(Rc::clone(&for_save)) {
+                show_error(&e.to_string());
+            }
+        },
+    );
+    let for_toggle = Rc::clone(&url);
+    dom::listen(
+        &dom::by_id::<Element>("site-toggle")?,
+        "change",
+        move |_| {
+            if let Err(e) = toggle(Rc::clone(&for_toggle)) {
+                show_error(&e.to_string());
+            }
+        },
+    );
+    dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
+
+    refresh(url).await;
+    Ok(())
+}
+
+/// The URL of the tab the popup describes, when the browser lets us see it
+/// (host permission, or `activeTab` from the toolbar click).
+async fn target_url() -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+    let tab = match params.get("tabId").and_then(|id| id.parse::<i32>().ok()) {
+        Some(id) => tabs::get(id).await.ok(),
+        None => tabs::active().await.ok().flatten(),
+    };
+    tab?.url
+}
+
+async fn refresh(url: Rc<str>) {
+    match runtime::send(&Request::SiteStatus {
+        url: url.to_string(),
+    })
+    .await
+    {
+        Ok(Response::Site(view)) => {
+            if let Err(e) = render(&view) {
+                show_error(&e.to_string());
+            }
+        }
+        Ok(Response::Error { message }) => show_error(&message),
+        Ok(other) => show_error(&format!("unexpected answer: {other:?}")),
+        Err(e) => show_error(&format!("The background did not answer: {e}")),
+    }
+}
+
+fn render(view: &SiteView) -> Result<(), DomError> {
+    let origin: Element = dom::by_id("site-origin")?;
+    dom::set_text(
+        &origin,
+        if view.origin.is_empty() {
+            "This page"
+        } else {
+            &view.origin
+        },
+    );
+    let status: Element = dom::by_id("site-status")?;
+    let enabled = view.rule.as_ref().is_some_and(|r| r.enabled);
+    let (state, text) = match view.state {
+        SiteState::Covered if enabled => ("covered", "Tokenward sends headers to this site."),
+        SiteState::Covered => ("covered", "A rule covers this site, but it is off."),
+        SiteState::Uncovered => ("uncovered", "No rule sends headers to this site."),
+        SiteState::Unsupported => (
+            "unsupported",
+            "Tokenward works on http and https sites only.",
+        ),
+    };
+    let _ = status.set_attribute("data-state", state);
+    dom::set_text(&status, text);
+
+    let section: Element = dom::by_id("site-rule")?;
+    dom::show(&section, view.rule.is_some());
+    if let Some(rule) = &view.rule {
+        let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
+        let _ = section.set_attribute("data-host-permission", &rule.host_permission);
+        dom::set_text(&dom::find(&section, "[data-role=pattern]")?, &rule.pattern);
+        let headers: Element = dom::find(&section, "[data-role=headers]")?;
+        headers.set_text_content(None);
+        for header in &rule.headers {
+            let item = dom::instantiate("header-template")?;
+            dom::set_text(&item, &header.summary);
+            let _ = headers.append_child(&item);
+        }
+        dom::by_id::<HtmlInputElement>("site-toggle")?.set_checked(rule.enabled);
+    }
+    let uncovered = view.state == SiteState::Uncovered;
+    dom::show(&dom::by_id::<Element>("add-site")?, uncovered);
+    dom::show(&dom::by_id::<Element>("add-form")?, false);
+    if uncovered {
+        dom::by_id::<HtmlInputElement>("add-pattern")?.set_value(&view.suggested_pattern);
+    }
+    Ok(())
+}
+
+fn save(url: Rc<str>) -> Result<(), DomError> {
+    show_error("");
+    let draft = RuleDraft {
+        pattern: dom::by_id::<HtmlInputElement>("add-pattern")?.value(),
+        enabled: true,
+        headers: vec![HeaderDraft {
+            name: dom::by_id::<HtmlInputElement>("add-header-name")?.value(),
+            scheme: dom::by_id::<HtmlSelectElement>("add-scheme")?.value(),
+            secret: dom::by_id::<HtmlInputElement>("add-secret")?.value(),
+        }],
+        ..RuleDraft::default()
+    };
+    let pattern = match draft.precheck() {
+        Ok(p) => p,
+        Err(e) => {
+            show_error(&e.to_string());
+            return Ok(());
+        }
+    };
+    // Asked inside the click, before any await, or the browser refuses.
+    let permission = permissions::request_origin(&pattern.host_permission());
+    spawn_local(async move {
+        let granted = match permission {
+            Ok(answer) => answer.await.ok().and_then(|v| v.as_bool()).unwrap_or(false),
+            Err(_) => false,
+        };
+        match runtime::send(&Request::SaveRule { draft }).await {
+            Ok(Response::Rules(_)) => {
+                if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
+                    secret.set_value("");
+                }
+                refresh(url).await;
+                if !granted {
+                    show_error("Saved, but without the site's permission the header is not sent. Turn the rule off and on to be asked again.");
+                }
+            }
+            Ok(Response::Error { message }) => show_error(&message),
+            Ok(other) => show_error(&format!("unexpected answer: {other:?}")),
+            Err(e) => show_error(&format!("The background did not answer: {e}")),
+        }
+    });
+    Ok(())
+}
+
+fn toggle(url: Rc<str>) -> Result<(), DomError> {
+    let section: Element = dom::by_id("site-rule")?;
+    let Some(id) = section
+        .get_attribute("data-rule-id")
+        .and_then(|id| id.parse::<SiteRuleId>().ok())
+    else {
+        return Ok(());
+    };
+    let enabled = dom::by_id::<HtmlInputElement>("site-toggle")?.checked();
+    if enabled {
+        if let Some(origin) = section.get_attribute("data-host-permission") {
+            let _ = permissions::request_origin(&origin);
+        }
+    }
+    spawn_local(async move {
+        match runtime::send(&Request::SetEnabled { id, enabled }).await {
+            Ok(Response::Rules(_)) => refresh(url).await,
+            Ok(Response::Error { message }) => show_error(&message),
+            Ok(_) | Err(_) => show_error("The background did not answer."),
+        }
+    });
+    Ok(())
+}
+
+fn show_error(message: &str) {
+    if let Ok(area) = dom::by_id::<Element>("popup-error") {
+        dom::set_text(&area, message);
+        dom::show(&area, !message.is_empty());
+    }
+}
