@@ -275,3 +275,86 @@ pub mod action {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Run by `wasm-bindgen-test-runner` in a real JS engine: the JSON
+    //! boundary must carry our types unchanged, and errors must keep their
+    //! message.
+
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::compile::{compile, Limits};
+    use crate::message::{Request, Response};
+    use crate::rules::{HeaderDraft, RuleBook, RuleDraft};
+
+    fn book() -> RuleBook {
+        let mut book = RuleBook::default();
+        for pattern in ["https://api.example.com/v1", "https://*.apps.example.com"] {
+            let draft = RuleDraft {
+                pattern: pattern.into(),
+                enabled: true,
+                headers: vec![HeaderDraft {
+                    name: "Authorization".into(),
+                    scheme: "bearer".into(),
+                    secret: "tok".into(),
+                }],
+                ..RuleDraft::default()
+            };
+            assert!(book.save(&draft).is_ok());
+        }
+        book
+    }
+
+    #[wasm_bindgen_test]
+    fn dnr_rules_cross_the_boundary_unchanged() {
+        let rules = compile(&book(), Limits::CHROMIUM).unwrap_or_default();
+        let js = to_js(&rules).unwrap_or(JsValue::NULL);
+        assert!(Array::is_array(&js));
+        let first = Reflect::get(&Array::from(&js).get(0), &JsValue::from_str("condition"))
+            .unwrap_or(JsValue::NULL);
+        assert_eq!(
+            Reflect::get(&first, &JsValue::from_str("urlFilter"))
+                .ok()
+                .and_then(|v| v.as_string()),
+            Some("|https://api.example.com/v1^".to_owned())
+        );
+        assert_eq!(from_js::<Vec<Rule>>(&js).ok(), Some(rules));
+    }
+
+    #[wasm_bindgen_test]
+    fn messages_cross_the_boundary_unchanged() {
+        let request = Request::SetEnabled {
+            id: 3,
+            enabled: false,
+        };
+        let js = to_js(&request).unwrap_or(JsValue::NULL);
+        assert_eq!(
+            Reflect::get(&js, &JsValue::from_str("type"))
+                .ok()
+                .and_then(|v| v.as_string()),
+            Some("setEnabled".to_owned())
+        );
+        assert_eq!(from_js::<Request>(&js).ok(), Some(request));
+        // A page answered with something that is not a response.
+        assert!(from_js::<Response>(&JsValue::from_str("nonsense")).is_err());
+    }
+
+    #[wasm_bindgen_test]
+    fn browser_errors_keep_their_message() {
+        let thrown: JsValue = js_sys::Error::new("Rule with id 2 already exists").into();
+        assert_eq!(
+            BrowserError::from(thrown).0,
+            "Rule with id 2 already exists"
+        );
+        assert_eq!(BrowserError::from(JsValue::from_str("plain")).0, "plain");
+    }
+
+    #[wasm_bindgen_test]
+    fn no_extension_api_is_an_error_not_a_panic() {
+        // The test runner is not an extension: `chrome.runtime` is absent.
+        assert!(namespace("declarativeNetRequest").is_err());
+        assert_eq!(dnr::limits(), Limits::CHROMIUM);
+    }
+}

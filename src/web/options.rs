@@ -165,7 +165,7 @@ fn add_header_row(from: Option<&crate::message::HeaderView>) -> Result<(), DomEr
             .set_placeholder("unchanged (leave blank to keep the saved secret)");
     }
     let secret: HtmlInputElement = dom::find(&row, "[data-field=secret]")?;
-    dom::guard_secret_paste(&secret, |message| show_error(message));
+    dom::guard_secret_paste(&secret, show_error);
     sync_secret_field(&row)?;
     dom::by_id::<Element>("rule-headers")?
         .append_child(&row)
