@@ -222,6 +222,25 @@ pub mod permissions {
         let promise = invoke("permissions", "request", &[request])?;
         Ok(JsFuture::from(Promise::resolve(&promise)))
     }
+
+    pub async fn contains_origin(origin: &str) -> Result<bool> {
+        let origins: Array = std::iter::once(JsValue::from_str(origin)).collect();
+        let query = object(&[("origins", origins.into())])?;
+        Ok(call("permissions", "contains", &[query]).await?.as_bool().unwrap_or(false))
+    }
+
+    /// Whether Tokenward holds the permission once `requested` (the result
+    /// of [`request_origin`]) settles. A request the browser refused to
+    /// show (no user gesture, e.g. a synthetic click) is not a denial: the
+    /// permission may be held already.
+    pub async fn held_after(requested: Result<JsFuture>, origin: &str) -> bool {
+        if let Ok(answer) = requested {
+            if let Ok(granted) = answer.await {
+                return granted.as_bool().unwrap_or(false);
+            }
+        }
+        contains_origin(origin).await.unwrap_or(false)
+    }
 }
 
 /// A tab as far as Tokenward cares. `url` is only present where the

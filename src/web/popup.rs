@@ -162,12 +162,10 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
         }
     };
     // Asked inside the click, before any await, or the browser refuses.
-    let permission = permissions::request_origin(&pattern.host_permission());
+    let host_permission = pattern.host_permission();
+    let permission = permissions::request_origin(&host_permission);
     spawn_local(async move {
-        let granted = match permission {
-            Ok(answer) => answer.await.ok().and_then(|v| v.as_bool()).unwrap_or(false),
-            Err(_) => false,
-        };
+        let granted = permissions::held_after(permission, &host_permission).await;
         match runtime::send(&Request::SaveRule { draft }).await {
             Ok(Response::Rules(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
