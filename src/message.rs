@@ -48,8 +48,8 @@ pub struct RuleView {
     pub pattern: String,
     pub allow_http: bool,
     pub enabled: bool,
-    /// The match pattern to request as a host permission.
-    pub host_permission: String,
+    /// The match patterns to request as host permissions.
+    pub host_permissions: Vec<String>,
     pub headers: Vec<HeaderView>,
 }
 
@@ -92,7 +92,7 @@ impl RuleView {
             pattern: rule.pattern.to_string(),
             allow_http: rule.allow_http,
             enabled: rule.enabled,
-            host_permission: rule.pattern.host_permission(),
+            host_permissions: rule.pattern.host_permissions().to_vec(),
             headers: rule
                 .headers
                 .iter()

@@ -315,15 +315,22 @@ impl SitePattern {
         out
     }
 
-    /// The match pattern to request as a host permission. Match patterns
-    /// cannot name a port or a path prefix, so this is wider than the rule;
-    /// the rule's own condition is what limits where the header goes.
-    pub fn host_permission(&self) -> String {
+    /// The match patterns to request as host permissions: the site's scheme
+    /// and its WebSocket scheme. Chromium checks a WebSocket handshake's
+    /// host permission against its `ws(s)://` URL, which an `http(s)://`
+    /// permission does not cover (seen in Chromium 156; also
+    /// requestly/requestly#54). Match patterns cannot name a port or a path
+    /// prefix, so these are wider than the rule; the rule's own condition is
+    /// what limits where the header goes.
+    pub fn host_permissions(&self) -> [String; 2] {
         let host = match &self.host {
             HostPattern::Exact(h) => h.clone(),
             HostPattern::Subdomains(h) => format!("*.{h}"),
         };
-        format!("{}://{}/*", self.scheme.as_str(), host)
+        [
+            format!("{}://{}/*", self.scheme.as_str(), host),
+            format!("{}://{}/*", self.scheme.websocket(), host),
+        ]
     }
 
     /// Whether the URL is inside this pattern. URLs that fail to parse, carry
@@ -692,15 +699,18 @@ mod tests {
     }
 
     #[test]
-    fn host_permission_is_a_match_pattern() {
+    fn host_permissions_are_match_patterns_for_both_schemes() {
         assert_eq!(
-            ok("https://api.example.com:8443/v1").host_permission(),
-            "https://api.example.com/*"
+            ok("https://api.example.com:8443/v1").host_permissions(),
+            ["https://api.example.com/*", "wss://api.example.com/*"]
         );
         assert_eq!(
-            ok("https://*.acme.example.com").host_permission(),
-            "https://*.acme.example.com/*"
+            ok("https://*.acme.example.com").host_permissions(),
+            ["https://*.acme.example.com/*", "wss://*.acme.example.com/*"]
         );
-        assert_eq!(ok("http://[::1]:3000").host_permission(), "http://[::1]/*");
+        assert_eq!(
+            ok("http://[::1]:3000").host_permissions(),
+            ["http://[::1]/*", "ws://[::1]/*"]
+        );
     }
 }

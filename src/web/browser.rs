@@ -216,30 +216,33 @@ pub mod permissions {
     /// handler: Chromium needs a user gesture and Firefox only accepts the
     /// call while the input event is being handled.
     /// <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/permissions/request>
-    pub fn request_origin(origin: &str) -> Result<JsFuture> {
-        let origins: Array = std::iter::once(JsValue::from_str(origin)).collect();
+    pub fn request_origins(origins: &[String]) -> Result<JsFuture> {
+        let origins: Array = origins.iter().map(|o| JsValue::from_str(o)).collect();
         let request = object(&[("origins", origins.into())])?;
         let promise = invoke("permissions", "request", &[request])?;
         Ok(JsFuture::from(Promise::resolve(&promise)))
     }
 
-    pub async fn contains_origin(origin: &str) -> Result<bool> {
-        let origins: Array = std::iter::once(JsValue::from_str(origin)).collect();
+    pub async fn contains_origins(origins: &[String]) -> Result<bool> {
+        let origins: Array = origins.iter().map(|o| JsValue::from_str(o)).collect();
         let query = object(&[("origins", origins.into())])?;
-        Ok(call("permissions", "contains", &[query]).await?.as_bool().unwrap_or(false))
+        Ok(call("permissions", "contains", &[query])
+            .await?
+            .as_bool()
+            .unwrap_or(false))
     }
 
-    /// Whether Tokenward holds the permission once `requested` (the result
-    /// of [`request_origin`]) settles. A request the browser refused to
+    /// Whether Tokenward holds the permissions once `requested` (the result
+    /// of [`request_origins`]) settles. A request the browser refused to
     /// show (no user gesture, e.g. a synthetic click) is not a denial: the
     /// permission may be held already.
-    pub async fn held_after(requested: Result<JsFuture>, origin: &str) -> bool {
+    pub async fn held_after(requested: Result<JsFuture>, origins: &[String]) -> bool {
         if let Ok(answer) = requested {
             if let Ok(granted) = answer.await {
                 return granted.as_bool().unwrap_or(false);
             }
         }
-        contains_origin(origin).await.unwrap_or(false)
+        contains_origins(origins).await.unwrap_or(false)
     }
 }
 

@@ -95,11 +95,11 @@ fn submit() -> Result<(), DomError> {
         }
     };
     // Asked inside the click, before any await, or the browser refuses.
-    let host_permission = pattern.host_permission();
-    let permission = permissions::request_origin(&host_permission);
+    let host_permissions = pattern.host_permissions();
+    let permission = permissions::request_origins(&host_permissions);
     let origin = pattern.origin();
     spawn_local(async move {
-        let granted = permissions::held_after(permission, &host_permission).await;
+        let granted = permissions::held_after(permission, &host_permissions).await;
         let done = if granted {
             "Saved.".to_owned()
         } else {
@@ -209,7 +209,7 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     let item = dom::instantiate("rule-template")?;
     let _ = item.set_attribute("data-rule-id", &rule.id.to_string());
     let _ = item.set_attribute("data-enabled", if rule.enabled { "true" } else { "false" });
-    let _ = item.set_attribute("data-host-permission", &rule.host_permission);
+    let _ = item.set_attribute("data-host-permissions", &rule.host_permissions.join(" "));
     dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
     dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
@@ -260,8 +260,9 @@ fn on_rules_change(event: Event) {
         // Turning a rule on is a click: the moment to ask for a permission
         // that was refused or withdrawn since the rule was saved. The answer
         // does not gate the change; the page reports the result of the save.
-        if let Some(origin) = item.get_attribute("data-host-permission") {
-            let _ = permissions::request_origin(&origin);
+        if let Some(origins) = item.get_attribute("data-host-permissions") {
+            let origins: Vec<String> = origins.split(' ').map(str::to_owned).collect();
+            let _ = permissions::request_origins(&origins);
         }
     }
     run(

@@ -122,7 +122,7 @@ fn render(view: &SiteView) -> Result<(), DomError> {
     dom::show(&section, view.rule.is_some());
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
-        let _ = section.set_attribute("data-host-permission", &rule.host_permission);
+        let _ = section.set_attribute("data-host-permissions", &rule.host_permissions.join(" "));
         dom::set_text(&dom::find(&section, "[data-role=pattern]")?, &rule.pattern);
         let headers: Element = dom::find(&section, "[data-role=headers]")?;
         headers.set_text_content(None);
@@ -162,10 +162,10 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
         }
     };
     // Asked inside the click, before any await, or the browser refuses.
-    let host_permission = pattern.host_permission();
-    let permission = permissions::request_origin(&host_permission);
+    let host_permissions = pattern.host_permissions();
+    let permission = permissions::request_origins(&host_permissions);
     spawn_local(async move {
-        let granted = permissions::held_after(permission, &host_permission).await;
+        let granted = permissions::held_after(permission, &host_permissions).await;
         match runtime::send(&Request::SaveRule { draft }).await {
             Ok(Response::Rules(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
@@ -194,8 +194,9 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     };
     let enabled = dom::by_id::<HtmlInputElement>("site-toggle")?.checked();
     if enabled {
-        if let Some(origin) = section.get_attribute("data-host-permission") {
-            let _ = permissions::request_origin(&origin);
+        if let Some(origins) = section.get_attribute("data-host-permissions") {
+            let origins: Vec<String> = origins.split(' ').map(str::to_owned).collect();
+            let _ = permissions::request_origins(&origins);
         }
     }
     spawn_local(async move {
