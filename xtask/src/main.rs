@@ -1,1 +1,72 @@
-fn main() {}
+//! Project automation for Tokenward: `cargo xtask build` and `cargo xtask test`.
+//!
+//! Everything a developer or CI needs beyond `rustup` and `cargo` (the wasm
+//! target, wasm-bindgen, wasm-opt, the browsers) is provisioned from here, so
+//! that a fresh machine and a long-lived one run the same steps.
+
+// A command-line tool reports its progress on stdout; the workspace-wide
+// `print_stdout` lint exists to keep stray prints out of the extension crate.
+#![allow(clippy::print_stdout)]
+
+mod browsers;
+mod build;
+mod manifest;
+mod package;
+mod process;
+mod suite;
+mod tools;
+mod wasm;
+mod workspace;
+
+use std::process::ExitCode;
+
+use crate::build::Profile;
+use crate::workspace::Workspace;
+
+/// Every failure ends up as text on a terminal, so a boxed error is enough.
+type Error = Box<dyn std::error::Error>;
+
+const HELP: &str = "\
+Tokenward project tasks
+
+USAGE:
+    cargo xtask <COMMAND>
+
+COMMANDS:
+    build [--debug]  Build the wasm core and both extensions:
+                       dist/chrome, dist/firefox and their store zips,
+                       target/test-extension/{chrome,firefox} for the e2e tests.
+                     --debug skips optimisation and the zips.
+    test             Build (release), then run every test: native unit and
+                     property tests, wasm tests in headless Chromium, and the
+                     end-to-end suite against the built extension.
+    help             Print this text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let workspace = Workspace::locate();
+
+    let outcome = match args.as_slice() {
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        ["build"] => build::run(&workspace, Profile::Release).map(|_| ()),
+        ["build", "--debug"] => build::run(&workspace, Profile::Debug).map(|_| ()),
+        ["test"] => suite::run(&workspace),
+        _ => {
+            eprint!("unknown arguments: {}\n\n{HELP}", args.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nerror: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
