@@ -98,6 +98,10 @@ fn submit() -> Result<(), DomError> {
     let host_permissions = pattern.host_permissions();
     let permission = permissions::request_origins(&host_permissions);
     let origin = pattern.origin();
+    // The browser's prompt may stay open a while; say what we wait for.
+    set_status(&format!(
+        "Waiting for the browser's permission for {origin}…"
+    ));
     spawn_local(async move {
         let granted = permissions::held_after(permission, &host_permissions).await;
         let done = if granted {

@@ -164,6 +164,16 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
     // Asked inside the click, before any await, or the browser refuses.
     let host_permissions = pattern.host_permissions();
     let permission = permissions::request_origins(&host_permissions);
+    // The browser's prompt may stay open a while; say what we wait for.
+    if let Ok(status) = dom::by_id::<Element>("site-status") {
+        dom::set_text(
+            &status,
+            &format!(
+                "Waiting for the browser's permission for {}…",
+                pattern.origin()
+            ),
+        );
+    }
     spawn_local(async move {
         let granted = permissions::held_after(permission, &host_permissions).await;
         match runtime::send(&Request::SaveRule { draft }).await {

@@ -33,18 +33,25 @@ pub(crate) const FIREFOX_ADDON_ID: &str = "tokenward@tokenward.app";
 /// 2025-11-03.
 pub(crate) const FIREFOX_MIN_VERSION: &str = "140.0";
 
-/// Loopback origins the end-to-end tests serve from. Granting them up front in
-/// the test build means no permission prompt, which a WebDriver session cannot
-/// click through. WebSocket handshakes need their `ws://` permission: Chromium checks the
+/// Loopback origins the end-to-end tests serve from, in every scheme a rule
+/// may name. Granting them up front in the test build means no permission
+/// prompt, which a WebDriver session cannot click through. WebSocket
+/// handshakes need their `ws(s)://` permission: Chromium checks the
 /// handshake against its `ws` URL, which an `http` permission does not cover
 /// (see `SitePattern::host_permissions`).
-pub(crate) const TEST_HOST_PERMISSIONS: [&str; 6] = [
+pub(crate) const TEST_HOST_PERMISSIONS: [&str; 12] = [
     "http://127.0.0.1/*",
     "http://localhost/*",
     "http://*.localhost/*",
     "ws://127.0.0.1/*",
     "ws://localhost/*",
     "ws://*.localhost/*",
+    "https://127.0.0.1/*",
+    "https://localhost/*",
+    "https://*.localhost/*",
+    "wss://127.0.0.1/*",
+    "wss://localhost/*",
+    "wss://*.localhost/*",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,7 +298,13 @@ mod tests {
                 "http://*.localhost/*",
                 "ws://127.0.0.1/*",
                 "ws://localhost/*",
-                "ws://*.localhost/*"
+                "ws://*.localhost/*",
+                "https://127.0.0.1/*",
+                "https://localhost/*",
+                "https://*.localhost/*",
+                "wss://127.0.0.1/*",
+                "wss://localhost/*",
+                "wss://*.localhost/*"
             ])
         );
         // Nothing else changes.
@@ -314,7 +327,13 @@ mod tests {
                 "http://*.localhost/*",
                 "ws://127.0.0.1/*",
                 "ws://localhost/*",
-                "ws://*.localhost/*"
+                "ws://*.localhost/*",
+                "https://127.0.0.1/*",
+                "https://localhost/*",
+                "https://*.localhost/*",
+                "wss://127.0.0.1/*",
+                "wss://localhost/*",
+                "wss://*.localhost/*"
             ])
         );
     }

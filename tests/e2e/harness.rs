@@ -1,0 +1,691 @@
+//! One test's world: the recording server, a browser with the extension, and
+//! helpers that drive the extension's real options page and popup through
+//! their DOM (the selectors of the UI contract) and make requests from pages.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use serde_json::{json, Value as Json};
+
+use crate::browser::{poll, Browser, WAIT};
+use crate::server::{Recorded, Server};
+
+/// How long a rule change may take to reach the network.
+pub(crate) const RULE_WAIT: Duration = Duration::from_secs(15);
+/// How long one request may take to reach the server.
+pub(crate) const REQUEST_WAIT: Duration = Duration::from_secs(10);
+
+/// The kind of request a probe makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A top-level navigation of the tab to the target.
+    Nav,
+    Fetch,
+    Xhr,
+    Iframe,
+    Img,
+    /// A POST form submitted by clicking its button.
+    Form,
+    /// A WebSocket handshake (target is `ws://`).
+    Ws,
+}
+
+impl Kind {
+    fn fixture(self) -> &'static str {
+        match self {
+            Kind::Nav => "plain",
+            Kind::Fetch => "fetch",
+            Kind::Xhr => "xhr",
+            Kind::Iframe => "iframe",
+            Kind::Img => "img",
+            Kind::Form => "form",
+            Kind::Ws => "ws",
+        }
+    }
+}
+
+/// One header row of a rule.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header<'a> {
+    pub(crate) name: &'a str,
+    /// `bearer`, `basic`, `token`, `raw` or `remove`.
+    pub(crate) scheme: &'a str,
+    pub(crate) secret: &'a str,
+}
+
+impl<'a> Header<'a> {
+    pub(crate) fn bearer(secret: &'a str) -> Self {
+        Header {
+            name: "Authorization",
+            scheme: "bearer",
+            secret,
+        }
+    }
+}
+
+/// What to type into the options page's rule form.
+#[derive(Clone, Debug)]
+pub(crate) struct RuleSpec<'a> {
+    pub(crate) pattern: &'a str,
+    pub(crate) label: &'a str,
+    pub(crate) allow_http: bool,
+    pub(crate) headers: Vec<Header<'a>>,
+}
+
+impl<'a> RuleSpec<'a> {
+    /// A rule for `pattern` sending `Authorization: Bearer <secret>`.
+    pub(crate) fn bearer(pattern: &'a str, secret: &'a str) -> Self {
+        RuleSpec {
+            pattern,
+            label: "e2e",
+            allow_http: false,
+            headers: vec![Header::bearer(secret)],
+        }
+    }
+}
+
+/// The outcome of pressing save in the rule form.
+#[derive(Debug)]
+pub(crate) enum SaveOutcome {
+    /// Saved; the rule's `data-rule-id`.
+    Saved(String),
+    /// `#rule-error` showed this text.
+    Error(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Harness {
+    pub(crate) browser: Browser,
+    pub(crate) server: Server,
+}
+
+/// The directory of the unpacked Chrome test build.
+pub(crate) fn chrome_extension_dir() -> PathBuf {
+    let root = std::env::var("TOKENWARD_TEST_EXTENSION").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-extension"),
+        PathBuf::from,
+    );
+    let dir = root.join("chrome");
+    assert!(
+        dir.join("manifest.json").exists(),
+        "no test build at {}: run `cargo xtask build` (or set TOKENWARD_TEST_EXTENSION \
+         to a dir holding chrome/manifest.json)",
+        dir.display()
+    );
+    dir
+}
+
+/// `url` with `m=<marker>` appended to its query.
+pub(crate) fn with_marker(url: &str, marker: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+    let q = match u.query() {
+        Some(q) if !q.is_empty() => format!("{q}&m={marker}"),
+        _ => format!("m={marker}"),
+    };
+    u.set_query(Some(&q));
+    u.to_string()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `scheme://host:port` of `url`, with ws mapped to http.
+fn page_origin_for(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+    let scheme = match u.scheme() {
+        "ws" => "http",
+        "wss" => "https",
+        s => s,
+    };
+    let host = u.host_str().expect("url has a host");
+    match u.port() {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+/// Assert that `r` carries header `name` with exactly `want` (or lacks it
+/// when `want` is `None`).
+#[track_caller]
+pub(crate) fn assert_header(r: &Recorded, name: &str, want: Option<&str>, context: &str) {
+    let got = r.header_all(name);
+    let ok = match want {
+        None => got.is_empty(),
+        Some(w) => got == [w],
+    };
+    assert!(
+        ok,
+        "{context}: expected header `{name}` to be {}, got {}\nrequest: {}",
+        want.map_or("absent".to_owned(), |w| format!("`{w}`")),
+        if got.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{got:?}")
+        },
+        r.describe()
+    );
+}
+
+impl Harness {
+    /// Start the server (3 ports) and a browser with the Chrome test build.
+    pub(crate) async fn start() -> Harness {
+        let started = Instant::now();
+        let server = Server::start(3).await;
+        let browser = Browser::launch(&chrome_extension_dir()).await;
+        eprintln!(
+            "e2e: browser up in {:?} (extension {})",
+            started.elapsed(),
+            browser.extension_id
+        );
+        Harness { browser, server }
+    }
+
+    pub(crate) fn port(&self, i: usize) -> u16 {
+        self.server.port(i)
+    }
+
+    /// `http://<host>:<port i>`.
+    pub(crate) fn origin(&self, host: &str, port_index: usize) -> String {
+        format!("http://{host}:{}", self.port(port_index))
+    }
+
+    // ---------------------------------------------------------------- probes
+
+    /// Make one request of `kind` to `url` (a marker is added) from a fixture
+    /// page on the target's own origin, and return it as the server saw it.
+    pub(crate) async fn probe(&self, kind: Kind, url: &str) -> Recorded {
+        let origin = page_origin_for(url);
+        self.probe_from(&origin, kind, url).await
+    }
+
+    /// Like [`Harness::probe`], with the fixture page on `page_origin`.
+    pub(crate) async fn probe_from(&self, page_origin: &str, kind: Kind, url: &str) -> Recorded {
+        let marker = self.server.marker(kind.fixture());
+        let target = with_marker(url, &marker);
+        self.request(page_origin, kind, &target).await;
+        self.server.wait_marker(&marker, REQUEST_WAIT).await
+    }
+
+    /// Start a request of `kind` to `target` exactly as given (no marker
+    /// added) from a fixture page on `page_origin`; does not wait for it.
+    pub(crate) async fn request(&self, page_origin: &str, kind: Kind, target: &str) {
+        let b = &self.browser;
+        match kind {
+            Kind::Nav => b.goto_nowait(target).await,
+            Kind::Form => {
+                let page = format!(
+                    "{page_origin}/page/form?target={}&pm={}",
+                    enc(target),
+                    self.server.marker("page")
+                );
+                b.goto(&page).await;
+                b.click("#submit").await;
+            }
+            _ => {
+                let page = format!(
+                    "{page_origin}/page/{}?target={}&pm={}",
+                    kind.fixture(),
+                    enc(target),
+                    self.server.marker("page")
+                );
+                b.goto_nowait(&page).await;
+            }
+        }
+    }
+
+    /// Fetch `url` (with extra request headers) from a fixture page on its
+    /// own origin; return the request as the server saw it.
+    pub(crate) async fn probe_fetch_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Recorded {
+        let marker = self.server.marker("fetchh");
+        let target = with_marker(url, &marker);
+        let mut page = format!(
+            "{}/page/fetch?target={}&pm={}",
+            page_origin_for(url),
+            enc(&target),
+            self.server.marker("page")
+        );
+        for (n, v) in headers {
+            page.push_str(&format!("&header={}", enc(&format!("{n}:{v}"))));
+        }
+        self.browser.goto_nowait(&page).await;
+        self.server.wait_marker(&marker, REQUEST_WAIT).await
+    }
+
+    /// Repeat fetch probes to `url` until header `name` is `want` (rule
+    /// changes apply asynchronously); panic with the last request seen.
+    pub(crate) async fn wait_header(&self, url: &str, name: &str, want: Option<&str>) -> Recorded {
+        self.wait_header_kind(Kind::Fetch, url, name, want).await
+    }
+
+    /// [`Harness::wait_header`] with a given request kind.
+    pub(crate) async fn wait_header_kind(
+        &self,
+        kind: Kind,
+        url: &str,
+        name: &str,
+        want: Option<&str>,
+    ) -> Recorded {
+        let deadline = Instant::now() + RULE_WAIT;
+        loop {
+            let r = self.probe(kind, url).await;
+            let got = r.header_all(name);
+            let ok = match want {
+                None => got.is_empty(),
+                Some(w) => got == [w],
+            };
+            if ok {
+                return r;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {RULE_WAIT:?} waiting for {kind:?} requests to {url} to carry \
+                     `{name}` {}; the last one carried {}\nrequest: {}",
+                    want.map_or("absent".to_owned(), |w| format!("= `{w}`")),
+                    if got.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("{got:?}")
+                    },
+                    r.describe()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    // ---------------------------------------------------------- options page
+
+    /// Navigate the current tab to the options page and wait for its form.
+    pub(crate) async fn open_options(&self) {
+        let url = self.browser.extension_url("options.html");
+        if self.browser.current_url().await != url {
+            self.browser.goto(&url).await;
+        }
+        self.browser.wait_for_css("#rule-form", WAIT).await;
+        self.browser.wait_for_css("#rules", WAIT).await;
+    }
+
+    /// The `data-rule-id`s of `#rules li.rule`, in order (opens the options
+    /// page in the current tab if it is not there).
+    pub(crate) async fn rule_ids(&self) -> Vec<String> {
+        self.open_options().await;
+        let v = self
+            .browser
+            .exec(
+                "return Array.from(document.querySelectorAll('#rules li.rule'))\
+                 .map((li) => li.getAttribute('data-rule-id'));",
+            )
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// CSS selector of the rule `li` with `id`.
+    pub(crate) fn rule_li(id: &str) -> String {
+        format!("#rules li.rule[data-rule-id=\"{id}\"]")
+    }
+
+    /// Text of `[data-role=role]` in rule `id`.
+    pub(crate) async fn rule_text(&self, id: &str, role: &str) -> String {
+        let sel = format!("{} [data-role={role}]", Self::rule_li(id));
+        self.browser
+            .text_content(&sel)
+            .await
+            .unwrap_or_else(|| panic!("no element `{sel}` on the options page"))
+            .trim()
+            .to_owned()
+    }
+
+    /// Fill the rule form with `spec` (does not save). Header rows beyond
+    /// `spec.headers` are removed; missing ones are added with `#add-header`.
+    pub(crate) async fn fill_rule_form(&self, spec: &RuleSpec<'_>) {
+        let b = &self.browser;
+        b.fill("#rule-pattern", spec.pattern).await;
+        b.fill("#rule-label", spec.label).await;
+        b.set_checked("#rule-allow-http", spec.allow_http).await;
+        // Make the number of header rows match.
+        let rows_sel = "#rule-headers .header-row";
+        let count = |b: &Browser| {
+            let c = b.client.clone();
+            async move {
+                c.find_all(Locator::Css(rows_sel))
+                    .await
+                    .map(|v| v.len())
+                    .unwrap_or(0)
+            }
+        };
+        let mut n = count(b).await;
+        while n < spec.headers.len() {
+            b.click("#add-header").await;
+            let want = n + 1;
+            let c = b.client.clone();
+            poll("a new header row after #add-header", WAIT, || {
+                let c = c.clone();
+                async move {
+                    let k = c.find_all(Locator::Css(rows_sel)).await.ok()?.len();
+                    (k >= want).then_some(())
+                }
+            })
+            .await;
+            n = count(b).await;
+        }
+        while n > spec.headers.len() {
+            let rows = b
+                .client
+                .find_all(Locator::Css(rows_sel))
+                .await
+                .expect("rows");
+            let last = rows.last().expect("a header row");
+            last.find(Locator::Css("[data-action=remove-header]"))
+                .await
+                .expect("[data-action=remove-header] in a header row")
+                .click()
+                .await
+                .expect("click remove-header");
+            let want = n - 1;
+            let c = b.client.clone();
+            poll("a header row to go after remove-header", WAIT, || {
+                let c = c.clone();
+                async move {
+                    let k = c.find_all(Locator::Css(rows_sel)).await.ok()?.len();
+                    (k <= want).then_some(())
+                }
+            })
+            .await;
+            n = count(b).await;
+        }
+        let rows = b
+            .client
+            .find_all(Locator::Css(rows_sel))
+            .await
+            .expect("rows");
+        for (row, h) in rows.iter().zip(&spec.headers) {
+            let field = |f: &'static str| async move {
+                row.find(Locator::Css(&format!("[data-field={f}]")))
+                    .await
+                    .unwrap_or_else(|e| panic!("[data-field={f}] in a header row: {e}"))
+            };
+            field("scheme")
+                .await
+                .select_by_value(h.scheme)
+                .await
+                .unwrap_or_else(|e| panic!("select scheme {}: {e}", h.scheme));
+            let name = field("name").await;
+            name.clear().await.expect("clear header name");
+            name.send_keys(h.name).await.expect("type header name");
+            let secret = field("secret").await;
+            let usable = secret.is_displayed().await.unwrap_or(false)
+                && secret.is_enabled().await.unwrap_or(false);
+            if usable {
+                secret.clear().await.expect("clear secret");
+                if !h.secret.is_empty() {
+                    secret.send_keys(h.secret).await.expect("type secret");
+                }
+            } else if h.scheme != "remove" {
+                panic!(
+                    "the secret field of a `{}` header row is hidden or disabled",
+                    h.scheme
+                );
+            }
+        }
+    }
+
+    /// Press `#rule-save` and wait for the outcome: a non-empty
+    /// `#rule-error`, or else, when `creating`, a new `li.rule` in the list,
+    /// and when editing, a `#status` line.
+    pub(crate) async fn save_rule_form(&self, creating: bool) -> SaveOutcome {
+        let b = &self.browser;
+        let before = self.rule_ids().await;
+        // Clear the last outcome so a new one can be seen, even if its text
+        // is the same as before.
+        b.exec(
+            "for (const s of ['#status', '#rule-error']) { const e = document.querySelector(s); \
+             if (e) e.textContent = ''; } return null;",
+        )
+        .await;
+        b.click("#rule-save").await;
+        let script = format!(
+            "const before = {};\n\
+             const text = (s) => {{ const e = document.querySelector(s); return e ? e.textContent.trim() : ''; }};\n\
+             const ids = Array.from(document.querySelectorAll('#rules li.rule')).map((li) => li.getAttribute('data-rule-id'));\n\
+             return {{ error: text('#rule-error'), status: text('#status'), added: ids.filter((id) => !before.includes(id)) }};",
+            json!(before)
+        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = b
+                .client
+                .execute(&script, vec![])
+                .await
+                .unwrap_or(Json::Null);
+            let error = v["error"].as_str().unwrap_or("");
+            let status = v["status"].as_str().unwrap_or("");
+            let added = v["added"]
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Json::as_str);
+            if !error.is_empty() {
+                return SaveOutcome::Error(error.to_owned());
+            }
+            match (creating, added) {
+                (_, Some(id)) => return SaveOutcome::Saved(id.to_owned()),
+                // The page says "Saved" only once the background answered,
+                // and it answers after the browser accepted the rule update.
+                (false, None) if status.starts_with("Saved") => {
+                    return SaveOutcome::Saved(String::new())
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {WAIT:?} waiting for #rule-save to {}: #rule-error is \
+                     empty, #status says {status:?}, rules before {before:?}, now {:?}. If the \
+                     pattern needs a host permission the test build does not pre-grant, the \
+                     page waits on a permission prompt that headless Chromium never answers.",
+                    if creating {
+                        "add a li.rule or show #rule-error"
+                    } else {
+                        "show #status or #rule-error"
+                    },
+                    self.rule_ids().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Create a rule through the options page; return its id. Panics if the
+    /// page shows an error.
+    pub(crate) async fn add_rule(&self, spec: &RuleSpec<'_>) -> String {
+        self.open_options().await;
+        self.fill_rule_form(spec).await;
+        match self.save_rule_form(true).await {
+            SaveOutcome::Saved(id) => id,
+            SaveOutcome::Error(e) => {
+                panic!("saving rule {spec:?} failed; #rule-error says: {e}")
+            }
+        }
+    }
+
+    /// Set rule `id`'s enable checkbox.
+    pub(crate) async fn set_rule_enabled(&self, id: &str, enabled: bool) {
+        self.open_options().await;
+        let sel = format!("{} input[data-action=toggle]", Self::rule_li(id));
+        self.browser.set_checked(&sel, enabled).await;
+        let c = self.browser.client.clone();
+        poll(&format!("`{sel}` to be checked={enabled}"), WAIT, || {
+            let c = c.clone();
+            let sel = sel.clone();
+            async move {
+                let e = c.find(Locator::Css(&sel)).await.ok()?;
+                (e.is_selected().await.ok()? == enabled).then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// Load rule `id` into the form with its edit button, set the secret of
+    /// header row 0 to `secret`, and save.
+    pub(crate) async fn edit_rule_secret(&self, id: &str, secret: &str) {
+        self.open_options().await;
+        let b = &self.browser;
+        b.click(&format!("{} [data-action=edit]", Self::rule_li(id)))
+            .await;
+        b.wait_js(
+            "the edit button to load the rule into #rule-pattern",
+            WAIT,
+            "const e = document.querySelector('#rule-pattern'); return e && e.value.trim();",
+        )
+        .await;
+        let row = b
+            .wait_for_css("#rule-headers .header-row [data-field=secret]", WAIT)
+            .await;
+        row.clear().await.expect("clear secret");
+        if !secret.is_empty() {
+            row.send_keys(secret).await.expect("type secret");
+        }
+        match self.save_rule_form(false).await {
+            SaveOutcome::Error(e) => panic!("editing rule {id} failed; #rule-error says: {e}"),
+            SaveOutcome::Saved(new) => {
+                assert!(
+                    new.is_empty(),
+                    "editing rule {id} created a new rule {new} instead of updating it"
+                );
+            }
+        }
+    }
+
+    /// Delete rule `id` (delete, then confirm-delete) and wait for its li to go.
+    pub(crate) async fn delete_rule(&self, id: &str) {
+        self.open_options().await;
+        let b = &self.browser;
+        let li = Self::rule_li(id);
+        b.click(&format!("{li} [data-action=delete]")).await;
+        b.click(&format!("{li} [data-action=confirm-delete]")).await;
+        let c = b.client.clone();
+        poll(&format!("`{li}` to disappear after delete"), WAIT, || {
+            let c = c.clone();
+            let li = li.clone();
+            async move { c.find(Locator::Css(&li)).await.is_err().then_some(()) }
+        })
+        .await;
+    }
+
+    // ----------------------------------------------------------------- popup
+
+    /// Open a new tab on an extension page and find the chrome tab id of the
+    /// tab showing `url`. Leaves the new tab current.
+    pub(crate) async fn tab_id_via_new_tab(&self, url: &str) -> i64 {
+        self.browser.new_tab().await;
+        self.browser
+            .goto(&self.browser.extension_url("options.html"))
+            .await;
+        self.browser.wait_for_css("body", WAIT).await;
+        self.browser.tab_id_for_url(url).await
+    }
+
+    /// Navigate the current tab to `popup.html?tabId=<tab>` and wait for it
+    /// to settle on a state.
+    pub(crate) async fn open_popup(&self, tab: i64) -> String {
+        let url = self
+            .browser
+            .extension_url(&format!("popup.html?tabId={tab}"));
+        self.browser.goto(&url).await;
+        self.popup_state().await
+    }
+
+    /// Wait for `#site-status[data-state]` to be set; return it.
+    pub(crate) async fn popup_state(&self) -> String {
+        let v = self
+            .browser
+            .wait_js(
+                "#site-status to have a data-state",
+                WAIT,
+                "const e = document.querySelector('#site-status'); \
+                 return e && e.getAttribute('data-state');",
+            )
+            .await;
+        v.as_str().unwrap_or("").to_owned()
+    }
+
+    /// Wait for `#site-status[data-state=<state>]`.
+    pub(crate) async fn wait_popup_state(&self, state: &str) {
+        self.browser
+            .wait_js(
+                &format!("#site-status[data-state={state}]"),
+                RULE_WAIT,
+                &format!("return !!document.querySelector('#site-status[data-state={state}]');"),
+            )
+            .await;
+    }
+
+    /// The action badge text of `tab`; the current tab must be an extension
+    /// page.
+    pub(crate) async fn badge_text(&self, tab: i64) -> String {
+        let v = self
+            .browser
+            .exec_async(&format!(
+                "return await chrome.action.getBadgeText({{ tabId: {tab} }});"
+            ))
+            .await;
+        v.as_str().unwrap_or("").to_owned()
+    }
+
+    /// Poll until the badge of `tab` reads `want`.
+    pub(crate) async fn wait_badge(&self, tab: i64, want: &str) {
+        let deadline = Instant::now() + RULE_WAIT;
+        loop {
+            let got = self.badge_text(tab).await;
+            if got == want {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {RULE_WAIT:?} waiting for the badge of tab {tab} to read \
+                     {want:?}; it reads {got:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Panic if `secret` appears anywhere in the current page's DOM: markup,
+    /// text, or any form field's value.
+    pub(crate) async fn assert_secret_not_in_dom(&self, secret: &str, page: &str) {
+        let v = self
+            .browser
+            .exec(
+                "return { html: document.documentElement.outerHTML, \
+                 text: document.body ? document.body.innerText : '', \
+                 values: Array.from(document.querySelectorAll('input, textarea, select')) \
+                   .map((e) => (e.id || e.name || e.getAttribute('data-field') || e.tagName) + '=' + e.value) };",
+            )
+            .await;
+        let html = v["html"].as_str().unwrap_or("");
+        let text = v["text"].as_str().unwrap_or("");
+        assert!(
+            !html.contains(secret) && !text.contains(secret),
+            "the secret {secret:?} appears in the {page} DOM:\n{html}"
+        );
+        let values: Vec<&str> = v["values"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        let leaking: Vec<&&str> = values.iter().filter(|s| s.contains(secret)).collect();
+        assert!(
+            leaking.is_empty(),
+            "the secret {secret:?} is still the value of a form field in the {page}: {leaking:?}"
+        );
+    }
+}
