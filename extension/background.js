@@ -23,6 +23,12 @@ api.storage.onChanged.addListener((changes, area) => {
 api.tabs.onUpdated.addListener((tabId, change, tab) => {
   ready.then(() => tokenward.background_on_tab_updated(tabId, change, tab));
 });
+api.permissions.onAdded.addListener((permissions) => {
+  ready.then(() => tokenward.background_on_permissions_changed(permissions));
+});
+api.permissions.onRemoved.addListener((permissions) => {
+  ready.then(() => tokenward.background_on_permissions_changed(permissions));
+});
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   ready
     .then(() => tokenward.background_on_message(message, sender))

@@ -49,26 +49,39 @@ pub fn effective_headers<'a>(
     out
 }
 
-/// What the toolbar badge says for a tab showing this URL.
+/// The enabled rule that applies to a URL string, most specific first.
+pub fn applying_to(book: &RuleBook, url: &str) -> Option<SiteRule> {
+    let url = Url::parse(url).ok()?;
+    applying(book, &url).first().map(|r| (*r).clone())
+}
+
+/// What the toolbar badge says for a tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Badge {
     /// An enabled rule sends headers here.
     On,
+    /// An enabled rule covers this page, but the browser does not let
+    /// Tokenward act on it: the site's permission is missing.
+    NeedsPermission,
     /// Nothing is sent here.
     Off,
 }
 
 impl Badge {
-    pub fn for_url(book: &RuleBook, url: &str) -> Badge {
-        match Url::parse(url) {
-            Ok(url) if !applying(book, &url).is_empty() => Badge::On,
-            _ => Badge::Off,
+    /// `permitted` says whether Tokenward holds the host permissions of the
+    /// applying rule.
+    pub fn of(applying: Option<&SiteRule>, permitted: bool) -> Badge {
+        match (applying, permitted) {
+            (None, _) => Badge::Off,
+            (Some(_), true) => Badge::On,
+            (Some(_), false) => Badge::NeedsPermission,
         }
     }
 
     pub fn text(self) -> &'static str {
         match self {
             Badge::On => "ON",
+            Badge::NeedsPermission => "!",
             Badge::Off => "",
         }
     }
@@ -143,14 +156,20 @@ mod tests {
     }
 
     #[test]
-    fn badge_follows_enabled_rules() {
+    fn badge_follows_enabled_rules_and_permission() {
         let mut b = book();
-        assert_eq!(Badge::for_url(&b, "https://api.example.com/"), Badge::On);
-        assert_eq!(Badge::for_url(&b, "chrome://extensions"), Badge::Off);
-        assert_eq!(Badge::for_url(&b, "not a url"), Badge::Off);
+        let rule = applying_to(&b, "https://api.example.com/");
+        assert_eq!(rule.as_ref().map(|r| r.id), Some(2));
+        assert_eq!(Badge::of(rule.as_ref(), true), Badge::On);
+        assert_eq!(Badge::of(rule.as_ref(), false).text(), "!");
+        assert!(applying_to(&b, "chrome://extensions").is_none());
+        assert!(applying_to(&b, "not a url").is_none());
         for id in [1, 2, 3] {
             assert!(b.set_enabled(id, false).is_ok());
         }
-        assert_eq!(Badge::for_url(&b, "https://api.example.com/"), Badge::Off);
+        assert_eq!(
+            Badge::of(applying_to(&b, "https://api.example.com/").as_ref(), true),
+            Badge::Off
+        );
     }
 }

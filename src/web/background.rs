@@ -13,10 +13,12 @@ use futures_util::lock::Mutex;
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
-use super::browser::{self, action, dnr, runtime, storage, tabs, BrowserError, RuleSet};
+use super::browser::{
+    self, action, dnr, permissions, runtime, storage, tabs, BrowserError, RuleSet,
+};
 use crate::compile::Limits;
 use crate::dnr::{Rule, UpdateRuleOptions};
-use crate::matcher::Badge;
+use crate::matcher::{self, Badge};
 use crate::message::{Request, Response};
 use crate::service::{self, PlatformError, RuleEngine, StateStore};
 use crate::store::{State, STATE_KEY};
@@ -105,14 +107,33 @@ async fn load_state() -> Result<State, BrowserError> {
 async fn refresh_badges() -> Result<(), BrowserError> {
     let state = load_state().await?;
     for tab in tabs::all().await? {
-        let badge = tab
-            .url
-            .as_deref()
-            .map_or(Badge::Off, |url| Badge::for_url(&state.book, url));
+        let badge = badge_for(&state, tab.url.as_deref()).await;
         // A tab may close while we loop; that is not an error worth raising.
         let _ = action::set_badge_text(tab.id, badge.text()).await;
     }
     Ok(())
+}
+
+/// The badge for a tab's URL. A rule whose site permission is missing (never
+/// granted in Firefox, or withdrawn) sends nothing, so the badge says so
+/// rather than "ON".
+async fn badge_for(state: &State, url: Option<&str>) -> Badge {
+    let rule = url.and_then(|url| matcher::applying_to(&state.book, url));
+    let permitted = match &rule {
+        Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
+            .await
+            .unwrap_or(false),
+        None => true,
+    };
+    Badge::of(rule.as_ref(), permitted)
+}
+
+/// A host permission was granted or withdrawn: badges follow.
+#[wasm_bindgen]
+pub async fn background_on_permissions_changed(_permissions: JsValue) {
+    if let Err(e) = refresh_badges().await {
+        warn("badges", &e);
+    }
 }
 
 #[wasm_bindgen]
@@ -152,7 +173,8 @@ pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsVal
     let Some(url) = url else { return };
     match load_state().await {
         Ok(state) => {
-            let _ = action::set_badge_text(tab_id, Badge::for_url(&state.book, &url).text()).await;
+            let badge = badge_for(&state, Some(&url)).await;
+            let _ = action::set_badge_text(tab_id, badge.text()).await;
         }
         Err(e) => warn("badge", &e),
     }

@@ -190,11 +190,28 @@ pub mod runtime {
 
     /// Sends a request to the background and waits for its answer.
     pub async fn send(request: &Request) -> Result<Response> {
-        let answer = call("runtime", "sendMessage", &[to_js(request)?]).await?;
-        if answer.is_undefined() {
-            return Err(BrowserError("the background did not answer".to_owned()));
-        }
-        from_js(&answer)
+        send_now(request)?.await
+    }
+
+    /// Sends a request right now, synchronously, and returns the pending
+    /// answer. Called inside a click handler, the message is on its way
+    /// before anything can close the page: a popup loses focus, and dies,
+    /// when the browser shows a permission prompt over it.
+    pub fn send_now(
+        request: &Request,
+    ) -> Result<impl std::future::Future<Output = Result<Response>>> {
+        let pending = JsFuture::from(Promise::resolve(&invoke(
+            "runtime",
+            "sendMessage",
+            &[to_js(request)?],
+        )?));
+        Ok(async move {
+            let answer = pending.await?;
+            if answer.is_undefined() {
+                return Err(BrowserError("the background did not answer".to_owned()));
+            }
+            from_js(&answer)
+        })
     }
 
     /// `chrome-extension://<id>/` or `moz-extension://<uuid>/`.

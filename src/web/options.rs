@@ -10,7 +10,7 @@ use web_sys::{
     Element, Event, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlSelectElement,
 };
 
-use super::browser::{permissions, runtime};
+use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
 use crate::message::{Request, Response, RuleView, RulesView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
@@ -57,31 +57,49 @@ pub async fn options_main() -> Result<(), JsValue> {
 /// Sends a request and renders the answer. `done` is the status line to
 /// show on success.
 fn run(request: Request, done: Option<String>) {
+    let is_save = matches!(request, Request::SaveRule { .. });
+    let pending = runtime::send_now(&request);
     spawn_local(async move {
-        match runtime::send(&request).await {
-            Ok(Response::Rules(view)) => {
-                let saved = view.saved.is_some();
-                if let Err(e) = render(&view) {
-                    show_error(&e.to_string());
-                }
-                if saved {
-                    let _ = reset_form();
-                }
-                if let Some(text) = done {
-                    set_status(&text);
-                }
-            }
-            Ok(Response::Error { message }) => {
-                if matches!(request, Request::SaveRule { .. }) {
-                    show_error(&message);
-                } else {
-                    set_status(&message);
-                }
-            }
-            Ok(other) => set_status(&format!("unexpected answer: {other:?}")),
-            Err(e) => set_status(&format!("The background did not answer: {e}")),
-        }
+        let answer = match pending {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        show_answer(is_save, answer, done.as_deref());
     });
+}
+
+/// Renders the background's answer; returns whether it was a success.
+fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Option<&str>) -> bool {
+    match answer {
+        Ok(Response::Rules(view)) => {
+            if let Err(e) = render(&view) {
+                show_error(&e.to_string());
+            }
+            if view.saved.is_some() {
+                let _ = reset_form();
+            }
+            if let Some(text) = done {
+                set_status(text);
+            }
+            true
+        }
+        Ok(Response::Error { message }) => {
+            if is_save {
+                show_error(&message);
+            } else {
+                set_status(&message);
+            }
+            false
+        }
+        Ok(other) => {
+            set_status(&format!("unexpected answer: {other:?}"));
+            false
+        }
+        Err(e) => {
+            set_status(&format!("The background did not answer: {e}"));
+            false
+        }
+    }
 }
 
 fn submit() -> Result<(), DomError> {
@@ -94,22 +112,30 @@ fn submit() -> Result<(), DomError> {
             return Ok(());
         }
     };
-    // Asked inside the click, before any await, or the browser refuses.
+    // Both inside the click, before any await: the browser accepts a
+    // permission request only from a user gesture, and the save must be on
+    // its way whatever happens to the prompt.
     let host_permissions = pattern.host_permissions();
     let permission = permissions::request_origins(&host_permissions);
+    let saving = runtime::send_now(&Request::SaveRule { draft });
     let origin = pattern.origin();
-    // The browser's prompt may stay open a while; say what we wait for.
-    set_status(&format!(
-        "Waiting for the browser's permission for {origin}…"
-    ));
     spawn_local(async move {
+        let answer = match saving {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        let waiting = format!("Saved. Waiting for the browser's permission for {origin}…");
+        if !show_answer(true, answer, Some(&waiting)) {
+            return;
+        }
         let granted = permissions::held_after(permission, &host_permissions).await;
-        let done = if granted {
+        set_status(&if granted {
             "Saved.".to_owned()
         } else {
-            format!("Saved, but Tokenward has no permission for {origin}, so the header is not sent there. Save again to grant it.")
-        };
-        run(Request::SaveRule { draft }, Some(done));
+            format!("Saved, but Tokenward has no permission for {origin}, so the header is not sent there. Use “Allow on this site” to grant it.")
+        });
+        // The answer may have changed what the list should mark.
+        run(Request::ListRules, None);
     });
     Ok(())
 }
@@ -189,6 +215,7 @@ fn render(view: &RulesView) -> Result<(), DomError> {
         let item = rule_item(rule)?;
         list.append_child(&item)
             .map_err(|_| DomError("could not add a rule".to_owned()))?;
+        mark_permission(item, rule.host_permissions.clone());
     }
     dom::show(
         &dom::by_id::<Element>("rules-empty")?,
@@ -223,6 +250,21 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     Ok(item)
 }
 
+/// Marks a rule whose site permission is missing, and offers the grant.
+/// Firefox grants MV3 host permissions only on request, and every browser
+/// lets the user withdraw them; without them the rule sends nothing.
+fn mark_permission(item: Element, origins: Vec<String>) {
+    spawn_local(async move {
+        let held = permissions::contains_origins(&origins)
+            .await
+            .unwrap_or(false);
+        let _ = item.set_attribute("data-permission", if held { "granted" } else { "missing" });
+        if let Ok(grant) = dom::find::<Element>(&item, "[data-action=grant]") {
+            dom::show(&grant, !held);
+        }
+    });
+}
+
 fn rule_of(event: &Event) -> Option<(Element, SiteRuleId)> {
     let item = dom::origin_of(event, "li.rule")?;
     let id = item.get_attribute("data-rule-id")?.parse().ok()?;
@@ -233,7 +275,20 @@ fn on_rules_click(event: Event) {
     let Some((item, id)) = rule_of(&event) else {
         return;
     };
-    if dom::origin_of(&event, "[data-action=edit]").is_some() {
+    if dom::origin_of(&event, "[data-action=grant]").is_some() {
+        // Asked inside the click, before any await, or the browser refuses.
+        let origins = item
+            .get_attribute("data-host-permissions")
+            .unwrap_or_default();
+        let origins: Vec<String> = origins.split_whitespace().map(str::to_owned).collect();
+        let asked = permissions::request_origins(&origins);
+        spawn_local(async move {
+            if let Ok(answer) = asked {
+                let _ = answer.await;
+            }
+            run(Request::ListRules, None);
+        });
+    } else if dom::origin_of(&event, "[data-action=edit]").is_some() {
         if let Err(e) = start_edit(id) {
             set_status(&e.to_string());
         }
@@ -265,7 +320,7 @@ fn on_rules_change(event: Event) {
         // that was refused or withdrawn since the rule was saved. The answer
         // does not gate the change; the page reports the result of the save.
         if let Some(origins) = item.get_attribute("data-host-permissions") {
-            let origins: Vec<String> = origins.split(' ').map(str::to_owned).collect();
+            let origins: Vec<String> = origins.split_whitespace().map(str::to_owned).collect();
             let _ = permissions::request_origins(&origins);
         }
     }

@@ -49,6 +49,25 @@ pub async fn popup_main() -> Result<(), JsValue> {
             }
         },
     );
+    let for_grant = Rc::clone(&url);
+    dom::listen(
+        &dom::by_id::<Element>("grant-permission")?,
+        "click",
+        move |_| {
+            let url = Rc::clone(&for_grant);
+            // Asked inside the click, before any await, or the browser refuses.
+            let asked = dom::by_id::<Element>("site-rule")
+                .ok()
+                .and_then(|section| section.get_attribute("data-host-permissions"))
+                .map(|origins| permissions::request_origins(&split_origins(&origins)));
+            spawn_local(async move {
+                if let Some(Ok(answer)) = asked {
+                    let _ = answer.await;
+                }
+                refresh(url).await;
+            });
+        },
+    );
     let for_toggle = Rc::clone(&url);
     dom::listen(
         &dom::by_id::<Element>("site-toggle")?,
@@ -84,7 +103,17 @@ async fn refresh(url: Rc<str>) {
     .await
     {
         Ok(Response::Site(view)) => {
-            if let Err(e) = render(&view) {
+            // Firefox grants MV3 host permissions only on request, and every
+            // browser lets the user withdraw them: a rule without them sends
+            // nothing, and the popup must say so.
+            // <https://extensionworkshop.com/documentation/develop/manifest-v3-migration-guide/>
+            let permitted = match &view.rule {
+                Some(rule) => permissions::contains_origins(&rule.host_permissions)
+                    .await
+                    .unwrap_or(false),
+                None => true,
+            };
+            if let Err(e) = render(&view, permitted) {
                 show_error(&e.to_string());
             }
         }
@@ -94,7 +123,7 @@ async fn refresh(url: Rc<str>) {
     }
 }
 
-fn render(view: &SiteView) -> Result<(), DomError> {
+fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     let origin: Element = dom::by_id("site-origin")?;
     dom::set_text(
         &origin,
@@ -107,6 +136,10 @@ fn render(view: &SiteView) -> Result<(), DomError> {
     let status: Element = dom::by_id("site-status")?;
     let enabled = view.rule.as_ref().is_some_and(|r| r.enabled);
     let (state, text) = match view.state {
+        SiteState::Covered if enabled && !permitted => (
+            "covered",
+            "A rule covers this site, but Tokenward has no permission to send its headers here.",
+        ),
         SiteState::Covered if enabled => ("covered", "Tokenward sends headers to this site."),
         SiteState::Covered => ("covered", "A rule covers this site, but it is off."),
         SiteState::Uncovered => ("uncovered", "No rule sends headers to this site."),
@@ -116,7 +149,12 @@ fn render(view: &SiteView) -> Result<(), DomError> {
         ),
     };
     let _ = status.set_attribute("data-state", state);
+    let _ = status.set_attribute(
+        "data-permission",
+        if permitted { "granted" } else { "missing" },
+    );
     dom::set_text(&status, text);
+    dom::show(&dom::by_id::<Element>("site-permission")?, !permitted);
 
     let section: Element = dom::by_id("site-rule")?;
     dom::show(&section, view.rule.is_some());
@@ -161,30 +199,25 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
             return Ok(());
         }
     };
-    // Asked inside the click, before any await, or the browser refuses.
+    // Both inside the click, before any await: the browser accepts a
+    // permission request only from a user gesture, and the save must be on
+    // its way even if the prompt closes the popup (it takes the focus).
     let host_permissions = pattern.host_permissions();
     let permission = permissions::request_origins(&host_permissions);
-    // The browser's prompt may stay open a while; say what we wait for.
-    if let Ok(status) = dom::by_id::<Element>("site-status") {
-        dom::set_text(
-            &status,
-            &format!(
-                "Waiting for the browser's permission for {}…",
-                pattern.origin()
-            ),
-        );
-    }
+    let saving = runtime::send_now(&Request::SaveRule { draft });
     spawn_local(async move {
-        let granted = permissions::held_after(permission, &host_permissions).await;
-        match runtime::send(&Request::SaveRule { draft }).await {
+        let answer = match saving {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok(Response::Rules(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
                     secret.set_value("");
                 }
+                // Shows the permission state once the prompt is answered.
+                let _ = permissions::held_after(permission, &host_permissions).await;
                 refresh(url).await;
-                if !granted {
-                    show_error("Saved, but without the site's permission the header is not sent. Turn the rule off and on to be asked again.");
-                }
             }
             Ok(Response::Error { message }) => show_error(&message),
             Ok(other) => show_error(&format!("unexpected answer: {other:?}")),
@@ -205,18 +238,28 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     let enabled = dom::by_id::<HtmlInputElement>("site-toggle")?.checked();
     if enabled {
         if let Some(origins) = section.get_attribute("data-host-permissions") {
-            let origins: Vec<String> = origins.split(' ').map(str::to_owned).collect();
-            let _ = permissions::request_origins(&origins);
+            let _ = permissions::request_origins(&split_origins(&origins));
         }
     }
+    let pending = runtime::send_now(&Request::SetEnabled { id, enabled });
     spawn_local(async move {
-        match runtime::send(&Request::SetEnabled { id, enabled }).await {
+        let answer = match pending {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok(Response::Rules(_)) => refresh(url).await,
             Ok(Response::Error { message }) => show_error(&message),
             Ok(_) | Err(_) => show_error("The background did not answer."),
         }
     });
+
     Ok(())
+}
+
+/// The origins a `data-host-permissions` attribute lists.
+fn split_origins(attribute: &str) -> Vec<String> {
+    attribute.split_whitespace().map(str::to_owned).collect()
 }
 
 fn show_error(message: &str) {
