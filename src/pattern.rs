@@ -35,8 +35,10 @@ pub const MAX_PATTERN_LEN: usize = 1024;
 pub enum PatternError {
     #[error("enter a site, for example https://api.example.com")]
     Empty,
-    #[error("a pattern is at most {MAX_PATTERN_LEN} characters long")]
+    #[error("a pattern is at most {MAX_PATTERN_LEN} characters long, once encoded")]
     TooLong,
+    #[error("the pattern contains a line break or another control character; type it on one line")]
+    ControlCharacter,
     #[error("a rule must name a site: `{0}` would send the header to every site")]
     AllSites(String),
     #[error("only http and https sites can get headers, not `{0}:`")]
@@ -158,6 +160,12 @@ impl SitePattern {
         if input.len() > MAX_PATTERN_LEN {
             return Err(PatternError::TooLong);
         }
+        // The URL parser silently deletes tabs and newlines anywhere in its
+        // input, so `exa\nmple.com` would become `example.com`; say so
+        // instead.
+        if input.chars().any(char::is_control) {
+            return Err(PatternError::ControlCharacter);
+        }
         if matches!(
             input,
             "*" | "<all_urls>" | "*://*" | "*://*/*" | "*.*" | "*/*"
@@ -252,6 +260,11 @@ impl SitePattern {
             port,
             path,
         };
+        // Percent-encoding can triple a path: the limit holds for the
+        // canonical form, which is what is stored and compiled.
+        if pattern.to_string().len() > MAX_PATTERN_LEN {
+            return Err(PatternError::TooLong);
+        }
         if pattern.scheme == Scheme::Http && !options.allow_http && !pattern.is_loopback() {
             return Err(PatternError::InsecureHttp);
         }
@@ -451,6 +464,18 @@ fn canonical_host(scheme: Scheme, host: &str) -> Result<(String, HostKind), Patt
             if d.is_empty() || d.split('.').any(str::is_empty) {
                 return Err(bad("it has an empty label".to_owned()));
             }
+            // The URL standard allows `*`, `$`, `+`, `~` and more in hosts,
+            // and decodes `%2A` into `*` after our wildcard check. DNS names
+            // never contain them, and in a urlFilter `*` is a wildcard that
+            // would cross `/`: accept only what host names are made of.
+            // Found by the `pattern` fuzz target.
+            if !d.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+            }) {
+                return Err(bad(
+                    "it contains characters a host name cannot have".to_owned()
+                ));
+            }
             Ok((d.to_owned(), HostKind::Domain))
         }
         Some(Host::Ipv4(ip)) => Ok((ip.to_string(), HostKind::Ip)),
@@ -589,6 +614,37 @@ mod tests {
             assert_eq!(parse(input), Err(expected), "{input}");
         }
         assert_eq!(parse(&"a".repeat(2000)), Err(PatternError::TooLong));
+        let encoded_too_long = format!("https://h.example/{}", "é".repeat(300));
+        assert!(encoded_too_long.len() < MAX_PATTERN_LEN);
+        assert_eq!(parse(&encoded_too_long), Err(PatternError::TooLong));
+        for control in [
+            "https://exa\nmple.com",
+            "https://example.com/a\tb",
+            "https://example.com/\u{1}",
+        ] {
+            assert_eq!(
+                parse(control),
+                Err(PatternError::ControlCharacter),
+                "{control:?}"
+            );
+        }
+        // Percent-encoded wildcards and other characters the URL standard
+        // allows in hosts but DNS does not; `*` would become a urlFilter
+        // wildcard.
+        for sneaky in [
+            "https://%2A6",
+            "https://%2a.example.com",
+            "https://*.%2A.example.com",
+            "https://a$b.example",
+            "https://a~b.example",
+            "https://a+b.example",
+        ] {
+            assert!(
+                matches!(parse(sneaky), Err(PatternError::BadHost { .. })),
+                "{sneaky}: {:?}",
+                parse(sneaky)
+            );
+        }
         assert!(matches!(
             parse("https://exa mple.com"),
             Err(PatternError::BadHost { .. })
