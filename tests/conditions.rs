@@ -7,6 +7,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/scope.rs"]
+mod scope;
+
 use proptest::prelude::*;
 use regex::Regex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,24 +45,35 @@ fn url_filter_regex(filter: &str) -> Regex {
     Regex::new(&out).unwrap()
 }
 
-fn condition_matches(rule: &Rule, url: &str, resource: ResourceType) -> bool {
+/// A compiled rule's condition as a regex, with the checks the browser makes
+/// when it accepts the rule.
+fn condition_regex(rule: &Rule) -> Regex {
     let c = &rule.condition;
     assert_eq!(c.is_url_filter_case_sensitive, Some(true));
-    if !c.resource_types.as_ref().unwrap().contains(&resource) {
-        return false;
-    }
-    assert!(url.is_ascii(), "browsers match canonical, ASCII URLs");
     match (&c.url_filter, &c.regex_filter) {
         (Some(filter), None) => {
             assert!(filter.is_ascii());
-            url_filter_regex(filter).is_match(url)
+            url_filter_regex(filter)
         }
         (None, Some(regex)) => {
             assert!(regex.is_ascii() && regex.len() < 2048);
-            Regex::new(regex).unwrap().is_match(url)
+            Regex::new(regex).unwrap()
         }
         other => panic!("exactly one filter expected, got {other:?}"),
     }
+}
+
+fn applies_to(rule: &Rule, resource: ResourceType) -> bool {
+    rule.condition
+        .resource_types
+        .as_ref()
+        .unwrap()
+        .contains(&resource)
+}
+
+fn condition_matches(rule: &Rule, url: &str, resource: ResourceType) -> bool {
+    assert!(url.is_ascii(), "browsers match canonical, ASCII URLs");
+    applies_to(rule, resource) && condition_regex(rule).is_match(url)
 }
 
 fn rule_for(pattern: &str) -> Option<SiteRule> {
@@ -249,4 +263,69 @@ fn the_evaluator_knows_the_classic_leaks() {
         &Url::parse("wss://api.example.com/socket").unwrap()
     ));
     let _ = Limits::CHROMIUM;
+}
+
+/// Every tricky family against the whole overlapping rule set: the set of
+/// browser rules whose compiled conditions match is exactly the set the
+/// matcher derives from the patterns.
+#[test]
+fn tricky_families_agree_with_the_matcher() {
+    let mut book = RuleBook::default();
+    for rule in scope::RULES {
+        let draft = RuleDraft {
+            pattern: rule.pattern.to_owned(),
+            allow_http: rule.allow_http,
+            enabled: true,
+            headers: vec![HeaderDraft {
+                name: "Authorization".into(),
+                scheme: "bearer".into(),
+                secret: "t".into(),
+            }],
+            ..RuleDraft::default()
+        };
+        book.save(&draft)
+            .unwrap_or_else(|e| panic!("{}: {e}", rule.pattern));
+    }
+    let compiled: Vec<(Rule, Regex)> = tokenward::compile::compile(&book, Limits::CHROMIUM)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let regex = condition_regex(&r);
+            (r, regex)
+        })
+        .collect();
+    let (mut compared, mut matched) = (0, 0);
+    for case in scope::urls(0x5eed, 5_000) {
+        let Ok(url) = Url::parse(&case.url) else {
+            continue;
+        };
+        let websocket = matches!(url.scheme(), "ws" | "wss");
+        let resource = if websocket {
+            ResourceType::Websocket
+        } else {
+            ResourceType::MainFrame
+        };
+        let mut by_conditions: Vec<u32> = compiled
+            .iter()
+            .filter(|(r, regex)| applies_to(r, resource) && regex.is_match(url.as_str()))
+            .map(|(r, _)| r.id)
+            .collect();
+        by_conditions.sort_unstable();
+        let mut by_matcher: Vec<u32> = tokenward::matcher::applying(&book, &url)
+            .iter()
+            .map(|r| r.id * 2 + u32::from(websocket))
+            .collect();
+        by_matcher.sort_unstable();
+        assert_eq!(
+            by_conditions, by_matcher,
+            "{} ({}) as {url}",
+            case.url, case.family
+        );
+        compared += 1;
+        matched += usize::from(!by_matcher.is_empty());
+    }
+    assert!(
+        compared > 7_500 && matched > 500,
+        "compared {compared}, matched {matched}"
+    );
 }

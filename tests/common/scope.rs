@@ -1,0 +1,249 @@
+//! Rules and URLs for scope tests: a varied rule set, and URLs in every
+//! family that has leaked tokens in header extensions (lookalike hosts, user
+//! info, ports, schemes, IDN homographs, case, trailing dots, percent
+//! encoding, path boundaries, deep subdomains, IP forms, localhost), plus
+//! random mixtures. Deterministic for a seed, so a failure can be replayed.
+
+#![allow(dead_code)]
+
+/// A rule of the scope suite: the pattern as a user types it, and whether
+/// it opts in to plain http.
+pub struct ScopeRule {
+    pub pattern: &'static str,
+    pub allow_http: bool,
+}
+
+/// Overlapping on purpose: exact inside wildcard, path inside origin, the
+/// same host on several ports and schemes, IDN and IP hosts.
+pub const RULES: &[ScopeRule] = &[
+    ScopeRule {
+        pattern: "https://api.example.com",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://api.example.com/v1",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://*.apps.example.com",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://*.apps.example.com:8443/v2",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://*.example.com",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "http://api.example.com",
+        allow_http: true,
+    },
+    ScopeRule {
+        pattern: "http://127.0.0.1:3000",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "http://[::1]:8080/api",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "http://localhost:5000",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "http://*.svc.localhost",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://bücher.example",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://xn--80ak6aa92e.com",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://deep.a.b.c.example.net/x/y",
+        allow_http: false,
+    },
+    ScopeRule {
+        pattern: "https://Example.org:444/Path",
+        allow_http: false,
+    },
+];
+
+/// The hosts the families are built around.
+const HOSTS: &[&str] = &[
+    "api.example.com",
+    "x.apps.example.com",
+    "apps.example.com",
+    "example.com",
+    "127.0.0.1",
+    "[::1]",
+    "localhost",
+    "a.svc.localhost",
+    "bücher.example",
+    "xn--bcher-kva.example",
+    "xn--80ak6aa92e.com",
+    "deep.a.b.c.example.net",
+    "example.org",
+];
+
+const SCHEMES: &[&str] = &["https", "http", "wss", "ws"];
+const PORTS: &[&str] = &[
+    "", ":443", ":80", ":8443", ":3000", ":8080", ":5000", ":444", ":1",
+];
+const PATHS: &[&str] = &[
+    "/",
+    "/v1",
+    "/v1/",
+    "/v1/models",
+    "/v10",
+    "/v1.json",
+    "/v1-beta",
+    "/v1~x",
+    "/v1;p",
+    "/v1:run",
+    "/V1",
+    "/v%31",
+    "/%76%31/x",
+    "/v1%2F",
+    "/v2",
+    "/v2/x",
+    "/api",
+    "/api/",
+    "/apix",
+    "/x/y",
+    "/x/y/z",
+    "/x/yz",
+    "/Path",
+    "/path",
+    "/Path/sub",
+];
+const QUERIES: &[&str] = &["", "?q=1", "?https://api.example.com/", "#frag"];
+
+/// One URL and the family it belongs to, for the per-family counts.
+pub struct ScopeUrl {
+    pub family: &'static str,
+    pub url: String,
+}
+
+/// A small xorshift generator: reproducible across machines, no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// Every family, exhaustively over the hosts, then `random` mixtures.
+pub fn urls(seed: u64, random: usize) -> Vec<ScopeUrl> {
+    let mut out = Vec::new();
+    let mut add = |family: &'static str, url: String| out.push(ScopeUrl { family, url });
+    for host in HOSTS {
+        for scheme in SCHEMES {
+            // Lookalike hosts.
+            for fake in [
+                format!("{host}.evil.test"),
+                format!("evil{host}"),
+                format!("evil-{host}"),
+                host.replace(".com", ".co"),
+                host.replace('.', "-"),
+            ] {
+                add("lookalike host", format!("{scheme}://{fake}/"));
+            }
+            // User info, including the backslash trick.
+            for url in [
+                format!("{scheme}://{host}@evil.test/"),
+                format!("{scheme}://user:pw@{host}/"),
+                format!("{scheme}://user@{host}/v1"),
+                format!("{scheme}://evil.test\\@{host}/"),
+                format!("{scheme}://{host}:443@evil.test/"),
+            ] {
+                add("userinfo", url);
+            }
+            for port in PORTS {
+                add("port", format!("{scheme}://{host}{port}/"));
+                add("port", format!("{scheme}://{host}{port}/v1"));
+            }
+            add("case", format!("{scheme}://{}/", host.to_uppercase()));
+            add("case", format!("{scheme}://{}/V1", host.to_uppercase()));
+            add("trailing dot", format!("{scheme}://{host}./"));
+            add("trailing dot", format!("{scheme}://{host}.:443/v1"));
+            for path in PATHS {
+                add("path boundary", format!("{scheme}://{host}{path}"));
+            }
+            for deep in ["a.", "a.b.", "a.b.c.d.e.", "x-y."] {
+                add("deep subdomain", format!("{scheme}://{deep}{host}/"));
+            }
+        }
+    }
+    // Homographs: Cyrillic letters that look Latin, raw and as punycode.
+    for (scheme, url) in SCHEMES.iter().flat_map(|s| {
+        [
+            "аpi.example.com", // Cyrillic а
+            "api.exаmple.com", // Cyrillic а in the registrable name
+            "аррӏе.com",       // the xn--80ak6aa92e.com homograph
+            "xn--pi-7ld.example.com",
+            "bucher.example",
+            "BÜCHER.example",
+        ]
+        .map(|h| (*s, h))
+    }) {
+        add("IDN and punycode", format!("{scheme}://{url}/"));
+    }
+    // IP forms the URL standard normalises, or not.
+    for scheme in SCHEMES {
+        for ip in [
+            "127.0.0.1:3000",
+            "127.1:3000",
+            "0x7f.0.0.1:3000",
+            "2130706433:3000",
+            "0177.0.0.1:3000",
+            "127.0.0.2:3000",
+            "[::1]:8080",
+            "[0:0:0:0:0:0:0:1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+            "[::1]:8081",
+            "localhost:5000",
+            "LOCALHOST:5000",
+            "localhost.:5000",
+            "a.localhost:5000",
+        ] {
+            add("IP and localhost", format!("{scheme}://{ip}/api"));
+            add("IP and localhost", format!("{scheme}://{ip}/"));
+        }
+    }
+    let mut rng = Rng::new(seed);
+    for _ in 0..random {
+        let prefix = *rng.pick(&["", "", "", "x.", "a.b.", "evil"]);
+        let suffix = *rng.pick(&["", "", "", ".evil.test", "."]);
+        let userinfo = *rng.pick(&["", "", "", "", "u@", "u:p@"]);
+        let url = format!(
+            "{}://{userinfo}{prefix}{}{suffix}{}{}{}",
+            rng.pick(SCHEMES),
+            rng.pick(HOSTS),
+            rng.pick(PORTS),
+            rng.pick(PATHS),
+            rng.pick(QUERIES),
+        );
+        add("random", url);
+    }
+    out
+}
