@@ -1,10 +1,22 @@
-//! A real Chromium, driven over WebDriver (chromedriver + fantoccini), with
-//! the extension under test loaded unpacked.
+//! A real browser, Chromium or Firefox, driven over WebDriver (chromedriver
+//! or geckodriver, through fantoccini), with the extension's test build
+//! loaded.
 //!
-//! The wrapper starts its own chromedriver on a free port with a fresh
-//! profile directory, and on drop ends the session, kills chromedriver and
-//! every browser process of that profile, and removes the profile. Every wait
-//! is a polling loop with a deadline that panics saying what it awaited.
+//! The wrapper starts its own driver on a free port with a fresh profile
+//! directory, and on drop ends the session, kills the driver and every
+//! browser process of that profile, and removes the profile. Every wait is a
+//! polling loop with a deadline that panics saying what it awaited.
+//!
+//! What differs between the two browsers is kept in this file, each
+//! difference with its source:
+//!
+//! | | Chromium | Firefox |
+//! |---|---|---|
+//! | loading the extension | `--load-extension` | geckodriver's `POST /session/{id}/moz/addon/install`, as a temporary add-on |
+//! | its pages | `chrome-extension://<id from the manifest "key">/` | `moz-extension://<uuid pinned by a pref>/` |
+//! | the test build's host permissions | granted at install | granted at install since Firefox 127 (see [`firefox_prefs`]) |
+//! | opening extension pages over WebDriver | allowed | needs geckodriver `--allow-system-access` since Firefox 153 |
+//! | keeping off the network | command-line switches | prefs ([`firefox_prefs`]) |
 
 use std::future::Future;
 use std::io::{Read as _, Write as _};
@@ -14,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, WindowHandle};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value as Json};
@@ -21,6 +34,37 @@ use sha2::{Digest as _, Sha256};
 
 /// The default wait for anything in the browser.
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
+
+/// The browser a test runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "Chromium",
+            Engine::Firefox => "Firefox",
+        }
+    }
+
+    /// The subdirectory of the test build (`target/test-extension/<dir>`).
+    pub(crate) fn build_dir(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chrome",
+            Engine::Firefox => "firefox",
+        }
+    }
+
+    fn driver_name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromedriver",
+            Engine::Firefox => "geckodriver",
+        }
+    }
+}
 
 /// Poll `f` until it yields `Some`, or panic after `timeout` saying `what`.
 pub(crate) async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
@@ -54,21 +98,50 @@ pub(crate) fn chrome_extension_id(key_b64: &str) -> String {
         .collect()
 }
 
-/// The id of the unpacked extension in `dir`, from its manifest's `key`.
-pub(crate) fn extension_id_of(dir: &Path) -> String {
+/// The parsed `manifest.json` of the unpacked extension in `dir`.
+fn manifest_of(dir: &Path) -> Json {
     let path = dir.join("manifest.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let manifest: Json =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    let key = manifest["key"].as_str().unwrap_or_else(|| {
-        panic!(
-            "{} has no \"key\": the test build must pin its id",
-            path.display()
-        )
-    });
-    chrome_extension_id(key)
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
+
+/// The Chrome id of the unpacked extension in `dir`, from its manifest's `key`.
+pub(crate) fn extension_id_of(dir: &Path) -> String {
+    let key = manifest_of(dir)["key"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}/manifest.json has no \"key\": the test build must pin its id",
+                dir.display()
+            )
+        });
+    chrome_extension_id(&key)
+}
+
+/// The Firefox add-on id of the unpacked extension in `dir`
+/// (`browser_specific_settings.gecko.id`).
+pub(crate) fn gecko_id_of(dir: &Path) -> String {
+    manifest_of(dir)["browser_specific_settings"]["gecko"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}/manifest.json has no browser_specific_settings.gecko.id: Firefox needs a \
+                 fixed add-on id to pin the extension's UUID",
+                dir.display()
+            )
+        })
+}
+
+/// The extension's internal UUID in Firefox, pinned with the pref
+/// `extensions.webextensions.uuids`, so that its pages are at
+/// `moz-extension://<this>/`. Any fixed UUID would do: each launch has a
+/// fresh profile. The pref is a JSON object from add-on id to UUID, read by
+/// `UUIDMap` in Firefox's `Extension.sys.mjs`, which uses the UUID it finds
+/// and generates one only for an id it lacks.
+const FIREFOX_EXTENSION_UUID: &str = "0b5e2f4c-6a1d-4c3e-9f2a-7d8e1b2c3a4f";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,12 +183,108 @@ fn chromedriver_binary() -> String {
     std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned())
 }
 
+/// The Firefox binary itself, not a wrapper script: `TOKENWARD_FIREFOX`, else
+/// Debian's Firefox ESR.
+fn firefox_binary() -> String {
+    if let Ok(b) = std::env::var("TOKENWARD_FIREFOX") {
+        return b;
+    }
+    for b in [
+        "/usr/lib/firefox-esr/firefox-esr",
+        "/usr/lib/firefox/firefox",
+    ] {
+        if Path::new(b).exists() {
+            return b.to_owned();
+        }
+    }
+    panic!("no Firefox found: set TOKENWARD_FIREFOX to the browser binary");
+}
+
+/// `GECKODRIVER`, else `geckodriver` on `PATH`, else `~/.cargo/bin/geckodriver`
+/// (where `cargo install geckodriver` puts it).
+fn geckodriver_binary() -> String {
+    if let Ok(b) = std::env::var("GECKODRIVER") {
+        return b;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("geckodriver"))
+            .find(|p| p.is_file())
+    });
+    if let Some(p) = on_path {
+        return p.display().to_string();
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = PathBuf::from(home).join(".cargo/bin/geckodriver");
+        if p.is_file() {
+            return p.display().to_string();
+        }
+    }
+    panic!("no geckodriver found: set GECKODRIVER, put it on PATH, or `cargo install geckodriver`");
+}
+
+/// The prefs of the Firefox profile (written to its `user.js` by
+/// geckodriver). geckodriver and Marionette already set their own
+/// automation prefs (updates, telemetry upload, remote settings, safe
+/// browsing, captive portal: geckodriver's `src/prefs.rs` and Marionette's
+/// `RecommendedPreferences.sys.mjs`,
+/// <https://firefox-source-docs.mozilla.org/remote/Prefs.html>); these are
+/// what the suite needs on top, each for a reason.
+pub(crate) fn firefox_prefs(gecko_id: &str) -> Json {
+    json!({
+        // The extension's UUID, so its pages have a known address.
+        "extensions.webextensions.uuids": json!({ gecko_id: FIREFOX_EXTENSION_UUID }).to_string(),
+        // MV3 host permissions are the user's to grant in Firefox. Since
+        // Firefox 127 the ones in `host_permissions` are granted at install
+        // (shown in the install prompt): MDN, manifest.json/host_permissions,
+        // "Requested permissions and user prompts". Firefox implements that as
+        // this pref, whose default is already `true` (Firefox 153:
+        // greprefs.js; read in Extension.sys.mjs `_setupStartupPermissions`,
+        // which grants the manifest's origins on ADDON_INSTALL, temporary
+        // installs included). Set here so the suite does not rest on a
+        // default; the launch also checks with `permissions.contains` that
+        // the test build's host permissions are held.
+        "extensions.originControls.grantByDefault": true,
+        // Keep Firefox off the network: the test machines have none, and
+        // connections Firefox makes on its own would fail slowly or reach
+        // the recording server.
+        // https://support.mozilla.org/kb/how-stop-firefox-making-automatic-connections
+        // (Marionette sets several of these too, but only once it runs; in
+        // user.js they hold from the first moment.) No proxy, no DNS over
+        // HTTPS, no captive-portal or connectivity probes, no DNS prefetch,
+        // link prefetch or speculative connections, no safe-browsing list
+        // updates, no search, add-on or system add-on updates, no Normandy,
+        // no telemetry upload.
+        "network.proxy.type": 0,
+        "network.trr.mode": 5,
+        "network.captive-portal-service.enabled": false,
+        "network.connectivity-service.enabled": false,
+        "network.dns.disablePrefetch": true,
+        "network.prefetch-next": false,
+        "network.http.speculative-parallel-limit": 0,
+        "browser.safebrowsing.malware.enabled": false,
+        "browser.safebrowsing.phishing.enabled": false,
+        "browser.safebrowsing.downloads.enabled": false,
+        "browser.safebrowsing.blockedURIs.enabled": false,
+        "browser.search.update": false,
+        "extensions.getAddons.cache.enabled": false,
+        "extensions.systemAddon.update.enabled": false,
+        "app.normandy.enabled": false,
+        "datareporting.policy.dataSubmissionEnabled": false,
+        // Pages' and extension pages' console messages to stdout, which the
+        // driver log keeps: a failing test prints its tail.
+        "devtools.console.stdout.content": true,
+    })
+}
+
 /// A running browser with the extension loaded.
 #[derive(Debug)]
 pub(crate) struct Browser {
     pub(crate) client: Client,
-    /// The extension's id (`chrome-extension://<id>/`).
-    pub(crate) extension_id: String,
+    pub(crate) engine: Engine,
+    /// The extension's base URL, `chrome-extension://<id>/` or
+    /// `moz-extension://<uuid>/`.
+    pub(crate) extension_base: String,
     /// Dropped after `client`: ends the browser and cleans up.
     _procs: Processes,
 }
@@ -123,6 +292,7 @@ pub(crate) struct Browser {
 /// What the browser started: cleaned up on drop, also when launch fails.
 #[derive(Debug)]
 struct Processes {
+    engine: Engine,
     driver: Option<tokio::process::Child>,
     driver_port: u16,
     session_id: Option<String>,
@@ -130,40 +300,109 @@ struct Processes {
 }
 
 impl Browser {
-    /// Launch Chromium with the unpacked extension in `extension_dir` (the
+    /// Launch `engine` with the unpacked extension in `extension_dir` (the
     /// directory holding its manifest.json).
-    pub(crate) async fn launch(extension_dir: &Path) -> Browser {
+    pub(crate) async fn launch(engine: Engine, extension_dir: &Path) -> Browser {
         let extension_dir = extension_dir
             .canonicalize()
             .unwrap_or_else(|e| panic!("extension dir {}: {e}", extension_dir.display()));
-        let extension_id = extension_id_of(&extension_dir);
-        let temp = fresh_temp_dir("chrome");
-        let profile = temp.join("profile");
-        std::fs::create_dir_all(&profile).expect("create the profile dir");
-        let driver_port = free_port();
-        let driver_log = temp.join("chromedriver.log");
+        let browser = match engine {
+            Engine::Chromium => Self::launch_chromium(&extension_dir).await,
+            Engine::Firefox => Self::launch_firefox(&extension_dir).await,
+        };
+        browser.wait_extension_loaded().await;
+        browser.check_host_permissions(&extension_dir).await;
+        browser
+    }
 
-        let mut cmd = tokio::process::Command::new(chromedriver_binary());
-        cmd.arg(format!("--port={driver_port}"))
-            .arg(format!("--log-path={}", driver_log.display()))
+    /// Start `driver` in its own process group, logging to `log`.
+    fn spawn_driver(engine: Engine, binary: &str, args: &[String], log: &Path) -> Processes {
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.args(args)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             // Its own process group: Drop kills the driver and the browser it
             // started together.
             .process_group(0);
+        match engine {
+            Engine::Chromium => {
+                cmd.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+            Engine::Firefox => {
+                // geckodriver logs to stderr and passes on the browser's
+                // stdout and stderr (console messages, extension errors).
+                let file = std::fs::File::create(log)
+                    .unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+                let err = file.try_clone().expect("clone the log file handle");
+                cmd.stdout(file).stderr(err);
+            }
+        }
         let driver = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver_binary()));
-
-        // From here on, a panic drops `procs` and cleans up.
-        let mut procs = Processes {
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        Processes {
+            engine,
             driver: Some(driver),
-            driver_port,
+            driver_port: 0,
             session_id: None,
-            temp,
+            temp: log.parent().expect("log in the temp dir").to_owned(),
+        }
+    }
+
+    /// Open a WebDriver session with `caps` on the driver at `procs`, retrying
+    /// while the driver starts listening.
+    async fn connect(procs: &mut Processes, caps: Capabilities) -> Client {
+        let url = format!("http://127.0.0.1:{}", procs.driver_port);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = loop {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(45),
+                ClientBuilder::native()
+                    .capabilities(caps.clone())
+                    .connect(&url),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(c)) => break c,
+                Ok(Err(e)) if Instant::now() < deadline => {
+                    // The driver is not listening yet, most likely.
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Err(e)) => panic!(
+                    "could not start a browser session via {} on {url}: {e}\n{}",
+                    procs.engine.driver_name(),
+                    procs.driver_log_tail()
+                ),
+                Err(_) => panic!(
+                    "starting a browser session timed out\n{}",
+                    procs.driver_log_tail()
+                ),
+            }
         };
+        procs.session_id = client.session_id().await.ok().flatten();
+        client
+    }
+
+    async fn launch_chromium(extension_dir: &Path) -> Browser {
+        let extension_id = extension_id_of(extension_dir);
+        let temp = fresh_temp_dir("chrome");
+        let profile = temp.join("profile");
+        std::fs::create_dir_all(&profile).expect("create the profile dir");
+        let driver_port = free_port();
+        let driver_log = temp.join("driver.log");
+        // From here on, a panic drops `procs` and cleans up.
+        let mut procs = Self::spawn_driver(
+            Engine::Chromium,
+            &chromedriver_binary(),
+            &[
+                format!("--port={driver_port}"),
+                format!("--log-path={}", driver_log.display()),
+            ],
+            &driver_log,
+        );
+        procs.driver_port = driver_port;
 
         let ext = extension_dir.display().to_string();
         let args = vec![
@@ -191,64 +430,125 @@ impl Browser {
             "goog:chromeOptions".to_owned(),
             json!({ "binary": chromium_binary(), "args": args }),
         );
+        let client = Self::connect(&mut procs, caps).await;
+        Browser {
+            client,
+            engine: Engine::Chromium,
+            extension_base: format!("chrome-extension://{extension_id}/"),
+            _procs: procs,
+        }
+    }
 
-        let url = format!("http://127.0.0.1:{driver_port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let client = loop {
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(45),
-                ClientBuilder::native()
-                    .capabilities(caps.clone())
-                    .connect(&url),
-            )
-            .await;
-            match attempt {
-                Ok(Ok(c)) => break c,
-                Ok(Err(e)) if Instant::now() < deadline => {
-                    // chromedriver not listening yet, most likely.
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Ok(Err(e)) => panic!(
-                    "could not start a browser session via chromedriver on {url}: {e}\n{}",
-                    procs.driver_log_tail()
-                ),
-                Err(_) => panic!(
-                    "starting a browser session timed out\n{}",
-                    procs.driver_log_tail()
-                ),
-            }
-        };
-        procs.session_id = client.session_id().await.ok().flatten();
+    async fn launch_firefox(extension_dir: &Path) -> Browser {
+        let gecko_id = gecko_id_of(extension_dir);
+        let temp = fresh_temp_dir("firefox");
+        let profile = temp.join("profile");
+        std::fs::create_dir_all(&profile).expect("create the profile dir");
+        let driver_port = free_port();
+        let driver_log = temp.join("driver.log");
+        // From here on, a panic drops `procs` and cleans up.
+        let mut procs = Self::spawn_driver(
+            Engine::Firefox,
+            &geckodriver_binary(),
+            &[
+                "--port".to_owned(),
+                driver_port.to_string(),
+                // Since Firefox 153, WebDriver may only navigate to http(s),
+                // file, blob and about:blank unless the browser allows system
+                // access; extension pages are moz-extension://.
+                // https://firefox-source-docs.mozilla.org/testing/geckodriver/Flags.html#allow-system-access
+                "--allow-system-access".to_owned(),
+            ],
+            &driver_log,
+        );
+        procs.driver_port = driver_port;
+
+        let mut caps = Capabilities::new();
+        caps.insert("browserName".to_owned(), json!("firefox"));
+        // As in Chromium: navigation commands return at once, and the
+        // helpers poll for what they need. geckodriver implements "none" as
+        // the WebDriver spec says.
+        // https://www.w3.org/TR/webdriver2/#dfn-table-of-page-load-strategies
+        caps.insert("pageLoadStrategy".to_owned(), json!("none"));
+        caps.insert(
+            "moz:firefoxOptions".to_owned(),
+            json!({
+                "binary": firefox_binary(),
+                // A profile of our own, so Drop can find every process that
+                // names it and remove it.
+                "args": ["-headless", "-profile", profile.display().to_string()],
+                "prefs": firefox_prefs(&gecko_id),
+            }),
+        );
+        let client = Self::connect(&mut procs, caps).await;
         let browser = Browser {
             client,
-            extension_id,
+            engine: Engine::Firefox,
+            extension_base: format!("moz-extension://{FIREFOX_EXTENSION_UUID}/"),
             _procs: procs,
         };
-        browser.wait_extension_loaded().await;
+        browser
+            .install_temporary_addon(extension_dir, &gecko_id)
+            .await;
         browser
     }
 
-    /// Poll until the extension's files are served, which proves it loaded.
+    /// Install the unpacked extension in `dir` as a temporary add-on, as
+    /// about:debugging's "Load Temporary Add-on" does, through geckodriver's
+    /// own endpoint:
+    /// <https://firefox-source-docs.mozilla.org/testing/geckodriver/Usage.html>
+    /// (`POST /session/{session id}/moz/addon/install` with `path` and
+    /// `temporary`). It is sent as a plain HTTP request: fantoccini's raw
+    /// command trait needs the `http` crate's types, which this crate does
+    /// not depend on.
+    async fn install_temporary_addon(&self, dir: &Path, gecko_id: &str) {
+        let procs = &self._procs;
+        let session = procs.session_id.clone().expect("a geckodriver session id");
+        let port = procs.driver_port;
+        let body = json!({ "path": dir.display().to_string(), "temporary": true }).to_string();
+        let path = format!("/session/{session}/moz/addon/install");
+        let answer = tokio::task::spawn_blocking(move || {
+            driver_http(port, "POST", &path, Some(&body), Duration::from_secs(30))
+        })
+        .await
+        .expect("the add-on install task");
+        let (status, text) = answer.unwrap_or_else(|e| {
+            panic!(
+                "installing the add-on {} failed: {e}\n{}",
+                dir.display(),
+                procs.driver_log_tail()
+            )
+        });
+        let value: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
+        assert!(
+            status == 200 && value["value"].as_str() == Some(gecko_id),
+            "installing the add-on {} answered {status} {text}, expected the id {gecko_id}\n{}",
+            dir.display(),
+            procs.driver_log_tail()
+        );
+    }
+
+    /// Poll until an extension page is served and has the extension APIs,
+    /// which proves the extension loaded. Leaves the options page open.
     async fn wait_extension_loaded(&self) {
-        let url = self.extension_url("manifest.json");
+        let url = self.extension_url("options.html");
         self.client.goto(&url).await.expect("navigate");
         let c = self.client.clone();
-        let id = self.extension_id.clone();
         let found = tokio::time::timeout(
             Duration::from_secs(20),
-            poll("the extension's manifest.json to be served", WAIT, || {
+            poll("the extension's options page to be served", WAIT, || {
                 let c = c.clone();
                 let url = url.clone();
                 async move {
-                    let body = c
+                    let v = c
                         .execute(
-                            "return document.body ? document.body.innerText : ''",
+                            "return [location.href, typeof chrome === 'object' && !!chrome.runtime \
+                             && !!chrome.runtime.id];",
                             vec![],
                         )
                         .await
                         .ok()?;
-                    if body.as_str()?.contains("manifest_version") {
+                    if v.get(0)?.as_str()? == url && v.get(1)?.as_bool()? {
                         Some(())
                     } else {
                         // Retry the navigation: the extension may register late.
@@ -260,17 +560,48 @@ impl Browser {
         )
         .await;
         if found.is_err() {
-            panic!("the extension {id} did not load (manifest.json not served)");
+            panic!(
+                "the extension did not load in {} ({url} not served)\n{}",
+                self.engine.name(),
+                self._procs.driver_log_tail()
+            );
         }
     }
 
-    /// `chrome-extension://<id>/<path>`.
+    /// Panic unless the extension holds every host permission its test
+    /// build's manifest lists (the current page must be an extension page).
+    /// Without them the pages would wait on a permission prompt that nobody
+    /// answers, and DNR would not act on the test hosts.
+    ///
+    /// Polled: Firefox grants them while the add-on starts, and an extension
+    /// page that loads at once may see `false` for a moment (seen with
+    /// Firefox 153, where `permissions.getAll` already listed them).
+    async fn check_host_permissions(&self, extension_dir: &Path) {
+        let origins = manifest_of(extension_dir)["host_permissions"].clone();
+        let contains =
+            format!("return await chrome.permissions.contains({{ origins: {origins} }});");
+        let deadline = Instant::now() + WAIT;
+        let mut held = self.exec_async(&contains).await;
+        while held != Json::Bool(true) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            held = self.exec_async(&contains).await;
+        }
+        if held != Json::Bool(true) {
+            let all = self
+                .exec_async("return await chrome.permissions.getAll();")
+                .await;
+            panic!(
+                "{} did not grant the test build's host permissions {origins} at install; it \
+                 holds {all}",
+                self.engine.name()
+            );
+        }
+    }
+
+    /// The extension page at `path` (`chrome-extension://<id>/<path>` or
+    /// `moz-extension://<uuid>/<path>`).
     pub(crate) fn extension_url(&self, path: &str) -> String {
-        format!(
-            "chrome-extension://{}/{}",
-            self.extension_id,
-            path.trim_start_matches('/')
-        )
+        format!("{}{}", self.extension_base, path.trim_start_matches('/'))
     }
 
     /// Start navigating to `url` and return at once (page load strategy none).
@@ -402,6 +733,47 @@ impl Browser {
             .unwrap_or_else(|err| panic!("fill `{selector}`: {err}"));
     }
 
+    /// Paste `text` into the field `selector` as a person would: put it on
+    /// the clipboard by selecting it in a scratch textarea and pressing
+    /// Ctrl+C, then click the field and press Ctrl+V. The page sees a
+    /// trusted `paste` event carrying `text`, whatever the browser.
+    pub(crate) async fn paste_into(&self, selector: &str, text: &str) {
+        let scratch = "tokenward-e2e-clipboard";
+        self.client
+            .execute(
+                "const t = document.createElement('textarea');\n\
+                 t.id = arguments[0];\n\
+                 t.value = arguments[1];\n\
+                 document.body.prepend(t);\n\
+                 t.focus();\n\
+                 t.select();\n\
+                 return null;",
+                vec![json!(scratch), json!(text)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("make the clipboard scratch textarea: {e}"));
+        let area = self.find(&format!("#{scratch}")).await;
+        area.send_keys(&(Key::Control + "c"))
+            .await
+            .unwrap_or_else(|e| panic!("press Ctrl+C in the scratch textarea: {e}"));
+        self.client
+            .execute(
+                "document.getElementById(arguments[0]).remove(); return null;",
+                vec![json!(scratch)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("remove the scratch textarea: {e}"));
+        let field = self.wait_visible(selector, WAIT).await;
+        field
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{selector}`: {e}"));
+        field
+            .send_keys(&(Key::Control + "v"))
+            .await
+            .unwrap_or_else(|e| panic!("press Ctrl+V in `{selector}`: {e}"));
+    }
+
     /// Choose the option with `value` in select `selector`.
     pub(crate) async fn select(&self, selector: &str, value: &str) {
         let e = self.wait_visible(selector, WAIT).await;
@@ -527,18 +899,31 @@ async fn fill_element(e: &Element, text: &str) -> Result<(), fantoccini::error::
 
 impl Processes {
     fn driver_log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.temp.join("chromedriver.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.temp.join("driver.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(40);
-        format!("chromedriver log tail:\n{}", lines[start..].join("\n"))
+        let start = lines.len().saturating_sub(60);
+        format!(
+            "{} log tail:\n{}",
+            self.engine.driver_name(),
+            lines[start..].join("\n")
+        )
     }
 }
 
 impl Drop for Processes {
     fn drop(&mut self) {
-        // Ask chromedriver to end the session (it quits the browser).
-        if let Some(id) = &self.session_id {
-            let _ = delete_session(self.driver_port, id);
+        // Ask chromedriver to end the session (it quits the browser). Not
+        // geckodriver: its graceful quit takes most of a second (seen with
+        // Firefox 153), and nothing in the profile is kept, so killing is
+        // enough.
+        if let (Engine::Chromium, Some(id)) = (self.engine, &self.session_id) {
+            let _ = driver_http(
+                self.driver_port,
+                "DELETE",
+                &format!("/session/{id}"),
+                None,
+                Duration::from_secs(5),
+            );
         }
         // Kill the driver's process group (driver and browser).
         if let Some(child) = &self.driver {
@@ -564,23 +949,41 @@ impl Drop for Processes {
     }
 }
 
-fn delete_session(port: u16, id: &str) -> std::io::Result<()> {
+/// One plain HTTP/1.1 request to the driver on `port`; returns the status
+/// and body. For what fantoccini does not send (geckodriver's add-on
+/// install) and for ending the session from `Drop`, where nothing async can
+/// run.
+fn driver_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let body = body.unwrap_or("");
     write!(
         s,
-        "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
     )?;
-    // Read until the whole response is in: chromedriver may keep the
-    // connection open, so EOF is not a signal.
+    // Read until the whole response is in: a driver may keep the connection
+    // open, so EOF is not a signal.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         let n = s.read(&mut chunk)?;
         if n == 0 {
-            return Ok(());
+            let text = String::from_utf8_lossy(&buf);
+            let body = text
+                .find("\r\n\r\n")
+                .map_or(String::new(), |e| text[e + 4..].to_owned());
+            return Ok((status_of(&text), body));
         }
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf);
@@ -595,10 +998,20 @@ fn delete_session(port: u16, id: &str) -> std::io::Result<()> {
                 })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + length {
-                return Ok(());
+                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned();
+                return Ok((status_of(&text), body));
             }
         }
     }
+}
+
+/// The status code of an HTTP response's head (0 if unreadable).
+fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Kill (by pid) every process whose command line names `dir`: the browser

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{json, Value as Json};
 
-use crate::browser::{poll, Browser, WAIT};
+use crate::browser::{poll, Browser, Engine, WAIT};
 use crate::server::{Recorded, Server};
 
 /// How long a rule change may take to reach the network.
@@ -100,18 +100,21 @@ pub(crate) struct Harness {
     pub(crate) server: Server,
 }
 
-/// The directory of the unpacked Chrome test build.
-pub(crate) fn chrome_extension_dir() -> PathBuf {
+/// The directory of the unpacked test build for `engine`:
+/// `$TOKENWARD_TEST_EXTENSION/{chrome,firefox}`.
+pub(crate) fn extension_dir(engine: Engine) -> PathBuf {
     let root = std::env::var("TOKENWARD_TEST_EXTENSION").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-extension"),
         PathBuf::from,
     );
-    let dir = root.join("chrome");
+    let dir = root.join(engine.build_dir());
     assert!(
         dir.join("manifest.json").exists(),
-        "no test build at {}: run `cargo xtask build` (or set TOKENWARD_TEST_EXTENSION \
-         to a dir holding chrome/manifest.json)",
-        dir.display()
+        "no {} test build at {}: run `cargo xtask build` (or set TOKENWARD_TEST_EXTENSION \
+         to a dir holding {}/manifest.json)",
+        engine.name(),
+        dir.display(),
+        engine.build_dir()
     );
     dir
 }
@@ -169,15 +172,16 @@ pub(crate) fn assert_header(r: &Recorded, name: &str, want: Option<&str>, contex
 }
 
 impl Harness {
-    /// Start the server (3 ports) and a browser with the Chrome test build.
-    pub(crate) async fn start() -> Harness {
+    /// Start the server (3 ports) and `engine` with its test build.
+    pub(crate) async fn start(engine: Engine) -> Harness {
         let started = Instant::now();
         let server = Server::start(3).await;
-        let browser = Browser::launch(&chrome_extension_dir()).await;
+        let browser = Browser::launch(engine, &extension_dir(engine)).await;
         eprintln!(
-            "e2e: browser up in {:?} (extension {})",
+            "e2e: {} up in {:?} (extension at {})",
+            engine.name(),
             started.elapsed(),
-            browser.extension_id
+            browser.extension_base
         );
         Harness { browser, server }
     }
@@ -301,14 +305,43 @@ impl Harness {
 
     // ---------------------------------------------------------- options page
 
-    /// Navigate the current tab to the options page and wait for its form.
+    /// Navigate the current tab to the options page (unless it is there) and
+    /// wait until the page has started: its script has reset the form (which
+    /// adds the first header row; the static HTML has none) and rendered the
+    /// rule list (a `li.rule`, or `#rules-empty` shown). Typing into the form
+    /// before that would be wiped by the reset, and the list read before
+    /// that would be empty.
     pub(crate) async fn open_options(&self) {
         let url = self.browser.extension_url("options.html");
         if self.browser.current_url().await != url {
             self.browser.goto(&url).await;
         }
-        self.browser.wait_for_css("#rule-form", WAIT).await;
-        self.browser.wait_for_css("#rules", WAIT).await;
+        let started = "const q = (s) => document.querySelector(s);\n\
+             const empty = q('#rules-empty');\n\
+             return !!q('#rule-form') && !!q('#rule-headers .header-row') \
+               && (!!q('#rules li.rule') || (!!empty && !empty.hidden));";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ok = self
+                .browser
+                .client
+                .execute(started, vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {WAIT:?} waiting for the options page to start (a header \
+                     row in the form, and the rule list rendered); #status says {:?}",
+                    self.browser.text_content("#status").await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The `data-rule-id`s of `#rules li.rule`, in order (opens the options
@@ -492,7 +525,7 @@ impl Harness {
                     "timed out after {WAIT:?} waiting for #rule-save to {}: #rule-error is \
                      empty, #status says {status:?}, rules before {before:?}, now {:?}. If the \
                      pattern needs a host permission the test build does not pre-grant, the \
-                     page waits on a permission prompt that headless Chromium never answers.",
+                     page waits on a permission prompt that a headless browser never answers.",
                     if creating {
                         "add a li.rule or show #rule-error"
                     } else {
@@ -584,7 +617,7 @@ impl Harness {
 
     // ----------------------------------------------------------------- popup
 
-    /// Open a new tab on an extension page and find the chrome tab id of the
+    /// Open a new tab on an extension page and find the browser's tab id of the
     /// tab showing `url`. Leaves the new tab current.
     pub(crate) async fn tab_id_via_new_tab(&self, url: &str) -> i64 {
         self.browser.new_tab().await;

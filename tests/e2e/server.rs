@@ -1,9 +1,13 @@
 //! A hand-rolled HTTP/1.1 server on loopback that records every request's raw
 //! headers, so the tests can see exactly what the browser sent.
 //!
-//! One server listens on several OS-assigned ports of 127.0.0.1. Chromium
-//! resolves every `*.localhost` name to loopback, so one listener serves any
-//! number of distinct host names; the Host header tells them apart.
+//! One server listens on several OS-assigned ports of 127.0.0.1. Both
+//! browsers resolve `localhost` and every `*.localhost` name to loopback
+//! without asking DNS, as the Fetch standard's "resolve an origin" says
+//! (Firefox since 84: https://bugzil.la/1220810; seen in Chromium 156 and
+//! Firefox 153), so one listener serves any number of distinct host names;
+//! the Host header tells them apart. Firefox needs no
+//! `network.dns.localDomains` for them.
 //!
 //! Routes:
 //! - `GET /page/<name>?target=<url>&...` — HTML fixtures that make one request
