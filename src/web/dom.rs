@@ -123,3 +123,12 @@ pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&str) + 
         }
     });
 }
+
+/// Marks the page as rendered from the background's answer (`<body
+/// data-ready>`): something a person sees as "loaded", and what automation
+/// waits for before typing, since the first render resets the forms.
+pub fn mark_ready() {
+    if let Some(body) = document().ok().and_then(|d| d.body()) {
+        let _ = body.set_attribute("data-ready", "true");
+    }
+}

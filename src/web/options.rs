@@ -233,6 +233,7 @@ fn render(view: &RulesView) -> Result<(), DomError> {
         ),
     );
     dom::show(&unreadable, view.unreadable > 0);
+    dom::mark_ready();
     Ok(())
 }
 

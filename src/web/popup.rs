@@ -177,6 +177,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     if uncovered {
         dom::by_id::<HtmlInputElement>("add-pattern")?.set_value(&view.suggested_pattern);
     }
+    dom::mark_ready();
     Ok(())
 }
 

@@ -316,10 +316,12 @@ impl Harness {
         if self.browser.current_url().await != url {
             self.browser.goto(&url).await;
         }
-        let started = "const q = (s) => document.querySelector(s);\n\
-             const empty = q('#rules-empty');\n\
-             return !!q('#rule-form') && !!q('#rule-headers .header-row') \
-               && (!!q('#rules li.rule') || (!!empty && !empty.hidden));";
+        // The page marks <body data-ready> once it rendered the background's
+        // answer; typing before that would be undone by the first render.
+        // Right after navigating, the previous document may still be the
+        // current one, so check it is the options page.
+        let started = "return location.pathname.endsWith('/options.html') \
+             && !!document.body && document.body.dataset.ready === 'true';";
         let deadline = Instant::now() + WAIT;
         loop {
             let ok = self
@@ -335,8 +337,8 @@ impl Harness {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "timed out after {WAIT:?} waiting for the options page to start (a header \
-                     row in the form, and the rule list rendered); #status says {:?}",
+                    "timed out after {WAIT:?} waiting for the options page to render \
+                     (body[data-ready]); #status says {:?}",
                     self.browser.text_content("#status").await
                 );
             }
