@@ -872,6 +872,62 @@ macro_rules! in_both_browsers {
     };
 }
 
+/// A rule for a site Tokenward holds no permission for is still saved
+/// (nothing is lost while the browser's prompt is open, or if it is refused),
+/// and the list says the permission is missing and offers the one-click
+/// grant. A rule on a granted site says neither.
+async fn missing_permission_is_shown_with_a_grant_button(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let granted = h
+        .add_rule(&RuleSpec::bearer(
+            &h.origin("api.localhost", 0),
+            "perm-ok-Kk16",
+        ))
+        .await;
+    // 127.0.0.2 is loopback, so plain http needs no opt-in, but the test
+    // build pre-grants only 127.0.0.1: this rule's permission is missing,
+    // and headless browsers leave the prompt unanswered.
+    let unpermitted = format!("http://127.0.0.2:{}", h.port(0));
+    let missing = h
+        .add_rule(&RuleSpec::bearer(&unpermitted, "perm-missing-Ll17"))
+        .await;
+    let state = |id: &str| {
+        format!(
+            "const li = document.querySelector('#rules li.rule[data-rule-id=\"{id}\"]'); \
+             const grant = li && li.querySelector('[data-action=grant]'); \
+             return li && grant ? li.getAttribute('data-permission') + '/' + (grant.hidden ? 'hidden' : 'shown') : null;"
+        )
+    };
+    let seen = h
+        .browser
+        .wait_js(
+            "the rule without permission to be marked missing, with its grant button",
+            WAIT,
+            &format!(
+                "const s = (() => {{ {} }})(); return s === 'missing/shown' ? s : null;",
+                state(&missing)
+            ),
+        )
+        .await;
+    assert_eq!(seen.as_str(), Some("missing/shown"));
+    let other = h
+        .browser
+        .wait_js(
+            "the granted rule's permission state",
+            WAIT,
+            &format!(
+                "const s = (() => {{ {} }})(); return s && !s.startsWith('null') ? s : null;",
+                state(&granted)
+            ),
+        )
+        .await;
+    assert_eq!(
+        other.as_str(),
+        Some("granted/hidden"),
+        "a granted rule shows no grant button"
+    );
+}
+
 in_both_browsers!(
     harness_fixtures_reach_the_server,
     header_on_top_level_navigation,
@@ -900,4 +956,5 @@ in_both_browsers!(
     two_headers_in_one_rule,
     remove_op_strips_page_header,
     bad_input_shows_error_and_creates_no_rule,
+    missing_permission_is_shown_with_a_grant_button,
 );
