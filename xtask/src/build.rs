@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::manifest;
 use crate::package::{self, Contents};
+use crate::permissions::{self, Build};
 use crate::tools::{self, WasmBindgen};
 use crate::wasm;
 use crate::workspace::Workspace;
@@ -65,11 +66,14 @@ pub(crate) fn run(workspace: &Workspace, profile: Profile) -> Result<Outputs, Er
         .to_owned();
     let chrome = manifest::chrome(&source);
     let firefox = manifest::firefox(&source)?;
+    let builds = [("chrome", &chrome), ("firefox", &firefox)];
+    for (browser, browser_manifest) in builds {
+        check_permissions(browser, browser_manifest)?;
+    }
 
     let extension_dir = workspace.extension_dir();
     let dist = workspace.dist_dir();
     let test_extension = workspace.test_extension_dir();
-    let builds = [("chrome", &chrome), ("firefox", &firefox)];
     for (browser, browser_manifest) in builds {
         let store_dir = dist.join(browser);
         package::assemble(
@@ -113,6 +117,31 @@ pub(crate) fn run(workspace: &Workspace, profile: Profile) -> Result<Outputs, Er
         wasm_bindgen,
         test_extension,
     })
+}
+
+/// The store manifest and its test build against the permission rules
+/// (xtask/src/permissions.rs), before anything is written to dist/.
+fn check_permissions(browser: &str, store: &Value) -> Result<(), Error> {
+    let test = manifest::with_test_host_permissions(store);
+    for (build, built, label) in [(Build::Store, store, "store"), (Build::Test, &test, "test")] {
+        if let Err(problems) = permissions::check(built, build) {
+            return Err(format!(
+                "the {browser} {label} manifest asks for too much:\n  {}",
+                problems.join("\n  ")
+            )
+            .into());
+        }
+    }
+    let asked: Vec<&str> = store
+        .get("permissions")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    println!(
+        "permissions: {browser} asks for {} and no host permission (test build: loopback only)",
+        asked.join(", ")
+    );
+    Ok(())
 }
 
 fn read_manifest(path: &Path) -> Result<Value, Error> {

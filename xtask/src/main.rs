@@ -1,8 +1,9 @@
 //! Project automation for Tokenward: `cargo xtask build` and `cargo xtask test`.
 //!
-//! Everything a developer or CI needs beyond `rustup` and `cargo` (the wasm
-//! target, wasm-bindgen, wasm-opt, the browsers) is provisioned from here, so
-//! that a fresh machine and a long-lived one run the same steps.
+//! Everything a developer or CI needs beyond `rustup`, `cargo` and `npm` (the
+//! wasm target, wasm-bindgen, wasm-opt, web-ext, the browsers and their
+//! WebDrivers) is provisioned from here, so that a fresh machine and a
+//! long-lived one run the same steps.
 
 // A command-line tool reports its progress on stdout; the workspace-wide
 // `print_stdout` lint exists to keep stray prints out of the extension crate.
@@ -12,6 +13,7 @@ mod browsers;
 mod build;
 mod manifest;
 mod package;
+mod permissions;
 mod process;
 mod suite;
 mod tools;
@@ -37,9 +39,16 @@ COMMANDS:
                        dist/chrome, dist/firefox and their store zips,
                        target/test-extension/{chrome,firefox} for the e2e tests.
                      --debug skips optimisation and the zips.
-    test             Build (release), then run every test: native unit and
-                     property tests, wasm tests in headless Chromium, and the
-                     end-to-end suite against the built extension.
+    test             Install the test browsers (Chromium, Firefox ESR) and
+                     their WebDrivers, build (release), lint dist/firefox
+                     with web-ext as addons.mozilla.org does, then run every
+                     test: native unit and property tests, wasm tests in
+                     headless Chromium, and the end-to-end suite against the
+                     built extension in Chromium and Firefox.
+    browsers         Only the first step of `test`: install what is missing
+                     (Chromium, Firefox ESR, chromedriver with apt as root;
+                     geckodriver with cargo into .tools) and print each
+                     program's path and version.
     help             Print this text.
 ";
 
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
         ["build"] => build::run(&workspace, Profile::Release).map(|_| ()),
         ["build", "--debug"] => build::run(&workspace, Profile::Debug).map(|_| ()),
         ["test"] => suite::run(&workspace),
+        ["browsers"] => browsers::ensure_installed(&workspace).map(|_| ()),
         _ => {
             eprint!("unknown arguments: {}\n\n{HELP}", args.join(" "));
             return ExitCode::from(2);

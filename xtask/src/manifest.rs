@@ -30,8 +30,19 @@ pub(crate) const FIREFOX_ADDON_ID: &str = "tokenward@tokenward.app";
 ///
 /// The data-collection key is what forces 140: without it 128 would do. It
 /// stays because addons.mozilla.org requires it of every new extension since
-/// 2025-11-03.
+/// 2025-11-03. `web-ext lint` agrees: at 128 it warns only about that key
+/// (KEY_FIREFOX_UNSUPPORTED_BY_MIN_VERSION), below 128 about
+/// `optional_host_permissions` too.
 pub(crate) const FIREFOX_MIN_VERSION: &str = "140.0";
+
+/// Lowest Firefox for Android release, `gecko_android.strict_min_version`.
+/// Without it the Android minimum is the desktop one, 140, and `web-ext lint`
+/// (as AMO) warns KEY_FIREFOX_ANDROID_UNSUPPORTED_BY_MIN_VERSION: Android
+/// gained `data_collection_permissions` in 142, two releases after desktop
+/// (<https://extensionworkshop.com/documentation/develop/firefox-builtin-data-consent/>;
+/// mozilla/web-ext#3561). Everything else the extension uses arrived on
+/// Android earlier (DNR 113, `optional_host_permissions` 128).
+pub(crate) const FIREFOX_ANDROID_MIN_VERSION: &str = "142.0";
 
 /// Loopback origins the end-to-end tests serve from, in every scheme a rule
 /// may name. Granting them up front in the test build means no permission
@@ -87,7 +98,8 @@ pub(crate) fn chrome(src: &Value) -> Value {
 ///   worker, so `service_worker` becomes a one-element `scripts` list; `type`
 ///   carries over so `background.js` still loads as an ES module.
 /// - `browser_specific_settings.gecko` gets the add-on ID, the minimum version
-///   and the data-collection declaration (Tokenward collects nothing).
+///   and the data-collection declaration (Tokenward collects nothing);
+///   `gecko_android` gets the Android minimum, which that declaration raises.
 pub(crate) fn firefox(src: &Value) -> Result<Value, ManifestError> {
     let mut manifest = src.as_object().ok_or(ManifestError::NotAnObject)?.clone();
     // shift_remove keeps the remaining keys in source order, so the output
@@ -119,6 +131,12 @@ pub(crate) fn firefox(src: &Value) -> Result<Value, ManifestError> {
         json!({ "required": ["none"] }),
     );
     settings.insert("gecko".into(), Value::Object(gecko));
+    let mut android = take_object(&mut settings, "gecko_android");
+    android.insert(
+        "strict_min_version".into(),
+        json!(FIREFOX_ANDROID_MIN_VERSION),
+    );
+    settings.insert("gecko_android".into(), Value::Object(android));
     manifest.insert("browser_specific_settings".into(), Value::Object(settings));
 
     Ok(Value::Object(manifest))
@@ -197,7 +215,8 @@ mod tests {
                     "id": "tokenward@tokenward.app",
                     "strict_min_version": "140.0",
                     "data_collection_permissions": { "required": ["none"] }
-                }
+                },
+                "gecko_android": { "strict_min_version": "142.0" }
             }
         });
         assert_eq!(firefox(&source())?, expected);
@@ -240,9 +259,16 @@ mod tests {
     #[test]
     fn firefox_merges_into_existing_gecko_settings() -> Result<(), ManifestError> {
         let mut src = source();
-        src["browser_specific_settings"] =
-            json!({ "gecko": { "update_url": "https://example.org/u.json" }, "safari": {} });
+        src["browser_specific_settings"] = json!({
+            "gecko": { "update_url": "https://example.org/u.json" },
+            "gecko_android": { "strict_max_version": "150.*" },
+            "safari": {}
+        });
         let out = firefox(&src)?;
+        assert_eq!(
+            out["browser_specific_settings"]["gecko_android"],
+            json!({ "strict_max_version": "150.*", "strict_min_version": "142.0" })
+        );
         assert_eq!(
             out["browser_specific_settings"]["gecko"]["update_url"],
             "https://example.org/u.json"

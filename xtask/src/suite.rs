@@ -1,27 +1,29 @@
 //! `cargo xtask test`: every test the project has, in one command.
 
 use std::path::Path;
+use std::process::Command;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::browsers::{self, CHROMIUM};
+use crate::browsers::{self, Located, CHROMEDRIVER, CHROMIUM};
 use crate::build::{self, Profile};
 use crate::process;
-use crate::tools::WASM_TARGET;
+use crate::tools::{self, WASM_TARGET};
 use crate::workspace::Workspace;
 use crate::Error;
 
 pub(crate) fn run(workspace: &Workspace) -> Result<(), Error> {
-    step("browsers", browsers::ensure_installed)?;
+    let browsers = step("browsers", || browsers::ensure_installed(workspace))?;
     let outputs = step("build (release)", || {
         build::run(workspace, Profile::Release)
     })?;
+    step("lint Firefox build", || lint_firefox(workspace))?;
     step("native tests", || native_tests(workspace))?;
     step("wasm tests in headless Chromium", || {
         wasm_tests(workspace, &outputs.wasm_bindgen.test_runner)
     })?;
-    step("end-to-end tests", || {
-        e2e_tests(workspace, &outputs.test_extension)
+    step("end-to-end tests in Chromium and Firefox", || {
+        e2e_tests(workspace, &outputs.test_extension, &browsers)
     })?;
     println!("\nAll test steps passed.");
     Ok(())
@@ -79,7 +81,7 @@ fn wasm_tests(workspace: &Workspace, test_runner: &Path) -> Result<(), Error> {
             // Run in a browser even where a test module did not say
             // wasm_bindgen_test_configure!(run_in_browser); the default is Node.
             .env("WASM_BINDGEN_USE_BROWSER", "1")
-            .env("CHROMEDRIVER", CHROMIUM.driver)
+            .env("CHROMEDRIVER", CHROMEDRIVER)
             .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
             // The default 20 s per test is tight for a cold browser on 2 cores.
             .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
@@ -87,27 +89,195 @@ fn wasm_tests(workspace: &Workspace, test_runner: &Path) -> Result<(), Error> {
 }
 
 /// The real-browser suite in tests/e2e.rs, one test at a time since each
-/// drives its own browser and loopback server.
-fn e2e_tests(workspace: &Workspace, test_extension: &Path) -> Result<(), Error> {
-    process::run(
-        process::cargo()
-            .current_dir(workspace.root())
-            .args([
-                "test",
-                "-p",
-                "tokenward",
-                "--test",
-                "e2e",
-                "--",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            // Holds chrome/ and firefox/, unpacked, with loopback host permissions.
-            .env("TOKENWARD_TEST_EXTENSION", test_extension)
-            .env("CHROMEDRIVER", CHROMIUM.driver)
-            .env("CHROME_BIN", CHROMIUM.binary)
-            // The name tests/e2e/browser.rs reads today; one of the two goes
-            // once the suite settles on a name.
-            .env("TOKENWARD_CHROMIUM", CHROMIUM.binary),
-    )
+/// drives its own browser and loopback server. Every case runs in each
+/// browser of the table in browsers.rs, found through that browser's two
+/// variables (TOKENWARD_CHROMIUM and CHROMEDRIVER, TOKENWARD_FIREFOX and
+/// GECKODRIVER), all absolute paths.
+fn e2e_tests(
+    workspace: &Workspace,
+    test_extension: &Path,
+    browsers: &[Located],
+) -> Result<(), Error> {
+    let mut cargo = process::cargo();
+    cargo
+        .current_dir(workspace.root())
+        .args([
+            "test",
+            "-p",
+            "tokenward",
+            "--test",
+            "e2e",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        // Holds chrome/ and firefox/, unpacked, with loopback host permissions.
+        .env("TOKENWARD_TEST_EXTENSION", test_extension);
+    for located in browsers {
+        cargo
+            .env(located.browser.binary_env, &located.binary)
+            .env(located.browser.driver_env, &located.driver);
+    }
+    process::run(&mut cargo)
+}
+
+/// `web-ext lint` on dist/firefox as addons.mozilla.org validates a listed
+/// add-on: no `--self-hosted` (which hides the AMO-only checks) and every
+/// warning an error. dist/firefox is exactly what the store zip holds.
+fn lint_firefox(workspace: &Workspace) -> Result<(), Error> {
+    let web_ext = tools::ensure_web_ext(workspace)?;
+    let source = workspace.dist_dir().join("firefox");
+    let output = Command::new(&web_ext)
+        .current_dir(workspace.root())
+        .args(["lint", "--warnings-as-errors", "--output", "json"])
+        // Only the flags above: no web-ext config from $HOME or the repo.
+        .args(["--no-config-discovery", "--no-input", "--source-dir"])
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("could not start {}: {e}", web_ext.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        format!(
+            "web-ext lint printed no JSON report ({e}; {}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let verdict = lint_verdict(&report);
+    for line in &verdict.lines {
+        println!("  {line}");
+    }
+    println!("web-ext lint: {}", verdict.summary);
+    if verdict.passed && output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("web-ext lint on {}: {}", source.display(), verdict.summary).into())
+    }
+}
+
+/// What a `web-ext lint --output json` report says.
+#[derive(Debug, PartialEq, Eq)]
+struct LintVerdict {
+    /// No error and no warning (notices are information, as on AMO).
+    passed: bool,
+    /// "0 errors, 0 warnings, 0 notices".
+    summary: String,
+    /// One line per message: kind, code, file, what it says.
+    lines: Vec<String>,
+}
+
+fn lint_verdict(report: &Value) -> LintVerdict {
+    let count = |kind: &str| {
+        report
+            .get("summary")
+            .and_then(|s| s.get(kind))
+            .and_then(Value::as_u64)
+    };
+    let (errors, warnings, notices) = (count("errors"), count("warnings"), count("notices"));
+    let mut lines = Vec::new();
+    for (kind, label) in [
+        ("errors", "error"),
+        ("warnings", "warning"),
+        ("notices", "notice"),
+    ] {
+        let messages = report.get(kind).and_then(Value::as_array);
+        for message in messages.into_iter().flatten() {
+            let field = |name: &str| message.get(name).and_then(Value::as_str).unwrap_or("");
+            let place = match (field("file"), message.get("line").and_then(Value::as_u64)) {
+                ("", _) => String::new(),
+                (file, Some(line)) => format!(" {file}:{line}"),
+                (file, None) => format!(" {file}"),
+            };
+            lines.push(format!(
+                "{label} {}{place}: {} {}",
+                field("code"),
+                field("message"),
+                field("description")
+            ));
+        }
+    }
+    match (errors, warnings, notices) {
+        (Some(errors), Some(warnings), Some(notices)) => LintVerdict {
+            passed: errors == 0 && warnings == 0,
+            summary: format!("{errors} errors, {warnings} warnings, {notices} notices"),
+            lines,
+        },
+        _ => LintVerdict {
+            passed: false,
+            summary: "the report has no summary counts".to_owned(),
+            lines,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_report_passes() {
+        let report = json!({
+            "count": 0,
+            "summary": { "errors": 0, "notices": 0, "warnings": 0 },
+            "errors": [], "notices": [], "warnings": []
+        });
+        assert_eq!(
+            lint_verdict(&report),
+            LintVerdict {
+                passed: true,
+                summary: "0 errors, 0 warnings, 0 notices".to_owned(),
+                lines: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_warning_fails_and_is_shown() {
+        let report = json!({
+            "summary": { "errors": 0, "notices": 0, "warnings": 1 },
+            "errors": [], "notices": [],
+            "warnings": [{
+                "_type": "warning",
+                "code": "KEY_FIREFOX_ANDROID_UNSUPPORTED_BY_MIN_VERSION",
+                "message": "Manifest key not supported by the specified minimum Firefox for Android version",
+                "description": "\"strict_min_version\" requires Firefox for Android 140.",
+                "file": "manifest.json"
+            }]
+        });
+        let verdict = lint_verdict(&report);
+        assert!(!verdict.passed);
+        assert_eq!(verdict.summary, "0 errors, 1 warnings, 0 notices");
+        assert_eq!(verdict.lines.len(), 1);
+        assert!(verdict.lines[0].starts_with(
+            "warning KEY_FIREFOX_ANDROID_UNSUPPORTED_BY_MIN_VERSION manifest.json: Manifest key"
+        ));
+    }
+
+    #[test]
+    fn an_error_fails_with_its_line() {
+        let report = json!({
+            "summary": { "errors": 1, "notices": 0, "warnings": 0 },
+            "errors": [{ "code": "JS_SYNTAX_ERROR", "message": "bad", "description": "", "file": "popup.js", "line": 3 }],
+            "notices": [], "warnings": []
+        });
+        let verdict = lint_verdict(&report);
+        assert!(!verdict.passed);
+        assert_eq!(verdict.lines, ["error JS_SYNTAX_ERROR popup.js:3: bad "]);
+    }
+
+    #[test]
+    fn notices_alone_pass() {
+        let report = json!({
+            "summary": { "errors": 0, "notices": 1, "warnings": 0 },
+            "errors": [], "warnings": [],
+            "notices": [{ "code": "SOME_NOTICE", "message": "fyi", "description": "" }]
+        });
+        assert!(lint_verdict(&report).passed);
+    }
+
+    #[test]
+    fn a_report_without_counts_fails() {
+        assert!(!lint_verdict(&json!({})).passed);
+        assert!(!lint_verdict(&json!({ "summary": { "errors": 0 } })).passed);
+    }
 }

@@ -1,7 +1,9 @@
-//! Provisioning of the build tools: the wasm32 target, wasm-bindgen and wasm-opt.
+//! Provisioning of the build and test tools: the wasm32 target,
+//! wasm-bindgen, wasm-opt, web-ext and the crates.io WebDriver (geckodriver).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use crate::process;
 use crate::workspace::Workspace;
@@ -13,6 +15,11 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// here with a current binaryen; Debian's (wasm-opt 108) miscompiles modules
 /// from current rustc. Check for newer releases with `npm view binaryen version`.
 const BINARYEN_NPM_VERSION: &str = "132.0.0";
+
+/// Mozilla's web-ext from npm, installed into `.tools/npm` beside binaryen:
+/// its `lint` runs addons-linter, the validator addons.mozilla.org runs on
+/// every upload. Check for newer releases with `npm view web-ext version`.
+pub(crate) const WEB_EXT_NPM_VERSION: &str = "10.7.0";
 
 /// Oldest wasm-opt accepted from PATH. Debian bookworm's 108 produces a module
 /// that no longer works; 116 is the floor we trust for rustc 1.95's default
@@ -131,28 +138,11 @@ pub(crate) fn ensure_wasm_opt(workspace: &Workspace) -> Option<PathBuf> {
         return Some(pinned);
     }
 
-    match process::find_on_path("npm") {
-        Some(npm) => {
-            println!("wasm-opt: installing binaryen@{BINARYEN_NPM_VERSION} into .tools/npm");
-            let installed = process::run(
-                Command::new(npm)
-                    .args([
-                        "install",
-                        "--no-audit",
-                        "--no-fund",
-                        "--loglevel=error",
-                        "--prefix",
-                    ])
-                    .arg(&prefix)
-                    .arg(format!("binaryen@{BINARYEN_NPM_VERSION}")),
-            );
-            match installed {
-                Ok(()) if usable(&pinned) => return Some(pinned),
-                Ok(()) => println!("wasm-opt: the installed binaryen does not run"),
-                Err(error) => println!("wasm-opt: npm install failed: {error}"),
-            }
-        }
-        None => println!("wasm-opt: npm not found, cannot install binaryen"),
+    println!("wasm-opt: installing binaryen@{BINARYEN_NPM_VERSION} into .tools/npm");
+    match npm_install(&prefix, "binaryen", BINARYEN_NPM_VERSION) {
+        Ok(()) if usable(&pinned) => return Some(pinned),
+        Ok(()) => println!("wasm-opt: the installed binaryen does not run"),
+        Err(error) => println!("wasm-opt: {error}"),
     }
 
     // Last resort: a system wasm-opt, if it is new enough to be trusted.
@@ -180,9 +170,141 @@ fn usable(wasm_opt: &Path) -> bool {
 }
 
 fn npm_binaryen_version(prefix: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(prefix.join("node_modules/binaryen/package.json")).ok()?;
+    npm_package_version(prefix, "binaryen")
+}
+
+/// Finds, or installs into `.tools/npm`, web-ext at exactly
+/// [`WEB_EXT_NPM_VERSION`]. Unlike wasm-opt it is required: the lint step is
+/// a test, and a test that cannot run has failed.
+pub(crate) fn ensure_web_ext(workspace: &Workspace) -> Result<PathBuf, Error> {
+    let prefix = workspace.tools_dir().join("npm");
+    let web_ext = prefix.join("node_modules/.bin/web-ext");
+    let ready = || {
+        npm_package_version(&prefix, "web-ext").as_deref() == Some(WEB_EXT_NPM_VERSION)
+            && process::version_line(&web_ext).as_deref() == Some(WEB_EXT_NPM_VERSION)
+    };
+    if !ready() {
+        println!("web-ext: installing web-ext@{WEB_EXT_NPM_VERSION} into .tools/npm");
+        npm_install(&prefix, "web-ext", WEB_EXT_NPM_VERSION)?;
+        if !ready() {
+            return Err(format!(
+                "web-ext@{WEB_EXT_NPM_VERSION} installed into {} but {} does not report that version",
+                prefix.display(),
+                web_ext.display()
+            )
+            .into());
+        }
+    }
+    println!("web-ext: {WEB_EXT_NPM_VERSION} from .tools/npm");
+    Ok(web_ext)
+}
+
+/// `npm install NAME@VERSION` into `prefix`, recorded exactly in its
+/// package.json so that a later install of another tool keeps this one.
+fn npm_install(prefix: &Path, name: &str, version: &str) -> Result<(), Error> {
+    let npm = process::find_on_path("npm")
+        .ok_or_else(|| format!("npm not found on PATH, cannot install {name}@{version}"))?;
+    process::run(
+        Command::new(npm)
+            .args([
+                "install",
+                "--save-exact",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+            ])
+            .arg(prefix)
+            .arg(format!("{name}@{version}")),
+    )
+}
+
+/// The version of an npm package installed under `prefix`, from its package.json.
+fn npm_package_version(prefix: &Path, name: &str) -> Option<String> {
+    let manifest = prefix.join("node_modules").join(name).join("package.json");
+    let text = std::fs::read_to_string(manifest).ok()?;
     let package: serde_json::Value = serde_json::from_str(&text).ok()?;
     package.get("version")?.as_str().map(str::to_owned)
+}
+
+/// A program installed with `cargo install` from crates.io, at an exact version.
+#[derive(Debug)]
+pub(crate) struct CrateTool {
+    pub(crate) krate: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) bin: &'static str,
+}
+
+/// Finds, or installs into `.tools/bin`, a crates.io program at exactly its
+/// pinned version. One already in `.tools/bin`, on PATH or in cargo's own
+/// bin directory (`~/.cargo/bin`) is used when it reports that version.
+pub(crate) fn ensure_crate_tool(workspace: &Workspace, tool: &CrateTool) -> Result<PathBuf, Error> {
+    let local = workspace.tools_dir().join("bin").join(tool.bin);
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .map(|home| home.join("bin").join(tool.bin));
+    let candidates = [
+        Some(local.clone()),
+        process::find_on_path(tool.bin),
+        cargo_bin,
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        if reports_version(&candidate, tool) {
+            println!("{}: {} at {}", tool.bin, tool.version, candidate.display());
+            return Ok(candidate);
+        }
+    }
+
+    println!(
+        "{}: installing {} {} into .tools (compiles; minutes on a cold machine)",
+        tool.bin, tool.krate, tool.version
+    );
+    let started = Instant::now();
+    // --locked: build with the crate's own Cargo.lock, the dependency versions
+    // its release was tested with (geckodriver 0.37.1's builds on rustc 1.95).
+    process::run(
+        process::cargo()
+            .current_dir(workspace.root())
+            .args([
+                "install",
+                tool.krate,
+                "--version",
+                tool.version,
+                "--locked",
+                "--root",
+            ])
+            .arg(workspace.tools_dir()),
+    )?;
+    println!(
+        "{}: installed in {} s",
+        tool.bin,
+        started.elapsed().as_secs()
+    );
+    if reports_version(&local, tool) {
+        Ok(local)
+    } else {
+        Err(format!(
+            "installed {} reports {:?}, expected {} {}",
+            local.display(),
+            process::version_line(&local),
+            tool.bin,
+            tool.version
+        )
+        .into())
+    }
+}
+
+fn reports_version(program: &Path, tool: &CrateTool) -> bool {
+    process::version_line(program).is_some_and(|line| is_version_line(&line, tool))
+}
+
+/// Whether `--version`'s first line names exactly the tool's version:
+/// "geckodriver 0.37.1", or with a build note after it
+/// ("geckodriver 0.37.1 (abc123 2025-01-01)"), but not "geckodriver 0.37.10".
+pub(crate) fn is_version_line(line: &str, tool: &CrateTool) -> bool {
+    let mut words = line.split_whitespace();
+    words.next() == Some(tool.bin) && words.next() == Some(tool.version)
 }
 
 /// The release number from `wasm-opt --version`, e.g. "wasm-opt version 132 (version_132)".
@@ -227,6 +349,25 @@ mod tests {
         let version = wasm_bindgen_pin(&toml)?;
         assert!(version.starts_with("0."), "{version}");
         Ok(())
+    }
+
+    const TOOL: CrateTool = CrateTool {
+        krate: "geckodriver",
+        version: "0.37.1",
+        bin: "geckodriver",
+    };
+
+    #[test]
+    fn crate_tool_versions_match_exactly() {
+        assert!(is_version_line("geckodriver 0.37.1", &TOOL));
+        assert!(is_version_line(
+            "geckodriver 0.37.1 (e3b3a9e 2025-01-01)",
+            &TOOL
+        ));
+        assert!(!is_version_line("geckodriver 0.37.10", &TOOL));
+        assert!(!is_version_line("geckodriver 0.36.0", &TOOL));
+        assert!(!is_version_line("chromedriver 0.37.1", &TOOL));
+        assert!(!is_version_line("", &TOOL));
     }
 
     #[test]
