@@ -8,14 +8,14 @@
 
 /// A rule of the scope suite: the pattern as a user types it, and whether
 /// it opts in to plain http.
-pub struct ScopeRule {
-    pub pattern: &'static str,
-    pub allow_http: bool,
+pub(crate) struct ScopeRule {
+    pub(crate) pattern: &'static str,
+    pub(crate) allow_http: bool,
 }
 
 /// Overlapping on purpose: exact inside wildcard, path inside origin, the
 /// same host on several ports and schemes, IDN and IP hosts.
-pub const RULES: &[ScopeRule] = &[
+pub(crate) const RULES: &[ScopeRule] = &[
     ScopeRule {
         pattern: "https://api.example.com",
         allow_http: false,
@@ -125,20 +125,20 @@ const PATHS: &[&str] = &[
 const QUERIES: &[&str] = &["", "?q=1", "?https://api.example.com/", "#frag"];
 
 /// One URL and the family it belongs to, for the per-family counts.
-pub struct ScopeUrl {
-    pub family: &'static str,
-    pub url: String,
+pub(crate) struct ScopeUrl {
+    pub(crate) family: &'static str,
+    pub(crate) url: String,
 }
 
 /// A small xorshift generator: reproducible across machines, no dependency.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -147,13 +147,13 @@ impl Rng {
         x
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next() % items.len() as u64) as usize]
     }
 }
 
 /// Every family, exhaustively over the hosts, then `random` mixtures.
-pub fn urls(seed: u64, random: usize) -> Vec<ScopeUrl> {
+pub(crate) fn urls(seed: u64, random: usize) -> Vec<ScopeUrl> {
     let mut out = Vec::new();
     let mut add = |family: &'static str, url: String| out.push(ScopeUrl { family, url });
     for host in HOSTS {

@@ -166,17 +166,15 @@ fn fresh_temp_dir(what: &str) -> PathBuf {
 }
 
 fn chromium_binary() -> String {
-    for var in ["TOKENWARD_CHROMIUM", "CHROME_BIN"] {
-        if let Ok(b) = std::env::var(var) {
-            return b;
-        }
+    if let Ok(b) = std::env::var("TOKENWARD_CHROMIUM") {
+        return b;
     }
     for b in ["/usr/lib/chromium/chromium", "/usr/bin/chromium"] {
         if Path::new(b).exists() {
             return b.to_owned();
         }
     }
-    panic!("no Chromium found: set TOKENWARD_CHROMIUM (or CHROME_BIN) to the browser binary");
+    panic!("no Chromium found: set TOKENWARD_CHROMIUM to the browser binary");
 }
 
 fn chromedriver_binary() -> String {
