@@ -49,10 +49,44 @@ pub fn effective_headers<'a>(
     out
 }
 
+/// The URL string the browser would match: the `url` crate's serialization
+/// where it parses the input (the same WHATWG rules, so `API.Example.COM:443`
+/// becomes `api.example.com`), else the string itself when it is ASCII. The
+/// browser hands Tokenward URLs it already canonicalized, some of which the
+/// `url` crate refuses (invalid punycode), and matches them all the same.
+pub fn canonical(url: &str) -> Option<String> {
+    match Url::parse(url) {
+        Ok(url) => Some(url.into()),
+        Err(_) => url.is_ascii().then(|| url.to_owned()),
+    }
+}
+
+/// The most specific rule whose pattern contains the URL string, on or off.
+pub fn covering_spec<'a>(book: &'a RuleBook, url: &str) -> Option<&'a SiteRule> {
+    let spec = canonical(url)?;
+    book.rules()
+        .iter()
+        .filter(|r| r.pattern.matches_spec(&spec))
+        .max_by_key(|r| r.pattern.specificity())
+}
+
+/// Enabled rules whose pattern contains the URL string, most specific first.
+pub fn applying_to_spec<'a>(book: &'a RuleBook, url: &str) -> Vec<&'a SiteRule> {
+    let Some(spec) = canonical(url) else {
+        return Vec::new();
+    };
+    let mut hits: Vec<&SiteRule> = book
+        .rules()
+        .iter()
+        .filter(|r| r.enabled && r.pattern.matches_spec(&spec))
+        .collect();
+    hits.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
+    hits
+}
+
 /// The enabled rule that applies to a URL string, most specific first.
 pub fn applying_to(book: &RuleBook, url: &str) -> Option<SiteRule> {
-    let url = Url::parse(url).ok()?;
-    applying(book, &url).first().map(|r| (*r).clone())
+    applying_to_spec(book, url).first().map(|r| (*r).clone())
 }
 
 /// What the toolbar badge says for a tab.

@@ -2,7 +2,6 @@
 //! Views carry no secret: pages show masked values only.
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::compile::{Limits, RULES_PER_SITE_RULE};
 use crate::header::HeaderAction;
@@ -134,10 +133,13 @@ impl RulesView {
 
 impl SiteView {
     pub fn of(book: &RuleBook, url: &str) -> SiteView {
-        let parsed = Url::parse(url)
-            .ok()
-            .filter(|u| Scheme::of_url(u.scheme()).is_some() && u.host().is_some());
-        let Some(url) = parsed else {
+        let web = matcher::canonical(url).and_then(|spec| {
+            let (scheme, rest) = spec.split_once("://")?;
+            Scheme::of_url(scheme)?;
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            (!authority.is_empty()).then(|| (format!("{scheme}://{authority}"), spec.clone()))
+        });
+        let Some((origin, spec)) = web else {
             return SiteView {
                 origin: String::new(),
                 state: SiteState::Unsupported,
@@ -145,8 +147,7 @@ impl SiteView {
                 suggested_pattern: String::new(),
             };
         };
-        let origin = url.origin().ascii_serialization();
-        let rule = matcher::covering(book, &url).map(RuleView::of);
+        let rule = matcher::covering_spec(book, &spec).map(RuleView::of);
         SiteView {
             state: if rule.is_some() {
                 SiteState::Covered

@@ -346,35 +346,50 @@ impl SitePattern {
         ]
     }
 
-    /// Whether the URL is inside this pattern. URLs that fail to parse, carry
-    /// user info, or use another scheme are never inside.
+    /// Whether the URL is inside this pattern.
     pub fn matches(&self, url: &Url) -> bool {
-        if Scheme::of_url(url.scheme()) != Some(self.scheme) {
-            return false;
-        }
-        // The compiled condition anchors the host right after `scheme://`, so
-        // a URL with user info never matches it; say the same here.
-        if !url.username().is_empty() || url.password().is_some() {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
+        self.matches_spec(url.as_str())
+    }
+
+    /// Whether a canonical URL string, as the browser serializes it, is
+    /// inside this pattern. This reads the string the way the compiled
+    /// condition does (`|scheme://host[:port]/…`), rather than through a URL
+    /// parser: the browser matches its own serialization, and a parser may
+    /// refuse hosts the browser accepts, such as invalid punycode
+    /// (`xn--pi-7ld.example.com` is refused by the `url` crate and matched by
+    /// Chromium; found by the differential scope test).
+    pub fn matches_spec(&self, spec: &str) -> bool {
+        let Some((scheme, rest)) = spec.split_once("://") else {
             return false;
         };
-        if !self.host.matches(host) {
+        if Scheme::of_url(scheme) != Some(self.scheme) {
             return false;
         }
-        // `url` drops the scheme's default port, and ws/wss share http/https
-        // defaults, so `port()` is `None` exactly when the browser omits it.
-        if url.port() != self.port {
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, after) = rest.split_at(authority_end);
+        // The condition anchors the host right after `scheme://`, so user
+        // info never matches.
+        if authority.contains('@') {
+            return false;
+        }
+        let (host, port) = match split_host_port(authority) {
+            Ok((host, None)) => (host, None),
+            Ok((host, Some(port))) => match port.parse::<u16>() {
+                Ok(port) => (host, Some(port)),
+                Err(_) => return false,
+            },
+            Err(_) => return false,
+        };
+        // Canonical URLs omit the default port, and ws/wss share the
+        // http/https defaults.
+        if !self.host.matches(host) || port != self.port {
             return false;
         }
         match &self.path {
-            None => true,
-            Some(prefix) => {
-                let rest = &url[url::Position::BeforePath..];
-                rest.strip_prefix(prefix.as_str())
-                    .is_some_and(|after| after.chars().next().is_none_or(is_separator))
-            }
+            None => after.starts_with('/'),
+            Some(prefix) => after
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.chars().next().is_none_or(is_separator)),
         }
     }
 
