@@ -30,12 +30,14 @@
 mod browser;
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "common/scope.rs"]
+mod scope;
 #[path = "e2e/server.rs"]
 mod server;
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 use browser::{Engine, WAIT};
 use harness::{assert_header, with_marker, Harness, Header, Kind, RuleSpec, SaveOutcome};
@@ -928,6 +930,164 @@ async fn missing_permission_is_shown_with_a_grant_button(engine: Engine) {
     );
 }
 
+/// Whether the URL's host has an `xn--` label that does not decode.
+fn invalid_punycode(url: &str) -> bool {
+    url.contains("xn--") && url::Url::parse(url).is_err()
+}
+
+/// The browser's own rule engine and the Rust matcher pick the same rules for
+/// every URL of every tricky family in `tests/common/scope.rs`, plus random
+/// ones: at least 10,000 URLs against an overlapping rule set. The rules go
+/// in through the messages the options page sends; the browser answers
+/// through `declarativeNetRequest.testMatchOutcome`, which the test build's
+/// `declarativeNetRequestFeedback` permission unlocks.
+async fn differential_scope_agrees_with_the_browser(engine: Engine) {
+    use tokenward::rules::{HeaderDraft, RuleBook, RuleDraft};
+
+    const SEED: u64 = 0x7a11_5c0b_e5ee_d001;
+    let h = Harness::start(engine).await;
+    h.open_options().await;
+    let mut book = RuleBook::default();
+    for rule in scope::RULES {
+        let draft = RuleDraft {
+            pattern: rule.pattern.to_owned(),
+            allow_http: rule.allow_http,
+            enabled: true,
+            headers: vec![HeaderDraft {
+                name: "Authorization".into(),
+                scheme: "bearer".into(),
+                secret: "differential-Mm18".into(),
+            }],
+            ..RuleDraft::default()
+        };
+        let expected = book.save(&draft).unwrap().id;
+        let request = json!({ "type": "saveRule", "draft": draft });
+        let answer = h
+            .browser
+            .exec_async(&format!(
+                "return await (globalThis.browser ?? chrome).runtime.sendMessage({request});"
+            ))
+            .await;
+        assert_eq!(
+            answer["saved"],
+            json!(expected),
+            "saving {}: {answer}",
+            rule.pattern
+        );
+    }
+
+    let cases = scope::urls(SEED, 8_000);
+    // The request each URL stands for, as this browser presents it to its
+    // rule engine: Chromium matches a WebSocket handshake by its `ws(s)` URL,
+    // so the WebSocket rule (2n+1) applies; Firefox presents it with its
+    // `http(s)` URL, where the page rule (2n) applies, and never matches a
+    // `ws(s)` URL at all (AdguardTeam/CoreLibs#1236; seen in Chromium 156
+    // and Firefox 153 with real handshakes in `header_on_websocket_handshake`).
+    let requests: Vec<(String, &str, bool)> = cases
+        .iter()
+        .map(|c| match (engine, c.url.strip_prefix("ws")) {
+            (_, None) => (c.url.clone(), "main_frame", false),
+            (Engine::Chromium, Some(_)) => (c.url.clone(), "websocket", true),
+            (Engine::Firefox, Some(rest)) => (format!("http{rest}"), "websocket", false),
+        })
+        .collect();
+    let queries: Vec<(&str, &str)> = requests.iter().map(|(u, t, _)| (u.as_str(), *t)).collect();
+    // What the matcher says, per request.
+    let expected: Vec<Vec<u64>> = requests
+        .iter()
+        .map(|(url, _, socket_rule)| {
+            let mut ids: Vec<u64> = tokenward::matcher::applying_to_spec(&book, url)
+                .iter()
+                .map(|r| u64::from(r.id) * 2 + u64::from(*socket_rule))
+                .collect();
+            ids.sort_unstable();
+            ids
+        })
+        .collect();
+
+    let mut answers: Vec<Json> = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(400) {
+        let batch = h
+            .browser
+            .exec_async(&format!(
+                "const dnr = (globalThis.browser ?? chrome).declarativeNetRequest;\n\
+                 return await Promise.all({}.map(([url, type]) =>\n\
+                   dnr.testMatchOutcome({{ url, type }}).then(\n\
+                     (r) => r.matchedRules.map((m) => m.ruleId).sort((a, b) => a - b),\n\
+                     (e) => 'refused: ' + (e && e.message))));",
+                json!(chunk)
+            ))
+            .await;
+        answers.extend(batch.as_array().cloned().unwrap_or_default());
+    }
+    assert_eq!(answers.len(), cases.len());
+
+    let mut per_family: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let (mut compared, mut matched, mut refused) = (0, 0, 0);
+    let (mut disagreements, mut known_differences): (Vec<String>, Vec<String>) =
+        (Vec::new(), Vec::new());
+    for ((case, want), got) in cases.iter().zip(&expected).zip(&answers) {
+        // Chromium's testMatchOutcome lists a rule once per place its
+        // urlFilter occurs in the URL (`https://h/?https://h/` reports the
+        // rule twice; seen in Chromium 156). That is reporting, not scope:
+        // the header is set once. Compare the sets. A URL the browser
+        // refuses (`https://evil127.0.0.1/`, `https://a.[::1]/`) can never be
+        // requested, so no rule applies to it.
+        let got: Vec<u64> = match got.as_array() {
+            Some(ids) => {
+                let mut ids: Vec<u64> = ids.iter().filter_map(Json::as_u64).collect();
+                ids.dedup();
+                ids
+            }
+            None => {
+                refused += 1;
+                Vec::new()
+            }
+        };
+        compared += 1;
+        let entry = per_family.entry(case.family).or_default();
+        entry.0 += 1;
+        if !want.is_empty() {
+            matched += 1;
+            entry.1 += 1;
+        }
+        if *want != got {
+            // The one difference between the browsers the matcher does not
+            // model yet: a host whose punycode label does not decode
+            // (`xn--pi-7ld`, which the `url` crate refuses) is matched by
+            // Chromium 156 and by the matcher, but not by Firefox 153. Either
+            // way the header stays inside the wildcard the user named; only
+            // Firefox's popup would call such a tab covered. Counted and
+            // printed, never silent; issue 4 tracks teaching the matcher.
+            if engine == Engine::Firefox && got.is_empty() && invalid_punycode(&case.url) {
+                known_differences.push(case.url.clone());
+            } else {
+                disagreements.push(format!(
+                    "{} ({}): Rust {want:?}, browser {got:?}",
+                    case.url, case.family
+                ));
+            }
+        }
+    }
+    let summary = format!(
+        "{engine:?}: {compared} URLs compared ({matched} matched a rule; {refused} invalid to the browser); \
+         per family (URLs, matched): {per_family:?}; known browser differences: {known_differences:?}"
+    );
+    eprintln!("{summary}");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements between the browser and the Rust matcher; first ones:\n{}\n{summary}",
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(compared >= 10_000, "{summary}");
+}
+
 in_both_browsers!(
     harness_fixtures_reach_the_server,
     header_on_top_level_navigation,
@@ -957,4 +1117,5 @@ in_both_browsers!(
     remove_op_strips_page_header,
     bad_input_shows_error_and_creates_no_rule,
     missing_permission_is_shown_with_a_grant_button,
+    differential_scope_agrees_with_the_browser,
 );

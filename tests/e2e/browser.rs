@@ -243,6 +243,12 @@ pub(crate) fn firefox_prefs(gecko_id: &str) -> Json {
         // default; the launch also checks with `permissions.contains` that
         // the test build's host permissions are held.
         "extensions.originControls.grantByDefault": true,
+        // `declarativeNetRequest.testMatchOutcome`, for the differential
+        // scope test, needs this pref besides the test build's
+        // `declarativeNetRequestFeedback` permission (Firefox's
+        // parent/ext-declarativeNetRequest.js `ensureDNRFeedbackEnabled`;
+        // bugzil.la/1811947). Chromium offers it to unpacked extensions.
+        "extensions.dnr.feedback": true,
         // Keep Firefox off the network: the test machines have none, and
         // connections Firefox makes on its own would fail slowly or reach
         // the recording server.

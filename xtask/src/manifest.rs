@@ -50,7 +50,7 @@ pub(crate) const FIREFOX_ANDROID_MIN_VERSION: &str = "142.0";
 /// handshakes need their `ws(s)://` permission: Chromium checks the
 /// handshake against its `ws` URL, which an `http` permission does not cover
 /// (see `SitePattern::host_permissions`).
-pub(crate) const TEST_HOST_PERMISSIONS: [&str; 12] = [
+pub(crate) const TEST_HOST_PERMISSIONS: [&str; 16] = [
     "http://127.0.0.1/*",
     "http://localhost/*",
     "http://*.localhost/*",
@@ -63,6 +63,10 @@ pub(crate) const TEST_HOST_PERMISSIONS: [&str; 12] = [
     "wss://127.0.0.1/*",
     "wss://localhost/*",
     "wss://*.localhost/*",
+    "http://[::1]/*",
+    "ws://[::1]/*",
+    "https://[::1]/*",
+    "wss://[::1]/*",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +147,8 @@ pub(crate) fn firefox(src: &Value) -> Result<Value, ManifestError> {
 }
 
 /// The test build of either browser's manifest: adds the loopback origins to
-/// `host_permissions`, keeping any already there. Never used for dist/.
+/// `host_permissions`, keeping any already there, and the test-only
+/// permissions (`permissions::TEST_ONLY_PERMISSIONS`). Never used for dist/.
 pub(crate) fn with_test_host_permissions(m: &Value) -> Value {
     let mut manifest = m.clone();
     let Some(object) = manifest.as_object_mut() else {
@@ -159,6 +164,16 @@ pub(crate) fn with_test_host_permissions(m: &Value) -> Value {
         for host in TEST_HOST_PERMISSIONS {
             if !hosts.iter().any(|h| h.as_str() == Some(host)) {
                 hosts.push(json!(host));
+            }
+        }
+    }
+    let permissions = object
+        .entry("permissions")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(permissions) = permissions {
+        for (permission, _) in crate::permissions::TEST_ONLY_PERMISSIONS {
+            if !permissions.iter().any(|p| p.as_str() == Some(permission)) {
+                permissions.push(json!(permission));
             }
         }
     }
@@ -330,13 +345,28 @@ mod tests {
                 "https://*.localhost/*",
                 "wss://127.0.0.1/*",
                 "wss://localhost/*",
-                "wss://*.localhost/*"
+                "wss://*.localhost/*",
+                "http://[::1]/*",
+                "ws://[::1]/*",
+                "https://[::1]/*",
+                "wss://[::1]/*"
+            ])
+        );
+        // The test-only permissions are added after the store's own.
+        assert_eq!(
+            out["permissions"],
+            json!([
+                "declarativeNetRequestWithHostAccess",
+                "storage",
+                "activeTab",
+                "declarativeNetRequestFeedback"
             ])
         );
         // Nothing else changes.
         let mut back = out.clone();
         back.as_object_mut()
             .map(|o| o.shift_remove("host_permissions"));
+        back["permissions"] = source()["permissions"].clone();
         assert_eq!(back, source());
     }
 
@@ -359,7 +389,11 @@ mod tests {
                 "https://*.localhost/*",
                 "wss://127.0.0.1/*",
                 "wss://localhost/*",
-                "wss://*.localhost/*"
+                "wss://*.localhost/*",
+                "http://[::1]/*",
+                "ws://[::1]/*",
+                "https://[::1]/*",
+                "wss://[::1]/*"
             ])
         );
     }

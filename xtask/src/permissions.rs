@@ -22,12 +22,20 @@ pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 3] = [
     ),
 ];
 
+/// Permissions only a test build may hold. A store build with one of these
+/// fails the check.
+pub(crate) const TEST_ONLY_PERMISSIONS: [(&str, &str); 1] = [(
+    "declarativeNetRequestFeedback",
+    "declarativeNetRequest.testMatchOutcome, for the differential scope test against the browser's own rule engine",
+)];
+
 /// Which kind of build a manifest is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Build {
     /// dist/: what is uploaded to a store or loaded by hand.
     Store,
-    /// target/test-extension/: the store build plus loopback host permissions.
+    /// target/test-extension/: the store build plus loopback host permissions
+    /// and the test-only permissions.
     Test,
 }
 
@@ -36,7 +44,14 @@ pub(crate) fn check(manifest: &Value, build: Build) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     for key in ["permissions", "optional_permissions"] {
         for permission in strings(manifest, key, &mut problems) {
-            if reason(permission).is_none() {
+            let test_only = TEST_ONLY_PERMISSIONS
+                .iter()
+                .any(|(name, _)| *name == permission);
+            if test_only && build == Build::Store {
+                problems.push(format!(
+                    "`{key}` has \"{permission}\", which only a test build may hold"
+                ));
+            } else if reason(permission).is_none() && !test_only {
                 problems.push(format!(
                     "`{key}` has \"{permission}\", which is not allowed: add it to \
                      ALLOWED_PERMISSIONS in xtask/src/permissions.rs with its reason, or remove it"
@@ -178,6 +193,16 @@ mod tests {
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert!(problems[0].contains("\"tabs\""), "{problems:?}");
         }
+    }
+
+    #[test]
+    fn test_only_permissions_stay_out_of_store_builds() {
+        let mut m = minimal();
+        m["permissions"] = json!(["storage", "declarativeNetRequestFeedback"]);
+        let problems = check(&m, Build::Store).err().unwrap_or_default();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("only a test build"), "{problems:?}");
+        assert_eq!(check(&m, Build::Test), Ok(()));
     }
 
     #[test]
