@@ -6,11 +6,13 @@
 //! See `ARCHITECTURE.md` for the map.
 
 pub mod compile;
+pub mod credential;
 pub mod dnr;
 pub mod header;
 pub mod matcher;
 pub mod message;
 pub mod pattern;
+pub mod provider;
 pub mod rules;
 pub mod service;
 pub mod store;

@@ -1,0 +1,680 @@
+//! Credentials: a secret Tokenward keeps for one account at one provider,
+//! and what the provider said about it.
+//!
+//! **Times are Unix seconds** ([`Timestamp`]), stored as JSON integers. An
+//! integer is unambiguous (no time zone, no format variants), compares and
+//! subtracts directly, so "expired" and "expires within 7 days" are one
+//! comparison ([`Validity::at`]), and is what the browser hands over
+//! (`Date.now() / 1000`) without a date crate. Providers' date strings are
+//! converted once, where their answers are read, and back only where a
+//! request needs their format.
+//!
+//! **The secret is kept apart from everything else**: a [`Credential`] is a
+//! [`CredentialInfo`] plus the [`Secret`], flattened into one JSON object for
+//! storage. An export, or a view sent to a page, serializes the
+//! `CredentialInfo` alone, so leaving the secret out takes no flag and cannot
+//! be forgotten field by field.
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+use crate::header::Secret;
+use crate::provider::Provider;
+
+/// A credential's id in the vault. Allocated like site rule ids: stable for
+/// the credential's life and never reused, so a rule's reference to a
+/// deleted credential can never point at a new one.
+pub type CredentialId = u32;
+
+pub const DAY: i64 = 86_400;
+/// How long before its expiry a credential is shown as expiring.
+pub const EXPIRY_WARNING: i64 = 7 * DAY;
+
+/// A point in time, in whole seconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn plus_days(self, days: u32) -> Timestamp {
+        Timestamp(self.0 + i64::from(days) * DAY)
+    }
+
+    /// Reads the ISO 8601 forms providers send: `2026-12-23`,
+    /// `2026-12-23T07:19:19Z`, `2026-12-23 07:19:19.108731`,
+    /// `2026-12-23T07:19:19+02:00`. A time without a zone is taken as UTC,
+    /// the only reading that does not depend on where the browser is.
+    pub fn parse(input: &str) -> Option<Timestamp> {
+        let s = input.trim();
+        let (date, rest) = s.split_at_checked(10)?;
+        let mut parts = date.split('-');
+        let year = digits(parts.next()?, 4)?;
+        let month = digits(parts.next()?, 2)?;
+        let day = digits(parts.next()?, 2)?;
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        let midnight = days_from_civil(year, month, day) * DAY;
+        if rest.is_empty() {
+            return Some(Timestamp(midnight));
+        }
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+        let (time, zone) = rest.split_at(zone_at);
+        let mut hms = time.split(':');
+        let hour = digits(hms.next()?, 2)?;
+        let minute = digits(hms.next()?, 2)?;
+        let second = match hms.next() {
+            None => 0,
+            Some(sec) => {
+                let (whole, fraction) = sec.split_once('.').unwrap_or((sec, "0"));
+                if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                digits(whole, 2)?
+            }
+        };
+        if hms.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let offset = match zone {
+            "" | "Z" | "z" => 0,
+            _ => {
+                let (sign, hhmm) = zone.split_at(1);
+                let hhmm = hhmm.replace(':', "");
+                let (h, m) = hhmm.split_at_checked(2)?;
+                let m = if m.is_empty() { 0 } else { digits(m, 2)? };
+                let secs = digits(h, 2)? * 3600 + m * 60;
+                if sign == "-" {
+                    -secs
+                } else {
+                    secs
+                }
+            }
+        };
+        Some(Timestamp(
+            midnight + hour * 3600 + minute * 60 + second - offset,
+        ))
+    }
+
+    /// `2026-12-23T07:19:19Z`.
+    pub fn to_rfc3339(self) -> String {
+        let (date, time) = self.civil();
+        format!("{date}T{time}Z")
+    }
+
+    /// A naive local time, as Python's `datetime.now()` arithmetic gives it:
+    /// `2026-12-23 07:19:19.000000` with `' '`, or `…T…` with `'T'`.
+    pub(crate) fn naive_local(self, utc_offset_minutes: i32, separator: char) -> String {
+        let local = Timestamp(self.0 + i64::from(utc_offset_minutes) * 60);
+        let (date, time) = local.civil();
+        format!("{date}{separator}{time}.000000")
+    }
+
+    fn civil(self) -> (String, String) {
+        let days = self.0.div_euclid(DAY);
+        let secs = self.0.rem_euclid(DAY);
+        let (y, m, d) = civil_from_days(days);
+        (
+            format!("{y:04}-{m:02}-{d:02}"),
+            format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+        )
+    }
+}
+
+fn digits(s: &str, len: usize) -> Option<i64> {
+    if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Days since the epoch of a proleptic Gregorian date, and back: Howard
+// Hinnant's `days_from_civil` and `civil_from_days`.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The time as the browser knows it. BentoCloud and Nuclia take an expiry as
+/// a *naive local* time (the official clients send `datetime.now() + days`),
+/// so building those requests needs the local offset too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub now: Timestamp,
+    /// Minutes east of UTC: `-new Date().getTimezoneOffset()` in the
+    /// browser. 0 sends UTC.
+    pub utc_offset_minutes: i32,
+}
+
+/// What the popup shows beside a credential or a provider's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Validity {
+    Valid,
+    /// Expires within [`EXPIRY_WARNING`] (7 days).
+    ExpiringSoon,
+    Expired,
+}
+
+impl Validity {
+    /// A token is expired from its expiry second on. No expiry: valid.
+    pub fn at(expires: Option<Timestamp>, now: Timestamp) -> Validity {
+        match expires {
+            Some(e) if e <= now => Validity::Expired,
+            Some(e) if e.0 - now.0 <= EXPIRY_WARNING => Validity::ExpiringSoon,
+            _ => Validity::Valid,
+        }
+    }
+}
+
+/// Where a provider is reached: a base URL (BentoCloud's `--endpoint`,
+/// Jina's registry, Hugging Face's `HF_ENDPOINT`, Nuclia's accounts
+/// service), or the full URL of what a key opens (a Nuclia Knowledge Box,
+/// a NUA key's issuer). Kept without a trailing `/`; paths are appended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint(String);
+
+/// Why an endpoint was refused. Every message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("enter the address of the service, such as https://api.example.com")]
+    Empty,
+    #[error("`{0}` is not a web address; write it as https://host")]
+    NotUrl(String),
+    #[error("the address must start with https://")]
+    Scheme,
+    #[error("user names and passwords do not belong in the address; remove the part before `@`")]
+    Userinfo,
+    #[error("the address names a site and a path, without `?query` or `#fragment`")]
+    QueryOrFragment,
+    #[error("plain http would send the token unencrypted; use https (http is only accepted for this computer: localhost, 127.0.0.1)")]
+    InsecureHttp,
+}
+
+impl Endpoint {
+    /// The provider's public service.
+    pub fn default_for(provider: Provider) -> Option<Endpoint> {
+        provider.default_endpoint().map(|e| Endpoint(e.to_owned()))
+    }
+
+    /// What the user typed, or the provider's default when blank. A bare
+    /// host gets `https://`; for Nuclia a bare domain (`progress.cloud`,
+    /// `rag.progress.cloud`) means its accounts service, as
+    /// `BASE_NUCLIA_DOMAIN` does for the official client.
+    pub fn parse(provider: Provider, input: &str) -> Result<Endpoint, EndpointError> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Endpoint::default_for(provider).ok_or(EndpointError::Empty);
+        }
+        if input.contains("://") {
+            return Endpoint::new(input);
+        }
+        if provider == Provider::Nuclia && !input.contains('/') {
+            let domain = input.strip_prefix("rag.").unwrap_or(input);
+            if !domain.starts_with("accounts.") {
+                return Endpoint::new(&format!("https://accounts.{domain}"));
+            }
+        }
+        Endpoint::new(&format!("https://{input}"))
+    }
+
+    /// A full URL. Plain http only reaches loopback: the endpoint receives
+    /// the token.
+    pub fn new(input: &str) -> Result<Endpoint, EndpointError> {
+        let url = Url::parse(input.trim()).map_err(|_| EndpointError::NotUrl(shorten(input)))?;
+        let loopback = match url.host() {
+            Some(Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(EndpointError::NotUrl(shorten(input))),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => return Err(EndpointError::InsecureHttp),
+            _ => return Err(EndpointError::Scheme),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(EndpointError::Userinfo);
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(EndpointError::QueryOrFragment);
+        }
+        Ok(Endpoint(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `https://host[:port]`, without the path.
+    pub fn origin(&self) -> String {
+        Url::parse(&self.0)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.0.clone())
+    }
+
+    pub fn is_default_for(&self, provider: Provider) -> bool {
+        provider.default_endpoint() == Some(self.0.as_str())
+    }
+
+    /// This endpoint with `path` appended: `path` is a series of segments
+    /// joined by `/`, each percent-encoded except the separators.
+    pub(crate) fn join(&self, segments: &[&str]) -> String {
+        let mut url = self.0.clone();
+        for segment in segments {
+            url.push('/');
+            url.push_str(&encode_segment(segment));
+        }
+        url
+    }
+}
+
+/// RFC 3986 path segment encoding: unreserved characters stay, every other
+/// byte becomes `%XX`, so an id can never add a path, query or fragment.
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn shorten(input: &str) -> String {
+    input.chars().take(64).collect()
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = EndpointError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Endpoint::new(&value)
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(value: Endpoint) -> Self {
+        value.0
+    }
+}
+
+/// Who the credential belongs to, as the provider reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// The user's name (Jina: the nickname; Nuclia Knowledge Box key: the
+    /// Knowledge Box; NUA key: the client id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// BentoCloud's organization, Nuclia's accounts, Hugging Face's orgs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<String>,
+}
+
+/// Which deployments a BentoCloud token opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Deployments {
+    All,
+    Chosen(Vec<String>),
+}
+
+/// What kind of secret this is. It decides which calls verify it and which
+/// header carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum CredentialKind {
+    /// A long-lived token of a user: Jina PAT, Nuclia personal token, Hugging
+    /// Face access token.
+    PersonalAccessToken,
+    /// A BentoCloud API token.
+    #[serde(rename_all = "camelCase")]
+    ApiToken {
+        /// Developer-operations scopes, spelled as BentoCloud does (`api`,
+        /// `read_organization`, `write_organization`, `read_cluster`,
+        /// `write_cluster`). Empty: none.
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Protected-endpoint access: every deployment, chosen ones, or none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployments: Option<Deployments>,
+    },
+    /// A Nuclia Knowledge Box API key (service account); the endpoint is the
+    /// Knowledge Box URL.
+    KnowledgeBoxKey,
+    /// A Nuclia Understanding API key (a JWT); the endpoint is its issuer.
+    NuaKey,
+    /// A short-lived user token, such as an OAuth access token.
+    UserToken,
+}
+
+/// Everything about a credential but the secret: what storage keeps beside
+/// it, what pages see and what an export writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialInfo {
+    pub id: CredentialId,
+    pub provider: Provider,
+    pub endpoint: Endpoint,
+    #[serde(default)]
+    pub account: Account,
+    pub kind: CredentialKind,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How the provider addresses this token when deleting it: BentoCloud's
+    /// `uid`, Nuclia's `id`, Jina's token name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified: Option<Timestamp>,
+}
+
+impl CredentialInfo {
+    pub fn validity(&self, now: Timestamp) -> Validity {
+        Validity::at(self.expires, now)
+    }
+}
+
+/// A credential with its secret, as the vault stores it. `Debug` shows the
+/// secret as `<redacted>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    #[serde(flatten)]
+    pub info: CredentialInfo,
+    pub secret: Secret,
+}
+
+impl Credential {
+    /// A credential as the user enters it, before the provider confirmed
+    /// anything: no account, name or times yet.
+    pub fn new(
+        id: CredentialId,
+        provider: Provider,
+        endpoint: Endpoint,
+        kind: CredentialKind,
+        secret: Secret,
+    ) -> Credential {
+        Credential {
+            info: CredentialInfo {
+                id,
+                provider,
+                endpoint,
+                account: Account::default(),
+                kind,
+                name: String::new(),
+                description: String::new(),
+                remote_id: None,
+                created: None,
+                expires: None,
+                last_verified: None,
+            },
+            secret,
+        }
+    }
+
+    pub fn validity(&self, now: Timestamp) -> Validity {
+        self.info.validity(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::from_input(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn bento_credential() -> Credential {
+        let mut c = Credential::new(
+            7,
+            Provider::BentoCloud,
+            Endpoint::default_for(Provider::BentoCloud).unwrap_or_else(|| panic!()),
+            CredentialKind::ApiToken {
+                scopes: vec!["api".into()],
+                deployments: Some(Deployments::Chosen(vec!["summarize".into()])),
+            },
+            secret("yatai-secret-0123456789"),
+        );
+        c.info.account = Account {
+            user: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            organizations: vec!["acme".into()],
+        };
+        c.info.name = "laptop".into();
+        c.info.remote_id = Some("tok_1".into());
+        c.info.created = Some(Timestamp(1_766_000_000));
+        c.info.expires = Some(Timestamp(1_768_592_000));
+        c
+    }
+
+    #[test]
+    fn stores_as_camel_case_json() {
+        let c = bento_credential();
+        let expected = json!({
+            "id": 7,
+            "provider": "bentoCloud",
+            "endpoint": "https://cloud.bentoml.com",
+            "account": {"user": "Alice", "email": "alice@example.com", "organizations": ["acme"]},
+            "kind": {"type": "apiToken", "scopes": ["api"], "deployments": {"chosen": ["summarize"]}},
+            "name": "laptop",
+            "description": "",
+            "remoteId": "tok_1",
+            "created": 1_766_000_000,
+            "expires": 1_768_592_000,
+            "secret": "yatai-secret-0123456789"
+        });
+        assert_eq!(serde_json::to_value(&c).ok(), Some(expected.clone()));
+        let back: Credential = serde_json::from_value(expected).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn exports_and_debug_never_carry_the_secret() {
+        let c = bento_credential();
+        let export = serde_json::to_string(&c.info).unwrap_or_default();
+        assert!(export.contains("\"remoteId\":\"tok_1\""), "{export}");
+        for shown in [export, format!("{c:?}")] {
+            assert!(!shown.contains("yatai-secret"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn minimal_stored_credentials_read_back() {
+        let c: Credential = serde_json::from_value(json!({
+            "id": 1, "provider": "huggingFace", "endpoint": "https://huggingface.co",
+            "kind": {"type": "personalAccessToken"}, "secret": "hf_x", "unknown": true
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.info.account, Account::default());
+        assert_eq!(c.info.expires, None);
+        for kind in [
+            CredentialKind::KnowledgeBoxKey,
+            CredentialKind::NuaKey,
+            CredentialKind::UserToken,
+        ] {
+            let v = serde_json::to_value(&kind).unwrap_or_default();
+            assert_eq!(serde_json::from_value::<CredentialKind>(v).ok(), Some(kind));
+        }
+        assert_eq!(
+            serde_json::to_value(Deployments::All).ok(),
+            Some(json!("all"))
+        );
+        let stored_endpoint = json!({"id": 1, "provider": "custom", "endpoint": "http://evil.example",
+            "kind": {"type": "userToken"}, "secret": "s"});
+        assert!(serde_json::from_value::<Credential>(stored_endpoint).is_err());
+    }
+
+    #[test]
+    fn validity_is_a_function_of_expiry_and_now() {
+        let now = Timestamp(1_000_000);
+        let mut c = bento_credential();
+        c.info.expires = None;
+        assert_eq!(c.validity(now), Validity::Valid);
+        for (expires, state) in [
+            (now.0 - 1, Validity::Expired),
+            (now.0, Validity::Expired),
+            (now.0 + 1, Validity::ExpiringSoon),
+            (now.0 + EXPIRY_WARNING, Validity::ExpiringSoon),
+            (now.0 + EXPIRY_WARNING + 1, Validity::Valid),
+        ] {
+            c.info.expires = Some(Timestamp(expires));
+            assert_eq!(c.validity(now), state, "{expires}");
+        }
+    }
+
+    #[test]
+    fn parses_provider_dates() {
+        let t = |s: &str| Timestamp::parse(s).map(|t| t.0);
+        assert_eq!(t("1970-01-01"), Some(0));
+        assert_eq!(t("2026-12-23T07:19:19Z"), Some(1_798_010_359));
+        assert_eq!(t("2026-12-23 07:19:19.108731"), Some(1_798_010_359));
+        assert_eq!(t("2026-12-23T09:19:19+02:00"), Some(1_798_010_359));
+        assert_eq!(t("2026-12-23T02:19:19-0500"), Some(1_798_010_359));
+        assert_eq!(t("2026-12-23T07:19"), Some(1_798_010_340));
+        assert_eq!(t("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(t("1969-12-31T23:59:59Z"), Some(-1));
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2023-02-29",
+            "2026-12-23T25:00:00Z",
+            "2026-12-23X07:19:19",
+            "2026-12-23T07:19:19.",
+            "2026-12-23T07:19:19+2",
+            "yesterday-ish",
+            "２０２６-12-23",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_dates() {
+        let t = Timestamp(1_798_010_359);
+        assert_eq!(t.to_rfc3339(), "2026-12-23T07:19:19Z");
+        assert_eq!(t.naive_local(0, ' '), "2026-12-23 07:19:19.000000");
+        assert_eq!(t.naive_local(120, 'T'), "2026-12-23T09:19:19.000000");
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59Z");
+        // Round trip over years 0001 to 9909, leap years included.
+        for day in (-719_000..2_900_000).step_by(997) {
+            let t = Timestamp(day * DAY + 3_723);
+            assert_eq!(Timestamp::parse(&t.to_rfc3339()), Some(t));
+        }
+    }
+
+    #[test]
+    fn endpoints_default_and_validate() {
+        let parse = |p, s: &str| Endpoint::parse(p, s).map(|e| e.as_str().to_owned());
+        for provider in Provider::ALL {
+            if let Some(default) = provider.default_endpoint() {
+                assert_eq!(parse(provider, " ").as_deref(), Ok(default));
+                assert_eq!(
+                    Endpoint::new(default).map(String::from).as_deref(),
+                    Ok(default)
+                );
+            }
+        }
+        assert_eq!(parse(Provider::Custom, ""), Err(EndpointError::Empty));
+        assert_eq!(
+            parse(Provider::BentoCloud, "https://Cloud.Example.com:443/").as_deref(),
+            Ok("https://cloud.example.com")
+        );
+        assert_eq!(
+            parse(Provider::BentoCloud, "yatai.example.com").as_deref(),
+            Ok("https://yatai.example.com")
+        );
+        assert_eq!(
+            parse(Provider::Nuclia, "rag.progress.cloud").as_deref(),
+            Ok("https://accounts.progress.cloud")
+        );
+        assert_eq!(
+            parse(Provider::Nuclia, "accounts.nuclia.cloud").as_deref(),
+            Ok("https://accounts.nuclia.cloud")
+        );
+        assert_eq!(
+            parse(
+                Provider::Nuclia,
+                "https://europe-1.dp.progress.cloud/api/v1/kb/abc"
+            )
+            .as_deref(),
+            Ok("https://europe-1.dp.progress.cloud/api/v1/kb/abc")
+        );
+        assert_eq!(
+            parse(Provider::Jina, "http://127.0.0.1:8080/").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            parse(Provider::Jina, "http://api.example.com"),
+            Err(EndpointError::InsecureHttp)
+        );
+        assert_eq!(
+            parse(Provider::Jina, "ftp://api.example.com"),
+            Err(EndpointError::Scheme)
+        );
+        assert_eq!(
+            parse(Provider::Jina, "https://u:p@api.example.com"),
+            Err(EndpointError::Userinfo)
+        );
+        assert_eq!(
+            parse(Provider::Jina, "https://api.example.com/?x=1"),
+            Err(EndpointError::QueryOrFragment)
+        );
+        assert!(matches!(
+            parse(Provider::Jina, "https://"),
+            Err(EndpointError::NotUrl(_))
+        ));
+    }
+
+    #[test]
+    fn joined_paths_cannot_escape() {
+        let e = Endpoint::parse(Provider::Nuclia, "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            e.join(&["api", "v1", "user", "pa_token", "a/b?c#d e"]),
+            "https://accounts.progress.cloud/api/v1/user/pa_token/a%2Fb%3Fc%23d%20e"
+        );
+        assert_eq!(e.origin(), "https://accounts.progress.cloud");
+    }
+}
