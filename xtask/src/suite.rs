@@ -19,6 +19,7 @@ pub(crate) fn run(workspace: &Workspace) -> Result<(), Error> {
     })?;
     step("lint Firefox build", || lint_firefox(workspace))?;
     step("native tests", || native_tests(workspace))?;
+    step("fuzz, bounded", || fuzz(workspace))?;
     step("wasm tests in headless Chromium", || {
         wasm_tests(workspace, &outputs.wasm_bindgen.test_runner)
     })?;
@@ -44,6 +45,27 @@ fn native_tests(workspace: &Workspace) -> Result<(), Error> {
             .current_dir(workspace.root())
             .args(["test", "--workspace"]),
     )
+}
+
+/// libFuzzer targets in fuzz/, for a bounded time each, so every run of the
+/// suite also fuzzes; `cargo +nightly fuzz run <target>` runs one longer.
+/// cargo-fuzz needs nightly for the sanitizer-coverage flags; the rest of
+/// the project builds on the pinned stable toolchain.
+fn fuzz(workspace: &Workspace) -> Result<(), Error> {
+    const SECONDS_PER_TARGET: u32 = 30;
+    let cargo_fuzz = tools::ensure_crate_tool(workspace, &tools::CARGO_FUZZ)?;
+    tools::ensure_nightly()?;
+    for target in tools::FUZZ_TARGETS {
+        process::run(
+            Command::new(&cargo_fuzz)
+                .current_dir(workspace.root())
+                .env("RUSTUP_TOOLCHAIN", "nightly")
+                .args(["fuzz", "run", target, "--", "-max_total_time"])
+                .arg(SECONDS_PER_TARGET.to_string())
+                .arg("-print_final_stats=1"),
+        )?;
+    }
+    Ok(())
 }
 
 /// The crate's #[wasm_bindgen_test] tests, through the wasm-bindgen-test-runner

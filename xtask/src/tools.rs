@@ -227,6 +227,39 @@ fn npm_package_version(prefix: &Path, name: &str) -> Option<String> {
     package.get("version")?.as_str().map(str::to_owned)
 }
 
+/// cargo-fuzz, which builds and runs the libFuzzer targets in fuzz/.
+pub(crate) const CARGO_FUZZ: CrateTool = CrateTool {
+    krate: "cargo-fuzz",
+    version: "0.13.2",
+    bin: "cargo-fuzz",
+};
+
+/// The targets in fuzz/Cargo.toml.
+pub(crate) const FUZZ_TARGETS: [&str; 2] = ["pattern", "header_value"];
+
+/// A nightly toolchain for cargo-fuzz. This machine image ships one; where it
+/// is missing, rustup installs it (minimal profile).
+pub(crate) fn ensure_nightly() -> Result<(), Error> {
+    let present =
+        process::stdout(Command::new("rustup").args(["run", "nightly", "rustc", "--version"]));
+    match present {
+        Ok(version) => {
+            println!("nightly: {}", version.trim());
+            Ok(())
+        }
+        Err(_) => {
+            println!("nightly: installing with rustup (minimal profile)");
+            process::run(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]))
+        }
+    }
+}
+
 /// A program installed with `cargo install` from crates.io, at an exact version.
 #[derive(Debug)]
 pub(crate) struct CrateTool {
@@ -368,6 +401,24 @@ mod tests {
         assert!(!is_version_line("geckodriver 0.36.0", &TOOL));
         assert!(!is_version_line("chromedriver 0.37.1", &TOOL));
         assert!(!is_version_line("", &TOOL));
+    }
+
+    #[test]
+    fn every_fuzz_target_is_run() -> Result<(), Error> {
+        let manifest = std::fs::read_to_string(Workspace::locate().root().join("fuzz/Cargo.toml"))?;
+        let declared = manifest.matches("[[bin]]").count();
+        assert_eq!(
+            declared,
+            FUZZ_TARGETS.len(),
+            "fuzz/Cargo.toml and FUZZ_TARGETS disagree"
+        );
+        for target in FUZZ_TARGETS {
+            assert!(
+                manifest.contains(&format!("name = \"{target}\"")),
+                "{target}"
+            );
+        }
+        Ok(())
     }
 
     #[test]
