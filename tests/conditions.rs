@@ -15,7 +15,7 @@ use regex::Regex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokenward::compile::{compile_rule, Limits};
 use tokenward::dnr::{ResourceType, Rule};
-use tokenward::rules::{HeaderDraft, RuleBook, RuleDraft, SiteRule};
+use tokenward::rules::{RuleBook, SiteRule};
 use url::Url;
 
 /// How many generated cases the browser would inject into: the property is
@@ -78,17 +78,9 @@ fn condition_matches(rule: &Rule, url: &str, resource: ResourceType) -> bool {
 
 fn rule_for(pattern: &str) -> Option<SiteRule> {
     let mut book = RuleBook::default();
-    let draft = RuleDraft {
-        pattern: pattern.to_owned(),
-        enabled: true,
-        headers: vec![HeaderDraft {
-            name: "Authorization".into(),
-            scheme: "bearer".into(),
-            secret: "t".into(),
-        }],
-        ..RuleDraft::default()
-    };
-    book.save(&draft).ok().cloned()
+    book.save(&scope::bearer_draft(pattern, false, "t"))
+        .ok()
+        .cloned()
 }
 
 /// Whether the browser would inject for this URL: the page rule for http(s)
@@ -272,18 +264,7 @@ fn the_evaluator_knows_the_classic_leaks() {
 fn tricky_families_agree_with_the_matcher() {
     let mut book = RuleBook::default();
     for rule in scope::RULES {
-        let draft = RuleDraft {
-            pattern: rule.pattern.to_owned(),
-            allow_http: rule.allow_http,
-            enabled: true,
-            headers: vec![HeaderDraft {
-                name: "Authorization".into(),
-                scheme: "bearer".into(),
-                secret: "t".into(),
-            }],
-            ..RuleDraft::default()
-        };
-        book.save(&draft)
+        book.save(&rule.draft())
             .unwrap_or_else(|e| panic!("{}: {e}", rule.pattern));
     }
     let compiled: Vec<(Rule, Regex)> = tokenward::compile::compile(&book, Limits::CHROMIUM)

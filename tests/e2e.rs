@@ -942,24 +942,14 @@ fn invalid_punycode(url: &str) -> bool {
 /// through `declarativeNetRequest.testMatchOutcome`, which the test build's
 /// `declarativeNetRequestFeedback` permission unlocks.
 async fn differential_scope_agrees_with_the_browser(engine: Engine) {
-    use tokenward::rules::{HeaderDraft, RuleBook, RuleDraft};
+    use tokenward::rules::RuleBook;
 
     const SEED: u64 = 0x7a11_5c0b_e5ee_d001;
     let h = Harness::start(engine).await;
     h.open_options().await;
     let mut book = RuleBook::default();
     for rule in scope::RULES {
-        let draft = RuleDraft {
-            pattern: rule.pattern.to_owned(),
-            allow_http: rule.allow_http,
-            enabled: true,
-            headers: vec![HeaderDraft {
-                name: "Authorization".into(),
-                scheme: "bearer".into(),
-                secret: "differential-Mm18".into(),
-            }],
-            ..RuleDraft::default()
-        };
+        let draft = rule.draft();
         let expected = book.save(&draft).unwrap().id;
         let request = json!({ "type": "saveRule", "draft": draft });
         let answer = h

@@ -4,13 +4,15 @@
 //!
 //! - [`browser`]: the extension APIs, typed; where browser differences live.
 //! - [`background`]: event handlers for the service worker / event page.
-//! - [`options`], [`popup`]: the two pages, over the helpers in [`dom`].
+//! - [`options`], [`popup`]: the two pages, over the helpers in [`dom`]
+//!   and [`save`].
 
 pub mod background;
 pub mod browser;
 pub mod dom;
 pub mod options;
 pub mod popup;
+pub mod save;
 
 use wasm_bindgen::prelude::*;
 

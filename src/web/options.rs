@@ -12,6 +12,7 @@ use web_sys::{
 
 use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
+use super::save::start_save;
 use crate::message::{Request, Response, RuleView, RulesView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
@@ -105,30 +106,21 @@ fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Opti
 fn submit() -> Result<(), DomError> {
     let draft = read_form()?;
     show_error("");
-    let pattern = match draft.precheck() {
-        Ok(p) => p,
+    let mut pending = match start_save(draft) {
+        Ok(pending) => pending,
         Err(e) => {
             show_error(&e.to_string());
             return Ok(());
         }
     };
-    // Both inside the click, before any await: the browser accepts a
-    // permission request only from a user gesture, and the save must be on
-    // its way whatever happens to the prompt.
-    let host_permissions = pattern.host_permissions();
-    let permission = permissions::request_origins(&host_permissions);
-    let saving = runtime::send_now(&Request::SaveRule { draft });
-    let origin = pattern.origin();
+    let origin = pending.pattern.origin();
     spawn_local(async move {
-        let answer = match saving {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.answer().await;
         let waiting = format!("Saved. Waiting for the browser's permission for {origin}…");
         if !show_answer(true, answer, Some(&waiting)) {
             return;
         }
-        let granted = permissions::held_after(permission, &host_permissions).await;
+        let granted = pending.granted().await;
         set_status(&if granted {
             "Saved.".to_owned()
         } else {

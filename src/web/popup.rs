@@ -13,6 +13,7 @@ use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
 
 use super::browser::{permissions, runtime, tabs};
 use super::dom::{self, DomError};
+use super::save::start_save;
 use crate::message::{Request, Response, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
@@ -193,31 +194,22 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
         }],
         ..RuleDraft::default()
     };
-    let pattern = match draft.precheck() {
-        Ok(p) => p,
+    let mut pending = match start_save(draft) {
+        Ok(pending) => pending,
         Err(e) => {
             show_error(&e.to_string());
             return Ok(());
         }
     };
-    // Both inside the click, before any await: the browser accepts a
-    // permission request only from a user gesture, and the save must be on
-    // its way even if the prompt closes the popup (it takes the focus).
-    let host_permissions = pattern.host_permissions();
-    let permission = permissions::request_origins(&host_permissions);
-    let saving = runtime::send_now(&Request::SaveRule { draft });
     spawn_local(async move {
-        let answer = match saving {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.answer().await;
         match answer {
             Ok(Response::Rules(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
                     secret.set_value("");
                 }
                 // Shows the permission state once the prompt is answered.
-                let _ = permissions::held_after(permission, &host_permissions).await;
+                let _ = pending.granted().await;
                 refresh(url).await;
             }
             Ok(Response::Error { message }) => show_error(&message),

@@ -13,6 +13,32 @@ pub(crate) struct ScopeRule {
     pub(crate) allow_http: bool,
 }
 
+impl ScopeRule {
+    /// The rule as the editor would submit it, with a bearer token.
+    pub(crate) fn draft(&self) -> tokenward::rules::RuleDraft {
+        bearer_draft(self.pattern, self.allow_http, "scope-token")
+    }
+}
+
+/// A draft for `pattern` sending `Authorization: Bearer <secret>`.
+pub(crate) fn bearer_draft(
+    pattern: &str,
+    allow_http: bool,
+    secret: &str,
+) -> tokenward::rules::RuleDraft {
+    tokenward::rules::RuleDraft {
+        pattern: pattern.to_owned(),
+        allow_http,
+        enabled: true,
+        headers: vec![tokenward::rules::HeaderDraft {
+            name: "Authorization".into(),
+            scheme: "bearer".into(),
+            secret: secret.into(),
+        }],
+        ..tokenward::rules::RuleDraft::default()
+    }
+}
+
 /// Overlapping on purpose: exact inside wildcard, path inside origin, the
 /// same host on several ports and schemes, IDN and IP hosts. Every host is
 /// under `localhost` or a loopback IP, which the test build holds host

@@ -60,8 +60,8 @@ fn fuzz(workspace: &Workspace) -> Result<(), Error> {
             Command::new(&cargo_fuzz)
                 .current_dir(workspace.root())
                 .env("RUSTUP_TOOLCHAIN", "nightly")
-                .args(["fuzz", "run", target, "--", "-max_total_time"])
-                .arg(SECONDS_PER_TARGET.to_string())
+                .args(["fuzz", "run", target, "--"])
+                .arg(format!("-max_total_time={SECONDS_PER_TARGET}"))
                 .arg("-print_final_stats=1"),
         )?;
     }
