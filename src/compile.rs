@@ -87,29 +87,43 @@ pub fn priority(pattern: &SitePattern) -> u32 {
     pattern.specificity() + 1
 }
 
+/// How many browser rules the enabled site rules need, in total and as
+/// regex rules (wildcards), which the browser caps separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub rules: usize,
+    pub regex_rules: usize,
+}
+
+pub fn usage(book: &RuleBook) -> Usage {
+    let enabled = book.rules().iter().filter(|r| r.enabled);
+    let (mut rules, mut regex_rules) = (0, 0);
+    for rule in enabled {
+        rules += RULES_PER_SITE_RULE;
+        if matches!(rule.pattern.host(), HostPattern::Subdomains(_)) {
+            regex_rules += RULES_PER_SITE_RULE;
+        }
+    }
+    Usage { rules, regex_rules }
+}
+
 /// Compiles every enabled rule, in id order.
 pub fn compile(book: &RuleBook, limits: Limits) -> Result<Vec<Rule>, CompileError> {
-    let enabled: Vec<&SiteRule> = book.rules().iter().filter(|r| r.enabled).collect();
-    let needed = enabled.len() * RULES_PER_SITE_RULE;
-    if needed > limits.max_rules {
+    let needed = usage(book);
+    if needed.rules > limits.max_rules {
         return Err(CompileError::TooManyRules {
-            needed,
+            needed: needed.rules,
             max: limits.max_rules,
         });
     }
-    let regex_needed = enabled
-        .iter()
-        .filter(|r| matches!(r.pattern.host(), HostPattern::Subdomains(_)))
-        .count()
-        * RULES_PER_SITE_RULE;
-    if regex_needed > limits.max_regex_rules {
+    if needed.regex_rules > limits.max_regex_rules {
         return Err(CompileError::TooManyRegexRules {
-            needed: regex_needed,
+            needed: needed.regex_rules,
             max: limits.max_regex_rules,
         });
     }
-    let mut out = Vec::with_capacity(needed);
-    for rule in enabled {
+    let mut out = Vec::with_capacity(needed.rules);
+    for rule in book.rules().iter().filter(|r| r.enabled) {
         out.extend(compile_rule(rule)?);
     }
     out.sort_by_key(|r| r.id);

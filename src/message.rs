@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{Limits, RULES_PER_SITE_RULE};
+use crate::compile::{self, Limits};
 use crate::header::HeaderAction;
 use crate::matcher;
 use crate::pattern::Scheme;
@@ -115,13 +115,20 @@ impl RulesView {
         unreadable: usize,
         limits: Limits,
     ) -> RulesView {
-        let enabled = book.rules().iter().filter(|r| r.enabled).count() * RULES_PER_SITE_RULE;
-        let limit_warning = Limits::near(enabled, limits.max_rules).then(|| {
-            format!(
-                "The enabled rules use {enabled} of the browser's {} header rules; new rules will be refused past the limit.",
-                limits.max_rules
-            )
-        });
+        let used = compile::usage(book);
+        let limit_warning = if Limits::near(used.rules, limits.max_rules) {
+            Some(format!(
+                "The enabled rules use {} of the browser's {} header rules; new rules will be refused past the limit.",
+                used.rules, limits.max_rules
+            ))
+        } else if Limits::near(used.regex_rules, limits.max_regex_rules) {
+            Some(format!(
+                "The enabled wildcard rules use {} of the browser's {} pattern rules; new wildcard rules will be refused past the limit.",
+                used.regex_rules, limits.max_regex_rules
+            ))
+        } else {
+            None
+        };
         RulesView {
             rules: book.rules().iter().map(RuleView::of).collect(),
             saved,
@@ -218,6 +225,27 @@ mod tests {
                 "{page}"
             );
         }
+    }
+
+    #[test]
+    fn wildcard_rules_warn_near_the_regex_limit() {
+        let mut book = RuleBook::default();
+        for i in 0..5 {
+            assert!(book
+                .save(&draft(&format!("https://*.h{i}.example"), "t"))
+                .is_ok());
+        }
+        let limits = Limits {
+            max_rules: 100,
+            max_regex_rules: 10,
+        };
+        let warning = RulesView::of(&book, None, 0, limits)
+            .limit_warning
+            .unwrap_or_default();
+        assert!(
+            warning.contains("10 of the browser's 10 pattern rules"),
+            "{warning}"
+        );
     }
 
     #[test]

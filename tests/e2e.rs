@@ -1078,6 +1078,122 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
     assert!(compared >= 10_000, "{summary}");
 }
 
+/// A request a page's service worker makes carries the header: DNR acts on
+/// worker requests, whose initiator is the page's origin. The page itself
+/// never requests the target, so its arrival proves the worker sent it.
+/// Plain `localhost` is a secure context in both browsers, which service
+/// workers require.
+async fn header_on_service_worker_fetch(engine: Engine) {
+    let (h, _, want) = with_bearer_rule(
+        engine,
+        |h| h.origin("localhost", 0),
+        |h| format!("{}/control", h.origin("localhost", 0)),
+        "worker-Nn19",
+    )
+    .await;
+    let site = h.origin("localhost", 0);
+    let marker = h.server.marker("sw");
+    let target = with_marker(&format!("{site}/from-worker"), &marker);
+    h.browser
+        .goto_nowait(&format!("{site}/page/sw?target={}", enc(&target)))
+        .await;
+    let r = h.server.wait_marker(&marker, harness::REQUEST_WAIT).await;
+    assert_header(
+        &r,
+        AUTH,
+        Some(&want),
+        "a fetch from the page's service worker",
+    );
+}
+
+/// A cross-origin fetch with a custom header is preflighted; the request
+/// that follows the preflight carries the token. The page's origin is also
+/// under the test build's host permissions, which DNR requires of the
+/// initiator of a non-navigation request.
+async fn header_on_preflighted_cross_origin_fetch(engine: Engine) {
+    let (h, _, want) = with_bearer_rule(
+        engine,
+        |h| h.origin("api.localhost", 0),
+        |h| format!("{}/control", h.origin("api.localhost", 0)),
+        "cors-Pp20",
+    )
+    .await;
+    let marker = h.server.marker("cors");
+    let target = with_marker(&format!("{}/cors", h.origin("api.localhost", 0)), &marker);
+    let page = format!(
+        "{}/page/fetch?target={}&header={}",
+        h.origin("app.localhost", 0),
+        enc(&target),
+        enc("X-Custom:1")
+    );
+    h.browser.goto_nowait(&page).await;
+    let r = h.server.wait_marker(&marker, harness::REQUEST_WAIT).await;
+    assert_header(&r, AUTH, Some(&want), "the request after a CORS preflight");
+    assert_eq!(r.header("x-custom"), Some("1"), "{}", r.describe());
+    let preflighted = h
+        .server
+        .requests()
+        .iter()
+        .any(|q| q.method == "OPTIONS" && q.marker().as_deref() == Some(marker.as_str()));
+    assert!(
+        preflighted,
+        "the custom header should have forced a preflight"
+    );
+}
+
+/// Navigations whose URL puts the covered host in the user info never send
+/// the token: `http://api.localhost:P@evil.localhost:P/` and the backslash
+/// form both go to `evil.localhost`. Firefox asks the user to confirm a
+/// navigation with user info ("You are about to log in to the site…"); the
+/// test confirms it as a person would, so the request is really made.
+async fn no_header_on_userinfo_navigations(engine: Engine) {
+    let (h, _, _) = with_bearer_rule(
+        engine,
+        |h| h.origin("api.localhost", 0),
+        |h| format!("{}/control", h.origin("api.localhost", 0)),
+        "userinfo-Qq21",
+    )
+    .await;
+    let port = h.port(0);
+    for (label, url) in [
+        (
+            "host in the user name",
+            format!("http://api.localhost:{port}@evil.localhost:{port}/x"),
+        ),
+        (
+            "backslash before @",
+            format!("http://evil.localhost:{port}\\@api.localhost:{port}/x"),
+        ),
+    ] {
+        let marker = h.server.marker("userinfo");
+        h.browser.goto_nowait(&with_marker(&url, &marker)).await;
+        let deadline = std::time::Instant::now() + harness::REQUEST_WAIT;
+        let r = loop {
+            if let Some(r) = h
+                .server
+                .requests()
+                .into_iter()
+                .find(|r| r.marker().as_deref() == Some(marker.as_str()))
+            {
+                break r;
+            }
+            // Firefox's confirmation prompt, if shown.
+            let _ = h.browser.client.accept_alert().await;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{label}: no request for {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            r.host.starts_with("evil.localhost"),
+            "{label}: expected the request at evil.localhost: {}",
+            r.describe()
+        );
+        assert_header(&r, AUTH, None, &format!("{label}: {url}"));
+    }
+}
+
 in_both_browsers!(
     harness_fixtures_reach_the_server,
     header_on_top_level_navigation,
@@ -1108,4 +1224,7 @@ in_both_browsers!(
     bad_input_shows_error_and_creates_no_rule,
     missing_permission_is_shown_with_a_grant_button,
     differential_scope_agrees_with_the_browser,
+    header_on_service_worker_fetch,
+    header_on_preflighted_cross_origin_fetch,
+    no_header_on_userinfo_navigations,
 );

@@ -382,6 +382,17 @@ fn respond(rec: &Recorded) -> Vec<u8> {
             response("302 Found", &[("Location", to)], "text/plain", b"redirect")
         }
         "/img.png" => response("200 OK", &[], "image/png", &PNG_1X1),
+        // A service worker that fetches its `target` while installing, so
+        // the request comes from the worker, not the page.
+        "/sw.js" => response(
+            "200 OK",
+            &[],
+            "text/javascript; charset=utf-8",
+            b"const target = new URL(self.location).searchParams.get('target');\n\
+              self.addEventListener('install', (event) => {\n\
+                event.waitUntil(fetch(target, { cache: 'no-store' }).catch(() => {}));\n\
+              });\n",
+        ),
         _ => response("200 OK", &[], "text/plain; charset=utf-8", b"ok"),
     }
 }
@@ -432,6 +443,7 @@ async fn websocket(mut stream: TcpStream, rec: &Recorded) {
 /// - `form?target=U[&auto=1]`: a POST form to U with one field; submitted by
 ///   script when `auto=1`, else by clicking `#submit`.
 /// - `ws?target=ws://...`: `new WebSocket(target)`.
+/// - `sw?target=U`: registers `/sw.js`, whose install handler fetches U.
 pub(crate) fn fixture_page(name: &str) -> Option<String> {
     let script = match name {
         "plain" => "",
@@ -444,6 +456,13 @@ for (const h of q.getAll('header')) {
 }
 fetch(target, init)
   .then((r) => r.text().then((t) => { out('status ' + r.status + ' ' + t); done(); }))
+  .catch((e) => { out('error ' + e); done(); });
+"#
+        }
+        "sw" => {
+            r#"
+navigator.serviceWorker.register('/sw.js?target=' + encodeURIComponent(target))
+  .then(() => { out('registered'); done(); })
   .catch((e) => { out('error ' + e); done(); });
 "#
         }
