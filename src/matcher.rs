@@ -12,43 +12,6 @@ use url::Url;
 use crate::header::HeaderAction;
 use crate::rules::{RuleBook, SiteRule};
 
-/// Enabled rules whose pattern contains the URL, most specific first.
-pub fn applying<'a>(book: &'a RuleBook, url: &Url) -> Vec<&'a SiteRule> {
-    let mut hits: Vec<&SiteRule> = book
-        .rules()
-        .iter()
-        .filter(|r| r.enabled && r.pattern.matches(url))
-        .collect();
-    hits.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
-    hits
-}
-
-/// The most specific rule whose pattern contains the URL, on or off. This is
-/// what the popup shows for the current site.
-pub fn covering<'a>(book: &'a RuleBook, url: &Url) -> Option<&'a SiteRule> {
-    book.rules()
-        .iter()
-        .filter(|r| r.pattern.matches(url))
-        .max_by_key(|r| r.pattern.specificity())
-}
-
-/// For each header some enabled rule touches on this URL, the action that
-/// wins and the rule it comes from.
-pub fn effective_headers<'a>(
-    book: &'a RuleBook,
-    url: &Url,
-) -> Vec<(&'a SiteRule, &'a HeaderAction)> {
-    let mut out: Vec<(&SiteRule, &HeaderAction)> = Vec::new();
-    for rule in applying(book, url) {
-        for action in &rule.headers {
-            if !out.iter().any(|(_, a)| a.name().same_as(action.name())) {
-                out.push((rule, action));
-            }
-        }
-    }
-    out
-}
-
 /// The URL string the browser would match: the `url` crate's serialization
 /// where it parses the input (the same WHATWG rules, so `API.Example.COM:443`
 /// becomes `api.example.com`), else the string itself when it is ASCII. The
@@ -61,32 +24,48 @@ pub fn canonical(url: &str) -> Option<String> {
     }
 }
 
-/// The most specific rule whose pattern contains the URL string, on or off.
-pub fn covering_spec<'a>(book: &'a RuleBook, url: &str) -> Option<&'a SiteRule> {
-    let spec = canonical(url)?;
-    book.rules()
-        .iter()
-        .filter(|r| r.pattern.matches_spec(&spec))
-        .max_by_key(|r| r.pattern.specificity())
-}
-
-/// Enabled rules whose pattern contains the URL string, most specific first.
-pub fn applying_to_spec<'a>(book: &'a RuleBook, url: &str) -> Vec<&'a SiteRule> {
+/// Rules whose pattern contains the URL, on or off, most specific first.
+fn containing<'a>(book: &'a RuleBook, url: &str) -> Vec<&'a SiteRule> {
     let Some(spec) = canonical(url) else {
         return Vec::new();
     };
     let mut hits: Vec<&SiteRule> = book
         .rules()
         .iter()
-        .filter(|r| r.enabled && r.pattern.matches_spec(&spec))
+        .filter(|r| r.pattern.matches_spec(&spec))
         .collect();
     hits.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
     hits
 }
 
-/// The enabled rule that applies to a URL string, most specific first.
-pub fn applying_to(book: &RuleBook, url: &str) -> Option<SiteRule> {
-    applying_to_spec(book, url).first().map(|r| (*r).clone())
+/// Enabled rules whose pattern contains the URL, most specific first.
+pub fn applying<'a>(book: &'a RuleBook, url: &str) -> Vec<&'a SiteRule> {
+    let mut hits = containing(book, url);
+    hits.retain(|r| r.enabled);
+    hits
+}
+
+/// The most specific rule whose pattern contains the URL, on or off. This is
+/// what the popup shows for the current site.
+pub fn covering<'a>(book: &'a RuleBook, url: &str) -> Option<&'a SiteRule> {
+    containing(book, url).first().copied()
+}
+
+/// For each header some enabled rule touches on this URL, the action that
+/// wins and the rule it comes from.
+pub fn effective_headers<'a>(
+    book: &'a RuleBook,
+    url: &str,
+) -> Vec<(&'a SiteRule, &'a HeaderAction)> {
+    let mut out: Vec<(&SiteRule, &HeaderAction)> = Vec::new();
+    for rule in applying(book, url) {
+        for action in &rule.headers {
+            if !out.iter().any(|(_, a)| a.name().same_as(action.name())) {
+                out.push((rule, action));
+            }
+        }
+    }
+    out
 }
 
 /// What the toolbar badge says for a tab.
@@ -127,10 +106,6 @@ mod tests {
     use crate::rules::tests::draft;
     use crate::rules::HeaderDraft;
 
-    fn url(s: &str) -> Url {
-        Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
     fn book() -> RuleBook {
         let mut book = RuleBook::default();
         let mut wild = draft("https://*.example.com", "wild");
@@ -152,7 +127,7 @@ mod tests {
     }
 
     fn winners(book: &RuleBook, u: &str) -> Vec<(u32, String)> {
-        effective_headers(book, &url(u))
+        effective_headers(book, u)
             .into_iter()
             .map(|(r, a)| (r.id, a.name().to_string()))
             .collect()
@@ -181,10 +156,10 @@ mod tests {
     fn covering_includes_disabled_rules_but_applying_does_not() {
         let mut b = book();
         assert!(b.set_enabled(2, false).is_ok());
-        let u = url("https://api.example.com/v2");
-        assert_eq!(covering(&b, &u).map(|r| r.id), Some(2));
+        let u = "https://api.example.com/v2";
+        assert_eq!(covering(&b, u).map(|r| r.id), Some(2));
         assert_eq!(
-            applying(&b, &u).iter().map(|r| r.id).collect::<Vec<_>>(),
+            applying(&b, u).iter().map(|r| r.id).collect::<Vec<_>>(),
             [1]
         );
     }
@@ -192,17 +167,20 @@ mod tests {
     #[test]
     fn badge_follows_enabled_rules_and_permission() {
         let mut b = book();
-        let rule = applying_to(&b, "https://api.example.com/");
-        assert_eq!(rule.as_ref().map(|r| r.id), Some(2));
-        assert_eq!(Badge::of(rule.as_ref(), true), Badge::On);
-        assert_eq!(Badge::of(rule.as_ref(), false).text(), "!");
-        assert!(applying_to(&b, "chrome://extensions").is_none());
-        assert!(applying_to(&b, "not a url").is_none());
+        let rule = applying(&b, "https://api.example.com/").first().copied();
+        assert_eq!(rule.map(|r| r.id), Some(2));
+        assert_eq!(Badge::of(rule, true), Badge::On);
+        assert_eq!(Badge::of(rule, false).text(), "!");
+        assert!(applying(&b, "chrome://extensions").is_empty());
+        assert!(applying(&b, "not a url").is_empty());
         for id in [1, 2, 3] {
             assert!(b.set_enabled(id, false).is_ok());
         }
         assert_eq!(
-            Badge::of(applying_to(&b, "https://api.example.com/").as_ref(), true),
+            Badge::of(
+                applying(&b, "https://api.example.com/").first().copied(),
+                true
+            ),
             Badge::Off
         );
     }

@@ -154,7 +154,7 @@ impl SiteView {
                 suggested_pattern: String::new(),
             };
         };
-        let rule = matcher::covering_spec(book, &spec).map(RuleView::of);
+        let rule = matcher::covering(book, &spec).map(RuleView::of);
         SiteView {
             state: if rule.is_some() {
                 SiteState::Covered

@@ -292,7 +292,7 @@ fn tricky_families_agree_with_the_matcher() {
             .map(|(r, _)| r.id)
             .collect();
         by_conditions.sort_unstable();
-        let mut by_matcher: Vec<u32> = tokenward::matcher::applying(&book, &url)
+        let mut by_matcher: Vec<u32> = tokenward::matcher::applying(&book, url.as_str())
             .iter()
             .map(|r| r.id * 2 + u32::from(websocket))
             .collect();

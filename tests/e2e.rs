@@ -986,7 +986,7 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
     let expected: Vec<Vec<u64>> = requests
         .iter()
         .map(|(url, _, socket_rule)| {
-            let mut ids: Vec<u64> = tokenward::matcher::applying_to_spec(&book, url)
+            let mut ids: Vec<u64> = tokenward::matcher::applying(&book, url)
                 .iter()
                 .map(|r| u64::from(r.id) * 2 + u64::from(*socket_rule))
                 .collect();

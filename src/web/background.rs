@@ -118,14 +118,14 @@ async fn refresh_badges() -> Result<(), BrowserError> {
 /// granted in Firefox, or withdrawn) sends nothing, so the badge says so
 /// rather than "ON".
 async fn badge_for(state: &State, url: Option<&str>) -> Badge {
-    let rule = url.and_then(|url| matcher::applying_to(&state.book, url));
+    let rule = url.and_then(|url| matcher::applying(&state.book, url).first().copied());
     let permitted = match &rule {
         Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
             .await
             .unwrap_or(false),
         None => true,
     };
-    Badge::of(rule.as_ref(), permitted)
+    Badge::of(rule, permitted)
 }
 
 /// A host permission was granted or withdrawn: badges follow.
