@@ -138,14 +138,17 @@ pub async fn background_on_permissions_changed(_permissions: JsValue) {
 
 #[wasm_bindgen]
 pub async fn background_on_installed(_details: JsValue) {
-    if let Err(e) = action::set_badge_color(BADGE_COLOR).await {
-        warn("badge colour", &e);
-    }
-    sync_everything().await;
+    start().await;
 }
 
 #[wasm_bindgen]
 pub async fn background_on_startup() {
+    start().await;
+}
+
+/// Install, update or browser start: the badge colour, the rules and the
+/// badges, all from stored state.
+async fn start() {
     if let Err(e) = action::set_badge_color(BADGE_COLOR).await {
         warn("badge colour", &e);
     }

@@ -132,3 +132,15 @@ pub fn mark_ready() {
         let _ = body.set_attribute("data-ready", "true");
     }
 }
+
+/// Stores on a rule's element the host permissions to ask for, so a click
+/// can ask for them synchronously, with no round trip to the background.
+pub fn set_host_permissions(element: &Element, origins: &[String]) {
+    let _ = element.set_attribute("data-host-permissions", &origins.join(" "));
+}
+
+/// The host permissions stored by [`set_host_permissions`], if any.
+pub fn host_permissions(element: &Element) -> Option<Vec<String>> {
+    let origins = element.get_attribute("data-host-permissions")?;
+    Some(origins.split_whitespace().map(str::to_owned).collect())
+}

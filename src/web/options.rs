@@ -233,7 +233,7 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     let item = dom::instantiate("rule-template")?;
     let _ = item.set_attribute("data-rule-id", &rule.id.to_string());
     let _ = item.set_attribute("data-enabled", if rule.enabled { "true" } else { "false" });
-    let _ = item.set_attribute("data-host-permissions", &rule.host_permissions.join(" "));
+    dom::set_host_permissions(&item, &rule.host_permissions);
     dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
     dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
@@ -270,10 +270,7 @@ fn on_rules_click(event: Event) {
     };
     if dom::origin_of(&event, "[data-action=grant]").is_some() {
         // Asked inside the click, before any await, or the browser refuses.
-        let origins = item
-            .get_attribute("data-host-permissions")
-            .unwrap_or_default();
-        let origins: Vec<String> = origins.split_whitespace().map(str::to_owned).collect();
+        let origins = dom::host_permissions(&item).unwrap_or_default();
         let asked = permissions::request_origins(&origins);
         spawn_local(async move {
             if let Ok(answer) = asked {
@@ -312,8 +309,7 @@ fn on_rules_change(event: Event) {
         // Turning a rule on is a click: the moment to ask for a permission
         // that was refused or withdrawn since the rule was saved. The answer
         // does not gate the change; the page reports the result of the save.
-        if let Some(origins) = item.get_attribute("data-host-permissions") {
-            let origins: Vec<String> = origins.split_whitespace().map(str::to_owned).collect();
+        if let Some(origins) = dom::host_permissions(&item) {
             let _ = permissions::request_origins(&origins);
         }
     }

@@ -59,8 +59,8 @@ pub async fn popup_main() -> Result<(), JsValue> {
             // Asked inside the click, before any await, or the browser refuses.
             let asked = dom::by_id::<Element>("site-rule")
                 .ok()
-                .and_then(|section| section.get_attribute("data-host-permissions"))
-                .map(|origins| permissions::request_origins(&split_origins(&origins)));
+                .and_then(|section| dom::host_permissions(&section))
+                .map(|origins| permissions::request_origins(&origins));
             spawn_local(async move {
                 if let Some(Ok(answer)) = asked {
                     let _ = answer.await;
@@ -161,7 +161,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     dom::show(&section, view.rule.is_some());
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
-        let _ = section.set_attribute("data-host-permissions", &rule.host_permissions.join(" "));
+        dom::set_host_permissions(&section, &rule.host_permissions);
         dom::set_text(&dom::find(&section, "[data-role=pattern]")?, &rule.pattern);
         let headers: Element = dom::find(&section, "[data-role=headers]")?;
         headers.set_text_content(None);
@@ -230,8 +230,8 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     };
     let enabled = dom::by_id::<HtmlInputElement>("site-toggle")?.checked();
     if enabled {
-        if let Some(origins) = section.get_attribute("data-host-permissions") {
-            let _ = permissions::request_origins(&split_origins(&origins));
+        if let Some(origins) = dom::host_permissions(&section) {
+            let _ = permissions::request_origins(&origins);
         }
     }
     let pending = runtime::send_now(&Request::SetEnabled { id, enabled });
@@ -248,11 +248,6 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     });
 
     Ok(())
-}
-
-/// The origins a `data-host-permissions` attribute lists.
-fn split_origins(attribute: &str) -> Vec<String> {
-    attribute.split_whitespace().map(str::to_owned).collect()
 }
 
 fn show_error(message: &str) {
