@@ -65,15 +65,21 @@ async fn with_bearer_rule(
     (h, id, want)
 }
 
-/// The header arrives on one request of `kind` to the covered origin.
-async fn delivered_on(engine: Engine, kind: Kind, token: &str) {
-    let (h, _, want) = with_bearer_rule(
+/// [`with_bearer_rule`] for the suite's usual site, `http://api.localhost:P`,
+/// with `/control` on it as the control URL.
+async fn with_api_rule(engine: Engine, token: &str) -> (Harness, String, String) {
+    with_bearer_rule(
         engine,
         |h| h.origin("api.localhost", 0),
         |h| format!("{}/control", h.origin("api.localhost", 0)),
         token,
     )
-    .await;
+    .await
+}
+
+/// The header arrives on one request of `kind` to the covered origin.
+async fn delivered_on(engine: Engine, kind: Kind, token: &str) {
+    let (h, _, want) = with_api_rule(engine, token).await;
     let api = h.origin("api.localhost", 0);
     let target = match kind {
         Kind::Img => format!("{api}/img.png"),
@@ -217,13 +223,7 @@ async fn header_on_websocket_handshake(engine: Engine) {
 /// Both hops of a same-origin redirect carry the header, for fetch and for a
 /// top-level navigation.
 async fn header_on_same_origin_redirect_second_hop(engine: Engine) {
-    let (h, _, want) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "redir-Ab12",
-    )
-    .await;
+    let (h, _, want) = with_api_rule(engine, "redir-Ab12").await;
     let api = h.origin("api.localhost", 0);
     for kind in [Kind::Fetch, Kind::Nav] {
         let m2 = h.server.marker("hop2");
@@ -250,13 +250,7 @@ async fn header_on_same_origin_redirect_second_hop(engine: Engine) {
 // ------------------------------------------------ where the header does not go
 
 async fn no_header_on_other_port(engine: Engine) {
-    let (h, _, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "port-Qq01",
-    )
-    .await;
+    let (h, _, _) = with_api_rule(engine, "port-Qq01").await;
     for i in [1, 2] {
         let url = format!("{}/x", h.origin("api.localhost", i));
         let r = h.probe(Kind::Fetch, &url).await;
@@ -267,13 +261,7 @@ async fn no_header_on_other_port(engine: Engine) {
 }
 
 async fn no_header_on_other_host(engine: Engine) {
-    let (h, _, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "host-Ww02",
-    )
-    .await;
+    let (h, _, _) = with_api_rule(engine, "host-Ww02").await;
     for host in [
         "other.localhost",
         "localhost",
@@ -287,13 +275,7 @@ async fn no_header_on_other_host(engine: Engine) {
 }
 
 async fn no_header_on_lookalike_hosts(engine: Engine) {
-    let (h, _, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "look-Ee03",
-    )
-    .await;
+    let (h, _, _) = with_api_rule(engine, "look-Ee03").await;
     for host in [
         "evilapi.localhost",
         "api.localhost.evil.localhost",
@@ -361,13 +343,7 @@ async fn no_header_on_other_scheme(engine: Engine) {
 /// A redirect from the covered origin to another one: the first hop carries
 /// the header, the second does not (fetch and navigation).
 async fn redirect_to_other_origin_drops_header(engine: Engine) {
-    let (h, _, want) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "redir-out-Uu06",
-    )
-    .await;
+    let (h, _, want) = with_api_rule(engine, "redir-out-Uu06").await;
     let api = h.origin("api.localhost", 0);
     let elsewhere = [
         format!("{}/final", h.origin("other.localhost", 0)),
@@ -460,13 +436,7 @@ async fn path_prefix_matches_on_segment_boundary(engine: Engine) {
 // ------------------------------------------------------- live changes
 
 async fn live_toggle_stops_and_restores_header(engine: Engine) {
-    let (h, id, want) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "toggle-Pp09",
-    )
-    .await;
+    let (h, id, want) = with_api_rule(engine, "toggle-Pp09").await;
     let url = format!("{}/x", h.origin("api.localhost", 0));
     h.set_rule_enabled(&id, false).await;
     h.wait_header(&url, AUTH, None).await;
@@ -475,13 +445,7 @@ async fn live_toggle_stops_and_restores_header(engine: Engine) {
 }
 
 async fn live_edit_changes_value_and_empty_secret_keeps_it(engine: Engine) {
-    let (h, id, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "edit-old-Aa10",
-    )
-    .await;
+    let (h, id, _) = with_api_rule(engine, "edit-old-Aa10").await;
     let url = format!("{}/x", h.origin("api.localhost", 0));
     h.edit_rule_secret(&id, "edit-new-Bb10").await;
     h.wait_header(&url, AUTH, Some("Bearer edit-new-Bb10"))
@@ -507,13 +471,7 @@ async fn live_edit_changes_value_and_empty_secret_keeps_it(engine: Engine) {
 }
 
 async fn live_delete_stops_header(engine: Engine) {
-    let (h, id, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "delete-Cc11",
-    )
-    .await;
+    let (h, id, _) = with_api_rule(engine, "delete-Cc11").await;
     let url = format!("{}/x", h.origin("api.localhost", 0));
     h.delete_rule(&id).await;
     assert!(h.rule_ids().await.is_empty(), "rules left after delete");
@@ -617,13 +575,7 @@ async fn popup_adds_rule_for_uncovered_site(engine: Engine) {
 }
 
 async fn popup_toggle_disables_covering_rule(engine: Engine) {
-    let (h, _, want) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "ptoggle-Ff13",
-    )
-    .await;
+    let (h, _, want) = with_api_rule(engine, "ptoggle-Ff13").await;
     let api = h.origin("api.localhost", 0);
     let page = format!("{api}/page/plain?pm=ptoggle");
     let site_tab = h.browser.current_tab().await;
@@ -1111,13 +1063,7 @@ async fn header_on_service_worker_fetch(engine: Engine) {
 /// under the test build's host permissions, which DNR requires of the
 /// initiator of a non-navigation request.
 async fn header_on_preflighted_cross_origin_fetch(engine: Engine) {
-    let (h, _, want) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "cors-Pp20",
-    )
-    .await;
+    let (h, _, want) = with_api_rule(engine, "cors-Pp20").await;
     let marker = h.server.marker("cors");
     let target = with_marker(&format!("{}/cors", h.origin("api.localhost", 0)), &marker);
     let page = format!(
@@ -1147,13 +1093,7 @@ async fn header_on_preflighted_cross_origin_fetch(engine: Engine) {
 /// navigation with user info ("You are about to log in to the site…"); the
 /// test confirms it as a person would, so the request is really made.
 async fn no_header_on_userinfo_navigations(engine: Engine) {
-    let (h, _, _) = with_bearer_rule(
-        engine,
-        |h| h.origin("api.localhost", 0),
-        |h| format!("{}/control", h.origin("api.localhost", 0)),
-        "userinfo-Qq21",
-    )
-    .await;
+    let (h, _, _) = with_api_rule(engine, "userinfo-Qq21").await;
     let port = h.port(0);
     for (label, url) in [
         (
