@@ -29,6 +29,9 @@ api.permissions.onAdded.addListener((permissions) => {
 api.permissions.onRemoved.addListener((permissions) => {
   ready.then(() => tokenward.background_on_permissions_changed(permissions));
 });
+api.alarms.onAlarm.addListener((alarm) => {
+  ready.then(() => tokenward.background_on_alarm(alarm));
+});
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   ready
     .then(() => tokenward.background_on_message(message, sender))

@@ -172,7 +172,7 @@ pub fn compile_rule(rule: &SiteRule) -> Result<[Rule; 2], CompileError> {
 
 fn modify_header(action: &HeaderAction) -> Result<ModifyHeaderInfo, HeaderError> {
     Ok(match action {
-        HeaderAction::Set { name, value } => ModifyHeaderInfo {
+        HeaderAction::Set { name, value, .. } => ModifyHeaderInfo {
             header: name.as_str().to_owned(),
             operation: HeaderOperation::Set,
             value: Some(value.render()?),

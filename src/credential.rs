@@ -97,6 +97,11 @@ impl Timestamp {
         ))
     }
 
+    /// `2026-12-23`, in UTC.
+    pub fn date(self) -> String {
+        self.civil().0
+    }
+
     /// `2026-12-23T07:19:19Z`.
     pub fn to_rfc3339(self) -> String {
         let (date, time) = self.civil();
@@ -453,6 +458,78 @@ impl Credential {
 
     pub fn validity(&self, now: Timestamp) -> Validity {
         self.info.validity(now)
+    }
+}
+
+/// Every credential the user keeps. Ids are allocated like site rule ids:
+/// never reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub(crate) next_id: CredentialId,
+    pub(crate) items: Vec<Credential>,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
+            next_id: 1,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl Credentials {
+    pub fn all(&self) -> &[Credential] {
+        &self.items
+    }
+
+    pub fn get(&self, id: CredentialId) -> Option<&Credential> {
+        self.items.iter().find(|c| c.info.id == id)
+    }
+
+    pub fn get_mut(&mut self, id: CredentialId) -> Option<&mut Credential> {
+        self.items.iter_mut().find(|c| c.info.id == id)
+    }
+
+    /// Adds a credential under a fresh id, which it returns.
+    pub fn add(&mut self, mut credential: Credential) -> Option<CredentialId> {
+        let id = self.next_id;
+        self.next_id = self.next_id.checked_add(1)?;
+        credential.info.id = id;
+        self.items.push(credential);
+        Some(id)
+    }
+
+    pub fn remove(&mut self, id: CredentialId) -> Option<Credential> {
+        let index = self.items.iter().position(|c| c.info.id == id)?;
+        Some(self.items.remove(index))
+    }
+
+    /// Whether rules may use credential `id` now: it exists and has not
+    /// expired.
+    pub fn usable(&self, id: CredentialId, now: Timestamp) -> bool {
+        self.get(id)
+            .is_some_and(|c| c.validity(now) != Validity::Expired)
+    }
+
+    /// The local credential that is the token `remote_id` of the same
+    /// account as `of`.
+    pub fn matching_remote(&self, of: &CredentialInfo, remote_id: &str) -> Option<&Credential> {
+        self.items.iter().find(|c| {
+            c.info.provider == of.provider
+                && c.info.endpoint == of.endpoint
+                && c.info.remote_id.as_deref() == Some(remote_id)
+        })
+    }
+
+    /// The next moment a credential in use expires, after `now`: when the
+    /// browser's rules must next be recomputed.
+    pub fn next_expiry(&self, now: Timestamp) -> Option<Timestamp> {
+        self.items
+            .iter()
+            .filter_map(|c| c.info.expires)
+            .filter(|e| *e > now)
+            .min()
     }
 }
 

@@ -6,6 +6,8 @@ use std::fmt;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::credential::CredentialId;
+
 /// The most headers one rule may carry; more is a mistake, not a use case.
 pub const MAX_HEADERS_PER_RULE: usize = 16;
 /// Longest accepted secret. JWTs with many claims reach a few KB.
@@ -180,7 +182,7 @@ pub enum ValueScheme {
     Bearer,
     /// `Basic <base64(user:password)>`, or a ready base64 value.
     Basic,
-    /// `Token <secret>`, as Django REST framework and others expect.
+    /// `token <secret>`: Jina AI's form, and Django REST framework's.
     Token,
     /// The secret as is, for provider headers such as `X-YATAI-API-TOKEN`.
     Raw,
@@ -211,7 +213,11 @@ impl ValueScheme {
         match self {
             ValueScheme::Bearer => "Bearer ",
             ValueScheme::Basic => "Basic ",
-            ValueScheme::Token => "Token ",
+            // Lower case, as Jina's official client sends it
+            // (`shared/provider-contracts.md` §2). Auth schemes are
+            // case-insensitive (RFC 9110 §11.1), and Django REST framework's
+            // `TokenAuthentication` compares them lower-cased too.
+            ValueScheme::Token => "token ",
             ValueScheme::Raw => "",
         }
     }
@@ -271,6 +277,12 @@ pub enum HeaderAction {
     Set {
         name: HeaderName,
         value: HeaderValue,
+        /// The credential the secret comes from, when the rule was made from
+        /// one. The value keeps a copy of its secret so that a rule compiles
+        /// on its own; the service keeps the copy equal to the credential's
+        /// secret (rotation) and drops the header with the credential.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<CredentialId>,
     },
     Remove {
         name: HeaderName,
@@ -287,7 +299,7 @@ impl HeaderAction {
     /// `Authorization: Bearer ••••••••wxyz`, or `X-Foo: (removed)`.
     pub fn summary(&self) -> String {
         match self {
-            HeaderAction::Set { name, value } => format!("{name}: {}", value.masked()),
+            HeaderAction::Set { name, value, .. } => format!("{name}: {}", value.masked()),
             HeaderAction::Remove { name } => format!("{name}: (removed)"),
         }
     }
@@ -343,7 +355,7 @@ mod tests {
         );
         assert_eq!(
             render(ValueScheme::Token, "abc").as_deref(),
-            Ok("Token abc")
+            Ok("token abc")
         );
         assert_eq!(render(ValueScheme::Raw, "abc").as_deref(), Ok("abc"));
         assert_eq!(
@@ -401,6 +413,7 @@ mod tests {
         let action = HeaderAction::Set {
             name: HeaderName::new("Authorization").unwrap_or_else(|e| panic!("{e}")),
             value: v,
+            credential: None,
         };
         for shown in [format!("{s:?}"), format!("{action:?}"), action.summary()] {
             assert!(!shown.contains("abcdefghijklmnop"), "{shown}");

@@ -113,6 +113,7 @@ mod tests {
             name: "X-Team".into(),
             scheme: "raw".into(),
             secret: "ml".into(),
+            credential: None,
         });
         for d in [
             wild,

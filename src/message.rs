@@ -4,7 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compile::{self, Limits};
+use crate::credential::{
+    Credential, CredentialId, CredentialInfo, CredentialKind, Credentials, Timestamp, Validity,
+};
 use crate::header::HeaderAction;
+use crate::provider::site::{SiteSuggestion, SuggestedHeader};
+use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::matcher;
 use crate::pattern::Scheme;
 use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
@@ -13,10 +18,71 @@ use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Request {
     ListRules,
-    SaveRule { draft: RuleDraft },
-    SetEnabled { id: SiteRuleId, enabled: bool },
-    DeleteRule { id: SiteRuleId },
-    SiteStatus { url: String },
+    SaveRule {
+        draft: RuleDraft,
+    },
+    SetEnabled {
+        id: SiteRuleId,
+        enabled: bool,
+    },
+    DeleteRule {
+        id: SiteRuleId,
+    },
+    SiteStatus {
+        url: String,
+    },
+    /// Every stored credential, by provider: the popup's status.
+    Accounts,
+    /// Checks a pasted token with the provider's who-am-I call and keeps it
+    /// only if the provider accepts it.
+    Login {
+        login: LoginDraft,
+    },
+    /// The account's tokens at the provider, beside the stored ones.
+    ListTokens {
+        credential: CredentialId,
+    },
+    /// Creates a token with `credential`; the answer carries the new secret,
+    /// the one time a page sees it.
+    CreateToken {
+        credential: CredentialId,
+        spec: TokenSpec,
+    },
+    /// Deletes (revokes) the provider's token `remote_id`, and forgets it
+    /// here with its rules if it is stored.
+    #[serde(rename_all = "camelCase")]
+    DeleteToken {
+        credential: CredentialId,
+        remote_id: String,
+    },
+    /// The provider's logout where it has one, then forgets the credential
+    /// and removes the rules that used it.
+    Logout {
+        credential: CredentialId,
+    },
+    /// Where and how the credential is used, by its provider's convention.
+    SuggestSite {
+        credential: CredentialId,
+        #[serde(default)]
+        deployment: Option<String>,
+    },
+    /// Adds a rule sending `credential` on `pattern`.
+    #[serde(rename_all = "camelCase")]
+    UseCredential {
+        credential: CredentialId,
+        pattern: String,
+        #[serde(default)]
+        allow_http: bool,
+        header: SuggestedHeader,
+    },
+    /// The copy helpers. **The answer carries secrets**: only for the
+    /// user's copy click.
+    CopyHelpers {
+        #[serde(default)]
+        credential: Option<CredentialId>,
+        #[serde(default)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +90,161 @@ pub enum Request {
 pub enum Response {
     Rules(RulesView),
     Site(SiteView),
-    Error { message: String },
+    Accounts(AccountsView),
+    Tokens(TokensView),
+    /// A token was created. `secret` is shown once and never sent again.
+    Created {
+        credential: CredentialView,
+        secret: String,
+    },
+    Suggestion {
+        suggestion: Option<SiteSuggestion>,
+    },
+    Copy(CopyView),
+    Error {
+        message: String,
+    },
+}
+
+/// What the login form submits.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginDraft {
+    pub provider: Provider,
+    /// `personalAccessToken`, `apiToken`, `knowledgeBoxKey`, `nuaKey` or
+    /// `userToken`; blank for the provider's usual kind.
+    #[serde(default)]
+    pub kind: String,
+    /// Blank keeps the provider's public service.
+    #[serde(default)]
+    pub endpoint: String,
+    pub secret: String,
+    /// A name for a custom site's credential; providers name their tokens.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl std::fmt::Debug for LoginDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginDraft")
+            .field("provider", &self.provider)
+            .field("kind", &self.kind)
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A stored credential as pages see it: everything but the secret, which
+/// appears only as a hint (`••••••••wxyz`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView {
+    #[serde(flatten)]
+    pub info: CredentialInfo,
+    pub provider_name: String,
+    /// What kind of secret, in words.
+    pub kind_name: String,
+    pub hint: String,
+    pub validity: Validity,
+    /// How many rules send it.
+    pub rules: usize,
+    /// Whether the provider lists, creates and deletes tokens with it.
+    pub manages_tokens: bool,
+}
+
+impl CredentialView {
+    pub fn of(credential: &Credential, book: &RuleBook, now: Timestamp) -> CredentialView {
+        let info = &credential.info;
+        CredentialView {
+            provider_name: info.provider.name().to_owned(),
+            kind_name: kind_name(&info.kind).to_owned(),
+            hint: credential.secret.hint(),
+            validity: credential.validity(now),
+            rules: book.using(info.id).count(),
+            manages_tokens: provider::list_tokens(credential).is_ok(),
+            info: info.clone(),
+        }
+    }
+}
+
+pub fn kind_name(kind: &CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::PersonalAccessToken => "personal access token",
+        CredentialKind::ApiToken { .. } => "API token",
+        CredentialKind::KnowledgeBoxKey => "Knowledge Box API key",
+        CredentialKind::NuaKey => "NUA key",
+        CredentialKind::UserToken => "user token",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsView {
+    pub credentials: Vec<CredentialView>,
+    /// What the last action did, for the status line: `Logged in as …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// The credential the action concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concerned: Option<CredentialId>,
+}
+
+impl AccountsView {
+    pub fn of(credentials: &Credentials, book: &RuleBook, now: Timestamp) -> AccountsView {
+        AccountsView {
+            credentials: credentials
+                .all()
+                .iter()
+                .map(|c| CredentialView::of(c, book, now))
+                .collect(),
+            notice: None,
+            concerned: None,
+        }
+    }
+}
+
+/// A token as the provider lists it, with its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteTokenView {
+    #[serde(flatten)]
+    pub token: RemoteToken,
+    pub validity: Validity,
+    /// The stored credential that is this token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<CredentialId>,
+    /// Whether this is the token the list was asked with.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokensView {
+    pub credential: CredentialView,
+    /// The provider's list; `None` where the provider has none.
+    pub remote: Option<Vec<RemoteTokenView>>,
+    /// Why there is no list (Hugging Face manages tokens on its website).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Stored credentials of the same account.
+    pub local: Vec<CredentialView>,
+    /// What the form proposes for a new token.
+    pub suggested_expiry: Expiry,
+}
+
+/// The copy helpers' text. **Carries secrets**; pages put it on the
+/// clipboard and show nothing of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyView {
+    /// `curl -H '…' 'URL'` for the current site, when a rule applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curl: Option<String>,
+    /// `export NAME='value'` lines for the credential's official client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +280,72 @@ pub struct HeaderView {
     pub scheme: String,
     /// `Authorization: Bearer ••••••••wxyz`.
     pub summary: String,
+    /// The credential the value comes from, and whether it still works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<HeaderCredential>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderCredential {
+    pub id: CredentialId,
+    /// `Jina AI: alice (laptop)`; empty when the credential is gone.
+    pub label: String,
+    pub validity: Validity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Why the header is not sent, for the popup: `expired on 2026-11-20;
+    /// create a new one`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl HeaderCredential {
+    fn of(id: CredentialId, credentials: &Credentials, now: Timestamp) -> HeaderCredential {
+        match credentials.get(id) {
+            Some(c) => {
+                let validity = c.validity(now);
+                HeaderCredential {
+                    id,
+                    label: credential_label(&c.info),
+                    validity,
+                    expires: c.info.expires,
+                    problem: match (validity, c.info.expires) {
+                        (Validity::Expired, Some(e)) => Some(format!(
+                            "{} expired on {}, so this header is not sent; create a new one",
+                            credential_label(&c.info),
+                            e.date()
+                        )),
+                        _ => None,
+                    },
+                }
+            }
+            None => HeaderCredential {
+                id,
+                label: String::new(),
+                validity: Validity::Expired,
+                expires: None,
+                problem: Some(
+                    "the credential was deleted, so this header is not sent".to_owned(),
+                ),
+            },
+        }
+    }
+}
+
+/// `Jina AI: alice (laptop)`.
+pub fn credential_label(info: &CredentialInfo) -> String {
+    let who = info
+        .account
+        .user
+        .as_deref()
+        .or(info.account.email.as_deref())
+        .unwrap_or(info.endpoint.as_str());
+    if info.name.is_empty() {
+        format!("{}: {who}", info.provider.name())
+    } else {
+        format!("{}: {who} ({})", info.provider.name(), info.name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +370,7 @@ pub struct SiteView {
 }
 
 impl RuleView {
-    pub fn of(rule: &SiteRule) -> RuleView {
+    pub fn of(rule: &SiteRule, credentials: &Credentials, now: Timestamp) -> RuleView {
         RuleView {
             id: rule.id,
             label: rule.label.clone(),
@@ -102,6 +388,13 @@ impl RuleView {
                         HeaderAction::Remove { .. } => "remove".to_owned(),
                     },
                     summary: a.summary(),
+                    credential: match a {
+                        HeaderAction::Set {
+                            credential: Some(id),
+                            ..
+                        } => Some(HeaderCredential::of(*id, credentials, now)),
+                        _ => None,
+                    },
                 })
                 .collect(),
         }
@@ -111,6 +404,8 @@ impl RuleView {
 impl RulesView {
     pub fn of(
         book: &RuleBook,
+        credentials: &Credentials,
+        now: Timestamp,
         saved: Option<SiteRuleId>,
         unreadable: usize,
         limits: Limits,
@@ -130,7 +425,11 @@ impl RulesView {
             None
         };
         RulesView {
-            rules: book.rules().iter().map(RuleView::of).collect(),
+            rules: book
+                .rules()
+                .iter()
+                .map(|r| RuleView::of(r, credentials, now))
+                .collect(),
             saved,
             unreadable,
             limit_warning,
@@ -139,7 +438,7 @@ impl RulesView {
 }
 
 impl SiteView {
-    pub fn of(book: &RuleBook, url: &str) -> SiteView {
+    pub fn of(book: &RuleBook, credentials: &Credentials, now: Timestamp, url: &str) -> SiteView {
         let web = matcher::canonical(url).and_then(|spec| {
             let (scheme, rest) = spec.split_once("://")?;
             Scheme::of_url(scheme)?;
@@ -154,7 +453,7 @@ impl SiteView {
                 suggested_pattern: String::new(),
             };
         };
-        let rule = matcher::covering(book, &spec).map(RuleView::of);
+        let rule = matcher::covering(book, &spec).map(|r| RuleView::of(r, credentials, now));
         SiteView {
             state: if rule.is_some() {
                 SiteState::Covered
@@ -173,6 +472,8 @@ mod tests {
     use super::*;
     use crate::rules::tests::draft;
     use serde_json::json;
+
+    const NOW: Timestamp = Timestamp(1_766_000_000);
 
     #[test]
     fn requests_are_tagged_camel_case() {
@@ -198,7 +499,7 @@ mod tests {
         assert!(book
             .save(&draft("https://api.example.com", "sk-secret-value-1234"))
             .is_ok());
-        let covered = SiteView::of(&book, "https://api.example.com/docs");
+        let covered = SiteView::of(&book, &Credentials::default(), NOW, "https://api.example.com/docs");
         assert_eq!(covered.state, SiteState::Covered);
         assert_eq!(covered.origin, "https://api.example.com");
         let json = serde_json::to_string(&covered).unwrap_or_default();
@@ -207,7 +508,7 @@ mod tests {
             "{json}"
         );
 
-        let other = SiteView::of(&book, "https://other.example.com:8443/x");
+        let other = SiteView::of(&book, &Credentials::default(), NOW, "https://other.example.com:8443/x");
         assert_eq!(
             (other.state, other.suggested_pattern.as_str()),
             (SiteState::Uncovered, "https://other.example.com:8443")
@@ -220,7 +521,7 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                SiteView::of(&book, page).state,
+                SiteView::of(&book, &Credentials::default(), NOW, page).state,
                 SiteState::Unsupported,
                 "{page}"
             );
@@ -239,7 +540,7 @@ mod tests {
             max_rules: 100,
             max_regex_rules: 10,
         };
-        let warning = RulesView::of(&book, None, 0, limits)
+        let warning = RulesView::of(&book, &Credentials::default(), NOW, None, 0, limits)
             .limit_warning
             .unwrap_or_default();
         assert!(
@@ -260,12 +561,12 @@ mod tests {
             max_rules: 12,
             max_regex_rules: 10,
         };
-        assert!(RulesView::of(&book, None, 0, tight).limit_warning.is_none());
+        assert!(RulesView::of(&book, &Credentials::default(), NOW, None, 0, tight).limit_warning.is_none());
         let tighter = Limits {
             max_rules: 10,
             max_regex_rules: 10,
         };
-        assert!(RulesView::of(&book, None, 0, tighter)
+        assert!(RulesView::of(&book, &Credentials::default(), NOW, None, 0, tighter)
             .limit_warning
             .is_some());
     }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::credential::CredentialId;
 use crate::header::{
     self, HeaderAction, HeaderError, HeaderName, HeaderValue, Secret, ValueScheme,
 };
@@ -83,6 +84,10 @@ pub struct HeaderDraft {
     pub scheme: String,
     #[serde(default)]
     pub secret: String,
+    /// Use this stored credential's secret. The background fills `secret`
+    /// from the vault; a page never sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialId>,
 }
 
 impl std::fmt::Debug for HeaderDraft {
@@ -91,6 +96,7 @@ impl std::fmt::Debug for HeaderDraft {
             .field("name", &self.name)
             .field("scheme", &self.scheme)
             .field("secret", &"<redacted>")
+            .field("credential", &self.credential)
             .finish()
     }
 }
@@ -118,15 +124,20 @@ impl RuleDraft {
         let editing = self.id.is_some();
         // Any valid secret stands in for the stored one; only its presence
         // matters here.
-        self.validate(|_| editing.then(|| Secret::from_input("stored").ok()).flatten())
+        self.validate(|_| {
+            editing
+                .then(|| Secret::from_input("stored").ok().map(|s| (s, None)))
+                .flatten()
+        })
             .map(|(pattern, _)| pattern)
     }
 
     /// Validates the draft. `stored_secret` supplies the secret of a row
-    /// left blank: the stored rule's secret for that header, when editing.
+    /// left blank, and the credential it came from: the stored rule's, for
+    /// that header, when editing.
     fn validate(
         &self,
-        stored_secret: impl Fn(&HeaderName) -> Option<Secret>,
+        stored_secret: impl Fn(&HeaderName) -> Option<(Secret, Option<CredentialId>)>,
     ) -> Result<(SitePattern, Vec<HeaderAction>), RuleError> {
         let pattern = self.parse_pattern()?;
         let mut actions = Vec::with_capacity(self.headers.len());
@@ -140,22 +151,33 @@ impl RuleDraft {
             }
             let scheme =
                 ValueScheme::parse(&row.scheme).ok_or(RuleError::UnknownScheme(position))?;
-            let secret = if row.secret.trim().is_empty() {
+            let (secret, credential) = if row.secret.trim().is_empty() {
                 stored_secret(&name).ok_or(at(HeaderError::EmptySecret))?
             } else {
-                Secret::from_input(&row.secret).map_err(at)?
+                (Secret::from_input(&row.secret).map_err(at)?, row.credential)
             };
             let value = HeaderValue::new(scheme, secret).map_err(at)?;
-            actions.push(HeaderAction::Set { name, value });
+            actions.push(HeaderAction::Set {
+                name,
+                value,
+                credential,
+            });
         }
         header::check_actions(&actions).map_err(RuleError::Headers)?;
         Ok((pattern, actions))
     }
 }
 
-fn previous_secret(rule: &SiteRule, name: &HeaderName) -> Option<Secret> {
+fn previous_secret(
+    rule: &SiteRule,
+    name: &HeaderName,
+) -> Option<(Secret, Option<CredentialId>)> {
     rule.headers.iter().find_map(|a| match a {
-        HeaderAction::Set { name: n, value } if n.same_as(name) => Some(value.secret.clone()),
+        HeaderAction::Set {
+            name: n,
+            value,
+            credential,
+        } if n.same_as(name) => Some((value.secret.clone(), *credential)),
         _ => None,
     })
 }
@@ -237,6 +259,86 @@ impl RuleBook {
         Ok(rule)
     }
 
+    /// The book as the browser should apply it: every header whose
+    /// credential is not `usable` (expired, or gone) left out, and rules left
+    /// with nothing to do dropped. The stored book keeps them, so a renewed
+    /// credential brings them back.
+    pub fn in_force(&self, usable: impl Fn(CredentialId) -> bool) -> RuleBook {
+        let rules = self
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                let headers: Vec<HeaderAction> = rule
+                    .headers
+                    .iter()
+                    .filter(|a| match a {
+                        HeaderAction::Set {
+                            credential: Some(id),
+                            ..
+                        } => usable(*id),
+                        _ => true,
+                    })
+                    .cloned()
+                    .collect();
+                (!headers.is_empty()).then(|| SiteRule {
+                    headers,
+                    ..rule.clone()
+                })
+            })
+            .collect();
+        RuleBook {
+            next_id: self.next_id,
+            rules,
+        }
+    }
+
+    /// The rules that take a header from credential `id`.
+    pub fn using(&self, id: CredentialId) -> impl Iterator<Item = &SiteRule> {
+        self.rules.iter().filter(move |r| {
+            r.headers.iter().any(
+                |a| matches!(a, HeaderAction::Set { credential: Some(c), .. } if *c == id),
+            )
+        })
+    }
+
+    /// Puts a rotated credential's new secret in every header that uses it.
+    /// Returns how many headers changed.
+    pub fn rotate(&mut self, id: CredentialId, secret: &Secret) -> usize {
+        let mut changed = 0;
+        for rule in &mut self.rules {
+            for action in &mut rule.headers {
+                if let HeaderAction::Set {
+                    value,
+                    credential: Some(c),
+                    ..
+                } = action
+                {
+                    if *c == id {
+                        value.secret = secret.clone();
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Removes every header that uses credential `id`, and every rule left
+    /// with no header. Returns the ids of the rules removed.
+    pub fn forget_credential(&mut self, id: CredentialId) -> Vec<SiteRuleId> {
+        let mut removed = Vec::new();
+        self.rules.retain_mut(|rule| {
+            rule.headers.retain(
+                |a| !matches!(a, HeaderAction::Set { credential: Some(c), .. } if *c == id),
+            );
+            if rule.headers.is_empty() {
+                removed.push(rule.id);
+            }
+            !rule.headers.is_empty()
+        });
+        removed
+    }
+
     pub fn delete(&mut self, id: SiteRuleId) -> Result<SiteRule, RuleError> {
         let index = self
             .rules
@@ -259,6 +361,7 @@ pub(crate) mod tests {
                 name: "Authorization".into(),
                 scheme: "bearer".into(),
                 secret: secret.into(),
+                credential: None,
             }],
             ..RuleDraft::default()
         }

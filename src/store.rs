@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::credential::{Credential, CredentialId, Credentials, Timestamp};
 use crate::header::HeaderAction;
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
@@ -14,7 +15,8 @@ use crate::rules::{RuleBook, SiteRule, SiteRuleId};
 /// The `storage.local` key holding the whole state. One key, so one write
 /// is one atomic change.
 pub const STATE_KEY: &str = "state";
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 added credentials; a schema 1 state reads as having none.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +34,16 @@ struct StoredState {
     rules: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     unreadable: Vec<Value>,
+    #[serde(default = "first_id")]
+    next_credential_id: CredentialId,
+    #[serde(default)]
+    credentials: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unreadable_credentials: Vec<Value>,
+}
+
+fn first_id() -> CredentialId {
+    1
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +65,9 @@ pub struct State {
     pub book: RuleBook,
     /// Stored rules that did not validate, kept verbatim.
     pub unreadable: Vec<Value>,
+    pub credentials: Credentials,
+    /// Stored credentials that did not validate, kept verbatim.
+    pub unreadable_credentials: Vec<Value>,
 }
 
 impl State {
@@ -76,7 +91,22 @@ impl State {
                 rules: Vec::with_capacity(stored.rules.len()),
             },
             unreadable: stored.unreadable,
+            credentials: Credentials {
+                next_id: stored.next_credential_id.max(1),
+                items: Vec::with_capacity(stored.credentials.len()),
+            },
+            unreadable_credentials: stored.unreadable_credentials,
         };
+        for raw in stored.credentials {
+            match serde_json::from_value::<Credential>(raw.clone()) {
+                Ok(c) if state.credentials.get(c.info.id).is_none() => {
+                    let next = &mut state.credentials.next_id;
+                    *next = (*next).max(c.info.id.saturating_add(1));
+                    state.credentials.items.push(c);
+                }
+                _ => state.unreadable_credentials.push(raw),
+            }
+        }
         for raw in stored.rules {
             match decode_rule(&raw) {
                 Some(rule) if state.book.get(rule.id).is_none() => {
@@ -96,8 +126,25 @@ impl State {
             next_id: self.book.next_id,
             rules,
             unreadable: self.unreadable.clone(),
+            next_credential_id: self.credentials.next_id,
+            credentials: self
+                .credentials
+                .all()
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .collect(),
+            unreadable_credentials: self.unreadable_credentials.clone(),
         };
         serde_json::to_value(stored).unwrap_or(Value::Null)
+    }
+}
+
+impl State {
+    /// The rules as the browser should apply them at `now`: without the
+    /// headers of expired or deleted credentials.
+    pub fn rules_in_force(&self, now: Timestamp) -> RuleBook {
+        self.book
+            .in_force(|id| self.credentials.usable(id, now))
     }
 }
 
@@ -147,7 +194,7 @@ mod tests {
         }
         let encoded = state.encode();
         assert_eq!(State::decode(Some(encoded.clone())), Ok(state));
-        assert_eq!(encoded["schema"], json!(1));
+        assert_eq!(encoded["schema"], json!(2));
         assert_eq!(
             encoded["rules"][1],
             json!({

@@ -27,6 +27,7 @@ fuzz_target!(|input: &str| {
                 name: "Authorization".into(),
                 scheme: "bearer".into(),
                 secret: "t".into(),
+                credential: None,
             }],
             ..RuleDraft::default()
         };

@@ -132,6 +132,21 @@ pub fn curl_line(url: &str, header: &SuggestedHeader, secret: &Secret) -> Option
     ))
 }
 
+/// `curl -H 'A: v' -H 'B: w' 'URL'`: the headers a site gets, as one
+/// command, quoted for POSIX shells.
+///
+/// **Contains secrets.** Only for the user's explicit copy action.
+pub fn curl_command(url: &str, headers: &[(String, String)]) -> String {
+    let mut line = String::from("curl");
+    for (name, value) in headers {
+        line.push_str(" -H ");
+        line.push_str(&shell_quote(&format!("{name}: {value}")));
+    }
+    line.push(' ');
+    line.push_str(&shell_quote(url));
+    line
+}
+
 /// The environment variables the provider's official client reads:
 /// `BENTO_CLOUD_API_KEY` with `BENTO_CLOUD_API_ENDPOINT`, `JINA_AUTH_TOKEN`,
 /// `HF_TOKEN`, plus the endpoint variable (`JINA_HUBBLE_REGISTRY`,

@@ -14,13 +14,14 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use super::browser::{
-    self, action, dnr, permissions, runtime, storage, tabs, BrowserError, RuleSet,
+    self, action, alarms, dnr, net, permissions, runtime, storage, tabs, BrowserError, RuleSet,
 };
 use crate::compile::Limits;
 use crate::dnr::{Rule, UpdateRuleOptions};
 use crate::matcher::{self, Badge};
 use crate::message::{Request, Response};
-use crate::service::{self, PlatformError, RuleEngine, StateStore};
+use crate::provider::{HttpRequest, HttpResponse};
+use crate::service::{self, Platform, PlatformError, RuleEngine, StateStore, Transport};
 use crate::store::{State, STATE_KEY};
 
 const BADGE_COLOR: &str = "#1a7f37";
@@ -70,6 +71,19 @@ impl RuleEngine for BrowserRules {
     }
 }
 
+struct Fetch;
+
+impl Transport for Fetch {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+        net::fetch(request).await.map_err(platform)
+    }
+}
+
+/// Recomputes the rules when a credential expires, so its header stops on
+/// time even if nothing else happens. An alarm, not a timer: the worker may
+/// be stopped long before.
+const EXPIRY_ALARM: &str = "credential-expiry";
+
 fn platform(error: BrowserError) -> PlatformError {
     PlatformError(error.0)
 }
@@ -90,13 +104,30 @@ fn warn(context: &str, error: &dyn std::fmt::Display) {
 
 /// Brings the browser's rules and every tab's badge in line with storage.
 async fn sync_everything() {
-    match exclusive(service::reconcile(&LocalStore, &engine())).await {
-        Ok(_) => {}
+    let now = browser::clock().now;
+    match exclusive(service::reconcile(&LocalStore, &engine(), now)).await {
+        Ok(done) => schedule_expiry(done.next_expiry).await,
         Err(e) => warn("reconcile", &e),
     }
     if let Err(e) = refresh_badges().await {
         warn("badges", &e);
     }
+}
+
+async fn schedule_expiry(next: Option<crate::credential::Timestamp>) {
+    let scheduled = match next {
+        Some(when) => alarms::at(EXPIRY_ALARM, when).await,
+        None => alarms::clear(EXPIRY_ALARM).await,
+    };
+    if let Err(e) = scheduled {
+        warn("expiry alarm", &e);
+    }
+}
+
+/// An alarm fired: a credential expired, so the rules are recomputed.
+#[wasm_bindgen]
+pub async fn background_on_alarm(_alarm: JsValue) {
+    sync_everything().await;
 }
 
 async fn load_state() -> Result<State, BrowserError> {
@@ -118,7 +149,8 @@ async fn refresh_badges() -> Result<(), BrowserError> {
 /// granted in Firefox, or withdrawn) sends nothing, so the badge says so
 /// rather than "ON".
 async fn badge_for(state: &State, url: Option<&str>) -> Badge {
-    let rule = url.and_then(|url| matcher::applying(&state.book, url).first().copied());
+    let book = state.rules_in_force(browser::clock().now);
+    let rule = url.and_then(|url| matcher::applying(&book, url).first().copied());
     let permitted = match &rule {
         Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
             .await
@@ -199,11 +231,29 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
             message: format!("malformed request: {e}"),
         },
         (true, Ok(request)) => {
-            let mutates = !matches!(request, Request::ListRules | Request::SiteStatus { .. });
-            let response = exclusive(service::handle(&LocalStore, &engine(), request)).await;
+            let mutates = !matches!(
+                request,
+                Request::ListRules
+                    | Request::SiteStatus { .. }
+                    | Request::Accounts
+                    | Request::ListTokens { .. }
+                    | Request::SuggestSite { .. }
+                    | Request::CopyHelpers { .. }
+            );
+            let platform = Platform {
+                store: &LocalStore,
+                engine: &engine(),
+                transport: &Fetch,
+                clock: browser::clock(),
+            };
+            let response = exclusive(service::handle(&platform, request)).await;
             if mutates {
                 if let Err(e) = refresh_badges().await {
                     warn("badges", &e);
+                }
+                let now = browser::clock().now;
+                if let Ok(state) = load_state().await {
+                    schedule_expiry(state.credentials.next_expiry(now)).await;
                 }
             }
             response

@@ -112,6 +112,117 @@ fn object(entries: &[(&str, JsValue)]) -> Result<JsValue> {
     Ok(obj.into())
 }
 
+/// Provider requests, with the global `fetch` (a service worker has no
+/// `window`).
+pub mod net {
+    use super::*;
+    use crate::provider::{HttpRequest, HttpResponse};
+
+    /// How long a provider may take to answer before the user is told.
+    const TIMEOUT_MS: u32 = 20_000;
+
+    /// Sends `request` and reads the whole answer. Cookies are never sent
+    /// (`credentials: "omit"`): the token in the request is the only
+    /// credential, as with the official clients.
+    pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse> {
+        let headers = Object::new();
+        for (name, value) in &request.headers {
+            Reflect::set(&headers, &JsValue::from_str(name), &JsValue::from_str(value))?;
+        }
+        let global = js_sys::global();
+        let signal = Reflect::get(&global, &JsValue::from_str("AbortSignal"))
+            .ok()
+            .and_then(|a| {
+                let timeout: Function = Reflect::get(&a, &JsValue::from_str("timeout"))
+                    .ok()?
+                    .dyn_into()
+                    .ok()?;
+                timeout.call1(&a, &JsValue::from(TIMEOUT_MS)).ok()
+            })
+            .unwrap_or(JsValue::UNDEFINED);
+        let init = object(&[
+            ("method", JsValue::from_str(request.method.as_str())),
+            ("headers", headers.into()),
+            ("credentials", JsValue::from_str("omit")),
+            ("cache", JsValue::from_str("no-store")),
+            ("signal", signal),
+            (
+                "body",
+                request
+                    .body
+                    .as_deref()
+                    .map(JsValue::from_str)
+                    .unwrap_or(JsValue::UNDEFINED),
+            ),
+        ])?;
+        let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))?
+            .dyn_into()
+            .map_err(|_| BrowserError("this context has no fetch".to_owned()))?;
+        let response = JsFuture::from(Promise::resolve(&fetch.call2(
+            &global,
+            &JsValue::from_str(&request.url),
+            &init,
+        )?))
+        .await
+        .map_err(|e| {
+            let e = BrowserError::from(e);
+            if e.0.contains("timed out") || e.0.contains("aborted") {
+                BrowserError("no answer within 20 seconds".to_owned())
+            } else {
+                e
+            }
+        })?;
+        let status = Reflect::get(&response, &JsValue::from_str("status"))?
+            .as_f64()
+            .unwrap_or(0.0) as u16;
+        let mut out = HttpResponse::new(status, String::new());
+        let header_list = Reflect::get(&response, &JsValue::from_str("headers"))?;
+        let pairs = Array::from(&header_list);
+        for pair in pairs.iter() {
+            let pair = Array::from(&pair);
+            if let (Some(n), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                out.headers.push((n, v));
+            }
+        }
+        let text: Function = Reflect::get(&response, &JsValue::from_str("text"))?
+            .dyn_into()
+            .map_err(|_| BrowserError("the answer has no body".to_owned()))?;
+        out.body = JsFuture::from(Promise::resolve(&text.call0(&response)?))
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        Ok(out)
+    }
+}
+
+/// The time, as the core takes it.
+pub fn clock() -> crate::credential::Clock {
+    let date = js_sys::Date::new_0();
+    crate::credential::Clock {
+        now: crate::credential::Timestamp((js_sys::Date::now() / 1000.0) as i64),
+        utc_offset_minutes: -(date.get_timezone_offset() as i32),
+    }
+}
+
+/// Wake-ups that survive the service worker stopping.
+pub mod alarms {
+    use super::*;
+
+    /// Fires `name` at `when` (Unix seconds), replacing any earlier one.
+    pub async fn at(name: &str, when: crate::credential::Timestamp) -> Result<()> {
+        let info = object(&[("when", JsValue::from_f64(when.0 as f64 * 1000.0))])?;
+        call("alarms", "create", &[JsValue::from_str(name), info])
+            .await
+            .map(drop)
+    }
+
+    pub async fn clear(name: &str) -> Result<()> {
+        call("alarms", "clear", &[JsValue::from_str(name)])
+            .await
+            .map(drop)
+    }
+}
+
 pub mod storage {
     use super::*;
 
@@ -338,6 +449,7 @@ mod tests {
                     name: "Authorization".into(),
                     scheme: "bearer".into(),
                     secret: "tok".into(),
+                    credential: None,
                 }],
                 ..RuleDraft::default()
             };

@@ -5,8 +5,9 @@
 //! - [`browser`]: the extension APIs, typed; where browser differences live.
 //! - [`background`]: event handlers for the service worker / event page.
 //! - [`options`], [`popup`]: the two pages, over the helpers in [`dom`]
-//!   and [`save`].
+//!   and [`save`]; [`accounts`] is the popup's logins and tokens.
 
+pub mod accounts;
 pub mod background;
 pub mod browser;
 pub mod dom;

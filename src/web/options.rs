@@ -147,6 +147,7 @@ fn read_form() -> Result<RuleDraft, DomError> {
                 name: dom::input_value(row, "[data-field=name]")?,
                 scheme: dom::input_value(row, "[data-field=scheme]")?,
                 secret: dom::input_value(row, "[data-field=secret]")?,
+                credential: None,
             })
         })
         .collect::<Result<Vec<_>, DomError>>()?;

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
 
+use super::accounts;
 use super::browser::{permissions, runtime, tabs};
 use super::dom::{self, DomError};
 use super::save::start_save;
@@ -80,9 +81,18 @@ pub async fn popup_main() -> Result<(), JsValue> {
         },
     );
     dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
+    accounts::install(Rc::clone(&url))?;
 
-    refresh(url).await;
+    // Both halves rendered is what "ready" means.
+    futures_util::future::join(refresh(url), accounts::refresh()).await;
+    dom::mark_ready();
     Ok(())
+}
+
+/// Renders the site half again, after a change made elsewhere in the popup.
+pub(super) async fn refresh_site() {
+    let url: Rc<str> = target_url().await.unwrap_or_default().into();
+    refresh(url).await;
 }
 
 /// The URL of the tab the popup describes, when the browser lets us see it
@@ -172,13 +182,22 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         }
         dom::by_id::<HtmlInputElement>("site-toggle")?.set_checked(rule.enabled);
     }
+    // Why a header is not sent: its credential expired or was deleted.
+    let problem = view
+        .rule
+        .iter()
+        .flat_map(|r| &r.headers)
+        .find_map(|h| h.credential.as_ref()?.problem.clone());
+    let problem_area: Element = dom::by_id("site-problem")?;
+    dom::set_text(&problem_area, problem.as_deref().unwrap_or(""));
+    dom::show(&problem_area, problem.is_some());
+    dom::show(&dom::by_id::<Element>("copy-curl")?, enabled && permitted);
     let uncovered = view.state == SiteState::Uncovered;
     dom::show(&dom::by_id::<Element>("add-site")?, uncovered);
     dom::show(&dom::by_id::<Element>("add-form")?, false);
     if uncovered {
         dom::by_id::<HtmlInputElement>("add-pattern")?.set_value(&view.suggested_pattern);
     }
-    dom::mark_ready();
     Ok(())
 }
 
@@ -191,6 +210,7 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
             name: dom::by_id::<HtmlInputElement>("add-header-name")?.value(),
             scheme: dom::by_id::<HtmlSelectElement>("add-scheme")?.value(),
             secret: dom::by_id::<HtmlInputElement>("add-secret")?.value(),
+            credential: None,
         }],
         ..RuleDraft::default()
     };

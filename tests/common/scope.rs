@@ -34,6 +34,7 @@ pub(crate) fn bearer_draft(
             name: "Authorization".into(),
             scheme: "bearer".into(),
             secret: secret.into(),
+            credential: None,
         }],
         ..tokenward::rules::RuleDraft::default()
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every API permission any build may request, each with why it is needed.
 /// Adding one means adding its reason here, where review sees it.
-pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 3] = [
+pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 4] = [
     (
         "declarativeNetRequestWithHostAccess",
         "applies the header rules, and only where host access was granted (no install warning)",
@@ -19,6 +19,10 @@ pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 3] = [
     (
         "activeTab",
         "the popup reads the current tab's address after the user's click",
+    ),
+    (
+        "alarms",
+        "recomputes the rules when a credential expires, though the service worker has stopped",
     ),
 ];
 
@@ -145,7 +149,7 @@ mod tests {
     fn minimal() -> Value {
         json!({
             "manifest_version": 3,
-            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab"],
+            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab", "alarms"],
             "optional_host_permissions": ["https://*/*", "wss://*/*", "http://*/*", "ws://*/*"]
         })
     }

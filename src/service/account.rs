@@ -1,0 +1,800 @@
+//! Logins and tokens: the requests that go to a provider.
+//!
+//! Each operation loads state, talks to the provider through the
+//! [`Transport`], and only then changes state, through the same
+//! validate-save-apply path as rule edits. A provider that refuses, fails or
+//! answers garbage leaves stored state exactly as it was.
+
+use super::{
+    accounts_response, error_response, mutate, Platform, RuleEngine, ServiceError, StateStore,
+    Transport,
+};
+use crate::credential::{
+    Credential, CredentialId, CredentialKind, Endpoint, Timestamp, Validity,
+};
+use crate::header::Secret;
+use crate::matcher;
+use crate::message::{
+    credential_label, CopyView, CredentialView, LoginDraft, RemoteTokenView, Response, TokensView,
+};
+use crate::provider::{self, nuclia, site, Call, HttpResponse, Provider, TokenSpec};
+use crate::store::State;
+
+/// Sends a call's requests in order, stopping at the first answer that is
+/// not 2xx (the parser reports the first failure), and parses the answers.
+async fn run<T: 'static, X: Transport>(
+    transport: &X,
+    provider: Provider,
+    call: Call<T>,
+) -> Result<T, ServiceError> {
+    let mut answers: Vec<HttpResponse> = Vec::with_capacity(call.requests.len());
+    for request in &call.requests {
+        let answer = transport
+            .send(request)
+            .await
+            .map_err(|e| ServiceError::Unreachable {
+                origin: origin_of(request.url.as_str()),
+                reason: e.0,
+            })?;
+        let ok = answer.is_success();
+        answers.push(answer);
+        if !ok {
+            break;
+        }
+    }
+    call.finish(&answers)
+        .map_err(|source| ServiceError::Provider { provider, source })
+}
+
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "the provider".to_owned())
+}
+
+fn provider_error(provider: Provider, source: provider::ProviderError) -> ServiceError {
+    ServiceError::Provider { provider, source }
+}
+
+fn kind_for(provider: Provider, kind: &str) -> Result<CredentialKind, ServiceError> {
+    Ok(match (provider, kind) {
+        (Provider::BentoCloud, "" | "apiToken") => CredentialKind::ApiToken {
+            scopes: Vec::new(),
+            deployments: None,
+        },
+        (Provider::Nuclia, "knowledgeBoxKey") => CredentialKind::KnowledgeBoxKey,
+        (Provider::Nuclia, "nuaKey") => CredentialKind::NuaKey,
+        (_, "userToken") => CredentialKind::UserToken,
+        (_, "" | "personalAccessToken") => CredentialKind::PersonalAccessToken,
+        (p, other) => {
+            return Err(ServiceError::Invalid(format!(
+                "{p} has no credential of kind `{other}`"
+            )))
+        }
+    })
+}
+
+/// Checks the token with the provider and keeps it only if accepted. The
+/// same token logged in again refreshes the stored account instead of
+/// adding a second copy.
+pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    login: LoginDraft,
+) -> Response {
+    let provider = login.provider;
+    let prepared = (|| {
+        let secret = Secret::from_input(&login.secret).map_err(ServiceError::Secret)?;
+        let kind = kind_for(provider, &login.kind)?;
+        let endpoint = match kind {
+            // A NUA key names its own issuer.
+            CredentialKind::NuaKey => {
+                nuclia::nua_issuer(&secret).map_err(|e| provider_error(provider, e))?
+            }
+            _ if provider == Provider::Custom && login.endpoint.trim().is_empty() => {
+                return Err(ServiceError::Invalid(
+                    "enter the address of the site this credential is for".to_owned(),
+                ))
+            }
+            _ => Endpoint::parse(provider, &login.endpoint)?,
+        };
+        Ok(Credential::new(0, provider, endpoint, kind, secret))
+    })();
+    let mut credential = match prepared {
+        Ok(c) => c,
+        Err(e) => return error_response(&e, &state),
+    };
+    let now = platform.clock.now;
+    let confirmation = if provider == Provider::Custom {
+        credential.info.name = login.name.trim().to_owned();
+        format!(
+            "Saved {} for {}",
+            if credential.info.name.is_empty() {
+                "the credential"
+            } else {
+                credential.info.name.as_str()
+            },
+            credential.info.endpoint.as_str()
+        )
+    } else {
+        let identity = match provider::who_am_i(&credential) {
+            Ok(call) => run(platform.transport, provider, call).await,
+            Err(e) => Err(provider_error(provider, e)),
+        };
+        let identity = match identity {
+            Ok(identity) => identity,
+            Err(e) => return error_response(&e, &state),
+        };
+        credential.info.account = identity.account;
+        credential.info.name = identity
+            .token_name
+            .unwrap_or_else(|| login.name.trim().to_owned());
+        credential.info.last_verified = Some(now);
+        identity.confirmation
+    };
+    let same = state
+        .credentials
+        .all()
+        .iter()
+        .find(|c| {
+            c.info.provider == provider
+                && c.info.endpoint == credential.info.endpoint
+                && c.secret == credential.secret
+        })
+        .map(|c| c.info.id);
+    let saved = mutate(platform, &mut state, |s| match same {
+        Some(id) => {
+            let stored = s
+                .credentials
+                .get_mut(id)
+                .ok_or(ServiceError::UnknownCredential(id))?;
+            stored.info.account = credential.info.account;
+            stored.info.last_verified = credential.info.last_verified;
+            if !credential.info.name.is_empty() {
+                stored.info.name = credential.info.name;
+            }
+            Ok(id)
+        }
+        None => s
+            .credentials
+            .add(credential)
+            .ok_or_else(|| ServiceError::Invalid("no more credential ids are available".into())),
+    })
+    .await;
+    match saved {
+        Ok(id) => accounts_response(&state, now, Some(confirmation), Some(id)),
+        Err(e) => error_response(&e, &state),
+    }
+}
+
+fn tokens_view(
+    state: &State,
+    credential: &Credential,
+    remote: Option<Vec<provider::RemoteToken>>,
+    note: Option<String>,
+    now: Timestamp,
+) -> TokensView {
+    let info = &credential.info;
+    let remote = remote.map(|tokens| {
+        tokens
+            .into_iter()
+            .map(|token| RemoteTokenView {
+                validity: token.validity(now),
+                stored: state
+                    .credentials
+                    .matching_remote(info, &token.id)
+                    .map(|c| c.info.id),
+                current: info.remote_id.as_deref() == Some(token.id.as_str()),
+                token,
+            })
+            .collect()
+    });
+    let local = state
+        .credentials
+        .all()
+        .iter()
+        .filter(|c| c.info.provider == info.provider && c.info.endpoint == info.endpoint)
+        .map(|c| CredentialView::of(c, &state.book, now))
+        .collect();
+    TokensView {
+        credential: CredentialView::of(credential, &state.book, now),
+        remote,
+        note,
+        local,
+        suggested_expiry: info.provider.suggested_expiry(),
+    }
+}
+
+pub(super) async fn list_tokens<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: State,
+    id: CredentialId,
+) -> Response {
+    let Some(credential) = state.credentials.get(id).cloned() else {
+        return error_response(&ServiceError::UnknownCredential(id), &state);
+    };
+    let now = platform.clock.now;
+    let provider = credential.info.provider;
+    match provider::list_tokens(&credential) {
+        Ok(call) => match run(platform.transport, provider, call).await {
+            Ok(tokens) => Response::Tokens(tokens_view(&state, &credential, Some(tokens), None, now)),
+            Err(e) => error_response(&e, &state),
+        },
+        Err(provider::ProviderError::Unsupported(why)) => {
+            Response::Tokens(tokens_view(&state, &credential, None, Some(why), now))
+        }
+        Err(e) => error_response(&provider_error(provider, e), &state),
+    }
+}
+
+/// Creates the token at the provider, then keeps it as a new credential.
+/// The answer is the only time the secret reaches a page.
+pub(super) async fn create_token<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    id: CredentialId,
+    spec: TokenSpec,
+) -> Response {
+    let Some(creator) = state.credentials.get(id).cloned() else {
+        return error_response(&ServiceError::UnknownCredential(id), &state);
+    };
+    let provider = creator.info.provider;
+    let created = match provider::create_token(&creator, &spec, platform.clock) {
+        Ok(call) => run(platform.transport, provider, call).await,
+        Err(e) => Err(provider_error(provider, e)),
+    };
+    let new = match created {
+        Ok(new) => new,
+        Err(e) => return error_response(&e, &state),
+    };
+    let now = platform.clock.now;
+    let name = new.token.name.clone();
+    let credential = new.into_credential(0, &creator.info, &spec, now);
+    let secret = credential.secret.expose().to_owned();
+    let added = mutate(platform, &mut state, |s| {
+        s.credentials
+            .add(credential)
+            .ok_or_else(|| ServiceError::Invalid("no more credential ids are available".into()))
+    })
+    .await;
+    match added {
+        Ok(new_id) => match state.credentials.get(new_id) {
+            Some(c) => Response::Created {
+                credential: CredentialView::of(c, &state.book, now),
+                secret,
+            },
+            None => error_response(&ServiceError::UnknownCredential(new_id), &state),
+        },
+        // The provider has the token but we could not keep it: say so, so
+        // the user can delete it there rather than leave it unknown.
+        Err(e) => Response::Error {
+            message: format!(
+                "{provider} created the token “{name}”, but it could not be kept here ({}); delete it at {provider} or try again",
+                super::redact(&e.to_string(), &state)
+            ),
+        },
+    }
+}
+
+/// Deletes the token at the provider; a stored copy of it is forgotten with
+/// the rules that used it.
+pub(super) async fn delete_token<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    id: CredentialId,
+    remote_id: String,
+) -> Response {
+    let Some(credential) = state.credentials.get(id).cloned() else {
+        return error_response(&ServiceError::UnknownCredential(id), &state);
+    };
+    let provider = credential.info.provider;
+    let deleted = match provider::delete_token(&credential, &remote_id) {
+        Ok(call) => run(platform.transport, provider, call).await,
+        Err(e) => Err(provider_error(provider, e)),
+    };
+    if let Err(e) = deleted {
+        return error_response(&e, &state);
+    }
+    let now = platform.clock.now;
+    let stored = state
+        .credentials
+        .matching_remote(&credential.info, &remote_id)
+        .map(|c| c.info.id);
+    let mut notice = format!("Deleted the token at {provider}.");
+    if let Some(stored) = stored {
+        match mutate(platform, &mut state, |s| Ok(forget(s, stored))).await {
+            Ok(rules) => notice.push_str(&removed_rules(rules)),
+            Err(e) => return error_response(&e, &state),
+        }
+    }
+    let concerned = state.credentials.get(id).map(|c| c.info.id);
+    accounts_response(&state, now, Some(notice), concerned)
+}
+
+fn forget(state: &mut State, id: CredentialId) -> usize {
+    state.credentials.remove(id);
+    state.book.forget_credential(id).len()
+}
+
+fn removed_rules(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        1 => " 1 rule that used it was removed.".to_owned(),
+        n => format!(" {n} rules that used it were removed."),
+    }
+}
+
+/// Logs out: the provider's logout where it has one (Jina), then the
+/// credential and its rules are forgotten. A provider that cannot be told
+/// does not keep the user logged in here.
+pub(super) async fn logout<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    id: CredentialId,
+) -> Response {
+    let Some(credential) = state.credentials.get(id).cloned() else {
+        return error_response(&ServiceError::UnknownCredential(id), &state);
+    };
+    let provider = credential.info.provider;
+    let label = credential_label(&credential.info);
+    let mut notice = format!("Logged out of {label}.");
+    if let Some(call) = provider::logout(&credential) {
+        if let Err(e) = run(platform.transport, provider, call).await {
+            notice = format!(
+                "Forgot {label} here, but {provider} could not be told ({}).",
+                super::redact(&e.to_string(), &state)
+            );
+        }
+    }
+    match mutate(platform, &mut state, |s| Ok(forget(s, id))).await {
+        Ok(rules) => {
+            notice.push_str(&removed_rules(rules));
+            accounts_response(&state, platform.clock.now, Some(notice), None)
+        }
+        Err(e) => error_response(&e, &state),
+    }
+}
+
+/// The copy helpers: a `curl` line with the headers the rules in force send
+/// to `url`, and the credential's environment variables.
+pub(super) fn copy_helpers(
+    state: &State,
+    now: Timestamp,
+    credential: Option<CredentialId>,
+    url: Option<&str>,
+) -> Response {
+    let curl = url.and_then(|url| {
+        let book = state.rules_in_force(now);
+        let spec = matcher::canonical(url)?;
+        let headers: Vec<(String, String)> = matcher::effective_headers(&book, &spec)
+            .into_iter()
+            .filter_map(|(_, action)| match action {
+                crate::header::HeaderAction::Set { name, value, .. } => {
+                    Some((name.as_str().to_owned(), value.render().ok()?))
+                }
+                crate::header::HeaderAction::Remove { .. } => None,
+            })
+            .collect();
+        (!headers.is_empty()).then(|| site::curl_command(url, &headers))
+    });
+    let env = match credential {
+        Some(id) => match state.credentials.get(id) {
+            Some(c) if c.validity(now) == Validity::Expired => {
+                return Response::Error {
+                    message: format!("{} has expired; create a new one", credential_label(&c.info)),
+                }
+            }
+            Some(c) => Some(site::env_exports(c)).filter(|e| !e.is_empty()),
+            None => return error_response(&ServiceError::UnknownCredential(id), state),
+        },
+        None => None,
+    };
+    Response::Copy(CopyView { curl, env })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::fakes::{Fakes, NOW};
+    use super::super::handle;
+    use crate::credential::{Credential, CredentialKind, Endpoint, Timestamp, DAY};
+    use crate::header::{HeaderAction, Secret, ValueScheme};
+    use crate::message::{LoginDraft, Request, Response};
+    use crate::provider::site::SuggestedHeader;
+    use crate::provider::{Expiry, HttpResponse, Provider, TokenSpec};
+
+    const TOKEN: &str = "yatai-token-0123456789";
+
+    fn user() -> Value {
+        json!({"name": "alice", "email": "alice@example.com", "first_name": "Alice", "last_name": "L"})
+    }
+
+    fn org() -> Value {
+        json!({"uid": "org1", "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+               "deleted_at": null, "name": "acme", "resource_type": "organization", "labels": [],
+               "description": ""})
+    }
+
+    fn api_token(uid: &str, name: &str) -> Value {
+        json!({"uid": uid, "created_at": "2025-12-01T10:00:00Z", "updated_at": "2025-12-01T10:00:00Z",
+               "deleted_at": null, "name": name, "resource_type": "api_token", "labels": [],
+               "description": "", "scopes": ["api"], "user": user(), "organization": org(),
+               "expired_at": null})
+    }
+
+    fn bento() -> Fakes {
+        let fakes = Fakes::default();
+        let t = &fakes.transport;
+        t.answer("GET /api/v1/auth/current", HttpResponse::new(200, user().to_string()));
+        t.answer("GET /api/v1/current_org", HttpResponse::new(200, org().to_string()));
+        t.answer(
+            "GET /api/v1/api_tokens",
+            HttpResponse::new(
+                200,
+                json!({"start": 0, "count": 100, "total": 1, "items": [api_token("tok1", "laptop")]})
+                    .to_string(),
+            ),
+        );
+        fakes
+    }
+
+    fn login_draft(secret: &str) -> LoginDraft {
+        LoginDraft {
+            provider: Provider::BentoCloud,
+            kind: String::new(),
+            endpoint: "http://127.0.0.1:9000".into(),
+            secret: secret.into(),
+            name: String::new(),
+        }
+    }
+
+    fn logged_in(fakes: &Fakes) -> u32 {
+        match fakes.handle(Request::Login {
+            login: login_draft(TOKEN),
+        }) {
+            Response::Accounts(view) => view.concerned.unwrap_or_else(|| panic!("{view:?}")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_keeps_the_account_and_says_who() {
+        let fakes = bento();
+        let response = fakes.handle(Request::Login {
+            login: login_draft(TOKEN),
+        });
+        let Response::Accounts(view) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(
+            view.notice.as_deref(),
+            Some("Logged in as alice@example.com at acme organization")
+        );
+        let stored = fakes.state();
+        let c = &stored.credentials.all()[0];
+        assert_eq!(c.info.account.organizations, ["acme"]);
+        assert_eq!(c.secret.expose(), TOKEN);
+        assert_eq!(c.info.last_verified, Some(NOW));
+        let sent = fakes.transport.sent.borrow();
+        assert_eq!(sent[0].header_value("X-YATAI-API-TOKEN"), Some(TOKEN));
+        // The view carries no secret.
+        let json = serde_json::to_string(&view).unwrap_or_default();
+        assert!(!json.contains(TOKEN), "{json}");
+        drop(sent);
+        // Logging in again with the same token does not add a copy.
+        logged_in(&fakes);
+        assert_eq!(fakes.state().credentials.all().len(), 1);
+    }
+
+    #[test]
+    fn refused_failing_or_garbage_logins_save_nothing() {
+        for (status, body, expected) in [
+            (401, r#"{"error":"bad credentials"}"#, "BentoCloud: the provider refused the token"),
+            (500, "oops", "BentoCloud: the provider had an error (HTTP 500)"),
+            (200, "<html>not json</html>", "BentoCloud: the provider's answer could not be read"),
+            (200, r#"{"name": 3}"#, "BentoCloud: the provider's answer could not be read"),
+        ] {
+            let fakes = bento();
+            fakes.transport.answer(
+                "GET /api/v1/auth/current",
+                HttpResponse::new(status, body),
+            );
+            let response = fakes.handle(Request::Login {
+                login: login_draft(TOKEN),
+            });
+            match response {
+                Response::Error { message } => {
+                    assert!(message.starts_with(expected), "{status}: {message}");
+                    assert!(!message.contains(TOKEN));
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+            assert_eq!(*fakes.store.saves.borrow(), 0, "{status}");
+        }
+        let fakes = bento();
+        *fakes.transport.unreachable.borrow_mut() = true;
+        let response = fakes.handle(Request::Login {
+            login: login_draft(TOKEN),
+        });
+        assert!(
+            matches!(&response, Response::Error { message } if message.starts_with("could not reach http://127.0.0.1:9000")),
+            "{response:?}"
+        );
+        assert_eq!(*fakes.store.saves.borrow(), 0);
+    }
+
+    #[test]
+    fn bad_input_is_refused_before_any_request() {
+        let fakes = bento();
+        for (draft, expected) in [
+            (login_draft("a\nb"), "the token:"),
+            (
+                LoginDraft {
+                    endpoint: "http://example.com".into(),
+                    ..login_draft(TOKEN)
+                },
+                "plain http",
+            ),
+            (
+                LoginDraft {
+                    kind: "nuaKey".into(),
+                    ..login_draft(TOKEN)
+                },
+                "BentoCloud has no credential of kind",
+            ),
+        ] {
+            let response = fakes.handle(Request::Login { login: draft });
+            assert!(
+                matches!(&response, Response::Error { message } if message.contains(expected)),
+                "{response:?}"
+            );
+        }
+        assert!(fakes.transport.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn create_keeps_the_new_token_and_shows_it_once() {
+        let fakes = bento();
+        let id = logged_in(&fakes);
+        let mut created = api_token("tok2", "ci");
+        created["token"] = json!("new-secret-abcdef");
+        fakes
+            .transport
+            .answer("POST /api/v1/api_tokens", HttpResponse::new(200, created.to_string()));
+        let response = fakes.handle(Request::CreateToken {
+            credential: id,
+            spec: TokenSpec {
+                name: "ci".into(),
+                description: String::new(),
+                expiry: Expiry::Days(30),
+                scopes: vec!["api".into()],
+            },
+        });
+        let Response::Created { credential, secret } = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(secret, "new-secret-abcdef");
+        assert_eq!(credential.info.remote_id.as_deref(), Some("tok2"));
+        assert_eq!(credential.info.account.organizations, ["acme"]);
+        let state = fakes.state();
+        assert_eq!(state.credentials.all().len(), 2);
+        // A list now shows which listed token is kept here.
+        fakes.transport.answer(
+            "GET /api/v1/api_tokens",
+            HttpResponse::new(
+                200,
+                json!({"start": 0, "count": 100, "total": 2,
+                       "items": [api_token("tok1", "laptop"), api_token("tok2", "ci")]})
+                .to_string(),
+            ),
+        );
+        let Response::Tokens(tokens) = fakes.handle(Request::ListTokens { credential: id }) else {
+            panic!()
+        };
+        let remote = tokens.remote.unwrap_or_default();
+        assert_eq!(remote.len(), 2);
+        assert_eq!(remote[1].stored, Some(credential.info.id));
+        assert_eq!(remote[0].stored, None);
+        // BentoCloud answers a create with exactly 200; a 201 keeps nothing.
+        fakes
+            .transport
+            .answer("POST /api/v1/api_tokens", HttpResponse::new(201, created.to_string()));
+        let saves = *fakes.store.saves.borrow();
+        let refused = fakes.handle(Request::CreateToken {
+            credential: id,
+            spec: TokenSpec {
+                name: "x".into(),
+                description: String::new(),
+                expiry: Expiry::Never,
+                scopes: vec![],
+            },
+        });
+        assert!(matches!(refused, Response::Error { .. }), "{refused:?}");
+        assert_eq!(*fakes.store.saves.borrow(), saves);
+    }
+
+    fn use_on(fakes: &Fakes, id: u32, pattern: &str) -> Response {
+        fakes.handle(Request::UseCredential {
+            credential: id,
+            pattern: pattern.into(),
+            allow_http: false,
+            header: SuggestedHeader {
+                name: "Authorization".into(),
+                scheme: ValueScheme::Bearer,
+            },
+        })
+    }
+
+    fn installed_values(fakes: &Fakes) -> Vec<String> {
+        fakes
+            .engine
+            .rules
+            .borrow()
+            .iter()
+            .flat_map(|r| r.action.request_headers.iter().flatten())
+            .filter_map(|h| h.value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn rules_follow_their_credential() {
+        let fakes = bento();
+        let id = logged_in(&fakes);
+        let response = use_on(&fakes, id, "https://*.acme.cloud-apps.bentoml.com");
+        assert!(matches!(response, Response::Rules(_)), "{response:?}");
+        assert_eq!(
+            installed_values(&fakes),
+            [format!("Bearer {TOKEN}"), format!("Bearer {TOKEN}")]
+        );
+        let rule = fakes.state().book.rules()[0].clone();
+        assert!(matches!(
+            &rule.headers[0],
+            HeaderAction::Set { credential: Some(c), .. } if *c == id
+        ));
+
+        // Rotation puts the new secret in every rule that used the token.
+        let mut state = fakes.state();
+        let rotated = Secret::from_input("rotated-secret-1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(state.book.rotate(id, &rotated), 1);
+
+        // Logging out removes the credential and its rules.
+        let response = fakes.handle(Request::Logout { credential: id });
+        let Response::Accounts(view) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(
+            view.notice.as_deref(),
+            Some("Logged out of BentoCloud: alice. 1 rule that used it was removed.")
+        );
+        assert!(fakes.state().credentials.all().is_empty());
+        assert!(fakes.state().book.rules().is_empty());
+        assert!(fakes.engine.rules.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_expired_credential_stops_its_rules_and_says_why() {
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        let mut c = Credential::new(
+            0,
+            Provider::HuggingFace,
+            Endpoint::default_for(Provider::HuggingFace).unwrap_or_else(|| panic!()),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("hf_secret_token").unwrap_or_else(|e| panic!("{e}")),
+        );
+        c.info.expires = Some(Timestamp(NOW.0 + DAY));
+        let id = state.credentials.add(c).unwrap_or_default();
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+        assert!(matches!(
+            use_on(&fakes, id, "https://x.endpoints.huggingface.cloud"),
+            Response::Rules(_)
+        ));
+        assert_eq!(installed_values(&fakes).len(), 2);
+        let reconciled = super::super::fakes::run(super::super::reconcile(
+            &fakes.store,
+            &fakes.engine,
+            NOW,
+        ));
+        assert_eq!(reconciled.map(|r| r.next_expiry), Ok(Some(Timestamp(NOW.0 + DAY))));
+
+        // A day later: the rule stays stored, but the browser drops it.
+        let later = Timestamp(NOW.0 + DAY);
+        let reconciled = super::super::fakes::run(super::super::reconcile(
+            &fakes.store,
+            &fakes.engine,
+            later,
+        ));
+        assert_eq!(reconciled.map(|r| r.removed), Ok(2));
+        assert!(installed_values(&fakes).is_empty());
+        assert_eq!(fakes.state().book.rules().len(), 1);
+        let site = super::super::fakes::run(handle(
+            &fakes.platform_at(later),
+            Request::SiteStatus {
+                url: "https://x.endpoints.huggingface.cloud/".into(),
+            },
+        ));
+        let Response::Site(site) = site else { panic!() };
+        let problem = site
+            .rule
+            .and_then(|r| r.headers[0].credential.clone())
+            .and_then(|c| c.problem);
+        assert_eq!(
+            problem.as_deref(),
+            Some("Hugging Face: https://huggingface.co expired on 2025-12-18, so this header is not sent; create a new one")
+        );
+    }
+
+    #[test]
+    fn delete_at_the_provider_forgets_the_stored_copy() {
+        let fakes = bento();
+        let id = logged_in(&fakes);
+        let mut created = api_token("tok2", "ci");
+        created["token"] = json!("new-secret-abcdef");
+        fakes
+            .transport
+            .answer("POST /api/v1/api_tokens", HttpResponse::new(200, created.to_string()));
+        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
+            credential: id,
+            spec: TokenSpec {
+                name: "ci".into(),
+                description: String::new(),
+                expiry: Expiry::Never,
+                scopes: vec![],
+            },
+        }) else {
+            panic!()
+        };
+        assert!(matches!(
+            use_on(&fakes, credential.info.id, "https://a.example"),
+            Response::Rules(_)
+        ));
+        // A provider that fails keeps everything.
+        fakes
+            .transport
+            .answer("DELETE /api/v1/api_tokens/tok2", HttpResponse::new(500, "down"));
+        let before = fakes.store.value.borrow().clone();
+        let failed = fakes.handle(Request::DeleteToken {
+            credential: id,
+            remote_id: "tok2".into(),
+        });
+        assert!(matches!(failed, Response::Error { .. }), "{failed:?}");
+        assert_eq!(*fakes.store.value.borrow(), before);
+
+        fakes
+            .transport
+            .answer("DELETE /api/v1/api_tokens/tok2", HttpResponse::new(200, "{}"));
+        let response = fakes.handle(Request::DeleteToken {
+            credential: id,
+            remote_id: "tok2".into(),
+        });
+        let Response::Accounts(view) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(view.concerned, Some(id));
+        assert_eq!(view.credentials.len(), 1);
+        assert!(fakes.state().book.rules().is_empty());
+    }
+
+    #[test]
+    fn copy_helpers_give_the_headers_in_force_and_the_environment() {
+        let fakes = bento();
+        let id = logged_in(&fakes);
+        use_on(&fakes, id, "https://dep.acme.cloud-apps.bentoml.com");
+        let response = fakes.handle(Request::CopyHelpers {
+            credential: Some(id),
+            url: Some("https://dep.acme.cloud-apps.bentoml.com/docs".into()),
+        });
+        let Response::Copy(view) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(
+            view.curl.as_deref(),
+            Some("curl -H 'Authorization: Bearer yatai-token-0123456789' 'https://dep.acme.cloud-apps.bentoml.com/docs'")
+        );
+        assert_eq!(
+            view.env.as_deref(),
+            Some("export BENTO_CLOUD_API_KEY='yatai-token-0123456789'\nexport BENTO_CLOUD_API_ENDPOINT='http://127.0.0.1:9000'\n")
+        );
+    }
+}

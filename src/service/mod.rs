@@ -1,0 +1,642 @@
+//! The background's logic, free of IO: answer a page's request, and
+//! reconcile the browser's rules with stored state.
+//!
+//! The browser reaches this module only through [`StateStore`] and
+//! [`RuleEngine`]; `src/web/` implements them over `storage.local` and
+//! `declarativeNetRequest`, and the tests here over memory. Nothing is kept
+//! between calls: every call reads stored state, so a service worker that
+//! was stopped in between loses nothing.
+
+use serde_json::Value;
+
+mod account;
+
+use crate::compile::{self, CompileError, Limits};
+use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
+use crate::dnr::{Rule, UpdateRuleOptions};
+use crate::header::{HeaderAction, HeaderError};
+use crate::message::{credential_label, AccountsView, Request, Response, RulesView, SiteView};
+use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
+use crate::rules::{HeaderDraft, RuleDraft, RuleError};
+use crate::store::{State, StoreError};
+
+/// An error reported by the browser, as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformError(pub String);
+
+/// Where state is kept: `storage.local` in the browser.
+// These traits are implemented on one thread (wasm, or a test), so their
+// futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait StateStore {
+    async fn load(&self) -> Result<Option<Value>, PlatformError>;
+    async fn save(&self, state: Value) -> Result<(), PlatformError>;
+}
+
+/// The browser's rule set that carries our headers.
+#[allow(async_fn_in_trait)]
+pub trait RuleEngine {
+    async fn installed(&self) -> Result<Vec<Rule>, PlatformError>;
+    async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError>;
+    fn limits(&self) -> Limits;
+}
+
+/// Where provider requests go: `fetch` in the browser.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Sends one request. `Err` only when no answer came (network, timeout);
+    /// any HTTP status is an answer.
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
+}
+
+/// Everything the service reaches the browser through, and the time.
+#[derive(Debug)]
+pub struct Platform<'a, S, E, T> {
+    pub store: &'a S,
+    pub engine: &'a E,
+    pub transport: &'a T,
+    pub clock: Clock,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not read the saved settings: {0}")]
+    Load(PlatformError),
+    #[error("could not save, nothing was changed: {0}")]
+    Save(PlatformError),
+    #[error("saved, but the browser refused the header rules: {0}")]
+    Apply(PlatformError),
+    #[error("{provider}: {source}")]
+    Provider {
+        provider: Provider,
+        #[source]
+        source: ProviderError,
+    },
+    #[error("could not reach {origin}: {reason}; nothing was changed")]
+    Unreachable { origin: String, reason: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("the token: {0}")]
+    Secret(HeaderError),
+    #[error("this credential no longer exists; it may have been removed in another window")]
+    UnknownCredential(CredentialId),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub added: usize,
+    pub removed: usize,
+    /// When a credential in use next expires: the rules must be recomputed
+    /// then, so its header stops on time.
+    pub next_expiry: Option<Timestamp>,
+}
+
+/// Answers one page request. Errors become [`Response::Error`] with a
+/// message fit for the user, with any secret the browser echoed redacted.
+pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+) -> Response {
+    let mut state = match load(platform.store).await {
+        Ok(state) => state,
+        Err(e) => return error_response(&e, &State::default()),
+    };
+    let now = platform.clock.now;
+    let result = match request {
+        Request::ListRules => Ok(None),
+        Request::SiteStatus { url } => {
+            return Response::Site(SiteView::of(&state.book, &state.credentials, now, &url))
+        }
+        Request::SaveRule { mut draft } => {
+            if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
+                return error_response(&e, &state);
+            }
+            mutate(platform, &mut state, |s| {
+                Ok(s.book.save(&draft).map(|r| Some(r.id))?)
+            })
+            .await
+        }
+        Request::SetEnabled { id, enabled } => {
+            mutate(platform, &mut state, |s| {
+                Ok(s.book.set_enabled(id, enabled).map(|_| None)?)
+            })
+            .await
+        }
+        Request::DeleteRule { id } => {
+            mutate(platform, &mut state, |s| {
+                Ok(s.book.delete(id).map(|_| None)?)
+            })
+            .await
+        }
+        Request::UseCredential {
+            credential,
+            pattern,
+            allow_http,
+            header,
+        } => {
+            let Some(c) = state.credentials.get(credential) else {
+                return error_response(&ServiceError::UnknownCredential(credential), &state);
+            };
+            let draft = RuleDraft {
+                id: None,
+                label: credential_label(&c.info),
+                pattern,
+                allow_http,
+                enabled: true,
+                headers: vec![HeaderDraft {
+                    name: header.name,
+                    scheme: header.scheme.as_str().to_owned(),
+                    secret: c.secret.expose().to_owned(),
+                    credential: Some(credential),
+                }],
+            };
+            mutate(platform, &mut state, |s| {
+                Ok(s.book.save(&draft).map(|r| Some(r.id))?)
+            })
+            .await
+        }
+        Request::Accounts => return accounts_response(&state, now, None, None),
+        Request::Login { login } => return account::login(platform, state, login).await,
+        Request::ListTokens { credential } => {
+            return account::list_tokens(platform, state, credential).await
+        }
+        Request::CreateToken { credential, spec } => {
+            return account::create_token(platform, state, credential, spec).await
+        }
+        Request::DeleteToken {
+            credential,
+            remote_id,
+        } => return account::delete_token(platform, state, credential, remote_id).await,
+        Request::Logout { credential } => {
+            return account::logout(platform, state, credential).await
+        }
+        Request::SuggestSite {
+            credential,
+            deployment,
+        } => {
+            return match state.credentials.get(credential) {
+                Some(c) => Response::Suggestion {
+                    suggestion: site::suggest_site(&c.info, deployment.as_deref()),
+                },
+                None => error_response(&ServiceError::UnknownCredential(credential), &state),
+            }
+        }
+        Request::CopyHelpers { credential, url } => {
+            return account::copy_helpers(&state, now, credential, url.as_deref())
+        }
+    };
+    match result {
+        Ok(saved) => Response::Rules(RulesView::of(
+            &state.book,
+            &state.credentials,
+            now,
+            saved,
+            state.unreadable.len(),
+            platform.engine.limits(),
+        )),
+        Err(e) => error_response(&e, &state),
+    }
+}
+
+/// A header drafted from a stored credential takes that credential's
+/// secret, whatever the page sent.
+fn resolve_credentials(draft: &mut RuleDraft, credentials: &Credentials) -> Result<(), ServiceError> {
+    for row in &mut draft.headers {
+        if let Some(id) = row.credential {
+            let c = credentials
+                .get(id)
+                .ok_or(ServiceError::UnknownCredential(id))?;
+            row.secret = c.secret.expose().to_owned();
+        }
+    }
+    Ok(())
+}
+
+fn accounts_response(
+    state: &State,
+    now: Timestamp,
+    notice: Option<String>,
+    concerned: Option<CredentialId>,
+) -> Response {
+    let mut view = AccountsView::of(&state.credentials, &state.book, now);
+    view.notice = notice;
+    view.concerned = concerned;
+    Response::Accounts(view)
+}
+
+/// Makes the browser's rules equal to what stored state compiles to at
+/// `now`, in one update. Safe to call at any time and any number of times.
+pub async fn reconcile<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    now: Timestamp,
+) -> Result<Reconciled, ServiceError> {
+    let state = load(store).await?;
+    apply(engine, &state, now).await
+}
+
+async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
+    let stored = store.load().await.map_err(ServiceError::Load)?;
+    Ok(State::decode(stored)?)
+}
+
+/// Changes the state, checks its rules still compile, saves it, then
+/// applies it. A refused change or a failed save leaves stored state and
+/// the browser as they were.
+async fn mutate<S, E, T, F, R>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    change: F,
+) -> Result<R, ServiceError>
+where
+    S: StateStore,
+    E: RuleEngine,
+    T: Transport,
+    F: FnOnce(&mut State) -> Result<R, ServiceError>,
+{
+    let mut next = state.clone();
+    let out = change(&mut next)?;
+    compile::compile(&next.book, platform.engine.limits())?;
+    platform
+        .store
+        .save(next.encode())
+        .await
+        .map_err(ServiceError::Save)?;
+    *state = next;
+    apply(platform.engine, state, platform.clock.now).await?;
+    Ok(out)
+}
+
+async fn apply<E: RuleEngine>(
+    engine: &E,
+    state: &State,
+    now: Timestamp,
+) -> Result<Reconciled, ServiceError> {
+    let desired = compile::compile(&state.rules_in_force(now), engine.limits())?;
+    // The browser's error text may quote a rule, value included; redact it
+    // here so no caller, logging included, ever holds the raw text.
+    let refused = |e: PlatformError| ServiceError::Apply(PlatformError(redact(&e.0, state)));
+    let installed = engine.installed().await.map_err(refused)?;
+    let update = compile::diff(&desired, &installed);
+    if !update.is_empty() {
+        engine.update(&update).await.map_err(refused)?;
+    }
+    Ok(Reconciled {
+        added: update.add_rules.len(),
+        removed: update.remove_rule_ids.len(),
+        next_expiry: state.credentials.next_expiry(now),
+    })
+}
+
+fn error_response(error: &ServiceError, state: &State) -> Response {
+    Response::Error {
+        message: redact(&error.to_string(), state),
+    }
+}
+
+/// Browser error text may quote a rule, header value included. Replace every
+/// stored secret, and every rendered value, before it reaches a page or a
+/// log.
+pub fn redact(text: &str, state: &State) -> String {
+    let mut out = text.to_owned();
+    let mut hide = |secret: &str| {
+        if secret.len() >= 4 && out.contains(secret) {
+            out = out.replace(secret, "•••");
+        }
+    };
+    for rule in state.book.rules() {
+        for action in &rule.headers {
+            if let HeaderAction::Set { value, .. } = action {
+                hide(&value.render().unwrap_or_default());
+                hide(value.secret.expose());
+            }
+        }
+    }
+    for credential in state.credentials.all() {
+        hide(credential.secret.expose());
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod fakes {
+    //! In-memory stand-ins for the browser, for native tests.
+
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    #[derive(Default)]
+    pub(crate) struct MemoryStore {
+        pub(crate) value: RefCell<Option<Value>>,
+        pub(crate) fail_saves: RefCell<Option<String>>,
+        pub(crate) saves: RefCell<usize>,
+    }
+
+    impl StateStore for MemoryStore {
+        async fn load(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.value.borrow().clone())
+        }
+        async fn save(&self, state: Value) -> Result<(), PlatformError> {
+            if let Some(msg) = self.fail_saves.borrow().clone() {
+                return Err(PlatformError(msg));
+            }
+            *self.saves.borrow_mut() += 1;
+            *self.value.borrow_mut() = Some(state);
+            Ok(())
+        }
+    }
+
+    /// Behaves like the browser's rule store: refuses duplicate ids and
+    /// removals of unknown ids are ignored, as Chromium does.
+    #[derive(Default)]
+    pub(crate) struct MemoryEngine {
+        pub(crate) rules: RefCell<Vec<Rule>>,
+        pub(crate) updates: RefCell<Vec<UpdateRuleOptions>>,
+        pub(crate) reject: RefCell<Option<String>>,
+    }
+
+    impl RuleEngine for MemoryEngine {
+        async fn installed(&self) -> Result<Vec<Rule>, PlatformError> {
+            Ok(self.rules.borrow().clone())
+        }
+        async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError> {
+            if let Some(msg) = self.reject.borrow().clone() {
+                return Err(PlatformError(msg));
+            }
+            let mut rules = self.rules.borrow().clone();
+            rules.retain(|r| !update.remove_rule_ids.contains(&r.id));
+            for add in &update.add_rules {
+                if rules.iter().any(|r| r.id == add.id) {
+                    return Err(PlatformError(format!(
+                        "Rule with id {} already exists",
+                        add.id
+                    )));
+                }
+                rules.push(add.clone());
+            }
+            *self.rules.borrow_mut() = rules;
+            self.updates.borrow_mut().push(update.clone());
+            Ok(())
+        }
+        fn limits(&self) -> Limits {
+            Limits::CHROMIUM
+        }
+    }
+
+    /// A provider that answers from a script: each request is recorded, and
+    /// answered by the first route whose `method path` prefix matches.
+    #[derive(Default)]
+    pub(crate) struct ScriptedTransport {
+        pub(crate) routes: RefCell<Vec<(String, HttpResponse)>>,
+        pub(crate) sent: RefCell<Vec<HttpRequest>>,
+        pub(crate) unreachable: RefCell<bool>,
+    }
+
+    impl ScriptedTransport {
+        pub(crate) fn answer(&self, route: &str, response: HttpResponse) {
+            self.routes
+                .borrow_mut()
+                .insert(0, (route.to_owned(), response));
+        }
+    }
+
+    impl Transport for ScriptedTransport {
+        async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+            self.sent.borrow_mut().push(request.clone());
+            if *self.unreachable.borrow() {
+                return Err(PlatformError("NetworkError when attempting to fetch resource.".into()));
+            }
+            let path = url::Url::parse(request.url.as_str())
+                .map(|u| u.path().to_owned())
+                .unwrap_or_default();
+            let key = format!("{} {path}", request.method.as_str());
+            Ok(self
+                .routes
+                .borrow()
+                .iter()
+                .find(|(route, _)| key.starts_with(route.as_str()))
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| HttpResponse::new(404, "not found")))
+        }
+    }
+
+    /// The browser, in memory, at a fixed time.
+    #[derive(Default)]
+    pub(crate) struct Fakes {
+        pub(crate) store: MemoryStore,
+        pub(crate) engine: MemoryEngine,
+        pub(crate) transport: ScriptedTransport,
+    }
+
+    pub(crate) const NOW: Timestamp = Timestamp(1_766_000_000);
+
+    impl Fakes {
+        pub(crate) fn platform(&self) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
+            self.platform_at(NOW)
+        }
+
+        pub(crate) fn platform_at(
+            &self,
+            now: Timestamp,
+        ) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
+            Platform {
+                store: &self.store,
+                engine: &self.engine,
+                transport: &self.transport,
+                clock: Clock {
+                    now,
+                    utc_offset_minutes: 0,
+                },
+            }
+        }
+
+        pub(crate) fn handle(&self, request: Request) -> Response {
+            run(handle(&self.platform(), request))
+        }
+
+        pub(crate) fn state(&self) -> State {
+            State::decode(self.store.value.borrow().clone()).unwrap_or_default()
+        }
+    }
+
+    /// Runs a future whose fakes are always ready.
+    pub(crate) fn run<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fakes::{run, Fakes, MemoryEngine, NOW};
+    use super::*;
+    use crate::rules::tests::draft;
+
+    fn save(fakes: &Fakes, pattern: &str, secret: &str) -> Response {
+        fakes.handle(Request::SaveRule {
+            draft: draft(pattern, secret),
+        })
+    }
+
+    fn installed_ids(engine: &MemoryEngine) -> Vec<u32> {
+        let mut ids: Vec<u32> = engine.rules.borrow().iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn saving_stores_and_applies_in_one_update() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let response = save(&fakes, "https://api.example.com", "tok-123456");
+        assert!(
+            matches!(&response, Response::Rules(v) if v.saved == Some(1) && v.rules.len() == 1),
+            "{response:?}"
+        );
+        assert_eq!(installed_ids(engine), [2, 3]);
+        assert_eq!(engine.updates.borrow().len(), 1);
+        assert_eq!(*store.saves.borrow(), 1);
+    }
+
+    #[test]
+    fn reconcile_is_idempotent_and_repairs_drift() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        save(&fakes, "https://b.example", "t");
+        assert_eq!(run(reconcile(store, engine, NOW)), Ok(Reconciled::default()));
+        let before = engine.updates.borrow().len();
+        assert_eq!(run(reconcile(store, engine, NOW)), Ok(Reconciled::default()));
+        assert_eq!(
+            engine.updates.borrow().len(),
+            before,
+            "no browser call when nothing changed"
+        );
+
+        // The browser lost a rule and holds a stray one (a crash between
+        // steps, or an older version's leftovers): one update fixes both.
+        engine.rules.borrow_mut().retain(|r| r.id != 2);
+        let mut stray = engine.rules.borrow()[0].clone();
+        stray.id = 999;
+        engine.rules.borrow_mut().push(stray);
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled {
+                added: 1,
+                removed: 1,
+                next_expiry: None
+            })
+        );
+        assert_eq!(installed_ids(engine), [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn toggling_and_deleting_change_only_that_rule() {
+        let fakes = Fakes::default();
+        let engine = &fakes.engine;
+        save(&fakes, "https://a.example", "t");
+        save(&fakes, "https://b.example", "t");
+        fakes.handle(Request::SetEnabled {
+                id: 1,
+                enabled: false,
+            });
+        assert_eq!(installed_ids(engine), [4, 5]);
+        let last = engine.updates.borrow().last().cloned().unwrap_or_default();
+        assert_eq!(
+            (last.remove_rule_ids, last.add_rules.len()),
+            (vec![2, 3], 0)
+        );
+        fakes.handle(Request::SetEnabled {
+                id: 1,
+                enabled: true,
+            });
+        assert_eq!(installed_ids(engine), [2, 3, 4, 5]);
+        fakes.handle(Request::DeleteRule { id: 2 });
+        assert_eq!(installed_ids(engine), [2, 3]);
+    }
+
+    #[test]
+    fn a_full_store_loses_nothing() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        let before = store.value.borrow().clone();
+        *store.fail_saves.borrow_mut() = Some("QUOTA_BYTES quota exceeded".into());
+        let response = save(&fakes, "https://b.example", "t");
+        assert_eq!(
+            response,
+            Response::Error {
+                message: "could not save, nothing was changed: QUOTA_BYTES quota exceeded".into()
+            }
+        );
+        assert_eq!(*store.value.borrow(), before);
+        assert_eq!(
+            installed_ids(engine),
+            [2, 3],
+            "the browser keeps the old rules"
+        );
+    }
+
+    #[test]
+    fn browser_errors_are_redacted() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "first-secret");
+        *engine.reject.borrow_mut() =
+            Some("bad rule: value 'Bearer second-secret' is invalid".into());
+        let response = save(&fakes, "https://b.example", "second-secret");
+        match response {
+            Response::Error { message } => {
+                assert!(
+                    message.starts_with("saved, but the browser refused"),
+                    "{message}"
+                );
+                assert!(!message.contains("second-secret"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The rule was saved; the next reconcile, once the browser accepts,
+        // installs it.
+        *engine.reject.borrow_mut() = None;
+        assert_eq!(run(reconcile(store, engine, NOW)).map(|r| r.added), Ok(2));
+    }
+
+    #[test]
+    fn refused_rules_touch_neither_store_nor_browser() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let response = save(&fakes, "http://api.example.com", "t");
+        assert!(matches!(response, Response::Error { message } if message.contains("plain http")));
+        assert_eq!(*store.saves.borrow(), 0);
+        assert!(engine.updates.borrow().is_empty());
+    }
+
+    #[test]
+    fn site_status_reads_stored_state() {
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "t");
+        let response = fakes.handle(Request::SiteStatus {
+                url: "https://a.example/x".into(),
+            });
+        assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
+    }
+}

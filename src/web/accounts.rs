@@ -1,0 +1,684 @@
+//! The popup's accounts: log in with a token, list, create and delete the
+//! account's tokens, use a credential on a site, copy helpers, log out.
+//!
+//! Every provider request is made by the background (`Request::Login`,
+//! `Request::CreateToken`, …), so closing the popup mid-request loses
+//! nothing: the background finishes and stores the result, and the next
+//! popup shows it. The page renders what comes back and keeps no state but
+//! the id of the credential a panel is about, in a `data-` attribute.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
+
+use super::browser::{permissions, runtime};
+use super::dom::{self, DomError};
+use crate::credential::{CredentialId, Endpoint, Timestamp, Validity};
+use crate::message::{
+    credential_label, AccountsView, CredentialView, LoginDraft, Request, Response, TokensView,
+};
+use crate::pattern::{ParseOptions, SitePattern};
+use crate::provider::site::SuggestedHeader;
+use crate::provider::{Expiry, Provider, TokenSpec};
+use crate::header::ValueScheme;
+
+/// Wires the accounts panels. `url` is the described tab's address, for the
+/// curl helper.
+pub fn install(url: Rc<str>) -> Result<(), DomError> {
+    dom::listen(&dom::by_id::<Element>("show-login")?, "click", |_| {
+        let _ = open_login();
+    });
+    dom::listen(&dom::by_id::<Element>("login-cancel")?, "click", |_| {
+        if let Ok(form) = dom::by_id::<Element>("login-form") {
+            dom::show(&form, false);
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("login-provider")?, "change", |_| {
+        let _ = login_fields();
+    });
+    dom::listen(&dom::by_id::<Element>("login-kind")?, "change", |_| {
+        let _ = login_fields();
+    });
+    dom::listen(&dom::by_id::<Element>("login-form")?, "submit", |event| {
+        event.prevent_default();
+        if let Err(e) = login() {
+            show_error(&e.to_string());
+        }
+    });
+    dom::guard_secret_paste(&dom::by_id("login-secret")?, show_error);
+
+    // One delegated listener for the whole credential list.
+    dom::listen(&dom::by_id::<Element>("credentials")?, "click", |event| {
+        let (Some(button), Some(item)) = (
+            dom::origin_of(&event, "button[data-action]"),
+            dom::origin_of(&event, "li[data-credential-id]"),
+        ) else {
+            return;
+        };
+        let Some(id) = id_of(&item, "data-credential-id") else {
+            return;
+        };
+        match button.get_attribute("data-action").as_deref() {
+            Some("tokens") => spawn_local(open_tokens(id)),
+            Some("use") => spawn_local(open_use(id, None)),
+            Some("copy-env") => {
+                copy_from_background(Request::CopyHelpers {
+                    credential: Some(id),
+                    url: None,
+                });
+            }
+            Some("logout") => {
+                if let Ok(confirm) = dom::find::<Element>(&item, "[data-action=confirm-logout]") {
+                    dom::show(&confirm, true);
+                }
+            }
+            Some("confirm-logout") => {
+                spawn_local(async move {
+                    let answer = runtime::send(&Request::Logout { credential: id }).await;
+                    render_answer(answer);
+                });
+            }
+            _ => {}
+        }
+    });
+
+    dom::listen(&dom::by_id::<Element>("remote-tokens")?, "click", |event| {
+        let (Some(button), Some(item)) = (
+            dom::origin_of(&event, "button[data-action]"),
+            dom::origin_of(&event, "li[data-remote-id]"),
+        ) else {
+            return;
+        };
+        let Some(remote_id) = item.get_attribute("data-remote-id") else {
+            return;
+        };
+        match button.get_attribute("data-action").as_deref() {
+            Some("delete") => {
+                if let Ok(confirm) = dom::find::<Element>(&item, "[data-action=confirm-delete]") {
+                    dom::show(&confirm, true);
+                }
+            }
+            Some("confirm-delete") => {
+                let Some(id) = panel_credential("tokens") else {
+                    return;
+                };
+                spawn_local(async move {
+                    let answer = runtime::send(&Request::DeleteToken {
+                        credential: id,
+                        remote_id,
+                    })
+                    .await;
+                    let still_there = matches!(
+                        &answer,
+                        Ok(Response::Accounts(view)) if view.concerned == Some(id)
+                    );
+                    render_answer(answer);
+                    if still_there {
+                        open_tokens(id).await;
+                    } else {
+                        close("tokens");
+                    }
+                });
+            }
+            _ => {}
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("create-form")?, "submit", |event| {
+        event.prevent_default();
+        if let Err(e) = create() {
+            show_error(&e.to_string());
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("tokens-close")?, "click", |_| {
+        close("tokens");
+    });
+    dom::listen(&dom::by_id::<Element>("copy-new-secret")?, "click", |_| {
+        if let Ok(value) = dom::by_id::<Element>("new-secret-value") {
+            copy_text(value.text_content().unwrap_or_default(), "Copied the new token.");
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("dismiss-new-secret")?, "click", |_| {
+        hide_new_secret();
+    });
+
+    dom::listen(&dom::by_id::<Element>("use-deployment")?, "change", |_| {
+        let deployment = dom::by_id::<HtmlInputElement>("use-deployment")
+            .map(|i| i.value())
+            .unwrap_or_default();
+        if let Some(id) = panel_credential("use") {
+            spawn_local(open_use(id, Some(deployment)));
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("use-form")?, "submit", |event| {
+        event.prevent_default();
+        if let Err(e) = use_here() {
+            show_error(&e.to_string());
+        }
+    });
+    dom::listen(&dom::by_id::<Element>("use-cancel")?, "click", |_| {
+        close("use");
+    });
+
+    dom::listen(&dom::by_id::<Element>("copy-curl")?, "click", move |_| {
+        copy_from_background(Request::CopyHelpers {
+            credential: None,
+            url: Some(url.to_string()),
+        });
+    });
+    Ok(())
+}
+
+/// Asks the background for the stored accounts and shows them.
+pub async fn refresh() {
+    render_answer(runtime::send(&Request::Accounts).await);
+}
+
+fn render_answer(answer: Result<Response, super::browser::BrowserError>) {
+    match answer {
+        Ok(Response::Accounts(view)) => {
+            show_error("");
+            if let Err(e) = render_accounts(&view) {
+                show_error(&e.to_string());
+            }
+        }
+        Ok(Response::Error { message }) => show_error(&message),
+        Ok(_) => show_error("unexpected answer from the background"),
+        Err(e) => show_error(&format!("The background did not answer: {e}")),
+    }
+}
+
+fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
+    let list: Element = dom::by_id("credentials")?;
+    list.set_text_content(None);
+    for credential in &view.credentials {
+        list.append_child(&credential_item(credential)?.into())
+            .map_err(|_| DomError("cannot add a credential".into()))?;
+    }
+    dom::show(&dom::by_id::<Element>("accounts-empty")?, view.credentials.is_empty());
+    let notice: Element = dom::by_id("account-notice")?;
+    dom::set_text(&notice, view.notice.as_deref().unwrap_or(""));
+    dom::show(&notice, view.notice.is_some());
+    let _ = list.set_attribute("data-count", &view.credentials.len().to_string());
+    Ok(())
+}
+
+fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
+    let item = dom::instantiate("credential-template")?;
+    let _ = item.set_attribute("data-credential-id", &c.info.id.to_string());
+    let _ = item.set_attribute("data-provider", provider_key(c.info.provider));
+    dom::set_text(&dom::find(&item, "[data-role=label]")?, &credential_label(&c.info));
+    let validity: Element = dom::find(&item, "[data-role=validity]")?;
+    let _ = validity.set_attribute("data-validity", validity_key(c.validity));
+    dom::set_text(&validity, validity_text(c.validity));
+    dom::set_text(&dom::find(&item, "[data-role=kind]")?, &c.kind_name);
+    dom::set_text(&dom::find(&item, "[data-role=hint]")?, &c.hint);
+    dom::set_text(
+        &dom::find(&item, "[data-role=expires]")?,
+        &match c.info.expires {
+            Some(e) if c.validity == Validity::Expired => format!("expired on {}", e.date()),
+            Some(e) => format!("expires {}", e.date()),
+            None => "no expiry".to_owned(),
+        },
+    );
+    dom::set_text(
+        &dom::find(&item, "[data-role=rules]")?,
+        &match c.rules {
+            0 => String::new(),
+            1 => "· used by 1 rule".to_owned(),
+            n => format!("· used by {n} rules"),
+        },
+    );
+    dom::show(&dom::find::<Element>(&item, "[data-action=tokens]")?, c.manages_tokens);
+    let logout = if c.info.provider == Provider::Jina {
+        "Log out"
+    } else {
+        "Forget"
+    };
+    dom::set_text(&dom::find(&item, "[data-action=logout]")?, logout);
+    Ok(item)
+}
+
+fn provider_key(p: Provider) -> &'static str {
+    match p {
+        Provider::BentoCloud => "bentoCloud",
+        Provider::Jina => "jina",
+        Provider::Nuclia => "nuclia",
+        Provider::HuggingFace => "huggingFace",
+        Provider::Custom => "custom",
+    }
+}
+
+fn validity_key(v: Validity) -> &'static str {
+    match v {
+        Validity::Valid => "valid",
+        Validity::ExpiringSoon => "expiringSoon",
+        Validity::Expired => "expired",
+    }
+}
+
+fn validity_text(v: Validity) -> &'static str {
+    match v {
+        Validity::Valid => "valid",
+        Validity::ExpiringSoon => "expires within 7 days",
+        Validity::Expired => "expired",
+    }
+}
+
+fn selected_provider() -> Result<Provider, DomError> {
+    let value = dom::by_id::<HtmlSelectElement>("login-provider")?.value();
+    serde_json::from_value(serde_json::Value::String(value))
+        .map_err(|_| DomError("unknown provider".into()))
+}
+
+fn open_login() -> Result<(), DomError> {
+    dom::show(&dom::by_id::<Element>("login-form")?, true);
+    login_fields()?;
+    let _ = dom::by_id::<HtmlElement>("login-secret")?.focus();
+    Ok(())
+}
+
+/// Shows the fields the chosen provider takes, with its public endpoint as
+/// the default.
+fn login_fields() -> Result<(), DomError> {
+    let provider = selected_provider()?;
+    let kind = dom::by_id::<HtmlSelectElement>("login-kind")?.value();
+    dom::show(&dom::by_id::<Element>("login-kind-row")?, provider == Provider::Nuclia);
+    dom::show(&dom::by_id::<Element>("login-name-row")?, provider == Provider::Custom);
+    let nua = provider == Provider::Nuclia && kind == "nuaKey";
+    // A NUA key names its own endpoint.
+    dom::show(&dom::by_id::<Element>("login-endpoint-row")?, !nua);
+    let endpoint: HtmlInputElement = dom::by_id("login-endpoint")?;
+    let placeholder = match (provider, kind.as_str()) {
+        (Provider::Nuclia, "knowledgeBoxKey") => {
+            "https://europe-1.rag.progress.cloud/api/v1/kb/<id>"
+        }
+        (Provider::Custom, _) => "https://model.example.com",
+        (p, _) => p.default_endpoint().unwrap_or(""),
+    };
+    endpoint.set_placeholder(placeholder);
+    Ok(())
+}
+
+fn login() -> Result<(), DomError> {
+    show_error("");
+    let provider = selected_provider()?;
+    let draft = LoginDraft {
+        provider,
+        kind: if provider == Provider::Nuclia {
+            dom::by_id::<HtmlSelectElement>("login-kind")?.value()
+        } else {
+            String::new()
+        },
+        endpoint: dom::by_id::<HtmlInputElement>("login-endpoint")?.value(),
+        secret: dom::by_id::<HtmlInputElement>("login-secret")?.value(),
+        name: dom::by_id::<HtmlInputElement>("login-name")?.value(),
+    };
+    if let Err(e) = crate::header::Secret::from_input(&draft.secret) {
+        show_error(&format!("The token: {e}"));
+        return Ok(());
+    }
+    // The background calls the provider; the browser lets it only where the
+    // provider's host permission is held. Asked inside the click.
+    let asked = match Endpoint::parse(provider, &draft.endpoint) {
+        Ok(endpoint) if provider != Provider::Custom => {
+            let origin = format!("{}/*", endpoint.origin());
+            Some(permissions::request_origins(&[origin]))
+        }
+        Ok(_) => None,
+        Err(e) if draft.kind != "nuaKey" => {
+            show_error(&e.to_string());
+            return Ok(());
+        }
+        Err(_) => None,
+    };
+    let pending = runtime::send_now(&Request::Login { login: draft });
+    set_busy("login-submit", true);
+    spawn_local(async move {
+        if let Some(Ok(asked)) = asked {
+            let _ = asked.await;
+        }
+        let answer = match pending {
+            Ok(p) => p.await,
+            Err(e) => Err(e),
+        };
+        set_busy("login-submit", false);
+        let ok = matches!(answer, Ok(Response::Accounts(_)));
+        render_answer(answer);
+        if ok {
+            if let Ok(secret) = dom::by_id::<HtmlInputElement>("login-secret") {
+                secret.set_value("");
+            }
+            if let Ok(form) = dom::by_id::<Element>("login-form") {
+                dom::show(&form, false);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn set_busy(id: &str, busy: bool) {
+    if let Ok(button) = dom::by_id::<Element>(id) {
+        let _ = button.toggle_attribute_with_force("disabled", busy);
+        let _ = button.toggle_attribute_with_force("aria-busy", busy);
+    }
+}
+
+fn panel_credential(panel: &str) -> Option<CredentialId> {
+    id_of(&dom::by_id::<Element>(panel).ok()?, "data-credential-id")
+}
+
+fn id_of(element: &Element, attribute: &str) -> Option<CredentialId> {
+    element.get_attribute(attribute)?.parse().ok()
+}
+
+fn close(panel: &str) {
+    if let Ok(section) = dom::by_id::<Element>(panel) {
+        dom::show(&section, false);
+    }
+    if let Ok(accounts) = dom::by_id::<Element>("accounts") {
+        dom::show(&accounts, true);
+    }
+}
+
+async fn open_tokens(id: CredentialId) {
+    match runtime::send(&Request::ListTokens { credential: id }).await {
+        Ok(Response::Tokens(view)) => {
+            show_error("");
+            if let Err(e) = render_tokens(&view) {
+                show_error(&e.to_string());
+            }
+        }
+        Ok(Response::Error { message }) => show_error(&message),
+        Ok(_) => show_error("unexpected answer from the background"),
+        Err(e) => show_error(&format!("The background did not answer: {e}")),
+    }
+}
+
+fn render_tokens(view: &TokensView) -> Result<(), DomError> {
+    let section: Element = dom::by_id("tokens")?;
+    let _ = section.set_attribute("data-credential-id", &view.credential.info.id.to_string());
+    let _ = section.set_attribute("data-provider", provider_key(view.credential.info.provider));
+    dom::set_text(
+        &dom::by_id::<Element>("tokens-title")?,
+        &format!("Tokens of {}", credential_label(&view.credential.info)),
+    );
+    let note: Element = dom::by_id("tokens-note")?;
+    dom::set_text(&note, view.note.as_deref().unwrap_or(""));
+    dom::show(&note, view.note.is_some());
+    let list: Element = dom::by_id("remote-tokens")?;
+    list.set_text_content(None);
+    for token in view.remote.iter().flatten() {
+        let item = dom::instantiate("token-template")?;
+        let _ = item.set_attribute("data-remote-id", &token.token.id);
+        dom::set_text(&dom::find(&item, "[data-role=name]")?, &token.token.name);
+        let state: Element = dom::find(&item, "[data-role=state]")?;
+        let _ = state.set_attribute("data-validity", validity_key(token.validity));
+        dom::set_text(&state, validity_text(token.validity));
+        dom::set_text(
+            &dom::find(&item, "[data-role=stored]")?,
+            match (token.current, token.stored) {
+                (true, _) => "· this login",
+                (false, Some(_)) => "· kept here",
+                (false, None) => "",
+            },
+        );
+        let scopes = if token.token.scopes.is_empty() {
+            token.token.token_type.clone().unwrap_or_default()
+        } else {
+            token.token.scopes.join(", ")
+        };
+        dom::set_text(&dom::find(&item, "[data-role=scopes]")?, &scopes);
+        let date = |t: Option<Timestamp>, none: &str| t.map(|t| t.date()).unwrap_or(none.to_owned());
+        dom::set_text(&dom::find(&item, "[data-role=created]")?, &date(token.token.created, "—"));
+        dom::set_text(&dom::find(&item, "[data-role=expires]")?, &date(token.token.expires, "never"));
+        dom::set_text(&dom::find(&item, "[data-role=last-used]")?, &date(token.token.last_used, "never"));
+        list.append_child(&item.into())
+            .map_err(|_| DomError("cannot add a token".into()))?;
+    }
+    let _ = list.set_attribute("data-count", &view.remote.as_ref().map_or(0, Vec::len).to_string());
+    let creates = view.remote.is_some();
+    dom::show(&dom::by_id::<Element>("create-form")?, creates);
+    dom::show(
+        &dom::by_id::<Element>("create-scopes")?,
+        view.credential.info.provider == Provider::BentoCloud,
+    );
+    // The provider's default, or a suggestion where it has none.
+    let days: HtmlInputElement = dom::by_id("create-days")?;
+    let never: HtmlInputElement = dom::by_id("create-never")?;
+    match view.suggested_expiry {
+        Expiry::Days(d) => {
+            days.set_value(&d.to_string());
+            never.set_checked(false);
+        }
+        Expiry::Never | Expiry::At(_) => days.set_value(""),
+    }
+    dom::show(&dom::by_id::<Element>("accounts")?, false);
+    dom::show(&section, true);
+    let _ = section.set_attribute("data-loaded", "true");
+    Ok(())
+}
+
+fn create() -> Result<(), DomError> {
+    show_error("");
+    let Some(id) = panel_credential("tokens") else {
+        return Ok(());
+    };
+    let date = dom::by_id::<HtmlInputElement>("create-date")?.value();
+    let days = dom::by_id::<HtmlInputElement>("create-days")?.value();
+    let expiry = if dom::by_id::<HtmlInputElement>("create-never")?.checked() {
+        Expiry::Never
+    } else if let Some(at) = Timestamp::parse(&date) {
+        Expiry::At(at)
+    } else if let Ok(d) = days.trim().parse::<u32>() {
+        Expiry::Days(d)
+    } else {
+        show_error("Choose when the token expires: a number of days, a date, or never.");
+        return Ok(());
+    };
+    let scopes = dom::find_all(
+        &dom::by_id::<Element>("create-scopes")?,
+        "input[type=checkbox]",
+    )
+    .into_iter()
+    .filter_map(|e| e.dyn_into::<HtmlInputElement>().ok())
+    .filter(|i| i.checked())
+    .map(|i| i.value())
+    .collect();
+    let spec = TokenSpec {
+        name: dom::by_id::<HtmlInputElement>("create-name")?.value(),
+        description: dom::by_id::<HtmlInputElement>("create-description")?.value(),
+        expiry,
+        scopes,
+    };
+    set_busy("create-submit", true);
+    spawn_local(async move {
+        let answer = runtime::send(&Request::CreateToken {
+            credential: id,
+            spec,
+        })
+        .await;
+        set_busy("create-submit", false);
+        match answer {
+            Ok(Response::Created { secret, .. }) => {
+                if let Ok(value) = dom::by_id::<Element>("new-secret-value") {
+                    dom::set_text(&value, &secret);
+                }
+                if let Ok(area) = dom::by_id::<Element>("new-secret") {
+                    dom::show(&area, true);
+                }
+                if let Ok(name) = dom::by_id::<HtmlInputElement>("create-name") {
+                    name.set_value("");
+                }
+                open_tokens(id).await;
+                refresh().await;
+            }
+            Ok(Response::Error { message }) => show_error(&message),
+            Ok(_) => show_error("unexpected answer from the background"),
+            Err(e) => show_error(&format!("The background did not answer: {e}")),
+        }
+    });
+    Ok(())
+}
+
+fn hide_new_secret() {
+    if let Ok(value) = dom::by_id::<Element>("new-secret-value") {
+        value.set_text_content(None);
+    }
+    if let Ok(area) = dom::by_id::<Element>("new-secret") {
+        dom::show(&area, false);
+    }
+}
+
+async fn open_use(id: CredentialId, deployment: Option<String>) {
+    let answer = runtime::send(&Request::SuggestSite {
+        credential: id,
+        deployment: deployment.clone(),
+    })
+    .await;
+    let suggestion = match answer {
+        Ok(Response::Suggestion { suggestion }) => suggestion,
+        Ok(Response::Error { message }) => return show_error(&message),
+        Ok(_) => return show_error("unexpected answer from the background"),
+        Err(e) => return show_error(&format!("The background did not answer: {e}")),
+    };
+    let filled = (|| -> Result<(), DomError> {
+        let section: Element = dom::by_id("use")?;
+        let _ = section.set_attribute("data-credential-id", &id.to_string());
+        if deployment.is_none() {
+            dom::by_id::<HtmlInputElement>("use-deployment")?.set_value("");
+        }
+        let (pattern, header) = match &suggestion {
+            Some(s) => (s.pattern.clone(), s.header.clone()),
+            None => (
+                String::new(),
+                SuggestedHeader {
+                    name: "Authorization".into(),
+                    scheme: ValueScheme::Bearer,
+                },
+            ),
+        };
+        dom::by_id::<HtmlInputElement>("use-pattern")?.set_value(&pattern);
+        dom::by_id::<HtmlInputElement>("use-header-name")?.set_value(&header.name);
+        dom::by_id::<HtmlSelectElement>("use-scheme")?.set_value(header.scheme.as_str());
+        dom::show(&dom::by_id::<Element>("accounts")?, false);
+        dom::show(&section, true);
+        let _ = section.set_attribute("data-loaded", "true");
+        Ok(())
+    })();
+    if let Err(e) = filled {
+        show_error(&e.to_string());
+    }
+}
+
+fn use_here() -> Result<(), DomError> {
+    show_error("");
+    let Some(id) = panel_credential("use") else {
+        return Ok(());
+    };
+    let pattern = dom::by_id::<HtmlInputElement>("use-pattern")?.value();
+    let allow_http = dom::by_id::<HtmlInputElement>("use-allow-http")?.checked();
+    let parsed = match SitePattern::parse(&pattern, ParseOptions { allow_http }) {
+        Ok(p) => p,
+        Err(e) => {
+            show_error(&e.to_string());
+            return Ok(());
+        }
+    };
+    let Some(scheme) = ValueScheme::parse(&dom::by_id::<HtmlSelectElement>("use-scheme")?.value())
+    else {
+        return Ok(());
+    };
+    // Asked inside the click, before any await, or the browser refuses.
+    let asked = permissions::request_origins(&parsed.host_permissions());
+    let pending = runtime::send_now(&Request::UseCredential {
+        credential: id,
+        pattern,
+        allow_http,
+        header: SuggestedHeader {
+            name: dom::by_id::<HtmlInputElement>("use-header-name")?.value(),
+            scheme,
+        },
+    });
+    spawn_local(async move {
+        if let Ok(asked) = asked {
+            let _ = asked.await;
+        }
+        let answer = match pending {
+            Ok(p) => p.await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(Response::Rules(_)) => {
+                close("use");
+                refresh().await;
+                super::popup::refresh_site().await;
+            }
+            Ok(Response::Error { message }) => show_error(&message),
+            Ok(_) => show_error("unexpected answer from the background"),
+            Err(e) => show_error(&format!("The background did not answer: {e}")),
+        }
+    });
+    Ok(())
+}
+
+/// Asks the background for copy text and puts it on the clipboard. The
+/// text holds secrets, so it is never shown or kept.
+fn copy_from_background(request: Request) {
+    let pending = runtime::send_now(&request);
+    spawn_local(async move {
+        let answer = match pending {
+            Ok(p) => p.await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(Response::Copy(view)) => match view.curl.or(view.env) {
+                Some(text) => copy_text(text, "Copied."),
+                None => show_notice("Nothing to copy here."),
+            },
+            Ok(Response::Error { message }) => show_error(&message),
+            Ok(_) => show_error("unexpected answer from the background"),
+            Err(e) => show_error(&format!("The background did not answer: {e}")),
+        }
+    });
+}
+
+fn copy_text(text: String, done: &'static str) {
+    let written = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("navigator")).ok())
+        .and_then(|n| js_sys::Reflect::get(&n, &JsValue::from_str("clipboard")).ok())
+        .and_then(|clipboard| {
+            let write: js_sys::Function =
+                js_sys::Reflect::get(&clipboard, &JsValue::from_str("writeText"))
+                    .ok()?
+                    .dyn_into()
+                    .ok()?;
+            write.call1(&clipboard, &JsValue::from_str(&text)).ok()
+        });
+    spawn_local(async move {
+        let result = match written {
+            Some(promise) => JsFuture::from(js_sys::Promise::resolve(&promise)).await.is_ok(),
+            None => false,
+        };
+        if result {
+            show_notice(done);
+        } else {
+            show_error("The browser did not allow copying to the clipboard.");
+        }
+    });
+}
+
+fn show_notice(message: &str) {
+    if let Ok(notice) = dom::by_id::<Element>("account-notice") {
+        dom::set_text(&notice, message);
+        dom::show(&notice, true);
+    }
+}
+
+fn show_error(message: &str) {
+    if let Ok(area) = dom::by_id::<Element>("popup-error") {
+        dom::set_text(&area, message);
+        dom::show(&area, !message.is_empty());
+    }
+}
