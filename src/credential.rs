@@ -287,6 +287,15 @@ impl Endpoint {
             .unwrap_or_else(|_| self.0.clone())
     }
 
+    /// The match pattern of the host permission the background needs to
+    /// call this endpoint: `https://host/*` (match patterns have no port).
+    pub fn host_permission(&self) -> String {
+        Url::parse(&self.0)
+            .ok()
+            .and_then(|u| Some(format!("{}://{}/*", u.scheme(), u.host_str()?)))
+            .unwrap_or_default()
+    }
+
     pub fn is_default_for(&self, provider: Provider) -> bool {
         provider.default_endpoint() == Some(self.0.as_str())
     }
@@ -564,6 +573,14 @@ mod tests {
         c.info.created = Some(Timestamp(1_766_000_000));
         c.info.expires = Some(Timestamp(1_768_592_000));
         c
+    }
+
+    #[test]
+    fn host_permissions_have_no_port() {
+        let e = |s: &str| Endpoint::new(s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e("http://127.0.0.1:8123/x").host_permission(), "http://127.0.0.1/*");
+        assert_eq!(e("https://cloud.bentoml.com").host_permission(), "https://cloud.bentoml.com/*");
+        assert_eq!(e("http://[::1]:9/").host_permission(), "http://[::1]/*");
     }
 
     #[test]

@@ -205,9 +205,12 @@ fn tokens_view(
     }
 }
 
+/// Lists the account's tokens. The provider's word on when a stored token
+/// expires wins over what was stored: a token the provider shortened, or
+/// expired, stops being sent here too.
 pub(super) async fn list_tokens<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
-    state: State,
+    mut state: State,
     id: CredentialId,
 ) -> Response {
     let Some(credential) = state.credentials.get(id).cloned() else {
@@ -217,7 +220,32 @@ pub(super) async fn list_tokens<S: StateStore, E: RuleEngine, T: Transport>(
     let provider = credential.info.provider;
     match provider::list_tokens(&credential) {
         Ok(call) => match run(platform.transport, provider, call).await {
-            Ok(tokens) => Response::Tokens(tokens_view(&state, &credential, Some(tokens), None, now)),
+            Ok(tokens) => {
+                let changed: Vec<(CredentialId, Option<Timestamp>)> = tokens
+                    .iter()
+                    .filter_map(|t| {
+                        let stored = state.credentials.matching_remote(&credential.info, &t.id)?;
+                        (stored.info.expires != t.expires).then_some((stored.info.id, t.expires))
+                    })
+                    .collect();
+                if !changed.is_empty() {
+                    let synced = mutate(platform, &mut state, |s| {
+                        for (id, expires) in &changed {
+                            if let Some(c) = s.credentials.get_mut(*id) {
+                                c.info.expires = *expires;
+                                c.info.last_verified = Some(now);
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await;
+                    if let Err(e) = synced {
+                        return error_response(&e, &state);
+                    }
+                }
+                let credential = state.credentials.get(id).cloned().unwrap_or(credential);
+                Response::Tokens(tokens_view(&state, &credential, Some(tokens), None, now))
+            }
             Err(e) => error_response(&e, &state),
         },
         Err(provider::ProviderError::Unsupported(why)) => {
@@ -596,6 +624,33 @@ mod tests {
         assert_eq!(remote.len(), 2);
         assert_eq!(remote[1].stored, Some(credential.info.id));
         assert_eq!(remote[0].stored, None);
+        assert_eq!(*fakes.store.saves.borrow(), 2, "nothing to sync, nothing written");
+
+        // The provider says the kept token has expired: it stops being sent.
+        assert!(matches!(
+            use_on(&fakes, credential.info.id, "https://a.example"),
+            Response::Rules(_)
+        ));
+        assert_eq!(installed_values(&fakes).len(), 2);
+        let mut expired = api_token("tok2", "ci");
+        expired["expired_at"] = json!("2025-12-01T00:00:00Z");
+        fakes.transport.answer(
+            "GET /api/v1/api_tokens",
+            HttpResponse::new(
+                200,
+                json!({"start": 0, "count": 100, "total": 2,
+                       "items": [api_token("tok1", "laptop"), expired]})
+                .to_string(),
+            ),
+        );
+        let Response::Tokens(tokens) = fakes.handle(Request::ListTokens { credential: id }) else {
+            panic!()
+        };
+        assert_eq!(
+            tokens.local.iter().find(|c| c.info.id == credential.info.id).map(|c| c.validity),
+            Some(crate::credential::Validity::Expired)
+        );
+        assert!(installed_values(&fakes).is_empty());
         // BentoCloud answers a create with exactly 200; a 201 keeps nothing.
         fakes
             .transport

@@ -323,8 +323,7 @@ fn login() -> Result<(), DomError> {
     // provider's host permission is held. Asked inside the click.
     let asked = match Endpoint::parse(provider, &draft.endpoint) {
         Ok(endpoint) if provider != Provider::Custom => {
-            let origin = format!("{}/*", endpoint.origin());
-            Some(permissions::request_origins(&[origin]))
+            Some(permissions::request_origins(&[endpoint.host_permission()]))
         }
         Ok(_) => None,
         Err(e) if draft.kind != "nuaKey" => {

@@ -236,7 +236,6 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 Request::ListRules
                     | Request::SiteStatus { .. }
                     | Request::Accounts
-                    | Request::ListTokens { .. }
                     | Request::SuggestSite { .. }
                     | Request::CopyHelpers { .. }
             );
