@@ -409,7 +409,9 @@ impl Browser {
         procs.driver_port = driver_port;
 
         let ext = extension_dir.display().to_string();
-        let args = vec![
+        // `cargo xtask demo` shows the browser when a display exists.
+        let headed = std::env::var_os("TOKENWARD_HEADED").is_some();
+        let mut args = vec![
             "--headless=new".to_owned(),
             format!("--load-extension={ext}"),
             format!("--disable-extensions-except={ext}"),
@@ -427,6 +429,9 @@ impl Browser {
             "--window-size=1200,900".to_owned(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        if headed {
+            args.retain(|a| a != "--headless=new");
+        }
         let mut caps = Capabilities::new();
         caps.insert("browserName".to_owned(), json!("chrome"));
         caps.insert("pageLoadStrategy".to_owned(), json!("none"));

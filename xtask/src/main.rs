@@ -11,6 +11,7 @@
 
 mod browsers;
 mod build;
+mod demo;
 mod manifest;
 mod package;
 mod permissions;
@@ -45,6 +46,11 @@ COMMANDS:
                      test: native unit and property tests, wasm tests in
                      headless Chromium, and the end-to-end suite against the
                      built extension in Chromium and Firefox.
+    demo             Start local stand-ins of BentoCloud, Jina AI, Nuclia and
+                     Hugging Face and a Chromium with the built extension
+                     (shown when a display exists, else headless), log in,
+                     list and create a token, open a protected deployment,
+                     and print what happened.
     browsers         Only the first step of `test`: install what is missing
                      (Chromium, Firefox ESR, chromedriver with apt as root;
                      geckodriver with cargo into .tools) and print each
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         ["build"] => build::run(&workspace, Profile::Release).map(|_| ()),
         ["build", "--debug"] => build::run(&workspace, Profile::Debug).map(|_| ()),
         ["test"] => suite::run(&workspace),
+        ["demo"] => demo::run(&workspace),
         ["browsers"] => browsers::ensure_installed(&workspace).map(|_| ()),
         _ => {
             eprint!("unknown arguments: {}\n\n{HELP}", args.join(" "));

@@ -110,7 +110,8 @@ fn wasm_tests(workspace: &Workspace, test_runner: &Path) -> Result<(), Error> {
     )
 }
 
-/// The real-browser suite in tests/e2e.rs, one test at a time since each
+/// The real-browser suites, tests/e2e.rs (site rules) and tests/providers.rs
+/// (logins and tokens against the provider stand-ins), one test at a time since each
 /// drives its own browser and loopback server. Every case runs in each
 /// browser of the table in browsers.rs, found through that browser's two
 /// variables (TOKENWARD_CHROMIUM and CHROMEDRIVER, TOKENWARD_FIREFOX and
@@ -129,6 +130,8 @@ fn e2e_tests(
             "tokenward",
             "--test",
             "e2e",
+            "--test",
+            "providers",
             "--",
             "--ignored",
             "--test-threads=1",
