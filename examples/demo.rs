@@ -4,6 +4,9 @@
 //! the browser is shown and stays open until Enter is pressed.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
+#[path = "../tests/common/accounts.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod accounts;
 #[path = "../tests/e2e/browser.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod browser;
@@ -13,9 +16,6 @@ mod harness;
 #[path = "../tests/e2e/server.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod server;
-#[path = "../tests/common/accounts.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod accounts;
 
 use accounts::{World, CALL_WAIT};
 use browser::{Engine, WAIT};
@@ -42,14 +42,26 @@ async fn main() {
     );
 
     let b = &w.h.browser;
-    let deployment = seeds.deployment.example_url.trim_end_matches('/').to_owned();
+    let deployment = seeds
+        .deployment
+        .example_url
+        .trim_end_matches('/')
+        .to_owned();
     b.goto(&format!("{deployment}/")).await;
     let text = page_text(&w).await;
-    println!("\n1. Without Tokenward's rule the deployment answers: {}", first_line(&text));
+    println!(
+        "\n1. Without Tokenward's rule the deployment answers: {}",
+        first_line(&text)
+    );
 
     w.open_popup().await;
     let notice = w
-        .log_in("bentoCloud", None, &seeds.bentocloud.url, &seeds.bentocloud.token)
+        .log_in(
+            "bentoCloud",
+            None,
+            &seeds.bentocloud.url,
+            &seeds.bentocloud.token,
+        )
         .await;
     match notice {
         Ok(n) => println!("2. Popup, Log in to BentoCloud with a pasted token: {n}"),
@@ -79,8 +91,12 @@ async fn main() {
     b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
     b.fill("#use-pattern", &deployment).await;
     b.click("#use-save").await;
-    b.wait_js("the rule", CALL_WAIT, "return document.getElementById('use').hidden;")
-        .await;
+    b.wait_js(
+        "the rule",
+        CALL_WAIT,
+        "return document.getElementById('use').hidden;",
+    )
+    .await;
     println!("5. Used it on {deployment} with Authorization: Bearer.");
 
     let mut opened = false;
@@ -91,15 +107,21 @@ async fn main() {
             break;
         }
     }
-    let got = w
-        .s
-        .requests(Service::Deployment)
-        .into_iter()
-        .rev()
-        .find_map(|r| r.header("authorization").map(|v| v.split(' ').next().unwrap_or("").to_owned()));
+    let got =
+        w.s.requests(Service::Deployment)
+            .into_iter()
+            .rev()
+            .find_map(|r| {
+                r.header("authorization")
+                    .map(|v| v.split(' ').next().unwrap_or("").to_owned())
+            });
     println!(
         "6. The deployment now answers: {} (it received an Authorization header: {})",
-        if opened { "200, the protected page" } else { "still 401" },
+        if opened {
+            "200, the protected page"
+        } else {
+            "still 401"
+        },
         got.map_or("none".to_owned(), |scheme| format!("{scheme} •••"))
     );
     if headed {

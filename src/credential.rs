@@ -578,8 +578,14 @@ mod tests {
     #[test]
     fn host_permissions_have_no_port() {
         let e = |s: &str| Endpoint::new(s).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(e("http://127.0.0.1:8123/x").host_permission(), "http://127.0.0.1/*");
-        assert_eq!(e("https://cloud.bentoml.com").host_permission(), "https://cloud.bentoml.com/*");
+        assert_eq!(
+            e("http://127.0.0.1:8123/x").host_permission(),
+            "http://127.0.0.1/*"
+        );
+        assert_eq!(
+            e("https://cloud.bentoml.com").host_permission(),
+            "https://cloud.bentoml.com/*"
+        );
         assert_eq!(e("http://[::1]:9/").host_permission(), "http://[::1]/*");
     }
 

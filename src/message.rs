@@ -8,10 +8,10 @@ use crate::credential::{
     Credential, CredentialId, CredentialInfo, CredentialKind, Credentials, Timestamp, Validity,
 };
 use crate::header::HeaderAction;
-use crate::provider::site::{SiteSuggestion, SuggestedHeader};
-use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::matcher;
 use crate::pattern::Scheme;
+use crate::provider::site::{SiteSuggestion, SuggestedHeader};
+use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,9 +325,7 @@ impl HeaderCredential {
                 label: String::new(),
                 validity: Validity::Expired,
                 expires: None,
-                problem: Some(
-                    "the credential was deleted, so this header is not sent".to_owned(),
-                ),
+                problem: Some("the credential was deleted, so this header is not sent".to_owned()),
             },
         }
     }
@@ -499,7 +497,12 @@ mod tests {
         assert!(book
             .save(&draft("https://api.example.com", "sk-secret-value-1234"))
             .is_ok());
-        let covered = SiteView::of(&book, &Credentials::default(), NOW, "https://api.example.com/docs");
+        let covered = SiteView::of(
+            &book,
+            &Credentials::default(),
+            NOW,
+            "https://api.example.com/docs",
+        );
         assert_eq!(covered.state, SiteState::Covered);
         assert_eq!(covered.origin, "https://api.example.com");
         let json = serde_json::to_string(&covered).unwrap_or_default();
@@ -508,7 +511,12 @@ mod tests {
             "{json}"
         );
 
-        let other = SiteView::of(&book, &Credentials::default(), NOW, "https://other.example.com:8443/x");
+        let other = SiteView::of(
+            &book,
+            &Credentials::default(),
+            NOW,
+            "https://other.example.com:8443/x",
+        );
         assert_eq!(
             (other.state, other.suggested_pattern.as_str()),
             (SiteState::Uncovered, "https://other.example.com:8443")
@@ -561,13 +569,19 @@ mod tests {
             max_rules: 12,
             max_regex_rules: 10,
         };
-        assert!(RulesView::of(&book, &Credentials::default(), NOW, None, 0, tight).limit_warning.is_none());
+        assert!(
+            RulesView::of(&book, &Credentials::default(), NOW, None, 0, tight)
+                .limit_warning
+                .is_none()
+        );
         let tighter = Limits {
             max_rules: 10,
             max_regex_rules: 10,
         };
-        assert!(RulesView::of(&book, &Credentials::default(), NOW, None, 0, tighter)
-            .limit_warning
-            .is_some());
+        assert!(
+            RulesView::of(&book, &Credentials::default(), NOW, None, 0, tighter)
+                .limit_warning
+                .is_some()
+        );
     }
 }

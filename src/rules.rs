@@ -129,7 +129,7 @@ impl RuleDraft {
                 .then(|| Secret::from_input("stored").ok().map(|s| (s, None)))
                 .flatten()
         })
-            .map(|(pattern, _)| pattern)
+        .map(|(pattern, _)| pattern)
     }
 
     /// Validates the draft. `stored_secret` supplies the secret of a row
@@ -168,10 +168,7 @@ impl RuleDraft {
     }
 }
 
-fn previous_secret(
-    rule: &SiteRule,
-    name: &HeaderName,
-) -> Option<(Secret, Option<CredentialId>)> {
+fn previous_secret(rule: &SiteRule, name: &HeaderName) -> Option<(Secret, Option<CredentialId>)> {
     rule.headers.iter().find_map(|a| match a {
         HeaderAction::Set {
             name: n,
@@ -295,9 +292,9 @@ impl RuleBook {
     /// The rules that take a header from credential `id`.
     pub fn using(&self, id: CredentialId) -> impl Iterator<Item = &SiteRule> {
         self.rules.iter().filter(move |r| {
-            r.headers.iter().any(
-                |a| matches!(a, HeaderAction::Set { credential: Some(c), .. } if *c == id),
-            )
+            r.headers
+                .iter()
+                .any(|a| matches!(a, HeaderAction::Set { credential: Some(c), .. } if *c == id))
         })
     }
 

@@ -143,8 +143,7 @@ impl State {
     /// The rules as the browser should apply them at `now`: without the
     /// headers of expired or deleted credentials.
     pub fn rules_in_force(&self, now: Timestamp) -> RuleBook {
-        self.book
-            .in_force(|id| self.credentials.usable(id, now))
+        self.book.in_force(|id| self.credentials.usable(id, now))
     }
 }
 

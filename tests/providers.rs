@@ -15,6 +15,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/accounts.rs"]
+mod accounts;
 #[path = "e2e/browser.rs"]
 #[allow(dead_code)]
 mod browser;
@@ -24,8 +26,6 @@ mod harness;
 #[path = "e2e/server.rs"]
 #[allow(dead_code)]
 mod server;
-#[path = "common/accounts.rs"]
-mod accounts;
 
 use std::time::Duration;
 
@@ -46,7 +46,12 @@ async fn log_in_to_each_provider_and_refuse_a_bad_token(engine: Engine) {
 
     // A refused token keeps nothing, and says why in the provider's words.
     let refused = w
-        .log_in("bentoCloud", None, &seeds.bentocloud.url, "not-a-valid-token")
+        .log_in(
+            "bentoCloud",
+            None,
+            &seeds.bentocloud.url,
+            "not-a-valid-token",
+        )
         .await;
     let error = refused.expect_err("a bad token was accepted");
     assert!(
@@ -62,55 +67,85 @@ async fn log_in_to_each_provider_and_refuse_a_bad_token(engine: Engine) {
         notice.as_deref(),
         Ok(format!("Logged in as {} at {} organization", bento.email, bento.org).as_str())
     );
-    let who = w
-        .s
-        .wait_for_request(Service::BentoCloud, WAIT, |r| {
+    let who =
+        w.s.wait_for_request(Service::BentoCloud, WAIT, |r| {
             r.path() == "/api/v1/current_org" && r.header("x-yatai-api-token") == Some(&bento.token)
         })
         .await;
-    assert!(who.is_some(), "BentoCloud saw no current_org with the token");
+    assert!(
+        who.is_some(),
+        "BentoCloud saw no current_org with the token"
+    );
 
     let jina = &seeds.jina;
-    let notice = w.log_in("jina", None, &jina.url, &jina.token).await.unwrap();
+    let notice = w
+        .log_in("jina", None, &jina.url, &jina.token)
+        .await
+        .unwrap();
     assert!(notice.contains(&jina.nickname), "{notice}");
-    let whoami = w
-        .s
-        .requests(Service::Jina)
-        .into_iter()
-        .find(|r| r.path() == "/v2/rpc/user.identity.whoami")
-        .expect("Jina saw no whoami");
+    let whoami =
+        w.s.requests(Service::Jina)
+            .into_iter()
+            .find(|r| r.path() == "/v2/rpc/user.identity.whoami")
+            .expect("Jina saw no whoami");
     assert_eq!(whoami.method, "POST");
-    assert_eq!(whoami.header("authorization"), Some(format!("token {}", jina.token).as_str()));
+    assert_eq!(
+        whoami.header("authorization"),
+        Some(format!("token {}", jina.token).as_str())
+    );
 
     let nuclia = &seeds.nuclia;
     let notice = w
-        .log_in("nuclia", Some("personalAccessToken"), &nuclia.url, &nuclia.token)
+        .log_in(
+            "nuclia",
+            Some("personalAccessToken"),
+            &nuclia.url,
+            &nuclia.token,
+        )
         .await
         .unwrap();
-    assert!(notice.contains(&nuclia.user) || notice.contains(&nuclia.email), "{notice}");
+    assert!(
+        notice.contains(&nuclia.user) || notice.contains(&nuclia.email),
+        "{notice}"
+    );
     let kb = w
-        .log_in("nuclia", Some("knowledgeBoxKey"), &nuclia.kb_url, &nuclia.kb_key)
+        .log_in(
+            "nuclia",
+            Some("knowledgeBoxKey"),
+            &nuclia.kb_url,
+            &nuclia.kb_key,
+        )
         .await;
     assert!(kb.is_ok(), "{kb:?}");
-    let kb_check = w
-        .s
-        .requests(Service::Nuclia)
-        .into_iter()
-        .find(|r| r.path().ends_with(&nuclia.kb_id))
-        .expect("Nuclia saw no Knowledge Box check");
+    let kb_check =
+        w.s.requests(Service::Nuclia)
+            .into_iter()
+            .find(|r| r.path().ends_with(&nuclia.kb_id))
+            .expect("Nuclia saw no Knowledge Box check");
     assert_eq!(
         kb_check.header_name("x-nuclia-serviceaccount"),
         Some("X-Nuclia-Serviceaccount")
     );
-    let nua = w.log_in("nuclia", Some("nuaKey"), "", &nuclia.nua_key).await;
+    let nua = w
+        .log_in("nuclia", Some("nuaKey"), "", &nuclia.nua_key)
+        .await;
     assert!(nua.is_ok(), "{nua:?}");
 
     let hf = &seeds.huggingface;
-    let notice = w.log_in("huggingFace", None, &hf.url, &hf.token).await.unwrap();
+    let notice = w
+        .log_in("huggingFace", None, &hf.url, &hf.token)
+        .await
+        .unwrap();
     assert!(notice.contains(&hf.user), "{notice}");
 
     assert_eq!(w.credential_count().await, 6);
-    for secret in [&bento.token, &jina.token, &nuclia.token, &nuclia.kb_key, &hf.token] {
+    for secret in [
+        &bento.token,
+        &jina.token,
+        &nuclia.token,
+        &nuclia.kb_key,
+        &hf.token,
+    ] {
         w.h.assert_secret_not_in_dom(secret, "popup").await;
     }
     // A second popup shows the same accounts: they were stored.
@@ -155,13 +190,12 @@ async fn list_create_and_delete_tokens(engine: Engine) {
         w.log_in(provider, kind, url, token).await.unwrap();
         let id = w.credential_id(provider).await;
         let names = w.open_tokens(&id).await;
-        let held: Vec<String> = w
-            .s
-            .tokens(service)
-            .into_iter()
-            .filter(|t| !t.deleted)
-            .map(|t| t.name)
-            .collect();
+        let held: Vec<String> =
+            w.s.tokens(service)
+                .into_iter()
+                .filter(|t| !t.deleted)
+                .map(|t| t.name)
+                .collect();
         assert_eq!(names.len(), held.len(), "{provider}: {names:?} vs {held:?}");
         if service != Service::Nuclia {
             assert!(names.contains(seeded_name), "{provider}: {names:?}");
@@ -189,16 +223,25 @@ async fn list_create_and_delete_tokens(engine: Engine) {
             .s
             .tokens(service)
             .into_iter()
-            .find(|t| t.name == name || (service == Service::Nuclia && t.name == "made by the e2e test"))
+            .find(|t| {
+                t.name == name || (service == Service::Nuclia && t.name == "made by the e2e test")
+            })
             .unwrap_or_else(|| panic!("{provider}: the stand-in holds no new token"));
-        assert!(created.expires.is_some(), "{provider}: created without expiry");
-        let sent = w
-            .s
-            .requests(service)
-            .into_iter()
-            .rev()
-            .find(|r| r.method == "POST" && (r.path().contains("pat.create") || r.path().ends_with("api_tokens") || r.path().ends_with("pa_tokens")))
-            .unwrap();
+        assert!(
+            created.expires.is_some(),
+            "{provider}: created without expiry"
+        );
+        let sent =
+            w.s.requests(service)
+                .into_iter()
+                .rev()
+                .find(|r| {
+                    r.method == "POST"
+                        && (r.path().contains("pat.create")
+                            || r.path().ends_with("api_tokens")
+                            || r.path().ends_with("pa_tokens"))
+                })
+                .unwrap();
         match service {
             Service::Jina => {
                 assert_eq!(sent.form("expirationDays").as_deref(), Some("7"));
@@ -208,7 +251,9 @@ async fn list_create_and_delete_tokens(engine: Engine) {
                 let body: Json = serde_json::from_slice(&sent.body).unwrap();
                 assert_eq!(body["name"], Json::from(name.clone()));
                 assert_eq!(body["scopes"], serde_json::json!(["api"]));
-                assert!(body["expired_at"].as_str().is_some_and(|t| !t.contains('T')));
+                assert!(body["expired_at"]
+                    .as_str()
+                    .is_some_and(|t| !t.contains('T')));
             }
             _ => {
                 let body: Json = serde_json::from_slice(&sent.body).unwrap();
@@ -219,7 +264,10 @@ async fn list_create_and_delete_tokens(engine: Engine) {
         b.wait_js(
             "the new token in the list",
             CALL_WAIT,
-            &format!("return document.querySelectorAll('#remote-tokens li').length === {};", held.len() + 1),
+            &format!(
+                "return document.querySelectorAll('#remote-tokens li').length === {};",
+                held.len() + 1
+            ),
         )
         .await;
         // Shown once: gone from the page once dismissed.
@@ -228,7 +276,8 @@ async fn list_create_and_delete_tokens(engine: Engine) {
 
         // Delete it, with confirmation.
         let li = format!("#remote-tokens li[data-remote-id='{}']", created.id);
-        b.exec("document.getElementById('account-notice').hidden = true; return null;").await;
+        b.exec("document.getElementById('account-notice').hidden = true; return null;")
+            .await;
         b.click(&format!("{li} [data-action=delete]")).await;
         b.click(&format!("{li} [data-action=confirm-delete]")).await;
         let gone = w.s.tokens(service);
@@ -255,12 +304,16 @@ async fn list_create_and_delete_tokens(engine: Engine) {
 }
 
 async fn poll_deleted(w: &World, service: Service, id: &str) {
-    browser::poll(&format!("{service:?} token {id} to be deleted"), CALL_WAIT, || async {
-        w.s.tokens(service)
-            .iter()
-            .any(|t| t.id == id && t.deleted)
-            .then_some(())
-    })
+    browser::poll(
+        &format!("{service:?} token {id} to be deleted"),
+        CALL_WAIT,
+        || async {
+            w.s.tokens(service)
+                .iter()
+                .any(|t| t.id == id && t.deleted)
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -268,16 +321,22 @@ async fn log_out_ends_the_jina_session_and_forgets_the_rest(engine: Engine) {
     let w = World::start(engine).await;
     let seeds = w.s.seeds().clone();
     w.open_popup().await;
-    w.log_in("jina", None, &seeds.jina.url, &seeds.jina.token).await.unwrap();
-    w.log_in("huggingFace", None, &seeds.huggingface.url, &seeds.huggingface.token)
+    w.log_in("jina", None, &seeds.jina.url, &seeds.jina.token)
         .await
         .unwrap();
+    w.log_in(
+        "huggingFace",
+        None,
+        &seeds.huggingface.url,
+        &seeds.huggingface.token,
+    )
+    .await
+    .unwrap();
     let jina = w.credential_id("jina").await;
     w.click_credential(&jina, "logout").await;
     w.click_credential(&jina, "confirm-logout").await;
-    let dismissed = w
-        .s
-        .wait_for_request(Service::Jina, CALL_WAIT, |r| {
+    let dismissed =
+        w.s.wait_for_request(Service::Jina, CALL_WAIT, |r| {
             r.path() == "/v2/rpc/user.session.dismiss"
         })
         .await
@@ -287,13 +346,21 @@ async fn log_out_ends_the_jina_session_and_forgets_the_rest(engine: Engine) {
         Some(format!("token {}", seeds.jina.token).as_str())
     );
     w.h.browser
-        .wait_js("one account left", CALL_WAIT, "return document.querySelectorAll('#credentials li').length === 1;")
+        .wait_js(
+            "one account left",
+            CALL_WAIT,
+            "return document.querySelectorAll('#credentials li').length === 1;",
+        )
         .await;
     let hf = w.credential_id("huggingFace").await;
     w.click_credential(&hf, "logout").await;
     w.click_credential(&hf, "confirm-logout").await;
     w.h.browser
-        .wait_js("no account left", CALL_WAIT, "return document.querySelectorAll('#credentials li').length === 0;")
+        .wait_js(
+            "no account left",
+            CALL_WAIT,
+            "return document.querySelectorAll('#credentials li').length === 0;",
+        )
         .await;
     let state = w.stored_state().await;
     assert_eq!(state["credentials"], serde_json::json!([]));
@@ -309,9 +376,14 @@ async fn deployment_with_new_token(w: &World) -> (String, String) {
     let seeds = w.s.seeds().clone();
     let b = &w.h.browser;
     w.open_popup().await;
-    w.log_in("bentoCloud", None, &seeds.bentocloud.url, &seeds.bentocloud.token)
-        .await
-        .unwrap();
+    w.log_in(
+        "bentoCloud",
+        None,
+        &seeds.bentocloud.url,
+        &seeds.bentocloud.token,
+    )
+    .await
+    .unwrap();
     let login = w.credential_id("bentoCloud").await;
     w.open_tokens(&login).await;
     b.fill("#create-name", "deploy").await;
@@ -320,17 +392,27 @@ async fn deployment_with_new_token(w: &World) -> (String, String) {
     let secret = b.text("#new-secret-value").await;
     b.click("#dismiss-new-secret").await;
     b.click("#tokens-close").await;
-    b.wait_js("the new credential", CALL_WAIT, "return document.querySelectorAll('#credentials li').length === 2;")
-        .await;
+    b.wait_js(
+        "the new credential",
+        CALL_WAIT,
+        "return document.querySelectorAll('#credentials li').length === 2;",
+    )
+    .await;
     let new_id = b
         .exec("return document.querySelectorAll('#credentials li')[1].getAttribute('data-credential-id');")
         .await;
     let new_id = new_id.as_str().unwrap().to_owned();
 
-    let deployment = seeds.deployment.example_url.trim_end_matches('/').to_owned();
+    let deployment = seeds
+        .deployment
+        .example_url
+        .trim_end_matches('/')
+        .to_owned();
     w.click_credential(&new_id, "use").await;
     b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
-    let suggested = b.exec("return document.getElementById('use-pattern').value;").await;
+    let suggested = b
+        .exec("return document.getElementById('use-pattern').value;")
+        .await;
     assert_eq!(
         suggested.as_str(),
         Some("https://*.acme.cloud-apps.bentoml.com/"),
@@ -338,8 +420,12 @@ async fn deployment_with_new_token(w: &World) -> (String, String) {
     );
     b.fill("#use-pattern", &deployment).await;
     b.click("#use-save").await;
-    b.wait_js("the rule to be used", CALL_WAIT, "return document.getElementById('use').hidden;")
-        .await;
+    b.wait_js(
+        "the rule to be used",
+        CALL_WAIT,
+        "return document.getElementById('use').hidden;",
+    )
+    .await;
     assert_eq!(w.popup_error().await.trim(), "");
     (deployment, secret)
 }
@@ -356,17 +442,19 @@ async fn open_deployment(w: &World, url: &str, want_ok: bool) -> Option<String> 
             .wait_js("the deployment page", WAIT, "return document.readyState === 'complete' && document.body ? document.body.innerText : '';")
             .await;
         let ok = text.as_str().unwrap_or("").contains(DEPLOYMENT_OK);
-        let got = w
-            .s
-            .requests(Service::Deployment)
-            .into_iter()
-            .find(|r| r.method == "GET" && r.path() == "/")
-            .and_then(|r| r.header("authorization").map(str::to_owned));
+        let got =
+            w.s.requests(Service::Deployment)
+                .into_iter()
+                .find(|r| r.method == "GET" && r.path() == "/")
+                .and_then(|r| r.header("authorization").map(str::to_owned));
         if ok == want_ok {
             return got;
         }
         if std::time::Instant::now() >= deadline {
-            panic!("the deployment at {url} never answered {}; last header {got:?}, text {text}", if want_ok { "200" } else { "401" });
+            panic!(
+                "the deployment at {url} never answered {}; last header {got:?}, text {text}",
+                if want_ok { "200" } else { "401" }
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -381,7 +469,12 @@ fn rand_marker() -> u128 {
 
 async fn protected_deployment_opens_with_the_credential(engine: Engine) {
     let w = World::start(engine).await;
-    let before = w.s.seeds().deployment.example_url.trim_end_matches('/').to_owned();
+    let before =
+        w.s.seeds()
+            .deployment
+            .example_url
+            .trim_end_matches('/')
+            .to_owned();
     // Without a rule, the deployment refuses.
     assert_eq!(open_deployment(&w, &before, false).await, None);
     let (deployment, secret) = deployment_with_new_token(&w).await;
@@ -405,17 +498,28 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
     let login = w.credential_id("bentoCloud").await;
     w.open_tokens(&login).await;
     w.h.browser
-        .wait_js("the expired state in the list", WAIT, "return !!document.querySelector('#remote-tokens [data-validity=expired]');")
+        .wait_js(
+            "the expired state in the list",
+            WAIT,
+            "return !!document.querySelector('#remote-tokens [data-validity=expired]');",
+        )
         .await;
     // The popup on the deployment's tab says why nothing is sent.
     w.h.open_popup(tab).await;
     let problem = w
         .h
         .browser
-        .wait_js("#site-problem", WAIT, "const p = document.getElementById('site-problem'); return !p.hidden && p.textContent;")
+        .wait_js(
+            "#site-problem",
+            WAIT,
+            "const p = document.getElementById('site-problem'); return !p.hidden && p.textContent;",
+        )
         .await;
     let problem = problem.as_str().unwrap_or("");
-    assert!(problem.contains("expired on") && problem.contains("create a new one"), "{problem}");
+    assert!(
+        problem.contains("expired on") && problem.contains("create a new one"),
+        "{problem}"
+    );
     // And the header has stopped.
     assert_eq!(open_deployment(&w, &deployment, false).await, None);
 }
@@ -427,9 +531,14 @@ async fn provider_failures_leave_stored_state_unchanged(engine: Engine) {
     let seeds = w.s.seeds().clone();
     w.open_popup().await;
     let b = &w.h.browser;
-    w.log_in("bentoCloud", None, &seeds.bentocloud.url, &seeds.bentocloud.token)
-        .await
-        .unwrap();
+    w.log_in(
+        "bentoCloud",
+        None,
+        &seeds.bentocloud.url,
+        &seeds.bentocloud.token,
+    )
+    .await
+    .unwrap();
     let id = w.credential_id("bentoCloud").await;
     w.open_tokens(&id).await;
     let before = w.stored_state().await;
@@ -447,14 +556,24 @@ async fn provider_failures_leave_stored_state_unchanged(engine: Engine) {
             Fault::Garbage => "could not be read",
         };
         assert!(error.contains(want), "{fault:?}: {error}");
-        assert_eq!(w.stored_state().await, before, "{fault:?} changed stored state");
-        b.exec("document.getElementById('popup-error').hidden = true; return null;").await;
+        assert_eq!(
+            w.stored_state().await,
+            before,
+            "{fault:?} changed stored state"
+        );
+        b.exec("document.getElementById('popup-error').hidden = true; return null;")
+            .await;
     }
     // A second login that meets a failing provider keeps nothing either.
     b.click("#tokens-close").await;
     w.s.fail_next(Service::HuggingFace, 1, Fault::Garbage);
     let refused = w
-        .log_in("huggingFace", None, &seeds.huggingface.url, &seeds.huggingface.token)
+        .log_in(
+            "huggingFace",
+            None,
+            &seeds.huggingface.url,
+            &seeds.huggingface.token,
+        )
         .await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(w.stored_state().await, before);

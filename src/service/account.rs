@@ -9,9 +9,7 @@ use super::{
     accounts_response, error_response, mutate, Platform, RuleEngine, ServiceError, StateStore,
     Transport,
 };
-use crate::credential::{
-    Credential, CredentialId, CredentialKind, Endpoint, Timestamp, Validity,
-};
+use crate::credential::{Credential, CredentialId, CredentialKind, Endpoint, Timestamp, Validity};
 use crate::header::Secret;
 use crate::matcher;
 use crate::message::{
@@ -409,7 +407,10 @@ pub(super) fn copy_helpers(
         Some(id) => match state.credentials.get(id) {
             Some(c) if c.validity(now) == Validity::Expired => {
                 return Response::Error {
-                    message: format!("{} has expired; create a new one", credential_label(&c.info)),
+                    message: format!(
+                        "{} has expired; create a new one",
+                        credential_label(&c.info)
+                    ),
                 }
             }
             Some(c) => Some(site::env_exports(c)).filter(|e| !e.is_empty()),
@@ -454,8 +455,14 @@ mod tests {
     fn bento() -> Fakes {
         let fakes = Fakes::default();
         let t = &fakes.transport;
-        t.answer("GET /api/v1/auth/current", HttpResponse::new(200, user().to_string()));
-        t.answer("GET /api/v1/current_org", HttpResponse::new(200, org().to_string()));
+        t.answer(
+            "GET /api/v1/auth/current",
+            HttpResponse::new(200, user().to_string()),
+        );
+        t.answer(
+            "GET /api/v1/current_org",
+            HttpResponse::new(200, org().to_string()),
+        );
         t.answer(
             "GET /api/v1/api_tokens",
             HttpResponse::new(
@@ -518,16 +525,31 @@ mod tests {
     #[test]
     fn refused_failing_or_garbage_logins_save_nothing() {
         for (status, body, expected) in [
-            (401, r#"{"error":"bad credentials"}"#, "BentoCloud: the provider refused the token"),
-            (500, "oops", "BentoCloud: the provider had an error (HTTP 500)"),
-            (200, "<html>not json</html>", "BentoCloud: the provider's answer could not be read"),
-            (200, r#"{"name": 3}"#, "BentoCloud: the provider's answer could not be read"),
+            (
+                401,
+                r#"{"error":"bad credentials"}"#,
+                "BentoCloud: the provider refused the token",
+            ),
+            (
+                500,
+                "oops",
+                "BentoCloud: the provider had an error (HTTP 500)",
+            ),
+            (
+                200,
+                "<html>not json</html>",
+                "BentoCloud: the provider's answer could not be read",
+            ),
+            (
+                200,
+                r#"{"name": 3}"#,
+                "BentoCloud: the provider's answer could not be read",
+            ),
         ] {
             let fakes = bento();
-            fakes.transport.answer(
-                "GET /api/v1/auth/current",
-                HttpResponse::new(status, body),
-            );
+            fakes
+                .transport
+                .answer("GET /api/v1/auth/current", HttpResponse::new(status, body));
             let response = fakes.handle(Request::Login {
                 login: login_draft(TOKEN),
             });
@@ -587,9 +609,10 @@ mod tests {
         let id = logged_in(&fakes);
         let mut created = api_token("tok2", "ci");
         created["token"] = json!("new-secret-abcdef");
-        fakes
-            .transport
-            .answer("POST /api/v1/api_tokens", HttpResponse::new(200, created.to_string()));
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, created.to_string()),
+        );
         let response = fakes.handle(Request::CreateToken {
             credential: id,
             spec: TokenSpec {
@@ -624,7 +647,11 @@ mod tests {
         assert_eq!(remote.len(), 2);
         assert_eq!(remote[1].stored, Some(credential.info.id));
         assert_eq!(remote[0].stored, None);
-        assert_eq!(*fakes.store.saves.borrow(), 2, "nothing to sync, nothing written");
+        assert_eq!(
+            *fakes.store.saves.borrow(),
+            2,
+            "nothing to sync, nothing written"
+        );
 
         // The provider says the kept token has expired: it stops being sent.
         assert!(matches!(
@@ -647,14 +674,19 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            tokens.local.iter().find(|c| c.info.id == credential.info.id).map(|c| c.validity),
+            tokens
+                .local
+                .iter()
+                .find(|c| c.info.id == credential.info.id)
+                .map(|c| c.validity),
             Some(crate::credential::Validity::Expired)
         );
         assert!(installed_values(&fakes).is_empty());
         // BentoCloud answers a create with exactly 200; a 201 keeps nothing.
-        fakes
-            .transport
-            .answer("POST /api/v1/api_tokens", HttpResponse::new(201, created.to_string()));
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(201, created.to_string()),
+        );
         let saves = *fakes.store.saves.borrow();
         let refused = fakes.handle(Request::CreateToken {
             credential: id,
@@ -746,20 +778,17 @@ mod tests {
             Response::Rules(_)
         ));
         assert_eq!(installed_values(&fakes).len(), 2);
-        let reconciled = super::super::fakes::run(super::super::reconcile(
-            &fakes.store,
-            &fakes.engine,
-            NOW,
-        ));
-        assert_eq!(reconciled.map(|r| r.next_expiry), Ok(Some(Timestamp(NOW.0 + DAY))));
+        let reconciled =
+            super::super::fakes::run(super::super::reconcile(&fakes.store, &fakes.engine, NOW));
+        assert_eq!(
+            reconciled.map(|r| r.next_expiry),
+            Ok(Some(Timestamp(NOW.0 + DAY)))
+        );
 
         // A day later: the rule stays stored, but the browser drops it.
         let later = Timestamp(NOW.0 + DAY);
-        let reconciled = super::super::fakes::run(super::super::reconcile(
-            &fakes.store,
-            &fakes.engine,
-            later,
-        ));
+        let reconciled =
+            super::super::fakes::run(super::super::reconcile(&fakes.store, &fakes.engine, later));
         assert_eq!(reconciled.map(|r| r.removed), Ok(2));
         assert!(installed_values(&fakes).is_empty());
         assert_eq!(fakes.state().book.rules().len(), 1);
@@ -786,9 +815,10 @@ mod tests {
         let id = logged_in(&fakes);
         let mut created = api_token("tok2", "ci");
         created["token"] = json!("new-secret-abcdef");
-        fakes
-            .transport
-            .answer("POST /api/v1/api_tokens", HttpResponse::new(200, created.to_string()));
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, created.to_string()),
+        );
         let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
             credential: id,
             spec: TokenSpec {
@@ -805,9 +835,10 @@ mod tests {
             Response::Rules(_)
         ));
         // A provider that fails keeps everything.
-        fakes
-            .transport
-            .answer("DELETE /api/v1/api_tokens/tok2", HttpResponse::new(500, "down"));
+        fakes.transport.answer(
+            "DELETE /api/v1/api_tokens/tok2",
+            HttpResponse::new(500, "down"),
+        );
         let before = fakes.store.value.borrow().clone();
         let failed = fakes.handle(Request::DeleteToken {
             credential: id,
@@ -816,9 +847,10 @@ mod tests {
         assert!(matches!(failed, Response::Error { .. }), "{failed:?}");
         assert_eq!(*fakes.store.value.borrow(), before);
 
-        fakes
-            .transport
-            .answer("DELETE /api/v1/api_tokens/tok2", HttpResponse::new(200, "{}"));
+        fakes.transport.answer(
+            "DELETE /api/v1/api_tokens/tok2",
+            HttpResponse::new(200, "{}"),
+        );
         let response = fakes.handle(Request::DeleteToken {
             credential: id,
             remote_id: "tok2".into(),

@@ -210,7 +210,10 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
 
 /// A header drafted from a stored credential takes that credential's
 /// secret, whatever the page sent.
-fn resolve_credentials(draft: &mut RuleDraft, credentials: &Credentials) -> Result<(), ServiceError> {
+fn resolve_credentials(
+    draft: &mut RuleDraft,
+    credentials: &Credentials,
+) -> Result<(), ServiceError> {
     for row in &mut draft.headers {
         if let Some(id) = row.credential {
             let c = credentials
@@ -418,7 +421,9 @@ pub(crate) mod fakes {
         async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
             self.sent.borrow_mut().push(request.clone());
             if *self.unreachable.borrow() {
-                return Err(PlatformError("NetworkError when attempting to fetch resource.".into()));
+                return Err(PlatformError(
+                    "NetworkError when attempting to fetch resource.".into(),
+                ));
             }
             let path = url::Url::parse(request.url.as_str())
                 .map(|u| u.path().to_owned())
@@ -445,7 +450,9 @@ pub(crate) mod fakes {
     pub(crate) const NOW: Timestamp = Timestamp(1_766_000_000);
 
     impl Fakes {
-        pub(crate) fn platform(&self) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
+        pub(crate) fn platform(
+            &self,
+        ) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
             self.platform_at(NOW)
         }
 
@@ -523,9 +530,15 @@ mod tests {
         let (store, engine) = (&fakes.store, &fakes.engine);
         save(&fakes, "https://a.example", "t");
         save(&fakes, "https://b.example", "t");
-        assert_eq!(run(reconcile(store, engine, NOW)), Ok(Reconciled::default()));
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled::default())
+        );
         let before = engine.updates.borrow().len();
-        assert_eq!(run(reconcile(store, engine, NOW)), Ok(Reconciled::default()));
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled::default())
+        );
         assert_eq!(
             engine.updates.borrow().len(),
             before,
@@ -556,9 +569,9 @@ mod tests {
         save(&fakes, "https://a.example", "t");
         save(&fakes, "https://b.example", "t");
         fakes.handle(Request::SetEnabled {
-                id: 1,
-                enabled: false,
-            });
+            id: 1,
+            enabled: false,
+        });
         assert_eq!(installed_ids(engine), [4, 5]);
         let last = engine.updates.borrow().last().cloned().unwrap_or_default();
         assert_eq!(
@@ -566,9 +579,9 @@ mod tests {
             (vec![2, 3], 0)
         );
         fakes.handle(Request::SetEnabled {
-                id: 1,
-                enabled: true,
-            });
+            id: 1,
+            enabled: true,
+        });
         assert_eq!(installed_ids(engine), [2, 3, 4, 5]);
         fakes.handle(Request::DeleteRule { id: 2 });
         assert_eq!(installed_ids(engine), [2, 3]);
@@ -635,8 +648,8 @@ mod tests {
         let fakes = Fakes::default();
         save(&fakes, "https://a.example", "t");
         let response = fakes.handle(Request::SiteStatus {
-                url: "https://a.example/x".into(),
-            });
+            url: "https://a.example/x".into(),
+        });
         assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
     }
 }

@@ -16,13 +16,13 @@ use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 use super::browser::{permissions, runtime};
 use super::dom::{self, DomError};
 use crate::credential::{CredentialId, Endpoint, Timestamp, Validity};
+use crate::header::ValueScheme;
 use crate::message::{
     credential_label, AccountsView, CredentialView, LoginDraft, Request, Response, TokensView,
 };
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::provider::site::SuggestedHeader;
 use crate::provider::{Expiry, Provider, TokenSpec};
-use crate::header::ValueScheme;
 
 /// Wires the accounts panels. `url` is the described tab's address, for the
 /// curl helper.
@@ -136,12 +136,19 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
     });
     dom::listen(&dom::by_id::<Element>("copy-new-secret")?, "click", |_| {
         if let Ok(value) = dom::by_id::<Element>("new-secret-value") {
-            copy_text(value.text_content().unwrap_or_default(), "Copied the new token.");
+            copy_text(
+                value.text_content().unwrap_or_default(),
+                "Copied the new token.",
+            );
         }
     });
-    dom::listen(&dom::by_id::<Element>("dismiss-new-secret")?, "click", |_| {
-        hide_new_secret();
-    });
+    dom::listen(
+        &dom::by_id::<Element>("dismiss-new-secret")?,
+        "click",
+        |_| {
+            hide_new_secret();
+        },
+    );
 
     dom::listen(&dom::by_id::<Element>("use-deployment")?, "change", |_| {
         let deployment = dom::by_id::<HtmlInputElement>("use-deployment")
@@ -196,7 +203,10 @@ fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
         list.append_child(&credential_item(credential)?.into())
             .map_err(|_| DomError("cannot add a credential".into()))?;
     }
-    dom::show(&dom::by_id::<Element>("accounts-empty")?, view.credentials.is_empty());
+    dom::show(
+        &dom::by_id::<Element>("accounts-empty")?,
+        view.credentials.is_empty(),
+    );
     let notice: Element = dom::by_id("account-notice")?;
     dom::set_text(&notice, view.notice.as_deref().unwrap_or(""));
     dom::show(&notice, view.notice.is_some());
@@ -208,7 +218,10 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
     let item = dom::instantiate("credential-template")?;
     let _ = item.set_attribute("data-credential-id", &c.info.id.to_string());
     let _ = item.set_attribute("data-provider", provider_key(c.info.provider));
-    dom::set_text(&dom::find(&item, "[data-role=label]")?, &credential_label(&c.info));
+    dom::set_text(
+        &dom::find(&item, "[data-role=label]")?,
+        &credential_label(&c.info),
+    );
     let validity: Element = dom::find(&item, "[data-role=validity]")?;
     let _ = validity.set_attribute("data-validity", validity_key(c.validity));
     dom::set_text(&validity, validity_text(c.validity));
@@ -230,7 +243,10 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
             n => format!("· used by {n} rules"),
         },
     );
-    dom::show(&dom::find::<Element>(&item, "[data-action=tokens]")?, c.manages_tokens);
+    dom::show(
+        &dom::find::<Element>(&item, "[data-action=tokens]")?,
+        c.manages_tokens,
+    );
     let logout = if c.info.provider == Provider::Jina {
         "Log out"
     } else {
@@ -284,8 +300,14 @@ fn open_login() -> Result<(), DomError> {
 fn login_fields() -> Result<(), DomError> {
     let provider = selected_provider()?;
     let kind = dom::by_id::<HtmlSelectElement>("login-kind")?.value();
-    dom::show(&dom::by_id::<Element>("login-kind-row")?, provider == Provider::Nuclia);
-    dom::show(&dom::by_id::<Element>("login-name-row")?, provider == Provider::Custom);
+    dom::show(
+        &dom::by_id::<Element>("login-kind-row")?,
+        provider == Provider::Nuclia,
+    );
+    dom::show(
+        &dom::by_id::<Element>("login-name-row")?,
+        provider == Provider::Custom,
+    );
     let nua = provider == Provider::Nuclia && kind == "nuaKey";
     // A NUA key names its own endpoint.
     dom::show(&dom::by_id::<Element>("login-endpoint-row")?, !nua);
@@ -429,14 +451,27 @@ fn render_tokens(view: &TokensView) -> Result<(), DomError> {
             token.token.scopes.join(", ")
         };
         dom::set_text(&dom::find(&item, "[data-role=scopes]")?, &scopes);
-        let date = |t: Option<Timestamp>, none: &str| t.map(|t| t.date()).unwrap_or(none.to_owned());
-        dom::set_text(&dom::find(&item, "[data-role=created]")?, &date(token.token.created, "—"));
-        dom::set_text(&dom::find(&item, "[data-role=expires]")?, &date(token.token.expires, "never"));
-        dom::set_text(&dom::find(&item, "[data-role=last-used]")?, &date(token.token.last_used, "never"));
+        let date =
+            |t: Option<Timestamp>, none: &str| t.map(|t| t.date()).unwrap_or(none.to_owned());
+        dom::set_text(
+            &dom::find(&item, "[data-role=created]")?,
+            &date(token.token.created, "—"),
+        );
+        dom::set_text(
+            &dom::find(&item, "[data-role=expires]")?,
+            &date(token.token.expires, "never"),
+        );
+        dom::set_text(
+            &dom::find(&item, "[data-role=last-used]")?,
+            &date(token.token.last_used, "never"),
+        );
         list.append_child(&item.into())
             .map_err(|_| DomError("cannot add a token".into()))?;
     }
-    let _ = list.set_attribute("data-count", &view.remote.as_ref().map_or(0, Vec::len).to_string());
+    let _ = list.set_attribute(
+        "data-count",
+        &view.remote.as_ref().map_or(0, Vec::len).to_string(),
+    );
     let creates = view.remote.is_some();
     dom::show(&dom::by_id::<Element>("create-form")?, creates);
     dom::show(
@@ -657,7 +692,9 @@ fn copy_text(text: String, done: &'static str) {
         });
     spawn_local(async move {
         let result = match written {
-            Some(promise) => JsFuture::from(js_sys::Promise::resolve(&promise)).await.is_ok(),
+            Some(promise) => JsFuture::from(js_sys::Promise::resolve(&promise))
+                .await
+                .is_ok(),
             None => false,
         };
         if result {

@@ -127,7 +127,11 @@ pub mod net {
     pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse> {
         let headers = Object::new();
         for (name, value) in &request.headers {
-            Reflect::set(&headers, &JsValue::from_str(name), &JsValue::from_str(value))?;
+            Reflect::set(
+                &headers,
+                &JsValue::from_str(name),
+                &JsValue::from_str(value),
+            )?;
         }
         let global = js_sys::global();
         let signal = Reflect::get(&global, &JsValue::from_str("AbortSignal"))

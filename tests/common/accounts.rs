@@ -129,7 +129,12 @@ impl World {
             )
             .await;
         v.as_array()
-            .map(|a| a.iter().filter_map(Json::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -137,7 +142,9 @@ impl World {
     pub(crate) async fn stored_state(&self) -> Json {
         self.h
             .browser
-            .exec_async("const got = await chrome.storage.local.get('state'); return got.state ?? null;")
+            .exec_async(
+                "const got = await chrome.storage.local.get('state'); return got.state ?? null;",
+            )
             .await
     }
 
@@ -149,4 +156,3 @@ impl World {
             .unwrap_or_default()
     }
 }
-

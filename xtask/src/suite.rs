@@ -18,6 +18,7 @@ pub(crate) fn run(workspace: &Workspace) -> Result<(), Error> {
         build::run(workspace, Profile::Release)
     })?;
     step("lint Firefox build", || lint_firefox(workspace))?;
+    step("rustfmt and clippy", || lint_rust(workspace))?;
     step("native tests", || native_tests(workspace))?;
     step("fuzz, bounded", || fuzz(workspace))?;
     step("wasm tests in headless Chromium", || {
@@ -35,6 +36,36 @@ pub(crate) fn run(workspace: &Workspace) -> Result<(), Error> {
 fn step<T>(name: &str, body: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     println!("\n==> {name}");
     body().map_err(|error| format!("step `{name}` failed: {error}").into())
+}
+
+/// Formatting, and clippy with the lints of [workspace.lints] as errors, for
+/// the native crates and for the wasm build, whose `src/web/` a native check
+/// never compiles.
+fn lint_rust(workspace: &Workspace) -> Result<(), Error> {
+    process::run(
+        process::cargo()
+            .current_dir(workspace.root())
+            .args(["fmt", "--all", "--check"]),
+    )?;
+    process::run(process::cargo().current_dir(workspace.root()).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    process::run(process::cargo().current_dir(workspace.root()).args([
+        "clippy",
+        "--package",
+        "tokenward",
+        "--lib",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }
 
 /// Unit and property tests of every crate. The e2e tests are #[ignore]d, so
