@@ -16,6 +16,7 @@ pub mod provider;
 pub mod rules;
 pub mod service;
 pub mod store;
+pub mod vault;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
