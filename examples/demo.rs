@@ -55,6 +55,27 @@ async fn main() {
     );
 
     w.open_popup().await;
+    // The harness chose convenience, as a test would; a user who follows
+    // the popup's recommendation protects the tokens with a passphrase.
+    b.fill("#protect-passphrase", "demo passphrase, not a real one")
+        .await;
+    b.fill("#protect-confirm", "demo passphrase, not a real one")
+        .await;
+    b.click("#protect-submit").await;
+    let summary = b
+        .wait_js(
+            "the vault panel to read protected",
+            std::time::Duration::from_secs(30),
+            "const v = document.querySelector('#vault'); \
+             return v.getAttribute('data-mode') === 'protected' \
+               && v.getAttribute('data-locked') === 'false' \
+               && document.getElementById('vault-summary').textContent;",
+        )
+        .await;
+    println!(
+        "   Popup, Protect with a passphrase: {}",
+        summary.as_str().unwrap_or_default()
+    );
     let notice = w
         .log_in(
             "bentoCloud",

@@ -133,6 +133,16 @@ impl UpdateRuleOptions {
     }
 }
 
+/// Which of the extension's rule sets holds a rule. Dynamic rules are
+/// written to the profile on disk, header values included, and survive a
+/// restart; session rules stay in memory and end with the browser.
+/// <https://developer.chrome.com/docs/extensions/reference/api/declarativeNetRequest#dynamic-and-session-scoped-rules>
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSet {
+    Dynamic,
+    Session,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod header;
 pub mod matcher;
 pub mod message;
 pub mod pattern;
+pub mod protection;
 pub mod provider;
 pub mod rules;
 pub mod service;

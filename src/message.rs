@@ -83,6 +83,40 @@ pub enum Request {
         #[serde(default)]
         url: Option<String>,
     },
+    /// How secrets are kept, locked or not, and what waits for an unlock.
+    VaultStatus,
+    /// Protects every secret with a passphrase (from unset or convenience).
+    #[serde(rename_all = "camelCase")]
+    Protect {
+        passphrase: Passphrase,
+        #[serde(default)]
+        idle_minutes: Option<u32>,
+    },
+    Unlock {
+        passphrase: Passphrase,
+    },
+    Lock,
+    ChangePassphrase {
+        current: Passphrase,
+        new: Passphrase,
+    },
+    /// Keeps secrets without a passphrase: from unset, or from protected
+    /// with the passphrase.
+    UseConvenience {
+        #[serde(default)]
+        passphrase: Passphrase,
+    },
+    /// An export file: without secrets, or, with a passphrase, with them,
+    /// sealed under it.
+    Export {
+        #[serde(default)]
+        passphrase: Option<Passphrase>,
+    },
+    /// Lock after `minutes` without input; `None` turns idle locking off.
+    SetIdleLock {
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +135,71 @@ pub enum Response {
         suggestion: Option<SiteSuggestion>,
     },
     Copy(CopyView),
+    Vault(VaultView),
+    /// An export file's name and text. With secrets, the text is the
+    /// sealed envelope only.
+    #[serde(rename_all = "camelCase")]
+    Export {
+        file_name: String,
+        document: String,
+    },
     Error {
         message: String,
     },
+}
+
+/// A passphrase as a page sends it. Never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Passphrase(pub String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// How secrets are kept, for the popup's lock panel and the options page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultView {
+    /// `unset`, `convenience` or `protected`.
+    pub mode: String,
+    pub locked: bool,
+    pub idle_minutes: Option<u32>,
+    pub idle_choices: Vec<u32>,
+    /// The patterns of the sites whose headers wait for an unlock.
+    pub waiting: Vec<String>,
+    /// The key derivation, e.g. `Argon2id, 64 MiB, 6 passes`.
+    pub kdf: Option<String>,
+    /// What the last action did, in words.
+    pub notice: Option<String>,
+}
+
+impl VaultView {
+    pub fn of(state: &crate::store::State, notice: Option<String>) -> VaultView {
+        let protection = &state.protection;
+        VaultView {
+            mode: protection.name().to_owned(),
+            locked: state.locked,
+            idle_minutes: protection.idle_minutes(),
+            idle_choices: crate::protection::IDLE_CHOICES.to_vec(),
+            waiting: state
+                .waiting_for_unlock()
+                .iter()
+                .map(|r| r.pattern.to_string())
+                .collect(),
+            kdf: protection.header().map(|h| {
+                let kdf = h.kdf();
+                format!(
+                    "Argon2id, {} MiB, {} passes",
+                    kdf.memory_kib() / 1024,
+                    kdf.passes()
+                )
+            }),
+            notice,
+        }
+    }
 }
 
 /// What the login form submits.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::credential::{Credential, CredentialId, Credentials, Timestamp};
 use crate::header::HeaderAction;
 use crate::pattern::{ParseOptions, SitePattern};
+use crate::protection::Protection;
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
 
 /// The `storage.local` key holding the whole state. One key, so one write
@@ -40,6 +41,10 @@ struct StoredState {
     credentials: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     unreadable_credentials: Vec<Value>,
+    /// How the secrets above are kept; absent in states written before the
+    /// vault, which read as [`Protection::Unset`].
+    #[serde(default)]
+    vault: Protection,
 }
 
 fn first_id() -> CredentialId {
@@ -68,6 +73,11 @@ pub struct State {
     pub credentials: Credentials,
     /// Stored credentials that did not validate, kept verbatim.
     pub unreadable_credentials: Vec<Value>,
+    pub protection: Protection,
+    /// Not stored: the state was read while the vault was locked, so its
+    /// secrets are [`crate::protection::LOCKED_SECRET`] placeholders. Such
+    /// a state is shown, never saved, and installs no header value.
+    pub locked: bool,
 }
 
 impl State {
@@ -96,6 +106,8 @@ impl State {
                 items: Vec::with_capacity(stored.credentials.len()),
             },
             unreadable_credentials: stored.unreadable_credentials,
+            protection: stored.vault,
+            locked: false,
         };
         for raw in stored.credentials {
             match serde_json::from_value::<Credential>(raw.clone()) {
@@ -134,6 +146,7 @@ impl State {
                 .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
                 .collect(),
             unreadable_credentials: self.unreadable_credentials.clone(),
+            vault: self.protection.clone(),
         };
         serde_json::to_value(stored).unwrap_or(Value::Null)
     }
@@ -143,7 +156,35 @@ impl State {
     /// The rules as the browser should apply them at `now`: without the
     /// headers of expired or deleted credentials.
     pub fn rules_in_force(&self, now: Timestamp) -> RuleBook {
-        self.book.in_force(|id| self.credentials.usable(id, now))
+        let mut book = self.book.in_force(|id| self.credentials.usable(id, now));
+        if self.locked {
+            // Locked, every value is a placeholder: keep only the rules
+            // that set nothing (removals).
+            book.rules.retain(|r| {
+                !r.headers
+                    .iter()
+                    .any(|h| matches!(h, HeaderAction::Set { .. }))
+            });
+        }
+        book
+    }
+
+    /// Rules that send a secret and wait for an unlock: enabled, with a
+    /// header value, while the vault is locked.
+    pub fn waiting_for_unlock(&self) -> Vec<&SiteRule> {
+        if !self.locked {
+            return Vec::new();
+        }
+        self.book
+            .rules()
+            .iter()
+            .filter(|r| {
+                r.enabled
+                    && r.headers
+                        .iter()
+                        .any(|h| matches!(h, HeaderAction::Set { .. }))
+            })
+            .collect()
     }
 }
 

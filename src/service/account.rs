@@ -422,7 +422,7 @@ pub(super) fn copy_helpers(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::{json, Value};
 
     use super::super::fakes::{Fakes, NOW};
@@ -433,7 +433,7 @@ mod tests {
     use crate::provider::site::SuggestedHeader;
     use crate::provider::{Expiry, HttpResponse, Provider, TokenSpec};
 
-    const TOKEN: &str = "yatai-token-0123456789";
+    pub(crate) const TOKEN: &str = "yatai-token-0123456789";
 
     fn user() -> Value {
         json!({"name": "alice", "email": "alice@example.com", "first_name": "Alice", "last_name": "L"})
@@ -452,7 +452,7 @@ mod tests {
                "expired_at": null})
     }
 
-    fn bento() -> Fakes {
+    pub(crate) fn bento() -> Fakes {
         let fakes = Fakes::default();
         let t = &fakes.transport;
         t.answer(
@@ -484,7 +484,7 @@ mod tests {
         }
     }
 
-    fn logged_in(fakes: &Fakes) -> u32 {
+    pub(crate) fn logged_in(fakes: &Fakes) -> u32 {
         match fakes.handle(Request::Login {
             login: login_draft(TOKEN),
         }) {
@@ -701,7 +701,7 @@ mod tests {
         assert_eq!(*fakes.store.saves.borrow(), saves);
     }
 
-    fn use_on(fakes: &Fakes, id: u32, pattern: &str) -> Response {
+    pub(crate) fn use_on(fakes: &Fakes, id: u32, pattern: &str) -> Response {
         fakes.handle(Request::UseCredential {
             credential: id,
             pattern: pattern.into(),

@@ -7,38 +7,51 @@
 //! between calls: every call reads stored state, so a service worker that
 //! was stopped in between loses nothing.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 mod account;
+mod lock;
 
 use crate::compile::{self, CompileError, Limits};
 use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
-use crate::dnr::{Rule, UpdateRuleOptions};
+use crate::dnr::{Rule, RuleSet, UpdateRuleOptions};
 use crate::header::{HeaderAction, HeaderError};
-use crate::message::{credential_label, AccountsView, Request, Response, RulesView, SiteView};
+use crate::message::{
+    credential_label, AccountsView, Request, Response, RulesView, SiteView, VaultView,
+};
+use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
 use crate::rules::{HeaderDraft, RuleDraft, RuleError};
 use crate::store::{State, StoreError};
+use crate::vault::{RngSource, VaultError, VaultKey};
 
 /// An error reported by the browser, as text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct PlatformError(pub String);
 
-/// Where state is kept: `storage.local` in the browser.
+/// Where state is kept: `storage.local` in the browser, and the unlocked
+/// vault key in `storage.session`, which stays in memory and ends with the
+/// browser.
 // These traits are implemented on one thread (wasm, or a test), so their
 // futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait StateStore {
     async fn load(&self) -> Result<Option<Value>, PlatformError>;
     async fn save(&self, state: Value) -> Result<(), PlatformError>;
+    /// The unlocked vault key, base64, if any.
+    async fn session_key(&self) -> Result<Option<String>, PlatformError>;
+    /// Keeps the unlocked key, or forgets it (`None`: lock).
+    async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError>;
 }
 
-/// The browser's rule set that carries our headers.
+/// The browser's rule sets that carry our headers.
 #[allow(async_fn_in_trait)]
 pub trait RuleEngine {
-    async fn installed(&self) -> Result<Vec<Rule>, PlatformError>;
-    async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError>;
+    async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError>;
+    async fn update(&self, set: RuleSet, update: &UpdateRuleOptions) -> Result<(), PlatformError>;
     fn limits(&self) -> Limits;
 }
 
@@ -50,13 +63,22 @@ pub trait Transport {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
 }
 
-/// Everything the service reaches the browser through, and the time.
-#[derive(Debug)]
+/// Everything the service reaches the browser through, the time, and
+/// randomness (`crypto.getRandomValues` in the browser).
 pub struct Platform<'a, S, E, T> {
     pub store: &'a S,
     pub engine: &'a E,
     pub transport: &'a T,
     pub clock: Clock,
+    pub rng: &'a RefCell<dyn RngSource>,
+}
+
+impl<S, E, T> std::fmt::Debug for Platform<'_, S, E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +111,17 @@ pub enum ServiceError {
     UnknownCredential(CredentialId),
     #[error("{0}")]
     Invalid(String),
+    #[error("Tokenward is locked: unlock it from the toolbar popup first; nothing was changed")]
+    Locked,
+    #[error(
+        "choose how Tokenward keeps your tokens first: in the toolbar popup, protect them with \
+         a passphrase (recommended) or keep them without one; nothing was changed"
+    )]
+    Unchosen,
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("could not keep the unlocked key for this session: {0}")]
+    SessionKey(PlatformError),
 }
 
 /// What a reconciliation did.
@@ -112,6 +145,12 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Err(e) => return error_response(&e, &State::default()),
     };
     let now = platform.clock.now;
+    if state.locked && !allowed_while_locked(&request) {
+        return error_response(&ServiceError::Locked, &state);
+    }
+    if state.protection == Protection::Unset && adds_a_secret(&request) {
+        return error_response(&ServiceError::Unchosen, &state);
+    }
     let result = match request {
         Request::ListRules => Ok(None),
         Request::SiteStatus { url } => {
@@ -194,6 +233,27 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::CopyHelpers { credential, url } => {
             return account::copy_helpers(&state, now, credential, url.as_deref())
         }
+        Request::VaultStatus => return Response::Vault(VaultView::of(&state, None)),
+        Request::Protect {
+            passphrase,
+            idle_minutes,
+        } => return lock::protect(platform, state, &passphrase.0, idle_minutes).await,
+        Request::Unlock { passphrase } => {
+            return lock::unlock(platform, state, &passphrase.0).await
+        }
+        Request::Lock => return lock::lock(platform, state).await,
+        Request::ChangePassphrase { current, new } => {
+            return lock::change_passphrase(platform, state, &current.0, &new.0).await
+        }
+        Request::UseConvenience { passphrase } => {
+            return lock::use_convenience(platform, state, &passphrase.0).await
+        }
+        Request::SetIdleLock { minutes } => {
+            return lock::set_idle_lock(platform, state, minutes).await
+        }
+        Request::Export { passphrase } => {
+            return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
+        }
     };
     match result {
         Ok(saved) => Response::Rules(RulesView::of(
@@ -205,6 +265,33 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
             platform.engine.limits(),
         )),
         Err(e) => error_response(&e, &state),
+    }
+}
+
+/// What a locked state may still answer: views that need no secret, and
+/// the lock itself.
+fn allowed_while_locked(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::ListRules
+            | Request::SiteStatus { .. }
+            | Request::Accounts
+            | Request::SuggestSite { .. }
+            | Request::VaultStatus
+            | Request::Unlock { .. }
+            | Request::Lock
+            | Request::SetIdleLock { minutes: None }
+            | Request::Export { passphrase: None }
+    )
+}
+
+/// Requests that would keep a new secret: refused until the user chose how
+/// secrets are kept, so that no token is written in the clear by default.
+fn adds_a_secret(request: &Request) -> bool {
+    match request {
+        Request::SaveRule { draft } => draft.headers.iter().any(|h| !h.secret.trim().is_empty()),
+        Request::Login { .. } | Request::CreateToken { .. } | Request::UseCredential { .. } => true,
+        _ => false,
     }
 }
 
@@ -248,9 +335,71 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     apply(engine, &state, now).await
 }
 
+/// Reads stored state as the service does, for the background's badges
+/// and alarms.
+pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
+    load(store).await
+}
+
+/// Reads stored state, opening its sealed secrets with the session's key
+/// when the vault is unlocked. Locked, the secrets read as placeholders and
+/// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let stored = store.load().await.map_err(ServiceError::Load)?;
-    Ok(State::decode(stored)?)
+    let Some(mut stored) = store.load().await.map_err(ServiceError::Load)? else {
+        return Ok(State::default());
+    };
+    let protection: Protection = stored
+        .get("vault")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| StoreError::Unreadable(e.to_string()))?
+        .unwrap_or_default();
+    let key = match protection.header() {
+        Some(header) => session_key(store, header).await?,
+        None => None,
+    };
+    let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
+    let mut state = State::decode(Some(stored))?;
+    state.locked = protection.is_protected() && key.is_none() && sealed;
+    Ok(state)
+}
+
+/// The session's vault key, if there is one and it opens this vault. A key
+/// that does not (left by a vault since replaced) counts as locked.
+async fn session_key<S: StateStore>(
+    store: &S,
+    header: &crate::vault::VaultHeader,
+) -> Result<Option<VaultKey>, ServiceError> {
+    let Some(text) = store.session_key().await.map_err(ServiceError::Load)? else {
+        return Ok(None);
+    };
+    let text = zeroize::Zeroizing::new(text);
+    let Ok(key) = VaultKey::from_session_storage_base64(&text) else {
+        return Ok(None);
+    };
+    Ok(header.verify_key(&key).is_ok().then_some(key))
+}
+
+/// The stored form of `state`: its secrets sealed when it is protected.
+async fn encode_for_storage<S, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+) -> Result<Value, ServiceError>
+where
+    S: StateStore,
+{
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
+    let mut value = state.encode();
+    if let Some(header) = state.protection.header() {
+        let key = session_key(platform.store, header)
+            .await?
+            .ok_or(ServiceError::Locked)?;
+        protection::seal_secrets(&mut value, &key, &mut *platform.rng.borrow_mut())?;
+    }
+    Ok(value)
 }
 
 /// Changes the state, checks its rules still compile, saves it, then
@@ -267,12 +416,16 @@ where
     T: Transport,
     F: FnOnce(&mut State) -> Result<R, ServiceError>,
 {
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
     let mut next = state.clone();
     let out = change(&mut next)?;
     compile::compile(&next.book, platform.engine.limits())?;
+    let stored = encode_for_storage(platform, &next).await?;
     platform
         .store
-        .save(next.encode())
+        .save(stored)
         .await
         .map_err(ServiceError::Save)?;
     *state = next;
@@ -286,19 +439,33 @@ async fn apply<E: RuleEngine>(
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
     let desired = compile::compile(&state.rules_in_force(now), engine.limits())?;
+    // Protected, header values must never reach the profile on disk, where
+    // the browser keeps dynamic rules: they go to session rules, in memory.
+    let (chosen, other) = if state.protection.is_protected() {
+        (RuleSet::Session, RuleSet::Dynamic)
+    } else {
+        (RuleSet::Dynamic, RuleSet::Session)
+    };
     // The browser's error text may quote a rule, value included; redact it
     // here so no caller, logging included, ever holds the raw text.
     let refused = |e: PlatformError| ServiceError::Apply(PlatformError(redact(&e.0, state)));
-    let installed = engine.installed().await.map_err(refused)?;
-    let update = compile::diff(&desired, &installed);
-    if !update.is_empty() {
-        engine.update(&update).await.map_err(refused)?;
-    }
-    Ok(Reconciled {
-        added: update.add_rules.len(),
-        removed: update.remove_rule_ids.len(),
+    let mut done = Reconciled {
         next_expiry: state.credentials.next_expiry(now),
-    })
+        ..Reconciled::default()
+    };
+    // Empty the set not in use first, so a rule never sits in both. The
+    // session set is applied last: it is the one a lock or an unlock
+    // changes, and it takes effect as soon as its update resolves.
+    for (set, desired) in [(other, Vec::new()), (chosen, desired)] {
+        let installed = engine.installed(set).await.map_err(refused)?;
+        let update = compile::diff(&desired, &installed);
+        if !update.is_empty() {
+            engine.update(set, &update).await.map_err(refused)?;
+        }
+        done.added += update.add_rules.len();
+        done.removed += update.remove_rule_ids.len();
+    }
+    Ok(done)
 }
 
 fn error_response(error: &ServiceError, state: &State) -> Response {
@@ -313,7 +480,8 @@ fn error_response(error: &ServiceError, state: &State) -> Response {
 pub fn redact(text: &str, state: &State) -> String {
     let mut out = text.to_owned();
     let mut hide = |secret: &str| {
-        if secret.len() >= 4 && out.contains(secret) {
+        // A locked state's placeholder is no secret, and a common word.
+        if secret.len() >= 4 && secret != protection::LOCKED_SECRET && out.contains(secret) {
             out = out.replace(secret, "•••");
         }
     };
@@ -347,6 +515,8 @@ pub(crate) mod fakes {
         pub(crate) value: RefCell<Option<Value>>,
         pub(crate) fail_saves: RefCell<Option<String>>,
         pub(crate) saves: RefCell<usize>,
+        /// `storage.session`'s vault key.
+        pub(crate) session: RefCell<Option<String>>,
     }
 
     impl StateStore for MemoryStore {
@@ -361,26 +531,39 @@ pub(crate) mod fakes {
             *self.value.borrow_mut() = Some(state);
             Ok(())
         }
+        async fn session_key(&self) -> Result<Option<String>, PlatformError> {
+            Ok(self.session.borrow().clone())
+        }
+        async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError> {
+            *self.session.borrow_mut() = key.map(str::to_owned);
+            Ok(())
+        }
     }
 
     /// Behaves like the browser's rule store: refuses duplicate ids and
     /// removals of unknown ids are ignored, as Chromium does.
     #[derive(Default)]
     pub(crate) struct MemoryEngine {
+        /// Dynamic rules.
         pub(crate) rules: RefCell<Vec<Rule>>,
+        pub(crate) session: RefCell<Vec<Rule>>,
         pub(crate) updates: RefCell<Vec<UpdateRuleOptions>>,
         pub(crate) reject: RefCell<Option<String>>,
     }
 
     impl RuleEngine for MemoryEngine {
-        async fn installed(&self) -> Result<Vec<Rule>, PlatformError> {
-            Ok(self.rules.borrow().clone())
+        async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError> {
+            Ok(self.set(set).borrow().clone())
         }
-        async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError> {
+        async fn update(
+            &self,
+            set: RuleSet,
+            update: &UpdateRuleOptions,
+        ) -> Result<(), PlatformError> {
             if let Some(msg) = self.reject.borrow().clone() {
                 return Err(PlatformError(msg));
             }
-            let mut rules = self.rules.borrow().clone();
+            let mut rules = self.set(set).borrow().clone();
             rules.retain(|r| !update.remove_rule_ids.contains(&r.id));
             for add in &update.add_rules {
                 if rules.iter().any(|r| r.id == add.id) {
@@ -391,12 +574,21 @@ pub(crate) mod fakes {
                 }
                 rules.push(add.clone());
             }
-            *self.rules.borrow_mut() = rules;
+            *self.set(set).borrow_mut() = rules;
             self.updates.borrow_mut().push(update.clone());
             Ok(())
         }
         fn limits(&self) -> Limits {
             Limits::CHROMIUM
+        }
+    }
+
+    impl MemoryEngine {
+        fn set(&self, set: RuleSet) -> &RefCell<Vec<Rule>> {
+            match set {
+                RuleSet::Dynamic => &self.rules,
+                RuleSet::Session => &self.session,
+            }
         }
     }
 
@@ -440,11 +632,36 @@ pub(crate) mod fakes {
     }
 
     /// The browser, in memory, at a fixed time.
-    #[derive(Default)]
     pub(crate) struct Fakes {
         pub(crate) store: MemoryStore,
         pub(crate) engine: MemoryEngine,
         pub(crate) transport: ScriptedTransport,
+        pub(crate) rng: RefCell<crate::protection::tests::CountingRng>,
+    }
+
+    /// A browser whose user chose convenience mode: most tests are about
+    /// something else. [`Fakes::fresh`] is a fresh install.
+    impl Default for Fakes {
+        fn default() -> Fakes {
+            let fakes = Fakes::fresh();
+            let chosen = State {
+                protection: Protection::Convenience,
+                ..State::default()
+            };
+            *fakes.store.value.borrow_mut() = Some(chosen.encode());
+            fakes
+        }
+    }
+
+    impl Fakes {
+        pub(crate) fn fresh() -> Fakes {
+            Fakes {
+                store: MemoryStore::default(),
+                engine: MemoryEngine::default(),
+                transport: ScriptedTransport::default(),
+                rng: RefCell::default(),
+            }
+        }
     }
 
     pub(crate) const NOW: Timestamp = Timestamp(1_766_000_000);
@@ -468,6 +685,7 @@ pub(crate) mod fakes {
                     now,
                     utc_offset_minutes: 0,
                 },
+                rng: &self.rng,
             }
         }
 
@@ -475,8 +693,10 @@ pub(crate) mod fakes {
             run(handle(&self.platform(), request))
         }
 
+        /// The stored state as the service reads it (secrets opened with
+        /// the session key, if any).
         pub(crate) fn state(&self) -> State {
-            State::decode(self.store.value.borrow().clone()).unwrap_or_default()
+            run(load(&self.store)).unwrap_or_default()
         }
     }
 

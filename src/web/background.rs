@@ -14,12 +14,14 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use super::browser::{
-    self, action, alarms, dnr, net, permissions, runtime, storage, tabs, BrowserError, RuleSet,
+    self, action, alarms, dnr, idle, net, permissions, runtime, storage, tabs, BrowserError,
+    BrowserRandom, RuleSet,
 };
 use crate::compile::Limits;
 use crate::dnr::{Rule, UpdateRuleOptions};
 use crate::matcher::{self, Badge};
 use crate::message::{Request, Response};
+use crate::protection::SESSION_KEY;
 use crate::provider::{HttpRequest, HttpResponse};
 use crate::service::{self, Platform, PlatformError, RuleEngine, StateStore, Transport};
 use crate::store::{State, STATE_KEY};
@@ -51,19 +53,31 @@ impl StateStore for LocalStore {
             .await
             .map_err(platform)
     }
-}
 
-struct BrowserRules {
-    set: RuleSet,
-}
-
-impl RuleEngine for BrowserRules {
-    async fn installed(&self) -> Result<Vec<Rule>, PlatformError> {
-        dnr::rules(self.set).await.map_err(platform)
+    async fn session_key(&self) -> Result<Option<String>, PlatformError> {
+        storage::session_get_string(SESSION_KEY)
+            .await
+            .map_err(platform)
     }
 
-    async fn update(&self, update: &UpdateRuleOptions) -> Result<(), PlatformError> {
-        dnr::update(self.set, update).await.map_err(platform)
+    async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError> {
+        match key {
+            Some(key) => storage::session_set_string(SESSION_KEY, key).await,
+            None => storage::session_remove(SESSION_KEY).await,
+        }
+        .map_err(platform)
+    }
+}
+
+struct BrowserRules;
+
+impl RuleEngine for BrowserRules {
+    async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError> {
+        dnr::rules(set).await.map_err(platform)
+    }
+
+    async fn update(&self, set: RuleSet, update: &UpdateRuleOptions) -> Result<(), PlatformError> {
+        dnr::update(set, update).await.map_err(platform)
     }
 
     fn limits(&self) -> Limits {
@@ -88,13 +102,11 @@ fn platform(error: BrowserError) -> PlatformError {
     PlatformError(error.0)
 }
 
-/// Header rules are dynamic until the vault lands (issue 6), which moves
-/// secret-bearing rules to session rules.
-fn engine() -> BrowserRules {
-    BrowserRules {
-        set: RuleSet::Dynamic,
-    }
-}
+/// Locks an idle vault: every minute while unlocked with an idle time, the
+/// alarm asks `idle.queryState`. An alarm, not a timer or an
+/// `idle.onStateChanged` listener with a detection interval set at unlock:
+/// the worker may be stopped, and restarted, in between.
+const IDLE_ALARM: &str = "vault-idle";
 
 fn warn(context: &str, error: &dyn std::fmt::Display) {
     web_sys::console::warn_1(&JsValue::from_str(&format!(
@@ -105,10 +117,11 @@ fn warn(context: &str, error: &dyn std::fmt::Display) {
 /// Brings the browser's rules and every tab's badge in line with storage.
 async fn sync_everything() {
     let now = browser::clock().now;
-    match exclusive(service::reconcile(&LocalStore, &engine(), now)).await {
+    match exclusive(service::reconcile(&LocalStore, &BrowserRules, now)).await {
         Ok(done) => schedule_expiry(done.next_expiry).await,
         Err(e) => warn("reconcile", &e),
     }
+    schedule_idle_lock().await;
     if let Err(e) = refresh_badges().await {
         warn("badges", &e);
     }
@@ -124,15 +137,72 @@ async fn schedule_expiry(next: Option<crate::credential::Timestamp>) {
     }
 }
 
-/// An alarm fired: a credential expired, so the rules are recomputed.
+/// An alarm fired: a credential expired, so the rules are recomputed; or
+/// the idle check is due.
 #[wasm_bindgen]
-pub async fn background_on_alarm(_alarm: JsValue) {
-    sync_everything().await;
+pub async fn background_on_alarm(alarm: JsValue) {
+    let name = Reflect::get(&alarm, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|n| n.as_string());
+    if name.as_deref() == Some(IDLE_ALARM) {
+        lock_if_idle().await;
+    } else {
+        sync_everything().await;
+    }
 }
 
+/// The idle check runs only while it can do something: protected,
+/// unlocked, with an idle time.
+async fn schedule_idle_lock() {
+    let idle_minutes = match load_state().await {
+        Ok(state) if !state.locked => state.protection.idle_minutes(),
+        _ => None,
+    };
+    let scheduled = match idle_minutes {
+        Some(_) => alarms::every(IDLE_ALARM, 1).await,
+        None => alarms::clear(IDLE_ALARM).await,
+    };
+    if let Err(e) = scheduled {
+        warn("idle alarm", &e);
+    }
+}
+
+async fn lock_if_idle() {
+    let Ok(state) = load_state().await else {
+        return;
+    };
+    let Some(minutes) = state.protection.idle_minutes().filter(|_| !state.locked) else {
+        schedule_idle_lock().await;
+        return;
+    };
+    match idle::away_for(minutes.saturating_mul(60)).await {
+        Ok(true) => {
+            let rng = std::cell::RefCell::new(BrowserRandom);
+            let platform = Platform {
+                store: &LocalStore,
+                engine: &BrowserRules,
+                transport: &Fetch,
+                clock: browser::clock(),
+                rng: &rng,
+            };
+            if let Response::Error { message } =
+                exclusive(service::handle(&platform, Request::Lock)).await
+            {
+                warn("idle lock", &message);
+            }
+            sync_everything().await;
+        }
+        Ok(false) => {}
+        Err(e) => warn("idle state", &e),
+    }
+}
+
+/// The state as the service reads it: secrets opened with the session key,
+/// or placeholders while locked.
 async fn load_state() -> Result<State, BrowserError> {
-    let stored = storage::local_get(STATE_KEY).await?;
-    State::decode(stored).map_err(|e| BrowserError(e.to_string()))
+    service::read(&LocalStore)
+        .await
+        .map_err(|e| BrowserError(e.to_string()))
 }
 
 async fn refresh_badges() -> Result<(), BrowserError> {
@@ -238,12 +308,15 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                     | Request::Accounts
                     | Request::SuggestSite { .. }
                     | Request::CopyHelpers { .. }
+                    | Request::VaultStatus
             );
+            let rng = std::cell::RefCell::new(BrowserRandom);
             let platform = Platform {
                 store: &LocalStore,
-                engine: &engine(),
+                engine: &BrowserRules,
                 transport: &Fetch,
                 clock: browser::clock(),
+                rng: &rng,
             };
             let response = exclusive(service::handle(&platform, request)).await;
             if mutates {
@@ -254,6 +327,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 if let Ok(state) = load_state().await {
                     schedule_expiry(state.credentials.next_expiry(now)).await;
                 }
+                schedule_idle_lock().await;
             }
             response
         }

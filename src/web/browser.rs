@@ -220,6 +220,19 @@ pub mod alarms {
             .map(drop)
     }
 
+    /// Fires `name` every `minutes`, unless it already exists: creating it
+    /// again would push its next firing back.
+    pub async fn every(name: &str, minutes: u32) -> Result<()> {
+        let existing = call("alarms", "get", &[JsValue::from_str(name)]).await?;
+        if existing.is_object() {
+            return Ok(());
+        }
+        let info = object(&[("periodInMinutes", JsValue::from_f64(f64::from(minutes)))])?;
+        call("alarms", "create", &[JsValue::from_str(name), info])
+            .await
+            .map(drop)
+    }
+
     pub async fn clear(name: &str) -> Result<()> {
         call("alarms", "clear", &[JsValue::from_str(name)])
             .await
@@ -245,15 +258,67 @@ pub mod storage {
         call("storage.local", "set", &[items]).await?;
         Ok(())
     }
+
+    /// `storage.session`: in memory, gone when the browser closes, and by
+    /// default out of reach of content scripts (Tokenward has none anyway).
+    /// <https://developer.chrome.com/docs/extensions/reference/api/storage#property-session>
+    pub async fn session_get_string(key: &str) -> Result<Option<String>> {
+        let items = call("storage.session", "get", &[JsValue::from_str(key)]).await?;
+        Ok(Reflect::get(&items, &JsValue::from_str(key))?.as_string())
+    }
+
+    pub async fn session_set_string(key: &str, value: &str) -> Result<()> {
+        let items = object(&[(key, JsValue::from_str(value))])?;
+        call("storage.session", "set", &[items]).await?;
+        Ok(())
+    }
+
+    pub async fn session_remove(key: &str) -> Result<()> {
+        call("storage.session", "remove", &[JsValue::from_str(key)]).await?;
+        Ok(())
+    }
 }
 
-/// Which of the browser's rule sets carries the header rules. Dynamic rules
-/// survive a restart; session rules live in memory only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleSet {
-    Dynamic,
-    Session,
+/// The browser's CSPRNG, `crypto.getRandomValues`, present in pages and in
+/// service workers alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrowserRandom;
+
+impl crate::vault::RngSource for BrowserRandom {
+    fn fill(&mut self, dest: &mut [u8]) -> std::result::Result<(), crate::vault::RngUnavailable> {
+        let mut fill = || -> Result<()> {
+            let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+            let get = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?
+                .dyn_into::<js_sys::Function>()?;
+            // getRandomValues takes at most 65,536 bytes a call.
+            for chunk in dest.chunks_mut(65_536) {
+                let buffer = js_sys::Uint8Array::new_with_length(chunk.len() as u32);
+                get.call1(&crypto, &buffer)?;
+                buffer.copy_to(chunk);
+            }
+            Ok(())
+        };
+        fill().map_err(|_| crate::vault::RngUnavailable)
+    }
 }
+
+/// Whether the user is at the machine: `idle.queryState`.
+pub mod idle {
+    use super::*;
+
+    /// True when there was no input for `seconds`, or the screen is locked.
+    pub async fn away_for(seconds: u32) -> Result<bool> {
+        let state = call(
+            "idle",
+            "queryState",
+            &[JsValue::from_f64(f64::from(seconds))],
+        )
+        .await?;
+        Ok(state.as_string().is_some_and(|s| s != "active"))
+    }
+}
+
+pub use crate::dnr::RuleSet;
 
 pub mod dnr {
     use super::*;

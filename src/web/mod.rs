@@ -11,6 +11,8 @@ pub mod accounts;
 pub mod background;
 pub mod browser;
 pub mod dom;
+pub mod export;
+pub mod lock;
 pub mod options;
 pub mod popup;
 pub mod save;

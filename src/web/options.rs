@@ -12,6 +12,7 @@ use web_sys::{
 
 use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
+use super::export;
 use super::save::start_save;
 use crate::message::{Request, Response, RuleView, RulesView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
@@ -48,6 +49,7 @@ pub async fn options_main() -> Result<(), JsValue> {
     });
     let rules: Element = dom::by_id("rules")?;
     dom::listen(&rules, "click", on_rules_click);
+    export::install()?;
     dom::listen(&rules, "change", on_rules_change);
 
     reset_form()?;

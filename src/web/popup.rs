@@ -11,10 +11,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
 
-use super::accounts;
 use super::browser::{permissions, runtime, tabs};
 use super::dom::{self, DomError};
 use super::save::start_save;
+use super::{accounts, lock};
 use crate::message::{Request, Response, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
@@ -82,9 +82,10 @@ pub async fn popup_main() -> Result<(), JsValue> {
     );
     dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
     accounts::install(Rc::clone(&url))?;
+    lock::install()?;
 
-    // Both halves rendered is what "ready" means.
-    futures_util::future::join(refresh(url), accounts::refresh()).await;
+    // Every part rendered is what "ready" means.
+    futures_util::future::join3(refresh(url), accounts::refresh(), lock::refresh()).await;
     dom::mark_ready();
     Ok(())
 }

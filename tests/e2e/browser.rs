@@ -7,6 +7,11 @@
 //! browser process of that profile, and removes the profile. Every wait is a
 //! polling loop with a deadline that panics saying what it awaited.
 //!
+//! A test that needs the profile to outlive the browser (a restart, a look
+//! at what the browser wrote to disk) makes an [`OwnedProfile`], launches
+//! with [`Browser::launch_on_profile`], and ends with [`Browser::quit`] or
+//! [`Browser::restart`], which shut the browser down the normal way.
+//!
 //! What differs between the two browsers is kept in this file, each
 //! difference with its source:
 //!
@@ -17,6 +22,7 @@
 //! | the test build's host permissions | granted at install | granted at install since Firefox 127 (see [`firefox_prefs`]) |
 //! | opening extension pages over WebDriver | allowed | needs geckodriver `--allow-system-access` since Firefox 153 |
 //! | keeping off the network | command-line switches | prefs ([`firefox_prefs`]) |
+//! | a profile the test owns | `--user-data-dir` | `-profile`, the add-on installed again each launch, its storage kept by [`persistent_profile_prefs`] |
 
 use std::future::Future;
 use std::io::{Read as _, Write as _};
@@ -281,6 +287,35 @@ pub(crate) fn firefox_prefs(gecko_id: &str) -> Json {
     })
 }
 
+/// The prefs added in Firefox when the test owns the profile
+/// ([`Browser::launch_on_profile`]). Firefox uninstalls a temporary add-on
+/// when it shuts down, and uninstalling clears the add-on's storage and
+/// forgets its UUID, unless these two prefs say otherwise
+/// (`ExtensionAddonObserver.onUninstalled` in Firefox's
+/// `toolkit/components/extensions/Extension.sys.mjs`; "Testing persistent and
+/// restart features" on extensionworkshop.com). With them `storage.local`
+/// (and IndexedDB, localStorage) is kept for the next session, which
+/// installs the add-on again under the UUID pinned by
+/// `extensions.webextensions.uuids`, so at the same origin. What the prefs
+/// do not keep: the `declarativeNetRequest` dynamic rules, which the
+/// uninstall drops whatever the prefs say
+/// (`ExtensionDNRStore.clearOnUninstall`): the add-on installed again starts
+/// with none, although the old rules file stays in `extension-dnr/` (seen
+/// with Firefox 153 ESR; tests/profile.rs `what_survives_a_restart`); and
+/// the host permissions granted at install (granted again at the next
+/// install).
+pub(crate) fn persistent_profile_prefs() -> Json {
+    json!({
+        "extensions.webextensions.keepStorageOnUninstall": true,
+        "extensions.webextensions.keepUuidOnUninstall": true,
+    })
+}
+
+/// How long a browser may take to quit after its session is deleted.
+/// geckodriver itself waits up to 70 s for Firefox to exit before killing
+/// it (its `LocalBrowser::close`).
+pub(crate) const QUIT_WAIT: Duration = Duration::from_secs(90);
+
 /// A running browser with the extension loaded.
 #[derive(Debug)]
 pub(crate) struct Browser {
@@ -300,23 +335,154 @@ struct Processes {
     driver: Option<tokio::process::Child>,
     driver_port: u16,
     session_id: Option<String>,
+    /// This launch's own directory (driver log, and the profile unless the
+    /// test owns one): removed on drop.
     temp: PathBuf,
+    /// The unpacked extension loaded, for [`Browser::restart`].
+    extension_dir: PathBuf,
+    /// The profile directory the browser runs on, when the test owns it
+    /// ([`Browser::launch_on_profile`]): kept on drop, but no process of it
+    /// may outlive the browser.
+    owned_profile: Option<PathBuf>,
 }
 
 impl Browser {
     /// Launch `engine` with the unpacked extension in `extension_dir` (the
     /// directory holding its manifest.json).
     pub(crate) async fn launch(engine: Engine, extension_dir: &Path) -> Browser {
+        Self::launch_with(engine, extension_dir, None).await
+    }
+
+    /// Launch `engine` with the unpacked extension in `extension_dir` on the
+    /// profile directory `profile`, which the test owns (see [`OwnedProfile`]):
+    /// Chromium's `--user-data-dir`, Firefox's `-profile`, used in place and
+    /// never removed by the browser wrapper. End the session with
+    /// [`Browser::quit`] (or [`Browser::restart`]) so the browser shuts down
+    /// the normal way and writes what it holds to disk; dropping the
+    /// `Browser` kills it instead.
+    ///
+    /// Launching again on the same directory gives the same extension the
+    /// same id and origin and its `storage.local`. In Firefox the extension
+    /// is a temporary add-on, which Firefox uninstalls when it shuts down;
+    /// [`persistent_profile_prefs`] keeps its storage and UUID through that
+    /// uninstall, and the next launch installs it again.
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn launch_on_profile(
+        engine: Engine,
+        extension_dir: &Path,
+        profile: &Path,
+    ) -> Browser {
+        Self::launch_with(engine, extension_dir, Some(profile)).await
+    }
+
+    async fn launch_with(engine: Engine, extension_dir: &Path, profile: Option<&Path>) -> Browser {
         let extension_dir = extension_dir
             .canonicalize()
             .unwrap_or_else(|e| panic!("extension dir {}: {e}", extension_dir.display()));
+        let profile = profile.map(|p| {
+            std::fs::create_dir_all(p)
+                .and_then(|()| p.canonicalize())
+                .unwrap_or_else(|e| panic!("profile dir {}: {e}", p.display()))
+        });
         let browser = match engine {
-            Engine::Chromium => Self::launch_chromium(&extension_dir).await,
-            Engine::Firefox => Self::launch_firefox(&extension_dir).await,
+            Engine::Chromium => Self::launch_chromium(&extension_dir, profile).await,
+            Engine::Firefox => Self::launch_firefox(&extension_dir, profile).await,
         };
         browser.wait_extension_loaded().await;
         browser.check_host_permissions(&extension_dir).await;
         browser
+    }
+
+    /// End the session the normal way and wait until the browser has
+    /// exited; the profile stays. WebDriver's Delete Session makes
+    /// chromedriver close Chromium and geckodriver quit Firefox (Marionette's
+    /// quit, which runs Firefox's whole shutdown: storage is flushed, and a
+    /// temporary add-on is uninstalled). Then every process whose command
+    /// line names the profile must be gone within [`QUIT_WAIT`], polled; the
+    /// driver is stopped after that.
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn quit(self) {
+        let started = Instant::now();
+        let Browser {
+            client,
+            engine,
+            _procs: mut procs,
+            ..
+        } = self;
+        let profile = procs.profile_dir();
+        match tokio::time::timeout(QUIT_WAIT, client.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!(
+                "ending the {} session failed: {e}\n{}",
+                engine.name(),
+                procs.driver_log_tail()
+            ),
+            Err(_) => panic!(
+                "ending the {} session took over {QUIT_WAIT:?}\n{}",
+                engine.name(),
+                procs.driver_log_tail()
+            ),
+        }
+        // Ended: Drop must not end it again.
+        procs.session_id = None;
+        let deadline = Instant::now() + QUIT_WAIT;
+        loop {
+            let left = processes_using(&profile);
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} was asked to quit, but {QUIT_WAIT:?} later these processes of its profile {} \
+                     are still running: {left:?}\n{}",
+                    engine.name(),
+                    profile.display(),
+                    procs.driver_log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Err(why) = check_clean_exit(engine, &profile) {
+            panic!(
+                "{} exited, but not cleanly: {why}\n{}",
+                engine.name(),
+                procs.driver_log_tail()
+            );
+        }
+        eprintln!(
+            "e2e: {} quit in {:?} (profile {})",
+            engine.name(),
+            started.elapsed(),
+            profile.display()
+        );
+        // Stops the driver and removes this launch's temp dir, not the
+        // owned profile.
+        drop(procs);
+    }
+
+    /// [`Browser::quit`], then [`Browser::launch_on_profile`] again with the
+    /// same extension on the same profile. Only for a browser started with
+    /// `launch_on_profile`.
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn restart(self) -> Browser {
+        let engine = self.engine;
+        let extension_dir = self._procs.extension_dir.clone();
+        let profile = self._procs.owned_profile.clone().unwrap_or_else(|| {
+            panic!(
+                "restart needs a browser started with Browser::launch_on_profile: a launch's \
+                 own profile is removed with it"
+            )
+        });
+        self.quit().await;
+        Browser::launch_on_profile(engine, &extension_dir, &profile).await
+    }
+
+    /// The profile directory the test owns, when launched with
+    /// [`Browser::launch_on_profile`]; `None` for a launch's own profile,
+    /// which goes with the browser.
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) fn owned_profile(&self) -> Option<&Path> {
+        self._procs.owned_profile.as_deref()
     }
 
     /// Start `driver` in its own process group, logging to `log`.
@@ -351,6 +517,8 @@ impl Browser {
             driver_port: 0,
             session_id: None,
             temp: log.parent().expect("log in the temp dir").to_owned(),
+            extension_dir: PathBuf::new(),
+            owned_profile: None,
         }
     }
 
@@ -389,10 +557,14 @@ impl Browser {
         client
     }
 
-    async fn launch_chromium(extension_dir: &Path) -> Browser {
+    /// `owned_profile`: the test's own `--user-data-dir`, else a fresh one in
+    /// the launch's temp dir.
+    async fn launch_chromium(extension_dir: &Path, owned_profile: Option<PathBuf>) -> Browser {
         let extension_id = extension_id_of(extension_dir);
         let temp = fresh_temp_dir("chrome");
-        let profile = temp.join("profile");
+        let profile = owned_profile
+            .clone()
+            .unwrap_or_else(|| temp.join("profile"));
         std::fs::create_dir_all(&profile).expect("create the profile dir");
         let driver_port = free_port();
         let driver_log = temp.join("driver.log");
@@ -407,6 +579,8 @@ impl Browser {
             &driver_log,
         );
         procs.driver_port = driver_port;
+        procs.extension_dir = extension_dir.to_owned();
+        procs.owned_profile = owned_profile;
 
         let ext = extension_dir.display().to_string();
         // `cargo xtask demo` shows the browser when a display exists.
@@ -448,10 +622,17 @@ impl Browser {
         }
     }
 
-    async fn launch_firefox(extension_dir: &Path) -> Browser {
+    /// `owned_profile`: the test's own profile directory, else a fresh one
+    /// in the launch's temp dir. Either way geckodriver uses it in place
+    /// (`-profile` in the arguments; without it geckodriver would copy a
+    /// profile to a temp dir of its own) and writes the prefs to its
+    /// `user.js`.
+    async fn launch_firefox(extension_dir: &Path, owned_profile: Option<PathBuf>) -> Browser {
         let gecko_id = gecko_id_of(extension_dir);
         let temp = fresh_temp_dir("firefox");
-        let profile = temp.join("profile");
+        let profile = owned_profile
+            .clone()
+            .unwrap_or_else(|| temp.join("profile"));
         std::fs::create_dir_all(&profile).expect("create the profile dir");
         let driver_port = free_port();
         let driver_log = temp.join("driver.log");
@@ -471,6 +652,16 @@ impl Browser {
             &driver_log,
         );
         procs.driver_port = driver_port;
+        procs.extension_dir = extension_dir.to_owned();
+        let mut prefs = firefox_prefs(&gecko_id);
+        if owned_profile.is_some() {
+            if let (Some(prefs), Json::Object(more)) =
+                (prefs.as_object_mut(), persistent_profile_prefs())
+            {
+                prefs.extend(more);
+            }
+        }
+        procs.owned_profile = owned_profile;
 
         let mut caps = Capabilities::new();
         caps.insert("browserName".to_owned(), json!("firefox"));
@@ -486,7 +677,7 @@ impl Browser {
                 // A profile of our own, so Drop can find every process that
                 // names it and remove it.
                 "args": ["-headless", "-profile", profile.display().to_string()],
-                "prefs": firefox_prefs(&gecko_id),
+                "prefs": prefs,
             }),
         );
         let client = Self::connect(&mut procs, caps).await;
@@ -589,13 +780,23 @@ impl Browser {
         let origins = manifest_of(extension_dir)["host_permissions"].clone();
         let contains =
             format!("return await chrome.permissions.contains({{ origins: {origins} }});");
+        // A failed script is tried again too: the page may be reloading,
+        // when `wait_extension_loaded` saw the first load of the options
+        // page succeed after it had asked for another ("Document was
+        // unloaded", seen in Firefox on a loaded machine).
         let deadline = Instant::now() + WAIT;
-        let mut held = self.exec_async(&contains).await;
-        while held != Json::Bool(true) && Instant::now() < deadline {
+        let mut held = self.try_exec_async(&contains).await;
+        while held != Ok(Json::Bool(true)) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            held = self.exec_async(&contains).await;
+            held = self.try_exec_async(&contains).await;
         }
-        if held != Json::Bool(true) {
+        if let Err(e) = held {
+            panic!(
+                "checking the host permissions of the extension in {} failed: {e}",
+                self.engine.name()
+            );
+        }
+        if held != Ok(Json::Bool(true)) {
             let all = self
                 .exec_async("return await chrome.permissions.getAll();")
                 .await;
@@ -834,6 +1035,13 @@ impl Browser {
     /// Run `body` as the body of an async function in the current page and
     /// return what it returns (a rejected promise panics).
     pub(crate) async fn exec_async(&self, body: &str) -> Json {
+        self.try_exec_async(body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nscript: {body}"))
+    }
+
+    /// [`Browser::exec_async`], saying what failed instead of panicking.
+    async fn try_exec_async(&self, body: &str) -> Result<Json, String> {
         let script = format!(
             "const __done = arguments[arguments.length - 1];\n\
              (async () => {{\n{body}\n}})().then(\n\
@@ -844,11 +1052,11 @@ impl Browser {
             .client
             .execute_async(&script, vec![])
             .await
-            .unwrap_or_else(|e| panic!("executing async script failed: {e}\nscript: {body}"));
+            .map_err(|e| format!("executing async script failed: {e}"))?;
         if let Some(err) = v.get("err") {
-            panic!("async script threw: {err}\nscript: {body}");
+            return Err(format!("async script threw: {err}"));
         }
-        v.get("ok").cloned().unwrap_or(Json::Null)
+        Ok(v.get("ok").cloned().unwrap_or(Json::Null))
     }
 
     /// Open a new tab, switch to it, and return its handle.
@@ -907,6 +1115,13 @@ async fn fill_element(e: &Element, text: &str) -> Result<(), fantoccini::error::
 }
 
 impl Processes {
+    /// The profile directory the browser runs on.
+    fn profile_dir(&self) -> PathBuf {
+        self.owned_profile
+            .clone()
+            .unwrap_or_else(|| self.temp.join("profile"))
+    }
+
     fn driver_log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.temp.join("driver.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -946,6 +1161,9 @@ impl Drop for Processes {
         drop(self.driver.take());
         // Any browser process of our profile that left the group.
         kill_processes_using(&self.temp);
+        if let Some(profile) = &self.owned_profile {
+            kill_processes_using(profile);
+        }
         if std::thread::panicking() {
             eprintln!("{}", self.driver_log_tail());
         }
@@ -1026,10 +1244,23 @@ fn status_of(response: &str) -> u16 {
 /// Kill (by pid) every process whose command line names `dir`: the browser
 /// processes started for this test's own temp profile, and nothing else.
 fn kill_processes_using(dir: &Path) {
+    for (pid, _) in processes_using(dir) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// The pid and command line of every process whose command line names
+/// `dir` (a zombie's is empty, so an exited but unreaped process is not
+/// listed).
+fn processes_using(dir: &Path) -> Vec<(u32, String)> {
     let needle = dir.display().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -1038,11 +1269,88 @@ fn kill_processes_using(dir: &Path) {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(std::process::Stdio::null())
-                .status();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            found.push((pid, cmdline.trim_end().to_owned()));
+        }
+    }
+    found
+}
+
+/// Whether the browser that ran on `profile` says it went through its whole
+/// shutdown (and so wrote out what it held), in its own records, each
+/// checked to be `false` while the browser runs and after it is killed:
+/// Chromium's clean-exit beacon, `user_experience_metrics.stability.
+/// exited_cleanly` in the user data dir's `Variations` file (written
+/// `false` at start-up, `true` at the end of a normal shutdown; `Local
+/// State` and `Default/Preferences` are not rewritten at start-up, so they
+/// still show the previous session's); Firefox's `sessionCheckpoints.json`,
+/// rewritten from start-up on with each shutdown phase reached, which must
+/// reach `profile-before-change`, the phase in which storage is flushed.
+fn check_clean_exit(engine: Engine, profile: &Path) -> Result<(), String> {
+    let (file, pointer, want) = match engine {
+        Engine::Chromium => (
+            profile.join("Variations"),
+            "/user_experience_metrics.stability.exited_cleanly",
+            json!(true),
+        ),
+        Engine::Firefox => (
+            profile.join("sessionCheckpoints.json"),
+            "/profile-before-change",
+            json!(true),
+        ),
+    };
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| format!("read {}: {e}", file.display()))?;
+    let value: Json =
+        serde_json::from_str(&text).map_err(|e| format!("parse {}: {e}", file.display()))?;
+    match value.pointer(pointer) {
+        Some(got) if *got == want => Ok(()),
+        got => Err(format!(
+            "{} has {pointer} = {}, not {want}",
+            file.display(),
+            got.map_or("nothing".to_owned(), Json::to_string)
+        )),
+    }
+}
+
+/// A browser profile directory that the test owns and that outlives browser
+/// sessions: give [`OwnedProfile::path`] to [`Browser::launch_on_profile`],
+/// [`Browser::quit`] or [`Browser::restart`] on it, and scan it. On drop it
+/// kills any process still naming it and removes it, unless
+/// `TOKENWARD_KEEP_PROFILE` is set (then it says where it is).
+#[derive(Debug)]
+#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+pub(crate) struct OwnedProfile {
+    dir: PathBuf,
+}
+
+#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+impl OwnedProfile {
+    /// A fresh, empty directory under the temp dir.
+    pub(crate) fn new(engine: Engine) -> OwnedProfile {
+        let dir = fresh_temp_dir(&format!("{}-profile", engine.build_dir()));
+        let dir = dir.canonicalize().unwrap_or(dir);
+        OwnedProfile { dir }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for OwnedProfile {
+    fn drop(&mut self) {
+        kill_processes_using(&self.dir);
+        if std::env::var_os("TOKENWARD_KEEP_PROFILE").is_some() {
+            eprintln!("e2e: kept the profile {}", self.dir.display());
+            return;
+        }
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

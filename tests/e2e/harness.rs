@@ -2,7 +2,7 @@
 //! helpers that drive the extension's real options page and popup through
 //! their DOM (the selectors of the UI contract) and make requests from pages.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
@@ -100,6 +100,43 @@ pub(crate) struct Harness {
     pub(crate) server: Server,
 }
 
+/// A harness whose browser was shut down ([`Harness::stop`]): the server
+/// runs on, and the profile the test owns is closed on disk.
+#[derive(Debug)]
+#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+pub(crate) struct Stopped {
+    pub(crate) server: Server,
+    engine: Engine,
+    profile: PathBuf,
+}
+
+#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+impl Stopped {
+    /// The profile directory, as the browser left it.
+    pub(crate) fn profile(&self) -> &Path {
+        &self.profile
+    }
+
+    /// Start the browser again on the same profile, with the same extension
+    /// at the same id or UUID, beside the same server.
+    pub(crate) async fn resume(self) -> Harness {
+        let started = Instant::now();
+        let Stopped {
+            server,
+            engine,
+            profile,
+        } = self;
+        let browser = Browser::launch_on_profile(engine, &extension_dir(engine), &profile).await;
+        eprintln!(
+            "e2e: {} up again in {:?} on profile {}",
+            engine.name(),
+            started.elapsed(),
+            profile.display()
+        );
+        Harness { browser, server }
+    }
+}
+
 /// The directory of the unpacked test build for `engine`:
 /// `$TOKENWARD_TEST_EXTENSION/{chrome,firefox}`.
 pub(crate) fn extension_dir(engine: Engine) -> PathBuf {
@@ -173,6 +210,10 @@ pub(crate) fn assert_header(r: &Recorded, name: &str, want: Option<&str>, contex
 
 impl Harness {
     /// Start the server (3 ports) and `engine` with its test build.
+    /// The extension keeps no token until the user chose how (a passphrase,
+    /// or none), so this chooses convenience, as a user would in the popup:
+    /// the tests that start here are about rules, not the vault
+    /// (tests/vault.rs starts unchosen, with [`Harness::start_on_profile`]).
     pub(crate) async fn start(engine: Engine) -> Harness {
         let started = Instant::now();
         let server = Server::start(3).await;
@@ -183,7 +224,74 @@ impl Harness {
             started.elapsed(),
             browser.extension_base
         );
+        let h = Harness { browser, server };
+        h.choose_convenience().await;
+        h
+    }
+
+    /// Tells the background to keep tokens without a passphrase, the
+    /// popup's *Keep tokens without a passphrase*, through the same message.
+    pub(crate) async fn choose_convenience(&self) {
+        self.open_options().await;
+        let answer = self
+            .browser
+            .exec_async(
+                "const api = globalThis.browser ?? chrome; \
+                 return await api.runtime.sendMessage({ type: 'useConvenience' });",
+            )
+            .await;
+        assert_eq!(
+            answer["mode"], "convenience",
+            "choosing convenience mode failed: {answer}"
+        );
+    }
+
+    /// [`Harness::start`] with the browser on `profile`, a directory the
+    /// test owns ([`crate::browser::OwnedProfile`]); see
+    /// [`Browser::launch_on_profile`].
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn start_on_profile(engine: Engine, profile: &Path) -> Harness {
+        let started = Instant::now();
+        let server = Server::start(3).await;
+        let browser = Browser::launch_on_profile(engine, &extension_dir(engine), profile).await;
+        eprintln!(
+            "e2e: {} up in {:?} on profile {} (extension at {})",
+            engine.name(),
+            started.elapsed(),
+            profile.display(),
+            browser.extension_base
+        );
         Harness { browser, server }
+    }
+
+    /// Shut the browser down the normal way ([`Browser::quit`]) and keep the
+    /// server: the profile is on disk and no process has it open, to be
+    /// scanned, until [`Stopped::resume`]. Only for a harness from
+    /// [`Harness::start_on_profile`].
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn stop(self) -> Stopped {
+        let Harness { browser, server } = self;
+        let engine = browser.engine;
+        let profile = browser
+            .owned_profile()
+            .unwrap_or_else(|| {
+                panic!("Harness::stop needs a harness from Harness::start_on_profile")
+            })
+            .to_owned();
+        browser.quit().await;
+        Stopped {
+            server,
+            engine,
+            profile,
+        }
+    }
+
+    /// [`Harness::stop`], then [`Stopped::resume`]: the browser starts again
+    /// on the same profile with the same extension; the server, its ports
+    /// and its record stay.
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn restart(self) -> Harness {
+        self.stop().await.resume().await
     }
 
     pub(crate) fn port(&self, i: usize) -> u16 {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every API permission any build may request, each with why it is needed.
 /// Adding one means adding its reason here, where review sees it.
-pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 4] = [
+pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 5] = [
     (
         "declarativeNetRequestWithHostAccess",
         "applies the header rules, and only where host access was granted (no install warning)",
@@ -23,6 +23,10 @@ pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 4] = [
     (
         "alarms",
         "recomputes the rules when a credential expires, though the service worker has stopped",
+    ),
+    (
+        "idle",
+        "locks the vault after the idle time the user chose (idle.queryState); shows no warning",
     ),
 ];
 
@@ -149,7 +153,7 @@ mod tests {
     fn minimal() -> Value {
         json!({
             "manifest_version": 3,
-            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab", "alarms"],
+            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab", "alarms", "idle"],
             "optional_host_permissions": ["https://*/*", "wss://*/*", "http://*/*", "ws://*/*"]
         })
     }

@@ -141,8 +141,11 @@ fn wasm_tests(workspace: &Workspace, test_runner: &Path) -> Result<(), Error> {
     )
 }
 
-/// The real-browser suites, tests/e2e.rs (site rules) and tests/providers.rs
-/// (logins and tokens against the provider stand-ins), one test at a time since each
+/// The real-browser suites: tests/e2e.rs (site rules), tests/providers.rs
+/// (logins and tokens against the provider stand-ins), tests/vault.rs (the
+/// vault, with a restart and a scan of the profile on disk) and
+/// tests/profile.rs (what a profile keeps across a restart, and that the
+/// scan finds what is there), one test at a time since each
 /// drives its own browser and loopback server. Every case runs in each
 /// browser of the table in browsers.rs, found through that browser's two
 /// variables (TOKENWARD_CHROMIUM and CHROMEDRIVER, TOKENWARD_FIREFOX and
@@ -163,6 +166,10 @@ fn e2e_tests(
             "e2e",
             "--test",
             "providers",
+            "--test",
+            "vault",
+            "--test",
+            "profile",
             "--",
             "--ignored",
             "--test-threads=1",

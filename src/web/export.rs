@@ -1,0 +1,111 @@
+//! The options page's export: the background builds the file (sealed when
+//! it carries tokens), the page hands it to the browser as a download.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{Element, HtmlAnchorElement, HtmlInputElement};
+
+use super::browser::runtime;
+use super::dom::{self, DomError};
+use crate::message::{Passphrase, Request, Response};
+
+pub fn install() -> Result<(), DomError> {
+    dom::listen(&dom::by_id::<Element>("export-plain")?, "click", |_| {
+        export(None);
+    });
+    dom::listen(
+        &dom::by_id::<Element>("export-secret-form")?,
+        "submit",
+        |event| {
+            event.prevent_default();
+            let value = |id: &str| {
+                dom::by_id::<HtmlInputElement>(id)
+                    .map(|i| i.value())
+                    .unwrap_or_default()
+            };
+            let (passphrase, again) = (value("export-passphrase"), value("export-confirm"));
+            for id in ["export-passphrase", "export-confirm"] {
+                if let Ok(input) = dom::by_id::<HtmlInputElement>(id) {
+                    input.set_value("");
+                }
+            }
+            if passphrase != again {
+                status("The two passphrases differ; nothing was exported.");
+                return;
+            }
+            export(Some(Passphrase(passphrase)));
+        },
+    );
+    Ok(())
+}
+
+fn export(passphrase: Option<Passphrase>) {
+    let sealed = passphrase.is_some();
+    status(if sealed {
+        "Encrypting (about a second)…"
+    } else {
+        "Exporting…"
+    });
+    let pending = runtime::send_now(&Request::Export { passphrase });
+    spawn_local(async move {
+        let answer = match pending {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(Response::Export {
+                file_name,
+                document,
+            }) => match download(&file_name, &document) {
+                Ok(()) => status(&format!(
+                    "Saved {file_name}{}",
+                    if sealed {
+                        ", encrypted with its passphrase"
+                    } else {
+                        ", without tokens"
+                    }
+                )),
+                Err(e) => status(&format!("Could not save the file: {e}")),
+            },
+            Ok(Response::Error { message }) => status(&message),
+            Ok(_) | Err(_) => status("The background did not answer."),
+        }
+    });
+}
+
+/// A download of `text` as `name`, through a `blob:` URL.
+fn download(name: &str, text: &str) -> Result<(), DomError> {
+    let fail = |what: &str| DomError(format!("could not {what}"));
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|_| fail("make the file"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| fail("make its URL"))?;
+    let link = dom::document()?
+        .create_element("a")
+        .map_err(|_| fail("make a link"))?
+        .dyn_into::<HtmlAnchorElement>()
+        .map_err(|_| fail("make a link"))?;
+    link.set_href(&url);
+    link.set_download(name);
+    // In the document while clicked, which older Firefox needed to start
+    // the download. The URL is not revoked here: a revoke right after the
+    // click can cancel a download the browser has not read yet; the
+    // page's blob URLs go when the page closes.
+    // <https://developer.mozilla.org/en-US/docs/Web/API/URL/revokeObjectURL_static>
+    let body = dom::document()?
+        .body()
+        .ok_or_else(|| fail("find the page body"))?;
+    let _ = body.append_child(&link);
+    link.click();
+    link.remove();
+    Ok(())
+}
+
+fn status(text: &str) {
+    if let Ok(area) = dom::by_id::<Element>("export-status") {
+        dom::set_text(&area, text);
+        dom::show(&area, !text.is_empty());
+    }
+}

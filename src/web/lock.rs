@@ -1,0 +1,234 @@
+//! The popup's vault panel: choose how tokens are kept, lock, unlock, the
+//! idle time, change the passphrase, and back to convenience.
+//!
+//! Every action is a request to the background, which does the key
+//! derivation and the writes; the page sends the passphrase once and
+//! renders the [`VaultView`] that comes back.
+
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
+
+use super::browser::runtime;
+use super::dom::{self, DomError};
+use super::{accounts, popup};
+use crate::message::{Passphrase, Request, Response, VaultView};
+
+pub fn install() -> Result<(), DomError> {
+    dom::listen(&dom::by_id::<Element>("lock")?, "click", |_| {
+        act(Request::Lock, &[]);
+    });
+    dom::listen(&dom::by_id::<Element>("unlock-form")?, "submit", |event| {
+        event.prevent_default();
+        let passphrase = field("unlock-passphrase");
+        act(
+            Request::Unlock {
+                passphrase: Passphrase(passphrase),
+            },
+            &["unlock-passphrase"],
+        );
+    });
+    dom::listen(&dom::by_id::<Element>("protect-form")?, "submit", |event| {
+        event.prevent_default();
+        let (passphrase, again) = (field("protect-passphrase"), field("protect-confirm"));
+        if passphrase != again {
+            show(
+                None,
+                Some("the two passphrases differ; nothing was changed"),
+            );
+            return;
+        }
+        act(
+            Request::Protect {
+                passphrase: Passphrase(passphrase),
+                idle_minutes: None,
+            },
+            &["protect-passphrase", "protect-confirm"],
+        );
+    });
+    dom::listen(&dom::by_id::<Element>("use-convenience")?, "click", |_| {
+        act(
+            Request::UseConvenience {
+                passphrase: Passphrase::default(),
+            },
+            &[],
+        );
+    });
+    dom::listen(&dom::by_id::<Element>("idle-minutes")?, "change", |_| {
+        let minutes = dom::by_id::<HtmlSelectElement>("idle-minutes")
+            .ok()
+            .and_then(|s| s.value().parse::<u32>().ok());
+        act(Request::SetIdleLock { minutes }, &[]);
+    });
+    dom::listen(&dom::by_id::<Element>("change-form")?, "submit", |event| {
+        event.prevent_default();
+        let (new, again) = (field("change-new"), field("change-confirm"));
+        if new != again {
+            show(
+                None,
+                Some("the two new passphrases differ; nothing was changed"),
+            );
+            return;
+        }
+        act(
+            Request::ChangePassphrase {
+                current: Passphrase(field("change-current")),
+                new: Passphrase(new),
+            },
+            &["change-current", "change-new", "change-confirm"],
+        );
+    });
+    dom::listen(
+        &dom::by_id::<Element>("convenience-form")?,
+        "submit",
+        |event| {
+            event.prevent_default();
+            act(
+                Request::UseConvenience {
+                    passphrase: Passphrase(field("convenience-passphrase")),
+                },
+                &["convenience-passphrase"],
+            );
+        },
+    );
+    Ok(())
+}
+
+fn field(id: &str) -> String {
+    dom::by_id::<HtmlInputElement>(id)
+        .map(|i| i.value())
+        .unwrap_or_default()
+}
+
+/// Sends `request`, clears the passphrase fields whatever the answer (a
+/// passphrase stays in the page no longer than it must), then renders.
+fn act(request: Request, clear: &'static [&'static str]) {
+    set_busy(true);
+    let pending = runtime::send_now(&request);
+    spawn_local(async move {
+        let answer = match pending {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        for id in clear {
+            if let Ok(input) = dom::by_id::<HtmlInputElement>(id) {
+                input.set_value("");
+            }
+        }
+        set_busy(false);
+        match answer {
+            Ok(Response::Vault(view)) => {
+                let _ = render(&view);
+                // The sites and accounts read differently locked.
+                futures_util::future::join(popup::refresh_site(), accounts::refresh()).await;
+            }
+            Ok(Response::Error { message }) => show(None, Some(&message)),
+            Ok(other) => show(None, Some(&format!("unexpected answer: {other:?}"))),
+            Err(e) => show(None, Some(&format!("The background did not answer: {e}"))),
+        }
+    });
+}
+
+/// Unlocking derives the key for about a second: the buttons say so.
+fn set_busy(busy: bool) {
+    if let Ok(panel) = dom::by_id::<Element>("vault") {
+        let _ = panel.toggle_attribute_with_force("data-busy", busy);
+        for button in dom::find_all(&panel, "button") {
+            let _ = button.toggle_attribute_with_force("disabled", busy);
+        }
+    }
+}
+
+pub async fn refresh() {
+    match runtime::send(&Request::VaultStatus).await {
+        Ok(Response::Vault(view)) => {
+            if let Err(e) = render(&view) {
+                show(None, Some(&e.to_string()));
+            }
+        }
+        Ok(Response::Error { message }) => show(None, Some(&message)),
+        Ok(other) => show(None, Some(&format!("unexpected answer: {other:?}"))),
+        Err(e) => show(None, Some(&format!("The background did not answer: {e}"))),
+    }
+}
+
+fn show(notice: Option<&str>, error: Option<&str>) {
+    for (id, text) in [("vault-notice", notice), ("vault-error", error)] {
+        if let Ok(area) = dom::by_id::<Element>(id) {
+            dom::set_text(&area, text.unwrap_or_default());
+            dom::show(&area, text.is_some());
+        }
+    }
+}
+
+fn render(view: &VaultView) -> Result<(), DomError> {
+    let panel = dom::by_id::<Element>("vault")?;
+    let _ = panel.set_attribute("data-mode", &view.mode);
+    let _ = panel.set_attribute("data-locked", if view.locked { "true" } else { "false" });
+    let protected = view.mode == "protected";
+    let summary = match (view.mode.as_str(), view.locked) {
+        ("protected", true) => "Locked: no header is sent until you unlock.".to_owned(),
+        ("protected", false) => format!(
+            "Protected: tokens are encrypted on disk ({}), and headers are sent while unlocked. \
+             Closing the browser locks it.",
+            view.kdf.as_deref().unwrap_or("Argon2id")
+        ),
+        ("convenience", _) => "Convenience: no passphrase.".to_owned(),
+        _ => "Choose how Tokenward keeps your tokens.".to_owned(),
+    };
+    dom::set_text(&dom::by_id("vault-summary")?, &summary);
+    let warning = match view.mode.as_str() {
+        "convenience" => {
+            "Anyone with access to this browser profile can read the tokens. Protect them \
+             with a passphrase: they are then encrypted on disk, and headers are sent only \
+             while unlocked."
+        }
+        _ => {
+            "Recommended: protect them with a passphrase. They are encrypted on disk, headers \
+             are sent only while unlocked, and closing the browser locks them. Without one, \
+             anyone with access to this browser profile can read the tokens."
+        }
+    };
+    dom::set_text(&dom::by_id("vault-warning")?, warning);
+    dom::show(&dom::by_id::<Element>("vault-choose")?, !protected);
+    dom::show(
+        &dom::by_id::<Element>("use-convenience")?,
+        view.mode == "unset",
+    );
+    dom::show(
+        &dom::by_id::<Element>("vault-unlocked")?,
+        protected && !view.locked,
+    );
+    dom::show(
+        &dom::by_id::<Element>("unlock-form")?,
+        protected && view.locked,
+    );
+
+    let waiting = dom::by_id::<Element>("waiting-sites")?;
+    waiting.set_text_content(None);
+    for pattern in &view.waiting {
+        let item = dom::document()?
+            .create_element("li")
+            .map_err(|_| DomError("could not create a list item".to_owned()))?;
+        dom::set_text(&item, pattern);
+        let _ = waiting.append_child(&item);
+    }
+    dom::show(
+        &dom::by_id::<Element>("waiting-title")?,
+        !view.waiting.is_empty(),
+    );
+
+    let select = dom::by_id::<HtmlSelectElement>("idle-minutes")?;
+    if select.length() <= 1 {
+        for minutes in &view.idle_choices {
+            let option = dom::document()?
+                .create_element("option")
+                .map_err(|_| DomError("could not create an option".to_owned()))?;
+            let _ = option.set_attribute("value", &minutes.to_string());
+            dom::set_text(&option, &format!("{minutes} minutes without input"));
+            let _ = select.append_child(&option);
+        }
+    }
+    select.set_value(&view.idle_minutes.map(|m| m.to_string()).unwrap_or_default());
+    show(view.notice.as_deref(), None);
+    Ok(())
+}
