@@ -112,6 +112,19 @@ pub enum Request {
         #[serde(default)]
         passphrase: Option<Passphrase>,
     },
+    /// Logs in with the browser (BentoCloud): the answer names the page to
+    /// open, and the background polls until the user approved there.
+    StartBrowserLogin {
+        provider: Provider,
+        #[serde(default)]
+        endpoint: String,
+    },
+    /// One poll of the pending browser login (the background's own loop and
+    /// alarm send it).
+    PollBrowserLogin,
+    BrowserLoginStatus,
+    /// Cancels a pending browser login, or dismisses a finished one.
+    CancelBrowserLogin,
     /// Lock after `minutes` without input; `None` turns idle locking off.
     SetIdleLock {
         #[serde(default)]
@@ -136,6 +149,7 @@ pub enum Response {
     },
     Copy(CopyView),
     Vault(VaultView),
+    BrowserLogin(BrowserLoginView),
     /// An export file's name and text. With secrets, the text is the
     /// sealed envelope only.
     #[serde(rename_all = "camelCase")]
@@ -157,6 +171,19 @@ impl std::fmt::Debug for Passphrase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Passphrase(<redacted>)")
     }
+}
+
+/// A browser login, as the popup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserLoginView {
+    pub provider: Option<Provider>,
+    /// `none`, `pending`, `done` or `failed`.
+    pub state: String,
+    /// While pending: the page where the user approves.
+    pub approve_url: Option<String>,
+    pub deadline: Option<Timestamp>,
+    pub message: Option<String>,
 }
 
 /// How secrets are kept, for the popup's lock panel and the options page.

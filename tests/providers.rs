@@ -580,6 +580,123 @@ async fn provider_failures_leave_stored_state_unchanged(engine: Engine) {
     assert_eq!(w.stored_state().await, before);
 }
 
+// ------------------------------------------------------- browser login
+
+/// Switches to the tab whose address contains `part` (one the extension
+/// opened), waiting for it to appear.
+async fn switch_to_tab_with(w: &World, part: &str) {
+    let b = &w.h.browser;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        for handle in b.client.windows().await.unwrap_or_default() {
+            b.switch_to(&handle).await;
+            if b.current_url().await.contains(part) {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tab at an address containing {part} within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_browser_login(w: &World, state: &str) -> String {
+    let v = w
+        .h
+        .browser
+        .wait_js(
+            &format!("#browser-login[data-state={state}]"),
+            CALL_WAIT,
+            &format!(
+                "const p = document.querySelector('#browser-login[data-state={state}]'); \
+                 return p && !p.hidden && document.getElementById('browser-login-message').textContent;"
+            ),
+        )
+        .await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// BentoCloud's "Create a new API token with a web browser", from the
+/// popup: the background gets a code (no token header), opens the approval
+/// page, polls until the user presses Approve there, then logs in with the
+/// token as a pasted one would. A second login is cancelled from the popup.
+async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
+    let w = World::start(engine).await;
+    let bento = w.s.seeds().bentocloud.clone();
+    let b = &w.h.browser;
+    w.open_popup().await;
+    let popup_tab = b.current_tab().await;
+    b.click("#show-login").await;
+    b.select("#login-provider", "bentoCloud").await;
+    b.fill("#login-endpoint", &bento.url).await;
+    b.click("#login-browser").await;
+    let waiting = wait_browser_login(&w, "pending").await;
+    assert!(waiting.contains("Approve the login"), "{waiting}");
+    let pending = w.s.pending_logins(Service::BentoCloud);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(w.credential_count().await, 0);
+
+    // The user approves on the page the extension opened.
+    switch_to_tab_with(&w, "/api_tokens?code=").await;
+    b.click("#approve").await;
+    b.switch_to(&popup_tab).await;
+    let done = wait_browser_login(&w, "done").await;
+    assert_eq!(
+        done,
+        format!("Logged in as {} at {} organization", bento.email, bento.org)
+    );
+    b.wait_js(
+        "the popup to list the new account",
+        CALL_WAIT,
+        "return document.querySelectorAll('#credentials li.credential').length === 1;",
+    )
+    .await;
+    let requests = w.s.requests(Service::BentoCloud);
+    let polls: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path() == "/api/v1/auth/token")
+        .collect();
+    assert!(!polls.is_empty());
+    for r in requests
+        .iter()
+        .filter(|r| r.path().starts_with("/api/v1/auth/"))
+        .filter(|r| r.path() != "/api/v1/auth/current")
+    {
+        assert_eq!(r.header("x-yatai-api-token"), None, "{}", r.path());
+    }
+    let who = requests
+        .iter()
+        .find(|r| r.path() == "/api/v1/auth/current")
+        .expect("the login's who-am-I");
+    let token = who.header("x-yatai-api-token").unwrap_or_default();
+    // A new token, issued for this login, not the seeded one.
+    assert!(!token.is_empty() && token != bento.token, "{token}");
+
+    // A second one, cancelled: the record goes, and so does the panel.
+    b.click("#browser-login-cancel").await;
+    b.click("#show-login").await;
+    b.select("#login-provider", "bentoCloud").await;
+    b.fill("#login-endpoint", &bento.url).await;
+    b.click("#login-browser").await;
+    wait_browser_login(&w, "pending").await;
+    b.switch_to(&popup_tab).await;
+    b.click("#browser-login-cancel").await;
+    b.wait_js(
+        "the browser login panel to hide",
+        WAIT,
+        "return document.querySelector('#browser-login').hidden;",
+    )
+    .await;
+    w.open_popup().await;
+    let state = b
+        .exec("return document.querySelector('#browser-login').dataset.state;")
+        .await;
+    assert_eq!(state, "none", "the cancelled login came back");
+    assert_eq!(w.credential_count().await, 1);
+}
+
 /// Makes each listed case a Chromium test. Issue 5 asks for Chromium; the
 /// same cases run in Firefox from `cargo xtask test` too (see the `firefox`
 /// module).
@@ -613,4 +730,5 @@ in_both_browsers!(
     protected_deployment_opens_with_the_credential,
     expired_token_stops_its_rule_and_the_popup_says_why,
     provider_failures_leave_stored_state_unchanged,
+    log_in_to_bentocloud_with_the_browser,
 );

@@ -188,6 +188,62 @@ pub fn delete_token(endpoint: &Endpoint, secret: &Secret, uid: &str) -> Call<()>
     )
 }
 
+/// The browser login of `bentoml cloud login` (menu item 1): a code from
+/// `GET /api/v1/auth/code`, sent **without** the token header (there is no
+/// token yet).
+pub fn login_code_request(endpoint: &Endpoint) -> HttpRequest {
+    HttpRequest::new(Method::Get, api(endpoint, &["auth", "code"]))
+        .header(VERSION_HEADER, CLIENT_VERSION)
+}
+
+/// The code in the answer to [`login_code_request`]: `{"code"}`.
+pub fn read_login_code(response: &HttpResponse) -> Result<String, ProviderError> {
+    let value = ok_json(response, "login code")?;
+    let code = Obj::of(&value, "")?.str("code")?.to_owned();
+    // The code goes into a URL and a storage record: a hostile answer must
+    // not smuggle anything else in.
+    if code.is_empty()
+        || code.len() > 256
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+    {
+        return Err(http::malformed("the login code is not a plain token"));
+    }
+    Ok(code)
+}
+
+/// The page where the user approves the login: `<endpoint>/api_tokens?code=`.
+pub fn login_approval_url(endpoint: &Endpoint, code: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("code", code);
+    format!("{}?{}", endpoint.join(&["api_tokens"]), query.finish())
+}
+
+/// `GET /api/v1/auth/token?code=`, asked until the user approved.
+pub fn login_poll_request(endpoint: &Endpoint, code: &str) -> HttpRequest {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("code", code);
+    HttpRequest::new(
+        Method::Get,
+        format!("{}?{}", api(endpoint, &["auth", "token"]), query.finish()),
+    )
+    .header(VERSION_HEADER, CLIENT_VERSION)
+}
+
+/// The answer to [`login_poll_request`]: the token once approved; `None`
+/// while pending, which the official client reads from any non-2xx.
+pub fn read_login_poll(response: &HttpResponse) -> Result<Option<Secret>, ProviderError> {
+    if !(200..300).contains(&response.status) {
+        return Ok(None);
+    }
+    let value = http::json(response)?;
+    let token = Obj::of(&value, "")?.str("token")?;
+    Secret::from_input(token)
+        .map(Some)
+        .map_err(|_| http::malformed("the token holds characters a header cannot carry"))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
@@ -556,5 +612,53 @@ mod tests {
             delete().finish(&[HttpResponse::new(500, "")]),
             Err(ProviderError::Server { status: 500, .. })
         ));
+    }
+
+    #[test]
+    fn browser_login_requests_and_answers() {
+        let e = endpoint(Provider::BentoCloud);
+        let code = login_code_request(&e);
+        assert_eq!(code.url, format!("{}/api/v1/auth/code", e.origin()));
+        assert_eq!(code.header_value(TOKEN_HEADER), None, "no token yet");
+        assert_eq!(
+            read_login_code(&HttpResponse::new(200, r#"{"code":"abc-123"}"#)),
+            Ok("abc-123".to_owned())
+        );
+        for (status, body) in [
+            (200, r#"{"code":"a b"}"#),
+            (200, r#"{"code":""}"#),
+            (200, r#"{"nocode":1}"#),
+            (200, "<html>"),
+            (500, r#"{"code":"x"}"#),
+        ] {
+            assert!(
+                read_login_code(&HttpResponse::new(status, body)).is_err(),
+                "{status} {body}"
+            );
+        }
+        assert_eq!(
+            login_approval_url(&e, "abc-123"),
+            format!("{}/api_tokens?code=abc-123", e.origin())
+        );
+        let poll = login_poll_request(&e, "abc-123");
+        assert_eq!(
+            poll.url,
+            format!("{}/api/v1/auth/token?code=abc-123", e.origin())
+        );
+        assert_eq!(poll.header_value(TOKEN_HEADER), None);
+        assert_eq!(
+            read_login_poll(&HttpResponse::new(
+                404,
+                r#"{"error":"authorization pending"}"#
+            )),
+            Ok(None)
+        );
+        assert_eq!(
+            read_login_poll(&HttpResponse::new(200, r#"{"token":"tok-1"}"#))
+                .map(|t| t.map(|t| t.expose().to_owned())),
+            Ok(Some("tok-1".to_owned()))
+        );
+        assert!(read_login_poll(&HttpResponse::new(200, "garbage")).is_err());
+        assert!(read_login_poll(&HttpResponse::new(200, r#"{"token":"a\nb"}"#)).is_err());
     }
 }

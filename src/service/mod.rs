@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use serde_json::Value;
 
 mod account;
+mod browser_login;
 mod lock;
 
 use crate::compile::{self, CompileError, Limits};
@@ -45,6 +46,9 @@ pub trait StateStore {
     async fn session_key(&self) -> Result<Option<String>, PlatformError>;
     /// Keeps the unlocked key, or forgets it (`None`: lock).
     async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError>;
+    /// The browser login in progress, in `storage.session` too.
+    async fn pending_login(&self) -> Result<Option<Value>, PlatformError>;
+    async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError>;
 }
 
 /// The browser's rule sets that carry our headers.
@@ -251,6 +255,12 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::SetIdleLock { minutes } => {
             return lock::set_idle_lock(platform, state, minutes).await
         }
+        Request::StartBrowserLogin { provider, endpoint } => {
+            return browser_login::start(platform, &state, provider, &endpoint).await
+        }
+        Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
+        Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
+        Request::CancelBrowserLogin => return browser_login::cancel(platform.store, &state).await,
         Request::Export { passphrase } => {
             return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
         }
@@ -282,6 +292,8 @@ fn allowed_while_locked(request: &Request) -> bool {
             | Request::Lock
             | Request::SetIdleLock { minutes: None }
             | Request::Export { passphrase: None }
+            | Request::BrowserLoginStatus
+            | Request::CancelBrowserLogin
     )
 }
 
@@ -290,7 +302,11 @@ fn allowed_while_locked(request: &Request) -> bool {
 fn adds_a_secret(request: &Request) -> bool {
     match request {
         Request::SaveRule { draft } => draft.headers.iter().any(|h| !h.secret.trim().is_empty()),
-        Request::Login { .. } | Request::CreateToken { .. } | Request::UseCredential { .. } => true,
+        Request::Login { .. }
+        | Request::CreateToken { .. }
+        | Request::UseCredential { .. }
+        | Request::StartBrowserLogin { .. }
+        | Request::PollBrowserLogin => true,
         _ => false,
     }
 }
@@ -517,6 +533,7 @@ pub(crate) mod fakes {
         pub(crate) saves: RefCell<usize>,
         /// `storage.session`'s vault key.
         pub(crate) session: RefCell<Option<String>>,
+        pub(crate) pending_login: RefCell<Option<Value>>,
     }
 
     impl StateStore for MemoryStore {
@@ -536,6 +553,13 @@ pub(crate) mod fakes {
         }
         async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError> {
             *self.session.borrow_mut() = key.map(str::to_owned);
+            Ok(())
+        }
+        async fn pending_login(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.pending_login.borrow().clone())
+        }
+        async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError> {
+            *self.pending_login.borrow_mut() = login.cloned();
             Ok(())
         }
     }

@@ -308,6 +308,12 @@ fn login_fields() -> Result<(), DomError> {
         &dom::by_id::<Element>("login-name-row")?,
         provider == Provider::Custom,
     );
+    // BentoCloud's CLI also logs in through the browser; the others take a
+    // pasted token.
+    dom::show(
+        &dom::by_id::<Element>("login-browser")?,
+        provider == Provider::BentoCloud,
+    );
     let nua = provider == Provider::Nuclia && kind == "nuaKey";
     // A NUA key names its own endpoint.
     dom::show(&dom::by_id::<Element>("login-endpoint-row")?, !nua);

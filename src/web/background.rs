@@ -60,6 +60,23 @@ impl StateStore for LocalStore {
             .map_err(platform)
     }
 
+    async fn pending_login(&self) -> Result<Option<serde_json::Value>, PlatformError> {
+        storage::session_get(PENDING_LOGIN_KEY)
+            .await
+            .map_err(platform)
+    }
+
+    async fn set_pending_login(
+        &self,
+        login: Option<&serde_json::Value>,
+    ) -> Result<(), PlatformError> {
+        match login {
+            Some(login) => storage::session_set(PENDING_LOGIN_KEY, login).await,
+            None => storage::session_remove(PENDING_LOGIN_KEY).await,
+        }
+        .map_err(platform)
+    }
+
     async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError> {
         match key {
             Some(key) => storage::session_set_string(SESSION_KEY, key).await,
@@ -108,6 +125,20 @@ fn platform(error: BrowserError) -> PlatformError {
 /// the worker may be stopped, and restarted, in between.
 const IDLE_ALARM: &str = "vault-idle";
 
+/// The browser login in progress, in `storage.session`.
+const PENDING_LOGIN_KEY: &str = "pendingLogin";
+/// Resumes the polling of a browser login after the worker was stopped.
+const LOGIN_ALARM: &str = "browser-login";
+/// The official client polls every second; so does the worker while it runs.
+const LOGIN_POLL_MS: i32 = 1000;
+
+thread_local! {
+    /// Not state: whether this worker already runs a polling loop, so an
+    /// alarm does not start a second one. Dies with the worker, as the loop
+    /// does.
+    static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn warn(context: &str, error: &dyn std::fmt::Display) {
     web_sys::console::warn_1(&JsValue::from_str(&format!(
         "Tokenward: {context}: {error}"
@@ -146,9 +177,42 @@ pub async fn background_on_alarm(alarm: JsValue) {
         .and_then(|n| n.as_string());
     if name.as_deref() == Some(IDLE_ALARM) {
         lock_if_idle().await;
+    } else if name.as_deref() == Some(LOGIN_ALARM) {
+        poll_browser_login().await;
     } else {
         sync_everything().await;
     }
+}
+
+/// Polls the pending browser login every second until it is over, then
+/// drops the alarm that would resume it. Runs once per worker.
+async fn poll_browser_login() {
+    if POLLING.with(|p| p.replace(true)) {
+        return;
+    }
+    loop {
+        let rng = std::cell::RefCell::new(BrowserRandom);
+        let platform = Platform {
+            store: &LocalStore,
+            engine: &BrowserRules,
+            transport: &Fetch,
+            clock: browser::clock(),
+            rng: &rng,
+        };
+        let answer = exclusive(service::handle(&platform, Request::PollBrowserLogin)).await;
+        let pending = matches!(&answer, Response::BrowserLogin(view) if view.state == "pending");
+        if !pending {
+            if let Err(e) = alarms::clear(LOGIN_ALARM).await {
+                warn("login alarm", &e);
+            }
+            if let Err(e) = refresh_badges().await {
+                warn("badges", &e);
+            }
+            break;
+        }
+        browser::sleep(LOGIN_POLL_MS).await;
+    }
+    POLLING.with(|p| p.set(false));
 }
 
 /// The idle check runs only while it can do something: protected,
@@ -159,7 +223,7 @@ async fn schedule_idle_lock() {
         _ => None,
     };
     let scheduled = match idle_minutes {
-        Some(_) => alarms::every(IDLE_ALARM, 1).await,
+        Some(_) => alarms::every(IDLE_ALARM, 1.0).await,
         None => alarms::clear(IDLE_ALARM).await,
     };
     if let Err(e) = scheduled {
@@ -309,6 +373,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                     | Request::SuggestSite { .. }
                     | Request::CopyHelpers { .. }
                     | Request::VaultStatus
+                    | Request::BrowserLoginStatus
             );
             let rng = std::cell::RefCell::new(BrowserRandom);
             let platform = Platform {
@@ -318,7 +383,19 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 clock: browser::clock(),
                 rng: &rng,
             };
+            let starts_login = matches!(request, Request::StartBrowserLogin { .. });
             let response = exclusive(service::handle(&platform, request)).await;
+            if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
+                if let Some(url) = &view.approve_url {
+                    if let Err(e) = tabs::open(url).await {
+                        warn("login tab", &e);
+                    }
+                    if let Err(e) = alarms::every(LOGIN_ALARM, 0.5).await {
+                        warn("login alarm", &e);
+                    }
+                    wasm_bindgen_futures::spawn_local(poll_browser_login());
+                }
+            }
             if mutates {
                 if let Err(e) = refresh_badges().await {
                     warn("badges", &e);

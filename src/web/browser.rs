@@ -199,6 +199,21 @@ pub mod net {
     }
 }
 
+/// Waits `ms` milliseconds with the global `setTimeout`, which pages and
+/// service workers both have. Only for short waits while the worker is
+/// busy anyway; anything that must outlive the worker is an alarm.
+pub async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        if let Some(set_timeout) = set_timeout {
+            let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms));
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
 /// The time, as the core takes it.
 pub fn clock() -> crate::credential::Clock {
     let date = js_sys::Date::new_0();
@@ -220,14 +235,16 @@ pub mod alarms {
             .map(drop)
     }
 
-    /// Fires `name` every `minutes`, unless it already exists: creating it
-    /// again would push its next firing back.
-    pub async fn every(name: &str, minutes: u32) -> Result<()> {
+    /// Fires `name` every `minutes` (Chromium's floor is half a minute),
+    /// unless it already exists: creating it again would push its next
+    /// firing back.
+    /// <https://developer.chrome.com/docs/extensions/reference/api/alarms#method-create>
+    pub async fn every(name: &str, minutes: f64) -> Result<()> {
         let existing = call("alarms", "get", &[JsValue::from_str(name)]).await?;
         if existing.is_object() {
             return Ok(());
         }
-        let info = object(&[("periodInMinutes", JsValue::from_f64(f64::from(minutes)))])?;
+        let info = object(&[("periodInMinutes", JsValue::from_f64(minutes))])?;
         call("alarms", "create", &[JsValue::from_str(name), info])
             .await
             .map(drop)
@@ -269,6 +286,21 @@ pub mod storage {
 
     pub async fn session_set_string(key: &str, value: &str) -> Result<()> {
         let items = object(&[(key, JsValue::from_str(value))])?;
+        call("storage.session", "set", &[items]).await?;
+        Ok(())
+    }
+
+    pub async fn session_get(key: &str) -> Result<Option<serde_json::Value>> {
+        let items = call("storage.session", "get", &[JsValue::from_str(key)]).await?;
+        let value = Reflect::get(&items, &JsValue::from_str(key))?;
+        if value.is_undefined() {
+            return Ok(None);
+        }
+        from_js(&value).map(Some)
+    }
+
+    pub async fn session_set(key: &str, value: &serde_json::Value) -> Result<()> {
+        let items = object(&[(key, to_js(value)?)])?;
         call("storage.session", "set", &[items]).await?;
         Ok(())
     }
@@ -463,6 +495,12 @@ pub mod tabs {
         let query = object(&[("active", JsValue::TRUE), ("currentWindow", JsValue::TRUE)])?;
         let tabs: Vec<Tab> = from_js(&call("tabs", "query", &[query]).await?)?;
         Ok(tabs.into_iter().next())
+    }
+
+    /// Opens `url` in a new, active tab.
+    pub async fn open(url: &str) -> Result<()> {
+        let details = object(&[("url", JsValue::from_str(url))])?;
+        call("tabs", "create", &[details]).await.map(drop)
     }
 
     pub async fn all() -> Result<Vec<Tab>> {

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod background;
 pub mod browser;
+pub mod browser_login;
 pub mod dom;
 pub mod export;
 pub mod lock;

@@ -14,7 +14,7 @@ use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
 use super::browser::{permissions, runtime, tabs};
 use super::dom::{self, DomError};
 use super::save::start_save;
-use super::{accounts, lock};
+use super::{accounts, browser_login, lock};
 use crate::message::{Request, Response, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
@@ -83,10 +83,14 @@ pub async fn popup_main() -> Result<(), JsValue> {
     dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
     accounts::install(Rc::clone(&url))?;
     lock::install()?;
+    browser_login::install()?;
 
     // Every part rendered is what "ready" means.
     futures_util::future::join3(refresh(url), accounts::refresh(), lock::refresh()).await;
     dom::mark_ready();
+    // A browser login in progress is followed for as long as the popup is
+    // open; it is not part of "ready".
+    browser_login::refresh().await;
     Ok(())
 }
 

@@ -1,0 +1,103 @@
+//! The popup's browser login: start it, show where it stands, cancel it.
+//!
+//! The background does the work (the code, the tab, the polls, the login)
+//! and keeps the record in `storage.session`; the popup only asks where it
+//! stands, every second while it is pending, so closing the popup (which
+//! the new tab usually does) loses nothing.
+
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{Element, HtmlInputElement};
+
+use super::accounts;
+use super::browser::{self, runtime};
+use super::dom::{self, DomError};
+use crate::message::{BrowserLoginView, Request, Response};
+use crate::provider::Provider;
+
+pub fn install() -> Result<(), DomError> {
+    dom::listen(&dom::by_id::<Element>("login-browser")?, "click", |_| {
+        let endpoint = dom::by_id::<HtmlInputElement>("login-endpoint")
+            .map(|i| i.value())
+            .unwrap_or_default();
+        // Sent inside the click: the tab the background opens takes the
+        // focus and may close the popup.
+        let pending = runtime::send_now(&Request::StartBrowserLogin {
+            provider: Provider::BentoCloud,
+            endpoint,
+        });
+        spawn_local(async move {
+            let answer = match pending {
+                Ok(pending) => pending.await,
+                Err(e) => Err(e),
+            };
+            handle(answer).await;
+        });
+    });
+    dom::listen(
+        &dom::by_id::<Element>("browser-login-cancel")?,
+        "click",
+        |_| {
+            let pending = runtime::send_now(&Request::CancelBrowserLogin);
+            spawn_local(async move {
+                let answer = match pending {
+                    Ok(pending) => pending.await,
+                    Err(e) => Err(e),
+                };
+                handle(answer).await;
+            });
+        },
+    );
+    Ok(())
+}
+
+/// Shows the login's state on opening, and follows it while pending.
+pub async fn refresh() {
+    handle(runtime::send(&Request::BrowserLoginStatus).await).await;
+}
+
+async fn handle(mut answer: Result<Response, browser::BrowserError>) {
+    loop {
+        let view = match answer {
+            Ok(Response::BrowserLogin(view)) => view,
+            Ok(Response::Error { message }) => {
+                let _ = render(&BrowserLoginView {
+                    provider: Some(Provider::BentoCloud),
+                    state: "failed".to_owned(),
+                    approve_url: None,
+                    deadline: None,
+                    message: Some(message),
+                });
+                return;
+            }
+            Ok(_) | Err(_) => return,
+        };
+        let _ = render(&view);
+        if view.state != "pending" {
+            if view.state == "done" {
+                accounts::refresh().await;
+            }
+            return;
+        }
+        browser::sleep(1000).await;
+        answer = runtime::send(&Request::BrowserLoginStatus).await;
+    }
+}
+
+fn render(view: &BrowserLoginView) -> Result<(), DomError> {
+    let panel = dom::by_id::<Element>("browser-login")?;
+    let _ = panel.set_attribute("data-state", &view.state);
+    dom::show(&panel, view.state != "none");
+    dom::set_text(
+        &dom::by_id("browser-login-message")?,
+        view.message.as_deref().unwrap_or_default(),
+    );
+    dom::set_text(
+        &dom::by_id("browser-login-cancel")?,
+        if view.state == "pending" {
+            "Cancel"
+        } else {
+            "Dismiss"
+        },
+    );
+    Ok(())
+}
