@@ -73,6 +73,9 @@ pub fn effective_headers<'a>(
 pub enum Badge {
     /// An enabled rule sends headers here.
     On,
+    /// As [`Badge::On`], with a token that expires within 7 days: the same
+    /// text on an amber badge.
+    OnExpiringSoon,
     /// An enabled rule covers this page, but the browser does not let
     /// Tokenward act on it: the site's permission is missing.
     NeedsPermission,
@@ -91,9 +94,42 @@ impl Badge {
         }
     }
 
+    /// [`Badge::of`], amber when a credential the rule sends expires within
+    /// 7 days (`validity` says, by credential id).
+    pub fn with_expiry(
+        applying: Option<&SiteRule>,
+        permitted: bool,
+        validity: impl Fn(crate::credential::CredentialId) -> crate::credential::Validity,
+    ) -> Badge {
+        let badge = Badge::of(applying, permitted);
+        let soon = applying.is_some_and(|rule| {
+            rule.headers.iter().any(|h| match h {
+                crate::header::HeaderAction::Set {
+                    credential: Some(id),
+                    ..
+                } => validity(*id) == crate::credential::Validity::ExpiringSoon,
+                _ => false,
+            })
+        });
+        if badge == Badge::On && soon {
+            Badge::OnExpiringSoon
+        } else {
+            badge
+        }
+    }
+
+    /// The badge's background colour.
+    pub fn color(self) -> &'static str {
+        match self {
+            Badge::OnExpiringSoon => "#9a6700",
+            Badge::NeedsPermission => "#cf222e",
+            Badge::On | Badge::Off => "#1a7f37",
+        }
+    }
+
     pub fn text(self) -> &'static str {
         match self {
-            Badge::On => "ON",
+            Badge::On | Badge::OnExpiringSoon => "ON",
             Badge::NeedsPermission => "!",
             Badge::Off => "",
         }
@@ -172,6 +208,9 @@ mod tests {
         assert_eq!(rule.map(|r| r.id), Some(2));
         assert_eq!(Badge::of(rule, true), Badge::On);
         assert_eq!(Badge::of(rule, false).text(), "!");
+        let soon = |_| crate::credential::Validity::ExpiringSoon;
+        // Rule 2 sends no credential's token: no amber.
+        assert_eq!(Badge::with_expiry(rule, true, soon), Badge::On);
         assert!(applying(&b, "chrome://extensions").is_empty());
         assert!(applying(&b, "not a url").is_empty());
         for id in [1, 2, 3] {
@@ -183,6 +222,29 @@ mod tests {
                 true
             ),
             Badge::Off
+        );
+    }
+
+    #[test]
+    fn a_token_expiring_soon_turns_the_badge_amber() {
+        let mut b = RuleBook::default();
+        let mut d = draft("https://api.example.com", "tok");
+        d.headers[0].credential = Some(7);
+        assert!(b.save(&d).is_ok());
+        let rule = applying(&b, "https://api.example.com/").first().copied();
+        use crate::credential::Validity;
+        let badge = Badge::with_expiry(rule, true, |id| {
+            assert_eq!(id, 7);
+            Validity::ExpiringSoon
+        });
+        assert_eq!((badge.text(), badge.color()), ("ON", "#9a6700"));
+        assert_eq!(
+            Badge::with_expiry(rule, true, |_| Validity::Valid),
+            Badge::On
+        );
+        assert_eq!(
+            Badge::with_expiry(rule, false, |_| Validity::ExpiringSoon),
+            Badge::NeedsPermission
         );
     }
 }

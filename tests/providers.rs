@@ -374,6 +374,11 @@ async fn log_out_ends_the_jina_session_and_forgets_the_rest(engine: Engine) {
 /// deployment; returns the deployment URL, the new token and the tab id of
 /// a page the popup can describe.
 async fn deployment_with_new_token(w: &World) -> (String, String) {
+    deployment_with_token_for_days(w, None).await
+}
+
+/// [`deployment_with_new_token`], the token expiring in `days`.
+async fn deployment_with_token_for_days(w: &World, days: Option<&str>) -> (String, String) {
     let seeds = w.s.seeds().clone();
     let b = &w.h.browser;
     w.open_popup().await;
@@ -388,6 +393,9 @@ async fn deployment_with_new_token(w: &World) -> (String, String) {
     let login = w.credential_id("bentoCloud").await;
     w.open_tokens(&login).await;
     b.fill("#create-name", "deploy").await;
+    if let Some(days) = days {
+        b.fill("#create-days", days).await;
+    }
     b.click("#create-submit").await;
     b.wait_visible("#new-secret", CALL_WAIT).await;
     let secret = b.text("#new-secret-value").await;
@@ -481,6 +489,30 @@ async fn protected_deployment_opens_with_the_credential(engine: Engine) {
     let (deployment, secret) = deployment_with_new_token(&w).await;
     let header = open_deployment(&w, &deployment, true).await;
     assert_eq!(header, Some(format!("Bearer {secret}")));
+}
+
+/// The toolbar badge of a site whose token expires within 7 days is amber,
+/// not green; the header still goes.
+async fn a_token_expiring_soon_turns_the_badge_amber(engine: Engine) {
+    let w = World::start(engine).await;
+    let (deployment, secret) = deployment_with_token_for_days(&w, Some("3")).await;
+    assert_eq!(
+        open_deployment(&w, &deployment, true).await,
+        Some(format!("Bearer {secret}"))
+    );
+    let page = format!("{deployment}/");
+    w.h.browser.goto(&page).await;
+    let tab = w.h.tab_id_via_new_tab(&page).await;
+    w.h.wait_badge(tab, "ON").await;
+    let color =
+        w.h.browser
+            .exec_async(&format!(
+                "const api = globalThis.browser ?? chrome; \
+             return await api.action.getBadgeBackgroundColor({{ tabId: {tab} }});"
+            ))
+            .await;
+    // #9a6700, as [r, g, b, alpha].
+    assert_eq!(color, serde_json::json!([154, 103, 0, 255]), "badge colour");
 }
 
 async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
@@ -731,4 +763,5 @@ in_both_browsers!(
     expired_token_stops_its_rule_and_the_popup_says_why,
     provider_failures_leave_stored_state_unchanged,
     log_in_to_bentocloud_with_the_browser,
+    a_token_expiring_soon_turns_the_badge_amber,
 );

@@ -274,16 +274,18 @@ async fn refresh_badges() -> Result<(), BrowserError> {
     for tab in tabs::all().await? {
         let badge = badge_for(&state, tab.url.as_deref()).await;
         // A tab may close while we loop; that is not an error worth raising.
-        let _ = action::set_badge_text(tab.id, badge.text()).await;
+        let _ = action::set_badge(tab.id, badge).await;
     }
     Ok(())
 }
 
 /// The badge for a tab's URL. A rule whose site permission is missing (never
 /// granted in Firefox, or withdrawn) sends nothing, so the badge says so
-/// rather than "ON".
+/// rather than "ON"; one sending a token that expires within 7 days is
+/// amber.
 async fn badge_for(state: &State, url: Option<&str>) -> Badge {
-    let book = state.rules_in_force(browser::clock().now);
+    let now = browser::clock().now;
+    let book = state.rules_in_force(now);
     let rule = url.and_then(|url| matcher::applying(&book, url).first().copied());
     let permitted = match &rule {
         Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
@@ -291,7 +293,12 @@ async fn badge_for(state: &State, url: Option<&str>) -> Badge {
             .unwrap_or(false),
         None => true,
     };
-    Badge::of(rule, permitted)
+    Badge::with_expiry(rule, permitted, |id| {
+        state
+            .credentials
+            .get(id)
+            .map_or(crate::credential::Validity::Expired, |c| c.validity(now))
+    })
 }
 
 /// A host permission was granted or withdrawn: badges follow.
@@ -343,7 +350,7 @@ pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsVal
     match load_state().await {
         Ok(state) => {
             let badge = badge_for(&state, Some(&url)).await;
-            let _ = action::set_badge_text(tab_id, badge.text()).await;
+            let _ = action::set_badge(tab_id, badge).await;
         }
         Err(e) => warn("badge", &e),
     }

@@ -525,6 +525,18 @@ pub mod action {
         call("action", "setBadgeText", &[details]).await.map(drop)
     }
 
+    /// The badge's text and colour on one tab.
+    pub async fn set_badge(tab_id: i32, badge: crate::matcher::Badge) -> Result<()> {
+        set_badge_text(tab_id, badge.text()).await?;
+        let details = object(&[
+            ("tabId", JsValue::from(tab_id)),
+            ("color", JsValue::from_str(badge.color())),
+        ])?;
+        call("action", "setBadgeBackgroundColor", &[details])
+            .await
+            .map(drop)
+    }
+
     pub async fn set_badge_color(color: &str) -> Result<()> {
         let details = object(&[("color", JsValue::from_str(color))])?;
         call("action", "setBadgeBackgroundColor", &[details])
