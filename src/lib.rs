@@ -14,6 +14,7 @@ pub mod message;
 pub mod pattern;
 pub mod protection;
 pub mod provider;
+pub mod reminder;
 pub mod rules;
 pub mod service;
 pub mod store;

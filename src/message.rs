@@ -125,6 +125,10 @@ pub enum Request {
     BrowserLoginStatus,
     /// Cancels a pending browser login, or dismisses a finished one.
     CancelBrowserLogin,
+    /// Expiry reminders (notifications 3 days and 1 day before) on or off.
+    SetReminders {
+        enabled: bool,
+    },
     /// Lock after `minutes` without input; `None` turns idle locking off.
     SetIdleLock {
         #[serde(default)]
@@ -312,6 +316,9 @@ pub struct AccountsView {
     /// The credential the action concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concerned: Option<CredentialId>,
+    /// Whether expiry reminders are on.
+    #[serde(default)]
+    pub reminders: bool,
 }
 
 impl AccountsView {
@@ -324,6 +331,7 @@ impl AccountsView {
                 .collect(),
             notice: None,
             concerned: None,
+            reminders: true,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::credential::{Credential, CredentialId, Credentials, Timestamp};
 use crate::header::HeaderAction;
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::protection::Protection;
+use crate::reminder::Reminded;
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
 
 /// The `storage.local` key holding the whole state. One key, so one write
@@ -45,6 +46,10 @@ struct StoredState {
     /// vault, which read as [`Protection::Unset`].
     #[serde(default)]
     vault: Protection,
+    #[serde(default, skip_serializing_if = "Reminded::is_empty")]
+    reminded: Reminded,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reminders_off: bool,
 }
 
 fn first_id() -> CredentialId {
@@ -74,6 +79,10 @@ pub struct State {
     /// Stored credentials that did not validate, kept verbatim.
     pub unreadable_credentials: Vec<Value>,
     pub protection: Protection,
+    /// The expiry reminders already shown, by credential.
+    pub reminded: Reminded,
+    /// The user turned expiry reminders off.
+    pub reminders_off: bool,
     /// Not stored: the state was read while the vault was locked, so its
     /// secrets are [`crate::protection::LOCKED_SECRET`] placeholders. Such
     /// a state is shown, never saved, and installs no header value.
@@ -107,6 +116,8 @@ impl State {
             },
             unreadable_credentials: stored.unreadable_credentials,
             protection: stored.vault,
+            reminded: stored.reminded,
+            reminders_off: stored.reminders_off,
             locked: false,
         };
         for raw in stored.credentials {
@@ -147,6 +158,8 @@ impl State {
                 .collect(),
             unreadable_credentials: self.unreadable_credentials.clone(),
             vault: self.protection.clone(),
+            reminded: self.reminded.clone(),
+            reminders_off: self.reminders_off,
         };
         serde_json::to_value(stored).unwrap_or(Value::Null)
     }

@@ -261,6 +261,27 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
         Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
         Request::CancelBrowserLogin => return browser_login::cancel(platform.store, &state).await,
+        Request::SetReminders { enabled } => {
+            let done = mutate(platform, &mut state, |s| {
+                s.reminders_off = !enabled;
+                Ok(())
+            })
+            .await;
+            return match done {
+                Ok(()) => accounts_response(
+                    &state,
+                    now,
+                    Some(if enabled {
+                        "Reminders on: a notification 3 days and 1 day before a token expires"
+                            .to_owned()
+                    } else {
+                        "Reminders off".to_owned()
+                    }),
+                    None,
+                ),
+                Err(e) => error_response(&e, &state),
+            };
+        }
         Request::Export { passphrase } => {
             return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
         }
@@ -335,6 +356,7 @@ fn accounts_response(
     concerned: Option<CredentialId>,
 ) -> Response {
     let mut view = AccountsView::of(&state.credentials, &state.book, now);
+    view.reminders = !state.reminders_off;
     view.notice = notice;
     view.concerned = concerned;
     Response::Accounts(view)
@@ -349,6 +371,34 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
 ) -> Result<Reconciled, ServiceError> {
     let state = load(store).await?;
     apply(engine, &state, now).await
+}
+
+/// The expiry reminders due now, marked as shown in stored state before
+/// they are returned, so a worker stopped in between never shows one twice.
+/// None while locked (the state cannot be written then) or when the user
+/// turned them off.
+pub async fn due_reminders<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+) -> Result<Vec<crate::reminder::Reminder>, ServiceError> {
+    let mut state = load(platform.store).await?;
+    if state.locked || state.reminders_off {
+        return Ok(Vec::new());
+    }
+    let due = crate::reminder::due(&state.credentials, &state.reminded, platform.clock.now);
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    mutate(platform, &mut state, |s| {
+        for (reminder, passed) in &due {
+            s.reminded.insert(reminder.credential, passed.clone());
+        }
+        // Forget the record of credentials that are gone.
+        let ids: Vec<CredentialId> = s.credentials.all().iter().map(|c| c.info.id).collect();
+        s.reminded.retain(|id, _| ids.contains(id));
+        Ok(())
+    })
+    .await?;
+    Ok(due.into_iter().map(|(reminder, _)| reminder).collect())
 }
 
 /// Reads stored state as the service does, for the background's badges
@@ -895,5 +945,43 @@ mod tests {
             url: "https://a.example/x".into(),
         });
         assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
+    }
+
+    #[test]
+    fn reminders_are_shown_once_and_can_be_turned_off() {
+        use crate::credential::{Credential, CredentialKind, Endpoint, DAY};
+        use crate::header::Secret;
+        use crate::provider::Provider;
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        let mut c = Credential::new(
+            0,
+            Provider::Jina,
+            Endpoint::parse(Provider::Jina, "").expect("endpoint"),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("jina_secret").expect("secret"),
+        );
+        c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
+        state.credentials.add(c);
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+
+        let due = run(due_reminders(&fakes.platform())).expect("reminders");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].days, 3);
+        assert!(run(due_reminders(&fakes.platform()))
+            .expect("again")
+            .is_empty());
+
+        // The 1-day one, with reminders off: nothing.
+        let later = fakes.platform_at(Timestamp(NOW.0 + DAY + 1));
+        let off = run(handle(&later, Request::SetReminders { enabled: false }));
+        assert!(
+            matches!(off, Response::Accounts(ref v) if !v.reminders),
+            "{off:?}"
+        );
+        assert!(run(due_reminders(&later)).expect("off").is_empty());
+        run(handle(&later, Request::SetReminders { enabled: true }));
+        let due = run(due_reminders(&later)).expect("on again");
+        assert_eq!(due.iter().map(|r| r.days).collect::<Vec<_>>(), [1]);
     }
 }

@@ -48,6 +48,28 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
         }
     });
     dom::guard_secret_paste(&dom::by_id("login-secret")?, show_error);
+    dom::listen(
+        &dom::by_id::<Element>("reminders-toggle")?,
+        "change",
+        |_| {
+            let enabled = dom::by_id::<HtmlInputElement>("reminders-toggle")
+                .map(|t| t.checked())
+                .unwrap_or(true);
+            let pending = runtime::send_now(&Request::SetReminders { enabled });
+            spawn_local(async move {
+                let answer = match pending {
+                    Ok(pending) => pending.await,
+                    Err(e) => Err(e),
+                };
+                if let Ok(Response::Accounts(view)) = &answer {
+                    if let Some(notice) = &view.notice {
+                        show_notice(notice);
+                    }
+                }
+                render_answer(answer);
+            });
+        },
+    );
 
     // One delegated listener for the whole credential list.
     dom::listen(&dom::by_id::<Element>("credentials")?, "click", |event| {
@@ -197,6 +219,7 @@ fn render_answer(answer: Result<Response, super::browser::BrowserError>) {
 }
 
 fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
+    dom::by_id::<HtmlInputElement>("reminders-toggle")?.set_checked(view.reminders);
     let list: Element = dom::by_id("credentials")?;
     list.set_text_content(None);
     for credential in &view.credentials {

@@ -14,8 +14,8 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use super::browser::{
-    self, action, alarms, dnr, idle, net, permissions, runtime, storage, tabs, BrowserError,
-    BrowserRandom, RuleSet,
+    self, action, alarms, dnr, idle, net, notifications, permissions, runtime, storage, tabs,
+    BrowserError, BrowserRandom, RuleSet,
 };
 use crate::compile::Limits;
 use crate::dnr::{Rule, UpdateRuleOptions};
@@ -125,6 +125,9 @@ fn platform(error: BrowserError) -> PlatformError {
 /// the worker may be stopped, and restarted, in between.
 const IDLE_ALARM: &str = "vault-idle";
 
+/// Shows the expiry reminders that fall due while nothing else happens.
+const REMINDER_ALARM: &str = "expiry-reminder";
+
 /// The browser login in progress, in `storage.session`.
 const PENDING_LOGIN_KEY: &str = "pendingLogin";
 /// Resumes the polling of a browser login after the worker was stopped.
@@ -153,6 +156,7 @@ async fn sync_everything() {
         Err(e) => warn("reconcile", &e),
     }
     schedule_idle_lock().await;
+    show_reminders().await;
     if let Err(e) = refresh_badges().await {
         warn("badges", &e);
     }
@@ -177,10 +181,50 @@ pub async fn background_on_alarm(alarm: JsValue) {
         .and_then(|n| n.as_string());
     if name.as_deref() == Some(IDLE_ALARM) {
         lock_if_idle().await;
+    } else if name.as_deref() == Some(REMINDER_ALARM) {
+        show_reminders().await;
     } else if name.as_deref() == Some(LOGIN_ALARM) {
         poll_browser_login().await;
     } else {
         sync_everything().await;
+    }
+}
+
+/// Shows the expiry reminders due now (the service marks them shown
+/// first), then sets the alarm for the next one.
+async fn show_reminders() {
+    let rng = std::cell::RefCell::new(BrowserRandom);
+    let platform = Platform {
+        store: &LocalStore,
+        engine: &BrowserRules,
+        transport: &Fetch,
+        clock: browser::clock(),
+        rng: &rng,
+    };
+    match exclusive(service::due_reminders(&platform)).await {
+        Ok(due) => {
+            for reminder in due {
+                if let Err(e) =
+                    notifications::show(&reminder.id, &reminder.title, &reminder.message).await
+                {
+                    warn("reminder", &e);
+                }
+            }
+        }
+        Err(e) => warn("reminders", &e),
+    }
+    let next = match load_state().await {
+        Ok(state) if !state.reminders_off => {
+            crate::reminder::next(&state.credentials, &state.reminded, browser::clock().now)
+        }
+        _ => None,
+    };
+    let scheduled = match next {
+        Some(when) => alarms::at(REMINDER_ALARM, when).await,
+        None => alarms::clear(REMINDER_ALARM).await,
+    };
+    if let Err(e) = scheduled {
+        warn("reminder alarm", &e);
     }
 }
 
@@ -412,6 +456,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                     schedule_expiry(state.credentials.next_expiry(now)).await;
                 }
                 schedule_idle_lock().await;
+                show_reminders().await;
             }
             response
         }

@@ -334,6 +334,26 @@ impl crate::vault::RngSource for BrowserRandom {
     }
 }
 
+/// System notifications: `notifications.create`.
+pub mod notifications {
+    use super::*;
+
+    /// Shows a notification with Tokenward's icon; the same `id` replaces
+    /// an earlier one.
+    pub async fn show(id: &str, title: &str, message: &str) -> Result<()> {
+        let icon = runtime::extension_base_url()? + "icons/icon-128.png";
+        let options = object(&[
+            ("type", JsValue::from_str("basic")),
+            ("iconUrl", JsValue::from_str(&icon)),
+            ("title", JsValue::from_str(title)),
+            ("message", JsValue::from_str(message)),
+        ])?;
+        call("notifications", "create", &[JsValue::from_str(id), options])
+            .await
+            .map(drop)
+    }
+}
+
 /// Whether the user is at the machine: `idle.queryState`.
 pub mod idle {
     use super::*;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every API permission any build may request, each with why it is needed.
 /// Adding one means adding its reason here, where review sees it.
-pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 5] = [
+pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 6] = [
     (
         "declarativeNetRequestWithHostAccess",
         "applies the header rules, and only where host access was granted (no install warning)",
@@ -27,6 +27,10 @@ pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 5] = [
     (
         "idle",
         "locks the vault after the idle time the user chose (idle.queryState); shows no warning",
+    ),
+    (
+        "notifications",
+        "reminds the user 3 days and 1 day before a token expires (can be turned off in the popup)",
     ),
 ];
 
@@ -153,7 +157,7 @@ mod tests {
     fn minimal() -> Value {
         json!({
             "manifest_version": 3,
-            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab", "alarms", "idle"],
+            "permissions": ["declarativeNetRequestWithHostAccess", "storage", "activeTab", "alarms", "idle", "notifications"],
             "optional_host_permissions": ["https://*/*", "wss://*/*", "http://*/*", "ws://*/*"]
         })
     }
