@@ -27,6 +27,7 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "e2e/browser.rs"]
+#[macro_use]
 mod browser;
 #[path = "e2e/harness.rs"]
 mod harness;
@@ -799,32 +800,6 @@ async fn bad_input_shows_error_and_creates_no_rule(engine: Engine) {
 }
 
 // ------------------------------------------------------- the tests
-
-/// Makes each listed case `async fn case(engine: Engine)` into two ignored
-/// tokio tests, `chromium::case` and `firefox::case`. A case left out of the
-/// list is dead code, which clippy and rustc report.
-macro_rules! in_both_browsers {
-    ($($case:ident),* $(,)?) => {
-        mod chromium {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Chromium): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Chromium).await;
-                }
-            )*
-        }
-        mod firefox {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Firefox): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Firefox).await;
-                }
-            )*
-        }
-    };
-}
 
 /// A rule for a site Tokenward holds no permission for is still saved
 /// (nothing is lost while the browser's prompt is open, or if it is refused),

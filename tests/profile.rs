@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "e2e/browser.rs"]
+#[macro_use]
 #[allow(dead_code)]
 mod browser;
 #[path = "e2e/harness.rs"]
@@ -290,30 +291,6 @@ async fn what_survives_a_restart(engine: Engine) {
             "{when}: no dynamic rule on disk\n{report}"
         );
     }
-}
-
-/// Makes each listed case a test in each browser, as in tests/e2e.rs.
-macro_rules! in_both_browsers {
-    ($($case:ident),* $(,)?) => {
-        mod chromium {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Chromium): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Chromium).await;
-                }
-            )*
-        }
-        mod firefox {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Firefox): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Firefox).await;
-                }
-            )*
-        }
-    };
 }
 
 in_both_browsers!(scan_finds_what_the_profile_holds, what_survives_a_restart);

@@ -18,6 +18,7 @@
 #[path = "common/accounts.rs"]
 mod accounts;
 #[path = "e2e/browser.rs"]
+#[macro_use]
 #[allow(dead_code)]
 mod browser;
 #[path = "e2e/harness.rs"]
@@ -756,32 +757,6 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
         .await;
     assert_eq!(state, "none", "the cancelled login came back");
     assert_eq!(w.credential_count().await, 1);
-}
-
-/// Makes each listed case a Chromium test. Issue 5 asks for Chromium; the
-/// same cases run in Firefox from `cargo xtask test` too (see the `firefox`
-/// module).
-macro_rules! in_both_browsers {
-    ($($case:ident),* $(,)?) => {
-        mod chromium {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Chromium): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Chromium).await;
-                }
-            )*
-        }
-        mod firefox {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Firefox): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Firefox).await;
-                }
-            )*
-        }
-    };
 }
 
 in_both_browsers!(

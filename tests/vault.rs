@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "e2e/browser.rs"]
+#[macro_use]
 #[allow(dead_code)]
 mod browser;
 #[path = "e2e/harness.rs"]
@@ -389,30 +390,6 @@ async fn convenience_tokens_are_found_on_disk(engine: Engine) {
             "the scan did not find token {i}, which convenience mode keeps in the clear\n{report}"
         );
     }
-}
-
-/// Makes each listed case a test in each browser, as in tests/e2e.rs.
-macro_rules! in_both_browsers {
-    ($($case:ident),* $(,)?) => {
-        mod chromium {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Chromium): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Chromium).await;
-                }
-            )*
-        }
-        mod firefox {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "real browser (Firefox): run with cargo xtask test"]
-                async fn $case() {
-                    super::$case(super::Engine::Firefox).await;
-                }
-            )*
-        }
-    };
 }
 
 in_both_browsers!(

@@ -7,6 +7,7 @@
 //! is read from storage every time, so the worker can be stopped at any
 //! moment. Never touch `window` here: a service worker has none.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::lock::Mutex;
@@ -115,6 +116,23 @@ impl Transport for Fetch {
 /// be stopped long before.
 const EXPIRY_ALARM: &str = "credential-expiry";
 
+/// The browser as the service reaches it, now.
+fn browser_platform(rng: &RefCell<BrowserRandom>) -> Platform<'_, LocalStore, BrowserRules, Fetch> {
+    Platform {
+        store: &LocalStore,
+        engine: &BrowserRules,
+        transport: &Fetch,
+        clock: browser::clock(),
+        rng,
+    }
+}
+
+/// One request to the service, under the write lock.
+async fn serve(request: Request) -> Response {
+    let rng = RefCell::new(BrowserRandom);
+    exclusive(service::handle(&browser_platform(&rng), request)).await
+}
+
 fn platform(error: BrowserError) -> PlatformError {
     PlatformError(error.0)
 }
@@ -193,15 +211,8 @@ pub async fn background_on_alarm(alarm: JsValue) {
 /// Shows the expiry reminders due now (the service marks them shown
 /// first), then sets the alarm for the next one.
 async fn show_reminders() {
-    let rng = std::cell::RefCell::new(BrowserRandom);
-    let platform = Platform {
-        store: &LocalStore,
-        engine: &BrowserRules,
-        transport: &Fetch,
-        clock: browser::clock(),
-        rng: &rng,
-    };
-    match exclusive(service::due_reminders(&platform)).await {
+    let rng = RefCell::new(BrowserRandom);
+    match exclusive(service::due_reminders(&browser_platform(&rng))).await {
         Ok(due) => {
             for reminder in due {
                 if let Err(e) =
@@ -235,15 +246,7 @@ async fn poll_browser_login() {
         return;
     }
     loop {
-        let rng = std::cell::RefCell::new(BrowserRandom);
-        let platform = Platform {
-            store: &LocalStore,
-            engine: &BrowserRules,
-            transport: &Fetch,
-            clock: browser::clock(),
-            rng: &rng,
-        };
-        let answer = exclusive(service::handle(&platform, Request::PollBrowserLogin)).await;
+        let answer = serve(Request::PollBrowserLogin).await;
         let pending = matches!(&answer, Response::BrowserLogin(view) if view.state == "pending");
         if !pending {
             if let Err(e) = alarms::clear(LOGIN_ALARM).await {
@@ -285,17 +288,7 @@ async fn lock_if_idle() {
     };
     match idle::away_for(minutes.saturating_mul(60)).await {
         Ok(true) => {
-            let rng = std::cell::RefCell::new(BrowserRandom);
-            let platform = Platform {
-                store: &LocalStore,
-                engine: &BrowserRules,
-                transport: &Fetch,
-                clock: browser::clock(),
-                rng: &rng,
-            };
-            if let Response::Error { message } =
-                exclusive(service::handle(&platform, Request::Lock)).await
-            {
+            if let Response::Error { message } = serve(Request::Lock).await {
                 warn("idle lock", &message);
             }
             sync_everything().await;
@@ -426,16 +419,8 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                     | Request::VaultStatus
                     | Request::BrowserLoginStatus
             );
-            let rng = std::cell::RefCell::new(BrowserRandom);
-            let platform = Platform {
-                store: &LocalStore,
-                engine: &BrowserRules,
-                transport: &Fetch,
-                clock: browser::clock(),
-                rng: &rng,
-            };
             let starts_login = matches!(request, Request::StartBrowserLogin { .. });
-            let response = exclusive(service::handle(&platform, request)).await;
+            let response = serve(request).await;
             if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
                 if let Some(url) = &view.approve_url {
                     if let Err(e) = tabs::open(url).await {

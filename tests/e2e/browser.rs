@@ -24,6 +24,36 @@
 //! | keeping off the network | command-line switches | prefs ([`firefox_prefs`]) |
 //! | a profile the test owns | `--user-data-dir` | `-profile`, the add-on installed again each launch, its storage kept by [`persistent_profile_prefs`] |
 
+/// Makes each listed case `async fn case(engine: Engine)` into two ignored
+/// tokio tests, `chromium::case` and `firefox::case`, so a failure names the
+/// browser and `-- --ignored firefox::` runs one browser's. A case left out
+/// of the list is dead code, which clippy and rustc report. Every suite that
+/// includes this file (`#[macro_use] mod browser;`) uses it;
+/// examples/demo.rs includes it too and has no tests.
+#[allow(unused_macros)]
+macro_rules! in_both_browsers {
+    ($($case:ident),* $(,)?) => {
+        mod chromium {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "real browser (Chromium): run with cargo xtask test"]
+                async fn $case() {
+                    super::$case(super::Engine::Chromium).await;
+                }
+            )*
+        }
+        mod firefox {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "real browser (Firefox): run with cargo xtask test"]
+                async fn $case() {
+                    super::$case(super::Engine::Firefox).await;
+                }
+            )*
+        }
+    };
+}
+
 use std::future::Future;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
