@@ -138,7 +138,7 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
                     );
                     render_answer(answer);
                     if still_there {
-                        open_tokens(id).await;
+                        refresh_open_tokens(id).await;
                     } else {
                         close("tokens");
                     }
@@ -436,6 +436,28 @@ async fn open_tokens(id: CredentialId) {
     match runtime::send(&Request::ListTokens { credential: id }).await {
         Ok(Response::Tokens(view)) => {
             show_error("");
+            if let Err(e) = render_tokens(&view).and_then(|()| open_tokens_panel(&view)) {
+                show_error(&e.to_string());
+            }
+        }
+        Ok(Response::Error { message }) => show_error(&message),
+        Ok(_) => show_error("unexpected answer from the background"),
+        Err(e) => show_error(&format!("The background did not answer: {e}")),
+    }
+}
+
+/// The list again after a create or a delete, only if the panel is still
+/// open on that credential: a late answer must not reopen a panel the user
+/// closed, nor reset what they typed in the create form.
+async fn refresh_open_tokens(id: CredentialId) {
+    let answer = runtime::send(&Request::ListTokens { credential: id }).await;
+    let open = dom::by_id::<Element>("tokens").is_ok_and(|panel| !panel.has_attribute("hidden"))
+        && panel_credential("tokens") == Some(id);
+    if !open {
+        return;
+    }
+    match answer {
+        Ok(Response::Tokens(view)) => {
             if let Err(e) = render_tokens(&view) {
                 show_error(&e.to_string());
             }
@@ -503,6 +525,13 @@ fn render_tokens(view: &TokensView) -> Result<(), DomError> {
     );
     let creates = view.remote.is_some();
     dom::show(&dom::by_id::<Element>("create-form")?, creates);
+    Ok(())
+}
+
+/// Opens the tokens panel on a fresh list: the create form starts from the
+/// provider's default expiry.
+fn open_tokens_panel(view: &TokensView) -> Result<(), DomError> {
+    let section: Element = dom::by_id("tokens")?;
     dom::show(
         &dom::by_id::<Element>("create-scopes")?,
         view.credential.info.provider == Provider::BentoCloud,
@@ -574,7 +603,7 @@ fn create() -> Result<(), DomError> {
                 if let Ok(name) = dom::by_id::<HtmlInputElement>("create-name") {
                     name.set_value("");
                 }
-                open_tokens(id).await;
+                refresh_open_tokens(id).await;
                 refresh().await;
             }
             Ok(Response::Error { message }) => show_error(&message),
