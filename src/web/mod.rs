@@ -9,6 +9,8 @@
 
 pub mod accounts;
 pub mod background;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod browser;
 pub mod browser_login;
 pub mod dom;

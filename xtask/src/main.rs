@@ -9,6 +9,7 @@
 // `print_stdout` lint exists to keep stray prints out of the extension crate.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod browsers;
 mod build;
 mod demo;
@@ -55,6 +56,19 @@ COMMANDS:
                      (Chromium, Firefox ESR, chromedriver with apt as root;
                      geckodriver with cargo into .tools) and print each
                      program's path and version.
+    bench [--quick]  Not part of `test`. Build (release), then measure in
+                     headless Chromium and Firefox: size (and what takes it,
+                     with twiggy), core speed native and wasm, popup first
+                     render, rule-update latency, per-request overhead
+                     against a minimal reference extension and no extension,
+                     background start-up and heap. Judges the budgets and
+                     writes bench/results.json and BENCHMARKS.md. --quick:
+                     few repetitions, small counts, to check the harness
+                     (writes under target/bench/quick, judges nothing).
+                     --engines chromium, --sections popup,update: a
+                     partial run (writes under target/bench/partial).
+                     --report: only rewrite BENCHMARKS.md from
+                     bench/results.json.
     help             Print this text.
 ";
 
@@ -73,6 +87,7 @@ fn main() -> ExitCode {
         ["test"] => suite::run(&workspace),
         ["demo"] => demo::run(&workspace),
         ["browsers"] => browsers::ensure_installed(&workspace).map(|_| ()),
+        ["bench", rest @ ..] => bench::run(&workspace, rest),
         _ => {
             eprint!("unknown arguments: {}\n\n{HELP}", args.join(" "));
             return ExitCode::from(2);
