@@ -57,10 +57,7 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
                 .unwrap_or(true);
             let pending = runtime::send_now(&Request::SetReminders { enabled });
             spawn_local(async move {
-                let answer = match pending {
-                    Ok(pending) => pending.await,
-                    Err(e) => Err(e),
-                };
+                let answer = pending.await;
                 if let Ok(Response::Accounts(view)) = &answer {
                     if let Some(notice) = &view.notice {
                         show_notice(notice);
@@ -389,10 +386,7 @@ fn login() -> Result<(), DomError> {
         if let Some(Ok(asked)) = asked {
             let _ = asked.await;
         }
-        let answer = match pending {
-            Ok(p) => p.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         set_busy("login-submit", false);
         let ok = matches!(answer, Ok(Response::Accounts(_)));
         render_answer(answer);
@@ -697,10 +691,7 @@ fn use_here() -> Result<(), DomError> {
         if let Ok(asked) = asked {
             let _ = asked.await;
         }
-        let answer = match pending {
-            Ok(p) => p.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         match answer {
             Ok(Response::Rules(_)) => {
                 close("use");
@@ -720,10 +711,7 @@ fn use_here() -> Result<(), DomError> {
 fn copy_from_background(request: Request) {
     let pending = runtime::send_now(&request);
     spawn_local(async move {
-        let answer = match pending {
-            Ok(p) => p.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         match answer {
             Ok(Response::Copy(view)) => match view.curl.or(view.env) {
                 Some(text) => copy_text(text, "Copied."),

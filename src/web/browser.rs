@@ -422,28 +422,27 @@ pub mod runtime {
 
     /// Sends a request to the background and waits for its answer.
     pub async fn send(request: &Request) -> Result<Response> {
-        send_now(request)?.await
+        send_now(request).await
     }
 
     /// Sends a request right now, synchronously, and returns the pending
     /// answer. Called inside a click handler, the message is on its way
     /// before anything can close the page: a popup loses focus, and dies,
-    /// when the browser shows a permission prompt over it.
+    /// when the browser shows a permission prompt over it. A request that
+    /// could not be sent at all answers with that error.
     pub fn send_now(
         request: &Request,
-    ) -> Result<impl std::future::Future<Output = Result<Response>>> {
-        let pending = JsFuture::from(Promise::resolve(&invoke(
-            "runtime",
-            "sendMessage",
-            &[to_js(request)?],
-        )?));
-        Ok(async move {
-            let answer = pending.await?;
+    ) -> impl std::future::Future<Output = Result<Response>> + 'static {
+        let sent = to_js(request)
+            .and_then(|message| invoke("runtime", "sendMessage", &[message]))
+            .map(|promise| JsFuture::from(Promise::resolve(&promise)));
+        async move {
+            let answer = sent?.await?;
             if answer.is_undefined() {
                 return Err(BrowserError("the background did not answer".to_owned()));
             }
             from_js(&answer)
-        })
+        }
     }
 
     /// `chrome-extension://<id>/` or `moz-extension://<uuid>/`.

@@ -26,10 +26,7 @@ pub fn install() -> Result<(), DomError> {
             endpoint,
         });
         spawn_local(async move {
-            let answer = match pending {
-                Ok(pending) => pending.await,
-                Err(e) => Err(e),
-            };
+            let answer = pending.await;
             handle(answer).await;
         });
     });
@@ -39,10 +36,7 @@ pub fn install() -> Result<(), DomError> {
         |_| {
             let pending = runtime::send_now(&Request::CancelBrowserLogin);
             spawn_local(async move {
-                let answer = match pending {
-                    Ok(pending) => pending.await,
-                    Err(e) => Err(e),
-                };
+                let answer = pending.await;
                 handle(answer).await;
             });
         },

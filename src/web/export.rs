@@ -48,10 +48,7 @@ fn export(passphrase: Option<Passphrase>) {
     });
     let pending = runtime::send_now(&Request::Export { passphrase });
     spawn_local(async move {
-        let answer = match pending {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         match answer {
             Ok(Response::Export {
                 file_name,

@@ -105,10 +105,7 @@ fn act(request: Request, clear: &'static [&'static str]) {
     set_busy(true);
     let pending = runtime::send_now(&request);
     spawn_local(async move {
-        let answer = match pending {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         for id in clear {
             if let Ok(input) = dom::by_id::<HtmlInputElement>(id) {
                 input.set_value("");

@@ -63,10 +63,7 @@ fn run(request: Request, done: Option<String>) {
     let is_save = matches!(request, Request::SaveRule { .. });
     let pending = runtime::send_now(&request);
     spawn_local(async move {
-        let answer = match pending {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         show_answer(is_save, answer, done.as_deref());
     });
 }

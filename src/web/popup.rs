@@ -261,10 +261,7 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     }
     let pending = runtime::send_now(&Request::SetEnabled { id, enabled });
     spawn_local(async move {
-        let answer = match pending {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let answer = pending.await;
         match answer {
             Ok(Response::Rules(_)) => refresh(url).await,
             Ok(Response::Error { message }) => show_error(&message),

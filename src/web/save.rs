@@ -28,10 +28,7 @@ pub fn start_save(draft: RuleDraft) -> Result<PendingSave, RuleError> {
     let host_permissions = pattern.host_permissions();
     let permission = permissions::request_origins(&host_permissions);
     let answer: Pin<Box<dyn Future<Output = _>>> =
-        match runtime::send_now(&Request::SaveRule { draft }) {
-            Ok(pending) => Box::pin(pending),
-            Err(e) => Box::pin(async move { Err(e) }),
-        };
+        Box::pin(runtime::send_now(&Request::SaveRule { draft }));
     Ok(PendingSave {
         pattern,
         host_permissions,
