@@ -166,18 +166,30 @@ fn warn(context: &str, error: &dyn std::fmt::Display) {
     )));
 }
 
-/// Brings the browser's rules and every tab's badge in line with storage.
+/// Brings the browser's rules, the alarms and every tab's badge in line
+/// with storage.
 async fn sync_everything() {
     let now = browser::clock().now;
-    match exclusive(service::reconcile(&LocalStore, &BrowserRules, now)).await {
-        Ok(done) => schedule_expiry(done.next_expiry).await,
-        Err(e) => warn("reconcile", &e),
+    if let Err(e) = exclusive(service::reconcile(&LocalStore, &BrowserRules, now)).await {
+        warn("reconcile", &e);
     }
-    schedule_idle_lock().await;
+    follow_state().await;
+}
+
+/// After anything that may have changed the state: the reminders due are
+/// shown (which records them, so first), then the alarms and the badges
+/// follow the state, read once.
+async fn follow_state() {
     show_reminders().await;
-    if let Err(e) = refresh_badges().await {
-        warn("badges", &e);
-    }
+    let state = match load_state().await {
+        Ok(state) => state,
+        Err(e) => return warn("state", &e),
+    };
+    let now = browser::clock().now;
+    schedule_expiry(state.credentials.next_expiry(now)).await;
+    schedule_idle_lock(&state).await;
+    schedule_reminder(&state).await;
+    refresh_badges(&state).await;
 }
 
 async fn schedule_expiry(next: Option<crate::credential::Timestamp>) {
@@ -200,7 +212,7 @@ pub async fn background_on_alarm(alarm: JsValue) {
     if name.as_deref() == Some(IDLE_ALARM) {
         lock_if_idle().await;
     } else if name.as_deref() == Some(REMINDER_ALARM) {
-        show_reminders().await;
+        follow_state().await;
     } else if name.as_deref() == Some(LOGIN_ALARM) {
         poll_browser_login().await;
     } else {
@@ -209,7 +221,7 @@ pub async fn background_on_alarm(alarm: JsValue) {
 }
 
 /// Shows the expiry reminders due now (the service marks them shown
-/// first), then sets the alarm for the next one.
+/// first).
 async fn show_reminders() {
     let rng = RefCell::new(BrowserRandom);
     match exclusive(service::due_reminders(&browser_platform(&rng))).await {
@@ -224,11 +236,14 @@ async fn show_reminders() {
         }
         Err(e) => warn("reminders", &e),
     }
-    let next = match load_state().await {
-        Ok(state) if !state.reminders_off => {
-            crate::reminder::next(&state.credentials, &state.reminded, browser::clock().now)
-        }
-        _ => None,
+}
+
+/// The alarm for the next expiry reminder, if any is to come.
+async fn schedule_reminder(state: &State) {
+    let next = if state.reminders_off {
+        None
+    } else {
+        crate::reminder::next(&state.credentials, &state.reminded, browser::clock().now)
     };
     let scheduled = match next {
         Some(when) => alarms::at(REMINDER_ALARM, when).await,
@@ -252,9 +267,7 @@ async fn poll_browser_login() {
             if let Err(e) = alarms::clear(LOGIN_ALARM).await {
                 warn("login alarm", &e);
             }
-            if let Err(e) = refresh_badges().await {
-                warn("badges", &e);
-            }
+            follow_state().await;
             break;
         }
         browser::sleep(LOGIN_POLL_MS).await;
@@ -264,11 +277,8 @@ async fn poll_browser_login() {
 
 /// The idle check runs only while it can do something: protected,
 /// unlocked, with an idle time.
-async fn schedule_idle_lock() {
-    let idle_minutes = match load_state().await {
-        Ok(state) if !state.locked => state.protection.idle_minutes(),
-        _ => None,
-    };
+async fn schedule_idle_lock(state: &State) {
+    let idle_minutes = state.protection.idle_minutes().filter(|_| !state.locked);
     let scheduled = match idle_minutes {
         Some(_) => alarms::every(IDLE_ALARM, 1.0).await,
         None => alarms::clear(IDLE_ALARM).await,
@@ -283,7 +293,7 @@ async fn lock_if_idle() {
         return;
     };
     let Some(minutes) = state.protection.idle_minutes().filter(|_| !state.locked) else {
-        schedule_idle_lock().await;
+        schedule_idle_lock(&state).await;
         return;
     };
     match idle::away_for(minutes.saturating_mul(60)).await {
@@ -306,14 +316,16 @@ async fn load_state() -> Result<State, BrowserError> {
         .map_err(|e| BrowserError(e.to_string()))
 }
 
-async fn refresh_badges() -> Result<(), BrowserError> {
-    let state = load_state().await?;
-    for tab in tabs::all().await? {
-        let badge = badge_for(&state, tab.url.as_deref()).await;
+async fn refresh_badges(state: &State) {
+    let tabs = match tabs::all().await {
+        Ok(tabs) => tabs,
+        Err(e) => return warn("badges", &e),
+    };
+    for tab in tabs {
+        let badge = badge_for(state, tab.url.as_deref()).await;
         // A tab may close while we loop; that is not an error worth raising.
         let _ = action::set_badge(tab.id, badge).await;
     }
-    Ok(())
 }
 
 /// The badge for a tab's URL. A rule whose site permission is missing (never
@@ -341,8 +353,9 @@ async fn badge_for(state: &State, url: Option<&str>) -> Badge {
 /// A host permission was granted or withdrawn: badges follow.
 #[wasm_bindgen]
 pub async fn background_on_permissions_changed(_permissions: JsValue) {
-    if let Err(e) = refresh_badges().await {
-        warn("badges", &e);
+    match load_state().await {
+        Ok(state) => refresh_badges(&state).await,
+        Err(e) => warn("badges", &e),
     }
 }
 
@@ -433,15 +446,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 }
             }
             if mutates {
-                if let Err(e) = refresh_badges().await {
-                    warn("badges", &e);
-                }
-                let now = browser::clock().now;
-                if let Ok(state) = load_state().await {
-                    schedule_expiry(state.credentials.next_expiry(now)).await;
-                }
-                schedule_idle_lock().await;
-                show_reminders().await;
+                follow_state().await;
             }
             response
         }
