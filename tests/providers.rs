@@ -759,6 +759,116 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
     assert_eq!(w.credential_count().await, 1);
 }
 
+async fn start_jina_browser_login(w: &World, url: &str) -> String {
+    let b = &w.h.browser;
+    b.click("#show-login").await;
+    b.select("#login-provider", "jina").await;
+    b.fill("#login-endpoint", url).await;
+    b.click("#login-browser").await;
+    wait_browser_login(w, "pending").await
+}
+
+/// `jina-auth login -f`, from the popup: the background opens Jina's NDJSON
+/// login stream (no token), opens its `redirect` page in a tab, and once
+/// the user approved there, posts the `authorize` event's data to
+/// `grant.auto` and logs in with the token that comes back. A second login
+/// is cancelled, which closes its stream: the approval that follows is
+/// never exchanged.
+async fn log_in_to_jina_with_the_browser(engine: Engine) {
+    let w = World::start(engine).await;
+    let jina = w.s.seeds().jina.clone();
+    let b = &w.h.browser;
+    w.open_popup().await;
+    let popup_tab = b.current_tab().await;
+    let waiting = start_jina_browser_login(&w, &jina.url).await;
+    assert!(
+        waiting.contains("Finish the login in the Jina AI tab"),
+        "{waiting}"
+    );
+    assert_eq!(w.s.pending_logins(Service::Jina).len(), 1);
+    assert_eq!(w.credential_count().await, 0);
+
+    switch_to_tab_with(&w, "/login?state=").await;
+    b.click("#approve").await;
+    b.switch_to(&popup_tab).await;
+    let done = wait_browser_login(&w, "done").await;
+    assert_eq!(
+        done,
+        format!(
+            "Logged in to Jina AI as {} (username: {})",
+            jina.nickname, jina.name
+        )
+    );
+    b.wait_js(
+        "the popup to list the new account",
+        CALL_WAIT,
+        "return document.querySelectorAll('#credentials li.credential').length === 1;",
+    )
+    .await;
+    let requests = w.s.requests(Service::Jina);
+    let stream = requests
+        .iter()
+        .find(|r| r.path() == "/v2/rpc/user.identity.proxiedAuthorize")
+        .expect("the login stream");
+    assert_eq!(stream.method, "GET");
+    assert_eq!(stream.header("authorization"), None, "no token yet");
+    let grant = requests
+        .iter()
+        .find(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
+        .expect("the grant");
+    assert_eq!(grant.method, "POST");
+    assert_eq!(grant.header("content-type"), Some("application/json"));
+    let body: serde_json::Value =
+        serde_json::from_str(&grant.body_text()).expect("the grant's body is JSON");
+    for key in ["code", "state"] {
+        assert!(
+            body[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} in {body}"
+        );
+    }
+    let who = requests
+        .iter()
+        .find(|r| r.path() == "/v2/rpc/user.identity.whoami")
+        .expect("the login's who-am-I");
+    let token = who.header("authorization").unwrap_or_default();
+    assert!(
+        token.starts_with("token ") && token != format!("token {}", jina.token),
+        "a token issued for this login: {token}"
+    );
+
+    // A second login, cancelled: its stream is closed, so approving it
+    // afterwards exchanges nothing.
+    b.click("#browser-login-cancel").await;
+    start_jina_browser_login(&w, &jina.url).await;
+    b.switch_to(&popup_tab).await;
+    b.click("#browser-login-cancel").await;
+    b.wait_js(
+        "the browser login panel to hide",
+        WAIT,
+        "return document.querySelector('#browser-login').hidden;",
+    )
+    .await;
+    let grants_before =
+        w.s.requests(Service::Jina)
+            .iter()
+            .filter(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
+            .count();
+    assert_eq!(w.s.approve_all_logins(Service::Jina), 1);
+    // The approval is pushed to a stream nobody reads: the background
+    // polls every second, so a few seconds without a grant show it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        let grants =
+            w.s.requests(Service::Jina)
+                .iter()
+                .filter(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
+                .count();
+        assert_eq!(grants, grants_before, "a cancelled login was granted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(w.credential_count().await, 1);
+}
+
 in_both_browsers!(
     log_in_to_each_provider_and_refuse_a_bad_token,
     list_create_and_delete_tokens,
@@ -767,5 +877,6 @@ in_both_browsers!(
     expired_token_stops_its_rule_and_the_popup_says_why,
     provider_failures_leave_stored_state_unchanged,
     log_in_to_bentocloud_with_the_browser,
+    log_in_to_jina_with_the_browser,
     a_token_expiring_soon_turns_the_badge_amber,
 );

@@ -211,6 +211,99 @@ pub fn logout(endpoint: &Endpoint, secret: &Secret) -> Call<LogoutOutcome> {
     })
 }
 
+/// `GET user.identity.proxiedAuthorize?prompt=login`, with no token: the
+/// start of `jina-auth login -f`. Its answer is an NDJSON stream read line
+/// by line ([`read_login_event`]) while the user logs in in a tab.
+pub fn login_stream_request(endpoint: &Endpoint) -> HttpRequest {
+    HttpRequest::new(
+        Method::Get,
+        format!(
+            "{}?prompt=login",
+            endpoint.join(&["v2", "rpc", "user.identity.proxiedAuthorize"])
+        ),
+    )
+}
+
+/// The status of the login stream's answer: 2xx, or the Hubble error.
+pub fn read_login_stream_head(head: &HttpResponse) -> Result<(), ProviderError> {
+    if head.is_success() {
+        Ok(())
+    } else {
+        Err(failure(head, "login"))
+    }
+}
+
+/// What a line of the login stream says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginEvent {
+    /// Open this page, where the user logs in.
+    Redirect(String),
+    /// The user logged in: this `data` goes verbatim to
+    /// [`grant_request`]. It holds a one-time code, so it is kept in memory
+    /// only.
+    Authorize(Value),
+}
+
+/// The longest stream line read; a provider sending more is not followed.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// One line of the login stream. Blank lines and events this client does
+/// not know are `None`, as the official client skips them; an `error`
+/// event ends the login with the provider's words.
+pub fn read_login_event(line: &str) -> Result<Option<LoginEvent>, ProviderError> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(line)
+        .map_err(|_| http::malformed("a line of the login stream is not JSON"))?;
+    let event = Obj::of(&value, "")?;
+    match event.str("event")? {
+        "redirect" => {
+            let url = event.obj("data")?.str("redirectTo")?;
+            // The page is opened in a tab: only a web page, never a
+            // `javascript:` or extension URL from a hostile answer.
+            let parsed = url::Url::parse(url)
+                .map_err(|_| http::malformed("`data.redirectTo` is not a URL"))?;
+            if !matches!(parsed.scheme(), "https" | "http") || url.len() > 4096 {
+                return Err(http::malformed("`data.redirectTo` is not a web page"));
+            }
+            Ok(Some(LoginEvent::Redirect(parsed.into())))
+        }
+        "authorize" => {
+            let data = event.obj("data")?;
+            for key in ["code", "state"] {
+                if data.str(key)?.is_empty() {
+                    return Err(http::malformed(format!("`data.{key}` is empty")));
+                }
+            }
+            Ok(Some(LoginEvent::Authorize(event.get("data")?.clone())))
+        }
+        "error" => Err(ProviderError::LoginFailed {
+            reason: http::reason(&event.get("data")?.to_string()),
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// `POST user.identity.grant.auto` with the `authorize` event's data,
+/// verbatim, as JSON.
+pub fn grant_request(endpoint: &Endpoint, data: &Value) -> HttpRequest {
+    HttpRequest::new(
+        Method::Post,
+        endpoint.join(&["v2", "rpc", "user.identity.grant.auto"]),
+    )
+    .body("application/json", data.to_string())
+}
+
+/// The token in the answer to [`grant_request`]: `data.token`.
+pub fn read_grant(response: &HttpResponse) -> Result<Secret, ProviderError> {
+    let body = ok_json(response, "login")?;
+    let token = Obj::of(&body, "")?.obj("data")?.str("token")?;
+    Secret::from_input(token)
+        .map_err(|_| http::malformed("the token holds characters a header cannot carry"))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -515,5 +608,87 @@ mod tests {
             out(HttpResponse::new(502, "Bad Gateway")),
             Err(ProviderError::Server { status: 502, .. })
         ));
+    }
+
+    #[test]
+    fn browser_login_stream_and_grant() {
+        let e = ep();
+        let start = login_stream_request(&e);
+        assert_eq!(
+            shape(&start).1,
+            format!(
+                "{}/v2/rpc/user.identity.proxiedAuthorize?prompt=login",
+                e.origin()
+            )
+        );
+        assert_eq!(start.method, Method::Get);
+        assert_eq!(start.header_value("Authorization"), None, "no token yet");
+
+        assert_eq!(read_login_event(""), Ok(None));
+        assert_eq!(
+            read_login_event(r#"{"event":"progress","data":{}}"#),
+            Ok(None)
+        );
+        assert_eq!(
+            read_login_event(
+                r#"{"event":"redirect","data":{"redirectTo":"https://auth.example/login?state=s1"}}"#
+            ),
+            Ok(Some(LoginEvent::Redirect(
+                "https://auth.example/login?state=s1".to_owned()
+            )))
+        );
+        let data = json!({"code": "c0de", "state": "s1", "extra": [1]});
+        assert_eq!(
+            read_login_event(&json!({"event": "authorize", "data": data}).to_string()),
+            Ok(Some(LoginEvent::Authorize(data.clone())))
+        );
+        for hostile in [
+            r#"{"event":"redirect","data":{"redirectTo":"javascript:alert(1)"}}"#,
+            r#"{"event":"redirect","data":{"redirectTo":"chrome://settings"}}"#,
+            r#"{"event":"redirect","data":{}}"#,
+            r#"{"event":"authorize","data":{"code":"","state":"s"}}"#,
+            r#"{"event":"authorize","data":{"code":"c"}}"#,
+            r#"{"event":"authorize","data":"c"}"#,
+            "<html>",
+            "[1]",
+        ] {
+            assert!(
+                matches!(read_login_event(hostile), Err(ProviderError::Malformed(_))),
+                "{hostile}"
+            );
+        }
+        assert_eq!(
+            read_login_event(r#"{"event":"error","data":"login timed out"}"#)
+                .expect_err("an error event")
+                .to_string(),
+            "the login did not finish: login timed out"
+        );
+
+        let grant = grant_request(&e, &data);
+        assert_eq!(
+            shape(&grant),
+            (
+                "POST",
+                format!("{}/v2/rpc/user.identity.grant.auto", e.origin()).as_str(),
+                vec![("Content-Type", "application/json")]
+            )
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(grant.body.as_deref().unwrap_or_default()).ok(),
+            Some(data),
+            "the event's data, verbatim"
+        );
+        let answer = ok(
+            json!({"data": {"token": PAT, "user": {"name": "alice-liddell", "nickname": "alice"}}}),
+        );
+        assert_eq!(
+            read_grant(&answer).map(|s| s.expose().to_owned()),
+            Ok(PAT.to_owned())
+        );
+        assert!(matches!(
+            read_grant(&hubble_error(401, 40102, "code expired")),
+            Err(ProviderError::Unauthorized { .. })
+        ));
+        assert!(read_grant(&ok(json!({"data": {}}))).is_err());
     }
 }

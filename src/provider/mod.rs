@@ -131,6 +131,9 @@ pub enum ProviderError {
     /// 201 from BentoCloud, which answers exactly 200.
     #[error("the provider answered with an unexpected status (HTTP {status})")]
     Unexpected { status: u16 },
+    /// The provider ended a browser login without a token.
+    #[error("the login did not finish{}", because(.reason))]
+    LoginFailed { reason: Option<String> },
     #[error("the provider's answer could not be read: {0}")]
     Malformed(String),
     /// The provider has no such operation or option.

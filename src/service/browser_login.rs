@@ -1,7 +1,12 @@
-//! Logging in with the browser, as `bentoml cloud login` does without
-//! `--api-token`: a code from the provider, a tab where the user approves
-//! it, then polls until the provider hands over a token, and the normal
-//! login with it.
+//! Logging in with the browser, as the providers' CLIs do:
+//! - BentoCloud (`bentoml cloud login` without `--api-token`): a code from
+//!   the provider, a tab where the user approves it, then polls until the
+//!   provider hands over a token;
+//! - Jina AI (`jina-auth login -f`): an NDJSON stream whose first event is
+//!   the login page to open and whose `authorize` event, once the user
+//!   logged in, is exchanged for a token (`user.identity.grant.auto`).
+//!
+//! Both end with the normal login with that token.
 //!
 //! Unlike the CLI, which polls forever, it gives up after
 //! [`LOGIN_WINDOW_SECONDS`] with a clear message, and can be cancelled. The
@@ -9,13 +14,21 @@
 //! disk: the code is as good as a token once approved), not a loop: the
 //! background polls every second while it runs, and an alarm resumes the
 //! polling if the service worker was stopped in between.
+//!
+//! Jina's stream is a `fetch` only the worker that opened it can read. If
+//! that worker is stopped, the provider's one-time login is lost with it:
+//! the next poll finds the stream gone and says so, rather than waiting out
+//! the deadline.
 
 use serde::{Deserialize, Serialize};
 
-use super::{account, error_response, Platform, RuleEngine, ServiceError, StateStore, Transport};
+use super::{
+    account, error_response, Platform, RuleEngine, ServiceError, StateStore, StreamRead, Transport,
+};
 use crate::credential::{Endpoint, Timestamp};
 use crate::message::{BrowserLoginView, LoginDraft, Response};
-use crate::provider::{bentocloud, Provider};
+use crate::provider::jina::{self, LoginEvent};
+use crate::provider::{bentocloud, Provider, ProviderError};
 use crate::store::State;
 
 /// How long the user has to approve: generous for a person, bounded for a
@@ -31,6 +44,10 @@ pub(crate) struct PendingLogin {
     /// Cleared once the login is over.
     #[serde(default)]
     pub(crate) code: Option<String>,
+    /// The id of the stream the provider will authorize on (Jina); cleared
+    /// once the login is over.
+    #[serde(default)]
+    pub(crate) stream: Option<String>,
     pub(crate) approve_url: String,
     pub(crate) deadline: Timestamp,
     /// `pending`, `done` or `failed`.
@@ -84,8 +101,9 @@ async fn write<S: StateStore>(store: &S, login: Option<&PendingLogin>) -> Result
         .map_err(ServiceError::SessionKey)
 }
 
-/// Asks the provider for a code and records the pending login. The answer
-/// carries the page to open.
+/// Asks the provider for a code (BentoCloud) or opens the login stream
+/// (Jina), and records the pending login. The answer carries the page to
+/// open.
 pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     state: &State,
@@ -93,34 +111,54 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
     endpoint: &str,
 ) -> Response {
     let result = async {
-        if provider != Provider::BentoCloud {
-            return Err(ServiceError::Invalid(format!(
-                "{} logs in with a pasted token here; browser login is for BentoCloud",
-                provider.name()
-            )));
-        }
         let endpoint = Endpoint::parse(provider, endpoint)?;
-        let request = bentocloud::login_code_request(&endpoint);
-        let answer =
-            platform
-                .transport
-                .send(&request)
-                .await
-                .map_err(|e| ServiceError::Unreachable {
-                    origin: endpoint.origin(),
-                    reason: e.0,
-                })?;
-        let code = bentocloud::read_login_code(&answer)
-            .map_err(|source| ServiceError::Provider { provider, source })?;
+        let unreachable = |e: super::PlatformError| ServiceError::Unreachable {
+            origin: endpoint.origin(),
+            reason: e.0,
+        };
+        let (approve_url, code, stream) = match provider {
+            Provider::BentoCloud => {
+                let request = bentocloud::login_code_request(&endpoint);
+                let answer = platform
+                    .transport
+                    .send(&request)
+                    .await
+                    .map_err(unreachable)?;
+                let code = bentocloud::read_login_code(&answer)
+                    .map_err(|source| ServiceError::Provider { provider, source })?;
+                (
+                    bentocloud::login_approval_url(&endpoint, &code),
+                    Some(code),
+                    None,
+                )
+            }
+            Provider::Jina => {
+                let id = stream_id(platform)?;
+                let page = open_jina_stream(platform, &endpoint, &id).await;
+                if page.is_err() {
+                    platform.transport.close_stream(&id);
+                }
+                (page?, None, Some(id))
+            }
+            _ => {
+                return Err(ServiceError::Invalid(format!(
+                    "{} logs in with a pasted token here; browser login is for BentoCloud and \
+                     Jina AI",
+                    provider.name()
+                )))
+            }
+        };
+        let verb = if code.is_some() { "Approve" } else { "Finish" };
         let login = PendingLogin {
             provider,
             endpoint: endpoint.as_str().to_owned(),
-            approve_url: bentocloud::login_approval_url(&endpoint, &code),
-            code: Some(code),
+            approve_url,
+            code,
+            stream,
             deadline: Timestamp(platform.clock.now.0 + LOGIN_WINDOW_SECONDS),
             state: "pending".to_owned(),
             message: Some(format!(
-                "Approve the login in the {} tab that opened; waiting up to {} minutes",
+                "{verb} the login in the {} tab that opened; waiting up to {} minutes",
                 provider.name(),
                 LOGIN_WINDOW_SECONDS / 60
             )),
@@ -135,6 +173,64 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
     }
 }
 
+/// A stream id no other login shares.
+fn stream_id<S, E, T>(platform: &Platform<'_, S, E, T>) -> Result<String, ServiceError> {
+    let mut bytes = [0u8; 12];
+    platform
+        .rng
+        .borrow_mut()
+        .fill(&mut bytes)
+        .map_err(crate::vault::VaultError::from)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Opens `user.identity.proxiedAuthorize` and reads up to its `redirect`
+/// event: the page where the user logs in.
+async fn open_jina_stream<S, E, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    endpoint: &Endpoint,
+    id: &str,
+) -> Result<String, ServiceError> {
+    let provider = Provider::Jina;
+    let failed = |source| ServiceError::Provider { provider, source };
+    let request = jina::login_stream_request(endpoint);
+    let head = platform
+        .transport
+        .open_stream(id, &request)
+        .await
+        .map_err(|e| ServiceError::Unreachable {
+            origin: endpoint.origin(),
+            reason: e.0,
+        })?;
+    jina::read_login_stream_head(&head).map_err(failed)?;
+    // The provider sends the page first; a few reads bound the wait for a
+    // provider that sends nothing.
+    for _ in 0..3 {
+        let (lines, ended) = match platform.transport.read_stream(id, true).await {
+            StreamRead::Lines(lines) => (lines, false),
+            StreamRead::Ended(lines) => (lines, true),
+            StreamRead::Gone => break,
+        };
+        for line in &lines {
+            match jina::read_login_event(line).map_err(failed)? {
+                Some(LoginEvent::Redirect(url)) => return Ok(url),
+                Some(LoginEvent::Authorize(_)) => {
+                    return Err(failed(ProviderError::Malformed(
+                        "the login was authorized before its page was opened".to_owned(),
+                    )))
+                }
+                None => {}
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    Err(failed(ProviderError::LoginFailed {
+        reason: Some("no login page came".to_owned()),
+    }))
+}
+
 /// One poll: gives up past the deadline, finishes the login once the
 /// provider hands over the token, and otherwise leaves the record pending.
 /// A failed request (network) is not the end: the next poll tries again.
@@ -147,21 +243,41 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
         Ok(None) => return none_view(),
         Err(e) => return error_response(&e, &state),
     };
-    let Some(code) = login.code.clone().filter(|_| login.state == "pending") else {
+    if login.state != "pending" {
         return Response::BrowserLogin(login.view());
-    };
+    }
     let finish = |login: &mut PendingLogin, outcome: &str, message: String| {
         login.code = None;
+        if let Some(id) = login.stream.take() {
+            platform.transport.close_stream(&id);
+        }
         login.state = outcome.to_owned();
         login.message = Some(message);
     };
     let provider = login.provider;
+    let Some(code) = login.code.clone() else {
+        if platform.clock.now >= login.deadline {
+            let message = too_late(provider);
+            finish(&mut login, "failed", message);
+        } else {
+            let Some(token) = poll_jina_stream(platform, &login).await else {
+                return Response::BrowserLogin(login.view());
+            };
+            match token {
+                Ok(token) => {
+                    let (outcome, message) = log_in(platform, &state, &login, token).await;
+                    finish(&mut login, outcome, message);
+                }
+                Err(e) => finish(&mut login, "failed", e.to_string()),
+            }
+        }
+        return match write(platform.store, Some(&login)).await {
+            Ok(()) => Response::BrowserLogin(login.view()),
+            Err(e) => error_response(&e, &state),
+        };
+    };
     if platform.clock.now >= login.deadline {
-        let message = format!(
-            "{} saw no approval within {} minutes; nothing was changed. Start again to log in.",
-            provider.name(),
-            LOGIN_WINDOW_SECONDS / 60
-        );
+        let message = too_late(provider);
         finish(&mut login, "failed", message);
     } else {
         let Ok(endpoint) = Endpoint::parse(login.provider, &login.endpoint) else {
@@ -176,22 +292,8 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
         match token {
             Ok(None) => return Response::BrowserLogin(login.view()),
             Ok(Some(token)) => {
-                let draft = LoginDraft {
-                    provider: login.provider,
-                    kind: String::new(),
-                    endpoint: login.endpoint.clone(),
-                    secret: token.expose().to_owned(),
-                    name: String::new(),
-                };
-                match account::login(platform, state.clone(), draft).await {
-                    Response::Accounts(view) => finish(
-                        &mut login,
-                        "done",
-                        view.notice.unwrap_or_else(|| "Logged in".to_owned()),
-                    ),
-                    Response::Error { message } => finish(&mut login, "failed", message),
-                    _ => finish(&mut login, "failed", "the login did not finish".to_owned()),
-                }
+                let (outcome, message) = log_in(platform, &state, &login, token).await;
+                finish(&mut login, outcome, message);
             }
             Err(source) => finish(
                 &mut login,
@@ -206,6 +308,96 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
     }
 }
 
+fn too_late(provider: Provider) -> String {
+    format!(
+        "{} saw no approval within {} minutes; nothing was changed. Start again to log in.",
+        provider.name(),
+        LOGIN_WINDOW_SECONDS / 60
+    )
+}
+
+/// The normal login with the token the browser login produced: who-am-I,
+/// then the credential stored.
+async fn log_in<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    login: &PendingLogin,
+    token: crate::header::Secret,
+) -> (&'static str, String) {
+    let draft = LoginDraft {
+        provider: login.provider,
+        kind: String::new(),
+        endpoint: login.endpoint.clone(),
+        secret: token.expose().to_owned(),
+        name: String::new(),
+    };
+    match account::login(platform, state.clone(), draft).await {
+        Response::Accounts(view) => (
+            "done",
+            view.notice.unwrap_or_else(|| "Logged in".to_owned()),
+        ),
+        Response::Error { message } => ("failed", message),
+        _ => ("failed", "the login did not finish".to_owned()),
+    }
+}
+
+/// Reads what Jina's login stream sent since the last poll. `None` while
+/// the user is still logging in; the token, exchanged for the `authorize`
+/// event's data, once they did; an error when the stream failed, ended, or
+/// is gone with a stopped worker.
+async fn poll_jina_stream<S, E, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    login: &PendingLogin,
+) -> Option<Result<crate::header::Secret, ServiceError>> {
+    let provider = login.provider;
+    let failed = |source| ServiceError::Provider { provider, source };
+    let id = login.stream.as_deref()?;
+    let (lines, ended) = match platform.transport.read_stream(id, false).await {
+        StreamRead::Lines(lines) => (lines, false),
+        StreamRead::Ended(lines) => (lines, true),
+        StreamRead::Gone => {
+            return Some(Err(ServiceError::Invalid(format!(
+                "the {} login was interrupted: the browser stopped Tokenward's background \
+                 while it waited, and the login cannot be resumed; nothing was changed. Start \
+                 again to log in.",
+                provider.name()
+            ))))
+        }
+    };
+    for line in &lines {
+        match jina::read_login_event(line) {
+            Ok(Some(LoginEvent::Authorize(data))) => {
+                let Ok(endpoint) = Endpoint::parse(provider, &login.endpoint) else {
+                    return Some(Err(ServiceError::Invalid(
+                        "the endpoint changed".to_owned(),
+                    )));
+                };
+                let answer = match platform
+                    .transport
+                    .send(&jina::grant_request(&endpoint, &data))
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        return Some(Err(ServiceError::Unreachable {
+                            origin: endpoint.origin(),
+                            reason: e.0,
+                        }))
+                    }
+                };
+                return Some(jina::read_grant(&answer).map_err(failed));
+            }
+            Ok(Some(LoginEvent::Redirect(_)) | None) => {}
+            Err(e) => return Some(Err(failed(e))),
+        }
+    }
+    ended.then(|| {
+        Err(failed(ProviderError::LoginFailed {
+            reason: Some("the provider closed the login before it was authorized".to_owned()),
+        }))
+    })
+}
+
 pub(super) async fn status<S: StateStore>(store: &S, state: &State) -> Response {
     match read(store).await {
         Ok(Some(login)) => Response::BrowserLogin(login.view()),
@@ -215,8 +407,17 @@ pub(super) async fn status<S: StateStore>(store: &S, state: &State) -> Response 
 }
 
 /// Cancels a pending login, or dismisses a finished one.
-pub(super) async fn cancel<S: StateStore>(store: &S, state: &State) -> Response {
-    match write(store, None).await {
+pub(super) async fn cancel<S: StateStore, E, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+) -> Response {
+    if let Ok(Some(PendingLogin {
+        stream: Some(id), ..
+    })) = read(platform.store).await
+    {
+        platform.transport.close_stream(&id);
+    }
+    match write(platform.store, None).await {
         Ok(()) => none_view(),
         Err(e) => error_response(&e, state),
     }
@@ -225,7 +426,7 @@ pub(super) async fn cancel<S: StateStore>(store: &S, state: &State) -> Response 
 #[cfg(test)]
 mod tests {
     use super::super::account::tests::{bento, TOKEN};
-    use super::super::fakes::NOW;
+    use super::super::fakes::{Fakes, NOW};
     use super::*;
     use crate::message::Request;
     use crate::provider::HttpResponse;
@@ -356,5 +557,233 @@ mod tests {
             Response::Error { .. }
         ));
         assert!(fakes.store.pending_login.borrow().is_none());
+    }
+
+    const PAT: &str = "jina_pat_browser_0123456789";
+    const PAGE: &str =
+        r#"{"event":"redirect","data":{"redirectTo":"http://127.0.0.1:9100/login?state=s1"}}"#;
+    const AUTHORIZED: &str = r#"{"event":"authorize","data":{"code":"c0de","state":"s1"}}"#;
+
+    /// A Jina stand-in: the stream's first line is the login page; whoami
+    /// and the grant answer.
+    fn jina() -> Fakes {
+        let fakes = Fakes::default();
+        let t = &fakes.transport;
+        t.answer(
+            "GET /v2/rpc/user.identity.proxiedAuthorize",
+            HttpResponse::new(200, PAGE),
+        );
+        t.answer(
+            "POST /v2/rpc/user.identity.grant.auto",
+            HttpResponse::new(
+                200,
+                format!(r#"{{"data":{{"token":"{PAT}","user":{{"name":"alice-liddell","nickname":"alice"}}}}}}"#),
+            ),
+        );
+        t.answer(
+            "POST /v2/rpc/user.identity.whoami",
+            HttpResponse::new(
+                200,
+                r#"{"code":200,"status":20000,"data":{"name":"alice-liddell","nickname":"alice"}}"#,
+            ),
+        );
+        fakes
+    }
+
+    fn start_jina(fakes: &Fakes) -> BrowserLoginView {
+        view(fakes.handle(Request::StartBrowserLogin {
+            provider: Provider::Jina,
+            endpoint: "http://127.0.0.1:9100".into(),
+        }))
+    }
+
+    #[test]
+    fn jina_logs_in_through_its_stream() {
+        let fakes = jina();
+        let t = &fakes.transport;
+        let started = start_jina(&fakes);
+        assert_eq!(started.state, "pending", "{started:?}");
+        assert_eq!(
+            started.approve_url.as_deref(),
+            Some("http://127.0.0.1:9100/login?state=s1")
+        );
+        assert_eq!(t.open_streams().len(), 1);
+        // Nothing yet: pending, and nothing kept.
+        assert_eq!(
+            view(fakes.handle(Request::PollBrowserLogin)).state,
+            "pending"
+        );
+        assert!(fakes.state().credentials.all().is_empty());
+
+        t.stream_lines(&["", AUTHORIZED], false);
+        let done = view(fakes.handle(Request::PollBrowserLogin));
+        assert_eq!(done.state, "done", "{done:?}");
+        assert_eq!(
+            done.message.as_deref(),
+            Some("Logged in to Jina AI as alice (username: alice-liddell)")
+        );
+        let grant = t
+            .sent
+            .borrow()
+            .iter()
+            .find(|r| r.url.ends_with("user.identity.grant.auto"))
+            .and_then(|r| r.body.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&grant).ok(),
+            Some(serde_json::json!({"code": "c0de", "state": "s1"})),
+            "the authorize event's data, verbatim"
+        );
+        assert_eq!(fakes.state().credentials.all()[0].secret.expose(), PAT);
+        assert!(
+            t.open_streams().is_empty(),
+            "the stream is closed once over"
+        );
+        let record = fakes
+            .store
+            .pending_login
+            .borrow()
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            record.get("stream").is_none_or(serde_json::Value::is_null),
+            "{record}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_worker_ends_the_jina_login_with_a_clear_message() {
+        let fakes = jina();
+        start_jina(&fakes);
+        fakes.transport.stop_worker();
+        let failed = view(fakes.handle(Request::PollBrowserLogin));
+        assert_eq!(failed.state, "failed");
+        let message = failed.message.unwrap_or_default();
+        assert!(message.contains("interrupted"), "{message}");
+        assert!(fakes.state().credentials.all().is_empty());
+    }
+
+    #[test]
+    fn jina_errors_timeouts_and_cancel() {
+        // An error event, in the provider's words.
+        let fakes = jina();
+        start_jina(&fakes);
+        fakes
+            .transport
+            .stream_lines(&[r#"{"event":"error","data":"access denied"}"#], true);
+        let failed = view(fakes.handle(Request::PollBrowserLogin));
+        assert_eq!(failed.state, "failed");
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("Jina AI: the login did not finish: access denied")
+        );
+
+        // The stream ends without an authorization.
+        let fakes = jina();
+        start_jina(&fakes);
+        fakes.transport.stream_lines(&[], true);
+        assert_eq!(
+            view(fakes.handle(Request::PollBrowserLogin)).state,
+            "failed"
+        );
+
+        // A refused grant keeps nothing.
+        let fakes = jina();
+        fakes.transport.answer(
+            "POST /v2/rpc/user.identity.grant.auto",
+            HttpResponse::new(
+                401,
+                r#"{"status":40102,"message":"code expired","data":{}}"#,
+            ),
+        );
+        start_jina(&fakes);
+        fakes.transport.stream_lines(&[AUTHORIZED], false);
+        let failed = view(fakes.handle(Request::PollBrowserLogin));
+        assert_eq!(failed.state, "failed");
+        assert!(fakes.state().credentials.all().is_empty());
+
+        // Past the deadline, even with the stream open.
+        let fakes = jina();
+        start_jina(&fakes);
+        let late = fakes.platform_at(Timestamp(NOW.0 + LOGIN_WINDOW_SECONDS));
+        let failed = view(super::super::fakes::run(super::super::handle(
+            &late,
+            Request::PollBrowserLogin,
+        )));
+        assert!(failed
+            .message
+            .unwrap_or_default()
+            .contains("within 5 minutes"));
+        assert!(fakes.transport.open_streams().is_empty());
+
+        // Cancel closes the stream; a late authorization is never granted.
+        let fakes = jina();
+        start_jina(&fakes);
+        assert_eq!(
+            view(fakes.handle(Request::CancelBrowserLogin)).state,
+            "none"
+        );
+        assert!(fakes.transport.open_streams().is_empty());
+        fakes.transport.stream_lines(&[AUTHORIZED], false);
+        assert_eq!(view(fakes.handle(Request::PollBrowserLogin)).state, "none");
+        assert!(!fakes
+            .transport
+            .sent
+            .borrow()
+            .iter()
+            .any(|r| r.url.ends_with("grant.auto")));
+    }
+
+    #[test]
+    fn a_jina_stream_without_a_page_or_with_a_hostile_one_is_refused() {
+        for first in [
+            r#"{"event":"redirect","data":{"redirectTo":"javascript:alert(1)"}}"#,
+            AUTHORIZED,
+            r#"{"event":"error","data":"maintenance"}"#,
+        ] {
+            let fakes = jina();
+            fakes.transport.answer(
+                "GET /v2/rpc/user.identity.proxiedAuthorize",
+                HttpResponse::new(200, first),
+            );
+            assert!(
+                matches!(
+                    fakes.handle(Request::StartBrowserLogin {
+                        provider: Provider::Jina,
+                        endpoint: "http://127.0.0.1:9100".into(),
+                    }),
+                    Response::Error { .. }
+                ),
+                "{first}"
+            );
+            assert!(fakes.transport.open_streams().is_empty(), "{first}");
+            assert!(fakes.store.pending_login.borrow().is_none(), "{first}");
+        }
+        // Only the page, then silence: refused after a bounded wait.
+        let fakes = jina();
+        fakes.transport.answer(
+            "GET /v2/rpc/user.identity.proxiedAuthorize",
+            HttpResponse::new(200, ""),
+        );
+        assert!(matches!(
+            start_jina_response(&fakes),
+            Response::Error { .. }
+        ));
+        let fakes = jina();
+        fakes.transport.answer(
+            "GET /v2/rpc/user.identity.proxiedAuthorize",
+            HttpResponse::new(503, r#"{"status":50301,"message":"down","data":{}}"#),
+        );
+        assert!(matches!(
+            start_jina_response(&fakes),
+            Response::Error { .. }
+        ));
+    }
+
+    fn start_jina_response(fakes: &Fakes) -> Response {
+        fakes.handle(Request::StartBrowserLogin {
+            provider: Provider::Jina,
+            endpoint: "http://127.0.0.1:9100".into(),
+        })
     }
 }

@@ -65,6 +65,36 @@ pub trait Transport {
     /// Sends one request. `Err` only when no answer came (network, timeout);
     /// any HTTP status is an answer.
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
+
+    /// Sends a request whose answer is a stream of lines (Jina's NDJSON
+    /// login), kept open under `id` and read with [`Transport::read_stream`].
+    /// Returns the answer's status and headers; its body is the stream.
+    ///
+    /// An open stream lives in the service worker's memory, as the `fetch`
+    /// reading it does: when the worker stops, the stream is gone, and
+    /// [`StreamRead::Gone`] says so to the next worker.
+    async fn open_stream(
+        &self,
+        id: &str,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, PlatformError>;
+    /// The complete lines received on stream `id` since the last read. With
+    /// `wait`, waits (boundedly) for at least one line or the end.
+    async fn read_stream(&self, id: &str, wait: bool) -> StreamRead;
+    /// Stops reading stream `id` and forgets it.
+    fn close_stream(&self, id: &str);
+}
+
+/// What [`Transport::read_stream`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRead {
+    /// New complete lines, perhaps none yet.
+    Lines(Vec<String>),
+    /// The last lines: the provider closed the stream, or it failed.
+    Ended(Vec<String>),
+    /// No stream has this id here: it was opened by a worker since stopped,
+    /// or closed.
+    Gone,
 }
 
 /// Everything the service reaches the browser through, the time, and
@@ -260,7 +290,7 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         }
         Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
         Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
-        Request::CancelBrowserLogin => return browser_login::cancel(platform.store, &state).await,
+        Request::CancelBrowserLogin => return browser_login::cancel(platform, &state).await,
         Request::SetReminders { enabled } => {
             let done = mutate(platform, &mut state, |s| {
                 s.reminders_off = !enabled;
@@ -673,6 +703,9 @@ pub(crate) mod fakes {
         pub(crate) routes: RefCell<Vec<(String, HttpResponse)>>,
         pub(crate) sent: RefCell<Vec<HttpRequest>>,
         pub(crate) unreachable: RefCell<bool>,
+        /// Open streams: lines not yet read, and whether the stream ended.
+        #[allow(clippy::type_complexity)]
+        pub(crate) streams: RefCell<std::collections::BTreeMap<String, (Vec<String>, bool)>>,
     }
 
     impl ScriptedTransport {
@@ -683,7 +716,59 @@ pub(crate) mod fakes {
         }
     }
 
+    impl ScriptedTransport {
+        /// Adds lines to every open stream, as a provider sending them.
+        pub(crate) fn stream_lines(&self, lines: &[&str], end: bool) {
+            for (_, (pending, ended)) in self.streams.borrow_mut().iter_mut() {
+                pending.extend(lines.iter().map(|l| (*l).to_owned()));
+                *ended |= end;
+            }
+        }
+
+        /// The open streams' ids.
+        pub(crate) fn open_streams(&self) -> Vec<String> {
+            self.streams.borrow().keys().cloned().collect()
+        }
+
+        /// A service worker stopping: its streams are gone.
+        pub(crate) fn stop_worker(&self) {
+            self.streams.borrow_mut().clear();
+        }
+    }
+
     impl Transport for ScriptedTransport {
+        async fn open_stream(
+            &self,
+            id: &str,
+            request: &HttpRequest,
+        ) -> Result<HttpResponse, PlatformError> {
+            let head = self.send(request).await?;
+            if head.is_success() {
+                let first = head.body.lines().map(str::to_owned).collect();
+                self.streams
+                    .borrow_mut()
+                    .insert(id.to_owned(), (first, false));
+            }
+            Ok(head)
+        }
+
+        async fn read_stream(&self, id: &str, _wait: bool) -> StreamRead {
+            let mut streams = self.streams.borrow_mut();
+            let Some((pending, ended)) = streams.get_mut(id) else {
+                return StreamRead::Gone;
+            };
+            let lines = std::mem::take(pending);
+            if *ended {
+                StreamRead::Ended(lines)
+            } else {
+                StreamRead::Lines(lines)
+            }
+        }
+
+        fn close_stream(&self, id: &str) {
+            self.streams.borrow_mut().remove(id);
+        }
+
         async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
             self.sent.borrow_mut().push(request.clone());
             if *self.unreachable.borrow() {

@@ -302,7 +302,7 @@ fn validity_text(v: Validity) -> &'static str {
     }
 }
 
-fn selected_provider() -> Result<Provider, DomError> {
+pub(super) fn selected_provider() -> Result<Provider, DomError> {
     let value = dom::by_id::<HtmlSelectElement>("login-provider")?.value();
     serde_json::from_value(serde_json::Value::String(value))
         .map_err(|_| DomError("unknown provider".into()))
@@ -328,11 +328,11 @@ fn login_fields() -> Result<(), DomError> {
         &dom::by_id::<Element>("login-name-row")?,
         provider == Provider::Custom,
     );
-    // BentoCloud's CLI also logs in through the browser; the others take a
-    // pasted token.
+    // BentoCloud's and Jina's CLIs also log in through the browser; the
+    // others take a pasted token.
     dom::show(
         &dom::by_id::<Element>("login-browser")?,
-        provider == Provider::BentoCloud,
+        matches!(provider, Provider::BentoCloud | Provider::Jina),
     );
     let nua = provider == Provider::Nuclia && kind == "nuaKey";
     // A NUA key names its own endpoint.

@@ -24,7 +24,9 @@ use crate::matcher::{self, Badge};
 use crate::message::{Request, Response};
 use crate::protection::SESSION_KEY;
 use crate::provider::{HttpRequest, HttpResponse};
-use crate::service::{self, Platform, PlatformError, RuleEngine, StateStore, Transport};
+use crate::service::{
+    self, Platform, PlatformError, RuleEngine, StateStore, StreamRead, Transport,
+};
 use crate::store::{State, STATE_KEY};
 
 const BADGE_COLOR: &str = "#1a7f37";
@@ -108,6 +110,22 @@ struct Fetch;
 impl Transport for Fetch {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
         net::fetch(request).await.map_err(platform)
+    }
+
+    async fn open_stream(
+        &self,
+        id: &str,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, PlatformError> {
+        net::open_stream(id, request).await.map_err(platform)
+    }
+
+    async fn read_stream(&self, id: &str, wait: bool) -> StreamRead {
+        net::read_stream(id, wait).await
+    }
+
+    fn close_stream(&self, id: &str) {
+        net::close_stream(id);
     }
 }
 

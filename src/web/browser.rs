@@ -115,8 +115,12 @@ fn object(entries: &[(&str, JsValue)]) -> Result<JsValue> {
 /// Provider requests, with the global `fetch` (a service worker has no
 /// `window`).
 pub mod net {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::provider::{HttpRequest, HttpResponse};
+    use crate::service::StreamRead;
 
     /// How long a provider may take to answer before the user is told.
     const TIMEOUT_MS: u32 = 20_000;
@@ -125,6 +129,16 @@ pub mod net {
     /// (`credentials: "omit"`): the token in the request is the only
     /// credential, as with the official clients.
     pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse> {
+        let response = start(request, TIMEOUT_MS).await?;
+        let mut out = head(&response)?;
+        out.body = text(&response).await?;
+        Ok(out)
+    }
+
+    /// Sends `request` and answers with the response once its status and
+    /// headers came, the body still to read. Gives up after `timeout_ms`,
+    /// body included.
+    async fn start(request: &HttpRequest, timeout_ms: u32) -> Result<JsValue> {
         let headers = Object::new();
         for (name, value) in &request.headers {
             Reflect::set(
@@ -141,7 +155,7 @@ pub mod net {
                     .ok()?
                     .dyn_into()
                     .ok()?;
-                timeout.call1(&a, &JsValue::from(TIMEOUT_MS)).ok()
+                timeout.call1(&a, &JsValue::from(timeout_ms)).ok()
             })
             .unwrap_or(JsValue::UNDEFINED);
         let init = object(&[
@@ -162,7 +176,7 @@ pub mod net {
         let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))?
             .dyn_into()
             .map_err(|_| BrowserError("this context has no fetch".to_owned()))?;
-        let response = JsFuture::from(Promise::resolve(&fetch.call2(
+        JsFuture::from(Promise::resolve(&fetch.call2(
             &global,
             &JsValue::from_str(&request.url),
             &init,
@@ -171,16 +185,20 @@ pub mod net {
         .map_err(|e| {
             let e = BrowserError::from(e);
             if e.0.contains("timed out") || e.0.contains("aborted") {
-                BrowserError("no answer within 20 seconds".to_owned())
+                BrowserError(format!("no answer within {} seconds", timeout_ms / 1000))
             } else {
                 e
             }
-        })?;
-        let status = Reflect::get(&response, &JsValue::from_str("status"))?
+        })
+    }
+
+    /// The status and headers of a `Response`.
+    fn head(response: &JsValue) -> Result<HttpResponse> {
+        let status = Reflect::get(response, &JsValue::from_str("status"))?
             .as_f64()
             .unwrap_or(0.0) as u16;
         let mut out = HttpResponse::new(status, String::new());
-        let header_list = Reflect::get(&response, &JsValue::from_str("headers"))?;
+        let header_list = Reflect::get(response, &JsValue::from_str("headers"))?;
         let pairs = Array::from(&header_list);
         for pair in pairs.iter() {
             let pair = Array::from(&pair);
@@ -188,14 +206,175 @@ pub mod net {
                 out.headers.push((n, v));
             }
         }
-        let text: Function = Reflect::get(&response, &JsValue::from_str("text"))?
+        Ok(out)
+    }
+
+    async fn text(response: &JsValue) -> Result<String> {
+        let text: Function = Reflect::get(response, &JsValue::from_str("text"))?
             .dyn_into()
             .map_err(|_| BrowserError("the answer has no body".to_owned()))?;
-        out.body = JsFuture::from(Promise::resolve(&text.call0(&response)?))
+        Ok(JsFuture::from(Promise::resolve(&text.call0(response)?))
             .await?
             .as_string()
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// How long a login stream may stay open: past the login's own
+    /// five-minute window, which ends it first.
+    const STREAM_TIMEOUT_MS: u32 = 6 * 60 * 1000;
+    /// How long [`read_stream`] waits when asked to.
+    const STREAM_WAIT_MS: f64 = 20_000.0;
+
+    /// A login stream being read: the bytes of the line in progress, the
+    /// complete lines not yet read, and whether it ended.
+    struct OpenStream {
+        reader: JsValue,
+        partial: Vec<u8>,
+        lines: Vec<String>,
+        ended: bool,
+    }
+
+    impl OpenStream {
+        fn take(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                if b == b'\n' {
+                    let line = std::mem::take(&mut self.partial);
+                    self.lines.push(String::from_utf8_lossy(&line).into_owned());
+                } else {
+                    self.partial.push(b);
+                }
+            }
+            // A provider that never ends a line is not followed further.
+            if self.partial.len() > crate::provider::jina::MAX_EVENT_BYTES {
+                self.partial.clear();
+                self.ended = true;
+            }
+        }
+
+        fn end(&mut self) {
+            if !self.partial.is_empty() {
+                let line = std::mem::take(&mut self.partial);
+                self.lines.push(String::from_utf8_lossy(&line).into_owned());
+            }
+            self.ended = true;
+        }
+    }
+
+    thread_local! {
+        /// Login streams open in this worker, by id. Not state: each is a
+        /// `fetch` being read, which ends with the worker; the service
+        /// reads its absence after a restart as a lost login
+        /// ([`StreamRead::Gone`]).
+        static STREAMS: RefCell<BTreeMap<String, OpenStream>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Sends `request` and keeps reading its body as lines under `id`.
+    pub async fn open_stream(id: &str, request: &HttpRequest) -> Result<HttpResponse> {
+        let response = start(request, STREAM_TIMEOUT_MS).await?;
+        let mut out = head(&response)?;
+        if !out.is_success() {
+            out.body = text(&response).await?;
+            return Ok(out);
+        }
+        let body = Reflect::get(&response, &JsValue::from_str("body"))?;
+        let get_reader: Function = Reflect::get(&body, &JsValue::from_str("getReader"))?
+            .dyn_into()
+            .map_err(|_| BrowserError("the answer cannot be read as a stream".to_owned()))?;
+        let reader = get_reader.call0(&body)?;
+        STREAMS.with(|s| {
+            s.borrow_mut().insert(
+                id.to_owned(),
+                OpenStream {
+                    reader: reader.clone(),
+                    partial: Vec::new(),
+                    lines: Vec::new(),
+                    ended: false,
+                },
+            )
+        });
+        wasm_bindgen_futures::spawn_local(pump(id.to_owned(), reader));
         Ok(out)
+    }
+
+    /// Reads the stream's chunks into its lines until it ends or is
+    /// closed.
+    async fn pump(id: String, reader: JsValue) {
+        let read: Option<Function> = Reflect::get(&reader, &JsValue::from_str("read"))
+            .ok()
+            .and_then(|f| f.dyn_into().ok());
+        loop {
+            let chunk = match &read {
+                Some(read) => match read.call0(&reader) {
+                    Ok(p) => JsFuture::from(Promise::resolve(&p)).await.ok(),
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            let done = chunk.as_ref().is_none_or(|c| {
+                Reflect::get(c, &JsValue::from_str("done"))
+                    .map(|d| d.is_truthy())
+                    .unwrap_or(true)
+            });
+            let bytes = chunk
+                .as_ref()
+                .and_then(|c| Reflect::get(c, &JsValue::from_str("value")).ok())
+                .filter(|v| !v.is_undefined())
+                .map(|v| js_sys::Uint8Array::new(&v).to_vec())
+                .unwrap_or_default();
+            let open = STREAMS.with(|s| match s.borrow_mut().get_mut(&id) {
+                Some(stream) => {
+                    stream.take(&bytes);
+                    if done {
+                        stream.end();
+                    }
+                    !stream.ended
+                }
+                None => false,
+            });
+            if !open {
+                return;
+            }
+        }
+    }
+
+    /// The complete lines received on `id` since the last read.
+    pub async fn read_stream(id: &str, wait: bool) -> StreamRead {
+        let deadline = js_sys::Date::now() + STREAM_WAIT_MS;
+        loop {
+            let read = STREAMS.with(|s| {
+                s.borrow_mut().get_mut(id).map(|stream| {
+                    let lines = std::mem::take(&mut stream.lines);
+                    if stream.ended {
+                        StreamRead::Ended(lines)
+                    } else {
+                        StreamRead::Lines(lines)
+                    }
+                })
+            });
+            match read {
+                None => return StreamRead::Gone,
+                Some(StreamRead::Lines(lines))
+                    if lines.is_empty() && wait && js_sys::Date::now() < deadline =>
+                {
+                    super::sleep(50).await;
+                }
+                Some(read) => return read,
+            }
+        }
+    }
+
+    /// Stops reading `id`: the `fetch` is cancelled, the stream forgotten.
+    pub fn close_stream(id: &str) {
+        let closed = STREAMS.with(|s| s.borrow_mut().remove(id));
+        if let Some(stream) = closed {
+            let cancel: Option<Function> =
+                Reflect::get(&stream.reader, &JsValue::from_str("cancel"))
+                    .ok()
+                    .and_then(|f| f.dyn_into().ok());
+            if let Some(cancel) = cancel {
+                let _ = cancel.call0(&stream.reader);
+            }
+        }
     }
 }
 

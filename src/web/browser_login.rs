@@ -21,10 +21,8 @@ pub fn install() -> Result<(), DomError> {
             .unwrap_or_default();
         // Sent inside the click: the tab the background opens takes the
         // focus and may close the popup.
-        let pending = runtime::send_now(&Request::StartBrowserLogin {
-            provider: Provider::BentoCloud,
-            endpoint,
-        });
+        let provider = accounts::selected_provider().unwrap_or(Provider::BentoCloud);
+        let pending = runtime::send_now(&Request::StartBrowserLogin { provider, endpoint });
         spawn_local(async move {
             let answer = pending.await;
             handle(answer).await;
@@ -55,7 +53,7 @@ async fn handle(mut answer: Result<Response, browser::BrowserError>) {
             Ok(Response::BrowserLogin(view)) => view,
             Ok(Response::Error { message }) => {
                 let _ = render(&BrowserLoginView {
-                    provider: Some(Provider::BentoCloud),
+                    provider: accounts::selected_provider().ok(),
                     state: "failed".to_owned(),
                     approve_url: None,
                     deadline: None,
