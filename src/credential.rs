@@ -531,6 +531,36 @@ impl Credentials {
         })
     }
 
+    /// The credential that can create a successor for `id` (a token the
+    /// user made here): another one of the same account, at the same
+    /// provider and endpoint, not expired, not itself made here. The login
+    /// is what creates tokens; an expired token cannot.
+    pub fn creator_for(&self, id: CredentialId, now: Timestamp) -> Option<&Credential> {
+        let expired = self.get(id)?;
+        if expired.info.remote_id.is_none()
+            || !matches!(
+                expired.info.provider,
+                crate::provider::Provider::BentoCloud
+                    | crate::provider::Provider::Jina
+                    | crate::provider::Provider::Nuclia
+            )
+        {
+            return None;
+        }
+        self.items.iter().find(|c| {
+            c.info.id != id
+                && c.info.provider == expired.info.provider
+                && c.info.endpoint == expired.info.endpoint
+                && c.info.account.user == expired.info.account.user
+                && c.info.remote_id.is_none()
+                && matches!(
+                    c.info.kind,
+                    CredentialKind::PersonalAccessToken | CredentialKind::ApiToken { .. }
+                )
+                && c.validity(now) != Validity::Expired
+        })
+    }
+
     /// The next moment a credential in use expires, after `now`: when the
     /// browser's rules must next be recomputed.
     pub fn next_expiry(&self, now: Timestamp) -> Option<Timestamp> {

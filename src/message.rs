@@ -48,6 +48,12 @@ pub enum Request {
         credential: CredentialId,
         spec: TokenSpec,
     },
+    /// Replaces the token `credential` (one made here, usually expired)
+    /// with a new one created by its account's login: same scopes, same
+    /// lifetime, its secret put in every header that used the old one.
+    RenewToken {
+        credential: CredentialId,
+    },
     /// Deletes (revokes) the provider's token `remote_id`, and forgets it
     /// here with its rules if it is stored.
     #[serde(rename_all = "camelCase")]
@@ -429,6 +435,10 @@ pub struct HeaderCredential {
     /// create a new one`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Expired or expiring, and its account's login can make the next one
+    /// ([`Request::RenewToken`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renewable: bool,
 }
 
 impl HeaderCredential {
@@ -441,6 +451,8 @@ impl HeaderCredential {
                     label: credential_label(&c.info),
                     validity,
                     expires: c.info.expires,
+                    renewable: validity != Validity::Valid
+                        && credentials.creator_for(id, now).is_some(),
                     problem: match (validity, c.info.expires) {
                         (Validity::Expired, Some(e)) => Some(format!(
                             "{} expired on {}, so this header is not sent; create a new one",
@@ -457,6 +469,7 @@ impl HeaderCredential {
                 validity: Validity::Expired,
                 expires: None,
                 problem: Some("the credential was deleted, so this header is not sent".to_owned()),
+                renewable: false,
             },
         }
     }

@@ -545,6 +545,8 @@ async fn a_token_expiring_soon_turns_the_badge_amber(engine: Engine) {
     }
 }
 
+/// An expired token's rule stops, the popup says why, and one click renews
+/// it.
 async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
     let w = World::start(engine).await;
     let (deployment, secret) = deployment_with_new_token(&w).await;
@@ -585,6 +587,54 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
     );
     // And the header has stopped.
     assert_eq!(open_deployment(&w, &deployment, false).await, None);
+
+    // One click from the popup: a new token from the same login, in place
+    // of the old one in the rule, and the old one deleted at BentoCloud.
+    w.h.open_popup(tab).await;
+    let b = &w.h.browser;
+    b.wait_visible("#site-renew", WAIT).await;
+    b.click("#site-renew").await;
+    let notice = b
+        .wait_js(
+            "the renewal notice",
+            CALL_WAIT,
+            "const n = document.getElementById('account-notice'); \
+             return !n.hidden && n.textContent.startsWith('Created') && n.textContent;",
+        )
+        .await;
+    let notice = notice.as_str().unwrap_or("").to_owned();
+    assert!(
+        notice.contains("deploy-") && notice.contains("put it in 1 header"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("The old one was deleted at BentoCloud"),
+        "{notice}"
+    );
+    b.wait_js(
+        "the problem to go",
+        CALL_WAIT,
+        "return document.getElementById('site-problem').hidden && \
+                document.getElementById('site-renew').hidden;",
+    )
+    .await;
+    let renewed = open_deployment(&w, &deployment, true).await;
+    let renewed = renewed.unwrap_or_default();
+    assert!(
+        renewed.starts_with("Bearer ") && renewed != format!("Bearer {secret}"),
+        "a new token: {renewed}"
+    );
+    let tokens = w.s.tokens(Service::BentoCloud);
+    assert!(
+        tokens.iter().any(|t| t.name == "deploy" && t.deleted),
+        "the old token deleted: {tokens:?}"
+    );
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.name.starts_with("deploy-") && !t.deleted),
+        "{tokens:?}"
+    );
 }
 
 // ------------------------------------------------------- provider failures

@@ -361,6 +361,49 @@ pub struct TokenSpec {
 }
 
 impl TokenSpec {
+    /// What replaces the token `old` when it expires: the same description
+    /// and scopes, the same lifetime (or the provider's suggestion when it
+    /// had none), and its name dated today (`ci` → `ci-2026-11-23`), since
+    /// Jina addresses tokens by name and the old one still holds it.
+    pub fn successor(old: &CredentialInfo, now: Timestamp) -> TokenSpec {
+        const DAY: i64 = 24 * 60 * 60;
+        let base = old.name.trim();
+        // A name dated by an earlier rotation keeps one date.
+        let base = match base.len().checked_sub(11) {
+            Some(cut)
+                if base.is_char_boundary(cut)
+                    && base[cut..].starts_with('-')
+                    && base[cut + 1..].bytes().enumerate().all(|(i, b)| {
+                        if i == 4 || i == 7 {
+                            b == b'-'
+                        } else {
+                            b.is_ascii_digit()
+                        }
+                    }) =>
+            {
+                &base[..cut]
+            }
+            _ => base,
+        };
+        let base = if base.is_empty() { "tokenward" } else { base };
+        let expiry = match (old.created, old.expires) {
+            (Some(created), Some(expires)) if expires.0 > created.0 => {
+                let days = (expires.0 - created.0 + DAY / 2) / DAY;
+                Expiry::Days(u32::try_from(days.clamp(1, 3650)).unwrap_or(30))
+            }
+            _ => old.provider.suggested_expiry(),
+        };
+        TokenSpec {
+            name: format!("{base}-{}", now.date()),
+            description: old.description.clone(),
+            expiry,
+            scopes: match &old.kind {
+                CredentialKind::ApiToken { scopes, .. } => scopes.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
     fn check(&self, now: Timestamp) -> Result<(), ProviderError> {
         if self.name.trim().is_empty() {
             return Err(ProviderError::Invalid("enter a name for the token".into()));

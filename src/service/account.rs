@@ -302,6 +302,108 @@ pub(super) async fn create_token<S: StateStore, E: RuleEngine, T: Transport>(
     }
 }
 
+/// Creates the successor of token `id` with its account's login, then, in
+/// one write, puts it in place of the old one (same credential id, so every
+/// rule keeps pointing at it) and its secret in every header that used the
+/// old one. The old token is then deleted at the provider, best effort.
+pub(super) async fn renew_token<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    id: CredentialId,
+) -> Response {
+    let now = platform.clock.now;
+    let Some(old) = state.credentials.get(id).cloned() else {
+        return error_response(&ServiceError::UnknownCredential(id), &state);
+    };
+    let provider = old.info.provider;
+    let Some(creator) = state.credentials.creator_for(id, now).cloned() else {
+        return error_response(
+            &ServiceError::Invalid(format!(
+                "{} cannot be renewed here: a new token is made by the login of its account; \
+                 log in to {provider}{} first, then try again",
+                credential_label(&old.info),
+                old.info
+                    .account
+                    .user
+                    .as_deref()
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default()
+            )),
+            &state,
+        );
+    };
+    let spec = TokenSpec::successor(&old.info, now);
+    let created = match provider::create_token(&creator, &spec, platform.clock) {
+        Ok(call) => run(platform.transport, provider, call).await,
+        Err(e) => Err(provider_error(provider, e)),
+    };
+    let new = match created {
+        Ok(new) => new,
+        Err(e) => return error_response(&e, &state),
+    };
+    let name = new.token.name.clone();
+    let mut successor = new.into_credential(id, &creator.info, &spec, now);
+    if let (
+        CredentialKind::ApiToken { deployments, .. },
+        CredentialKind::ApiToken {
+            deployments: kept, ..
+        },
+    ) = (&mut successor.info.kind, &old.info.kind)
+    {
+        if deployments.is_none() {
+            deployments.clone_from(kept);
+        }
+    }
+    let secret = successor.secret.clone();
+    let expires = successor.info.expires;
+    let renewed = mutate(platform, &mut state, |s| {
+        let slot = s
+            .credentials
+            .get_mut(id)
+            .ok_or(ServiceError::UnknownCredential(id))?;
+        successor.info.id = id;
+        *slot = successor;
+        Ok(s.book.rotate(id, &secret))
+    })
+    .await;
+    let headers = match renewed {
+        Ok(headers) => headers,
+        Err(e) => {
+            return Response::Error {
+                message: format!(
+                    "{provider} created the token “{name}”, but it could not be kept here ({}); delete it at {provider} or try again",
+                    super::redact(&e.to_string(), &state)
+                ),
+            }
+        }
+    };
+    let mut notice = format!(
+        "Created “{name}”{} and put it in {} in place of “{}”.",
+        expires
+            .map(|e| format!(" (expires on {})", e.date()))
+            .unwrap_or_default(),
+        match headers {
+            1 => "1 header".to_owned(),
+            n => format!("{n} headers"),
+        },
+        old.info.name
+    );
+    // The old token is of no use any more; deleting it is hygiene, and a
+    // failure loses nothing.
+    if let Some(remote_id) = old.info.remote_id.as_deref() {
+        let deleted = match provider::delete_token(&creator, remote_id) {
+            Ok(call) => run(platform.transport, provider, call).await.is_ok(),
+            Err(_) => false,
+        };
+        notice.push_str(&if deleted {
+            format!(" The old one was deleted at {provider}.")
+        } else {
+            format!(" The old one could not be deleted at {provider}; delete it there.")
+        });
+    }
+    accounts_response(&state, now, Some(notice), Some(id))
+}
+
 /// Deletes the token at the provider; a stored copy of it is forgotten with
 /// the rules that used it.
 pub(super) async fn delete_token<S: StateStore, E: RuleEngine, T: Transport>(
@@ -757,6 +859,170 @@ pub(crate) mod tests {
         assert!(fakes.state().credentials.all().is_empty());
         assert!(fakes.state().book.rules().is_empty());
         assert!(fakes.engine.rules.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_expired_token_is_renewed_in_every_rule_that_used_it() {
+        let fakes = bento();
+        let login = logged_in(&fakes);
+        let mut created = api_token("tok2", "ci");
+        created["token"] = json!("old-secret-abcdef");
+        created["scopes"] = json!(["api"]);
+        created["expired_at"] = json!("2026-01-17T00:00:00Z");
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, created.to_string()),
+        );
+        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
+            credential: login,
+            spec: TokenSpec {
+                name: "ci".into(),
+                description: "for CI".into(),
+                expiry: Expiry::Days(30),
+                scopes: vec!["api".into()],
+            },
+        }) else {
+            panic!()
+        };
+        let old = credential.info.id;
+        use_on(&fakes, old, "https://a.example");
+        use_on(&fakes, old, "https://b.example");
+        let installed_before = installed_values(&fakes).len();
+        assert!(installed_before >= 2);
+
+        // Past its expiry: the rules stop, and the site view offers renewal.
+        let later = Timestamp(NOW.0 + 40 * DAY);
+        let at_later = fakes.platform_at(later);
+        let site = super::super::fakes::run(handle(
+            &at_later,
+            Request::SiteStatus {
+                url: "https://a.example/".into(),
+            },
+        ));
+        let Response::Site(site) = site else { panic!() };
+        let header = site.rule.map(|r| r.headers[0].clone());
+        let credential_view = header
+            .and_then(|h| h.credential)
+            .unwrap_or_else(|| panic!());
+        assert!(credential_view.renewable);
+
+        let mut renewed = api_token("tok3", "ci-2026-01-26");
+        renewed["token"] = json!("new-secret-123456");
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, renewed.to_string()),
+        );
+        fakes.transport.answer(
+            "DELETE /api/v1/api_tokens/tok2",
+            HttpResponse::new(200, "{}"),
+        );
+        let sent_before = fakes.transport.sent.borrow().len();
+        let response =
+            super::super::fakes::run(handle(&at_later, Request::RenewToken { credential: old }));
+        let Response::Accounts(view) = response else {
+            panic!("{response:?}")
+        };
+        let notice = view.notice.unwrap_or_default();
+        assert!(
+            notice.starts_with("Created “ci-2026-01-26”") && notice.contains("put it in 2 headers"),
+            "{notice}"
+        );
+        assert!(
+            notice.contains("The old one was deleted at BentoCloud"),
+            "{notice}"
+        );
+        // The same credential id now holds the new token, in both rules.
+        let state = fakes.state();
+        let c = state.credentials.get(old).unwrap_or_else(|| panic!());
+        assert_eq!(c.secret.expose(), "new-secret-123456");
+        assert_eq!(c.info.remote_id.as_deref(), Some("tok3"));
+        let sent = fakes.transport.sent.borrow();
+        let create = &sent[sent_before];
+        assert_eq!(
+            create.header_value("X-YATAI-API-TOKEN"),
+            Some(TOKEN),
+            "made by the login"
+        );
+        let body: Value =
+            serde_json::from_str(create.body.as_deref().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["name"], json!("ci-2026-01-26"));
+        assert_eq!(body["description"], json!("for CI"));
+        assert_eq!(body["scopes"], json!(["api"]));
+        drop(sent);
+        let reconciled =
+            super::super::fakes::run(super::super::reconcile(&fakes.store, &fakes.engine, later));
+        assert!(reconciled.is_ok());
+        assert_eq!(
+            installed_values(&fakes),
+            vec!["Bearer new-secret-123456".to_owned(); installed_before],
+            "every header that used the old token"
+        );
+    }
+
+    #[test]
+    fn a_token_without_its_login_is_not_renewed() {
+        let fakes = bento();
+        let login = logged_in(&fakes);
+        let mut created = api_token("tok2", "ci");
+        created["token"] = json!("old-secret-abcdef");
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, created.to_string()),
+        );
+        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
+            credential: login,
+            spec: TokenSpec {
+                name: "ci".into(),
+                description: String::new(),
+                expiry: Expiry::Never,
+                scopes: vec![],
+            },
+        }) else {
+            panic!()
+        };
+        let old = credential.info.id;
+        let mut state = fakes.state();
+        state.credentials.remove(login);
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+        let before = fakes.store.value.borrow().clone();
+        let sent = fakes.transport.sent.borrow().len();
+        let response = fakes.handle(Request::RenewToken { credential: old });
+        let Response::Error { message } = response else {
+            panic!("{response:?}")
+        };
+        assert!(
+            message.contains("log in to BentoCloud as alice first"),
+            "{message}"
+        );
+        assert_eq!(*fakes.store.value.borrow(), before);
+        assert_eq!(fakes.transport.sent.borrow().len(), sent, "nothing sent");
+    }
+
+    #[test]
+    fn a_successor_keeps_scopes_lifetime_and_one_date() {
+        let mut info = Credential::new(
+            0,
+            Provider::Jina,
+            Endpoint::default_for(Provider::Jina).unwrap_or_else(|| panic!()),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("jina_x_0123456789").unwrap_or_else(|e| panic!("{e}")),
+        )
+        .info;
+        info.name = "laptop-2026-01-01".into();
+        info.created = Some(NOW);
+        info.expires = Some(Timestamp(NOW.0 + 7 * DAY));
+        let spec = TokenSpec::successor(&info, Timestamp(NOW.0 + 8 * DAY));
+        assert_eq!(spec.expiry, Expiry::Days(7));
+        assert!(
+            spec.name.starts_with("laptop-20") && spec.name.len() == "laptop-".len() + 10,
+            "{}",
+            spec.name
+        );
+        info.name = String::new();
+        info.expires = None;
+        let spec = TokenSpec::successor(&info, NOW);
+        assert!(spec.name.starts_with("tokenward-"), "{}", spec.name);
+        assert_eq!(spec.expiry, Provider::Jina.suggested_expiry());
     }
 
     #[test]

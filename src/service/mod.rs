@@ -246,6 +246,9 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::CreateToken { credential, spec } => {
             return account::create_token(platform, state, credential, spec).await
         }
+        Request::RenewToken { credential } => {
+            return account::renew_token(platform, state, credential).await
+        }
         Request::DeleteToken {
             credential,
             remote_id,
@@ -355,6 +358,7 @@ fn adds_a_secret(request: &Request) -> bool {
         Request::SaveRule { draft } => draft.headers.iter().any(|h| !h.secret.trim().is_empty()),
         Request::Login { .. }
         | Request::CreateToken { .. }
+        | Request::RenewToken { .. }
         | Request::UseCredential { .. }
         | Request::StartBrowserLogin { .. }
         | Request::PollBrowserLogin => true,

@@ -201,7 +201,7 @@ pub async fn refresh() {
     render_answer(runtime::send(&Request::Accounts).await);
 }
 
-fn render_answer(answer: Result<Response, super::browser::BrowserError>) {
+pub(super) fn render_answer(answer: Result<Response, super::browser::BrowserError>) {
     match answer {
         Ok(Response::Accounts(view)) => {
             show_error("");

@@ -80,6 +80,29 @@ pub async fn popup_main() -> Result<(), JsValue> {
             }
         },
     );
+    let for_renew = Rc::clone(&url);
+    dom::listen(&dom::by_id::<Element>("site-renew")?, "click", move |_| {
+        let url = Rc::clone(&for_renew);
+        let Some(credential) = dom::by_id::<Element>("site-renew")
+            .ok()
+            .and_then(|b| b.get_attribute("data-credential"))
+            .and_then(|id| id.parse().ok())
+        else {
+            return;
+        };
+        show_error("");
+        spawn_local(async move {
+            let busy = dom::by_id::<Element>("site-renew").ok();
+            if let Some(b) = &busy {
+                let _ = b.set_attribute("disabled", "");
+            }
+            accounts::render_answer(runtime::send(&Request::RenewToken { credential }).await);
+            if let Some(b) = &busy {
+                let _ = b.remove_attribute("disabled");
+            }
+            refresh(url).await;
+        });
+    });
     dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
     accounts::install(Rc::clone(&url))?;
     lock::install()?;
@@ -196,6 +219,24 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     let problem_area: Element = dom::by_id("site-problem")?;
     dom::set_text(&problem_area, problem.as_deref().unwrap_or(""));
     dom::show(&problem_area, problem.is_some());
+    // The one-click way out: a new token from the same login, in place of
+    // the old one everywhere it was used.
+    let renewable = view
+        .rule
+        .iter()
+        .flat_map(|r| &r.headers)
+        .filter_map(|h| h.credential.as_ref())
+        .find(|c| c.renewable && c.problem.is_some());
+    let renew: Element = dom::by_id("site-renew")?;
+    match renewable {
+        Some(c) => {
+            let _ = renew.set_attribute("data-credential", &c.id.to_string());
+        }
+        None => {
+            let _ = renew.remove_attribute("data-credential");
+        }
+    }
+    dom::show(&renew, renewable.is_some());
     dom::show(&dom::by_id::<Element>("copy-curl")?, enabled && permitted);
     let uncovered = view.state == SiteState::Uncovered;
     dom::show(&dom::by_id::<Element>("add-site")?, uncovered);
