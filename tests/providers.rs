@@ -919,6 +919,78 @@ async fn log_in_to_jina_with_the_browser(engine: Engine) {
     assert_eq!(w.credential_count().await, 1);
 }
 
+/// A browser login outlives the background that started it. The worker is
+/// stopped (as the browser does when idle) while the user is on the
+/// approval page, with no extension page open to wake it. BentoCloud's
+/// login then finishes in the worker the approval page's load wakes
+/// (`tabs.onUpdated`), well before the 30-second alarm would. Jina's
+/// stream cannot outlive its worker: the login ends at once, and the popup
+/// says why.
+async fn a_browser_login_outlives_a_stopped_background(engine: Engine) {
+    let w = World::start(engine).await;
+    let seeds = w.s.seeds().clone();
+    let b = &w.h.browser;
+    w.open_popup().await;
+    let popup_tab = b.current_tab().await;
+    b.click("#show-login").await;
+    b.select("#login-provider", "bentoCloud").await;
+    b.fill("#login-endpoint", &seeds.bentocloud.url).await;
+    b.click("#login-browser").await;
+    wait_browser_login(&w, "pending").await;
+    // Nothing of ours left open to wake the worker.
+    b.goto("about:blank").await;
+    b.stop_background().await;
+
+    switch_to_tab_with(&w, "/api_tokens?code=").await;
+    b.click("#approve").await;
+    let approved = std::time::Instant::now();
+    b.switch_to(&popup_tab).await;
+    b.goto(&w.h.browser.extension_url("options.html")).await;
+    let deadline = approved + Duration::from_secs(20);
+    loop {
+        let state = w.stored_state().await;
+        let kept = state["credentials"].as_array().map_or(0, Vec::len);
+        if kept == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no login within 20 s of the approval: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{}: login finished {} ms after the approval, in a new worker",
+        engine.name(),
+        approved.elapsed().as_millis()
+    );
+    w.open_popup().await;
+    let done = wait_browser_login(&w, "done").await;
+    assert!(done.starts_with("Logged in as"), "{done}");
+    b.click("#browser-login-cancel").await;
+
+    // Jina: the stream dies with the worker.
+    start_jina_browser_login(&w, &seeds.jina.url).await;
+    b.goto("about:blank").await;
+    b.stop_background().await;
+    switch_to_tab_with(&w, "/login?state=").await;
+    b.click("#approve").await;
+    b.switch_to(&popup_tab).await;
+    w.open_popup().await;
+    let failed = wait_browser_login(&w, "failed").await;
+    assert!(
+        failed.contains("interrupted") && failed.contains("Start again"),
+        "{failed}"
+    );
+    assert_eq!(w.credential_count().await, 1, "nothing kept from Jina");
+    assert!(
+        !w.s.requests(Service::Jina)
+            .iter()
+            .any(|r| r.path() == "/v2/rpc/user.identity.grant.auto"),
+        "a lost stream's approval is never exchanged"
+    );
+}
+
 in_both_browsers!(
     log_in_to_each_provider_and_refuse_a_bad_token,
     list_create_and_delete_tokens,
@@ -928,5 +1000,6 @@ in_both_browsers!(
     provider_failures_leave_stored_state_unchanged,
     log_in_to_bentocloud_with_the_browser,
     log_in_to_jina_with_the_browser,
+    a_browser_login_outlives_a_stopped_background,
     a_token_expiring_soon_turns_the_badge_amber,
 );

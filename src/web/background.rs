@@ -272,6 +272,28 @@ async fn schedule_reminder(state: &State) {
     }
 }
 
+/// Resumes the polls of a pending browser login in a worker started by some
+/// other event. The approval page loading in its tab is one (`tabs.onUpdated`),
+/// so a login whose worker was stopped finishes as soon as the user
+/// approves, not at the next alarm, which remains for when nothing else
+/// happens. One `storage.session` read when no login is pending.
+async fn resume_browser_login() {
+    if POLLING.with(std::cell::Cell::get) {
+        return;
+    }
+    let pending = LocalStore
+        .pending_login()
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|record| {
+            record.get("state").and_then(serde_json::Value::as_str) == Some("pending")
+        });
+    if pending {
+        wasm_bindgen_futures::spawn_local(poll_browser_login());
+    }
+}
+
 /// Polls the pending browser login every second until it is over, then
 /// drops the alarm that would resume it. Runs once per worker.
 async fn poll_browser_login() {
@@ -411,6 +433,7 @@ pub async fn background_on_storage_changed(changes: JsValue, area: String) {
 /// A tab navigated: its badge follows its new URL.
 #[wasm_bindgen]
 pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsValue) {
+    resume_browser_login().await;
     let url = Reflect::get(&tab, &JsValue::from_str("url"))
         .ok()
         .and_then(|u| u.as_string());
@@ -451,7 +474,12 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                     | Request::BrowserLoginStatus
             );
             let starts_login = matches!(request, Request::StartBrowserLogin { .. });
+            let asks_login = matches!(request, Request::BrowserLoginStatus);
             let response = serve(request).await;
+            if asks_login {
+                // The popup following a login a stopped worker left pending.
+                resume_browser_login().await;
+            }
             if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
                 if let Some(url) = &view.approve_url {
                     if let Err(e) = tabs::open(url).await {

@@ -758,6 +758,107 @@ impl Browser {
         );
     }
 
+    /// Stops the extension's background as the browser does when it is idle:
+    /// Chromium's service worker through the DevTools protocol
+    /// (`Target.closeTarget` on its target, as Chrome's guide to testing
+    /// service-worker termination does with Puppeteer:
+    /// <https://developer.chrome.com/docs/extensions/how-to/test/test-serviceworker-termination-with-puppeteer>),
+    /// Firefox's event page with `Extension.terminateBackground()`, the
+    /// call its own tests use, run in the browser's chrome context (which
+    /// geckodriver's `--allow-system-access` permits).
+    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
+    pub(crate) async fn stop_background(&self) {
+        let procs = &self._procs;
+        let session = procs.session_id.clone().expect("a driver session id");
+        let port = procs.driver_port;
+        let call = move |method: &'static str, path: String, body: Json| async move {
+            let body = body.to_string();
+            let sent = path.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                driver_http(port, method, &sent, Some(&body), Duration::from_secs(30))
+            })
+            .await
+            .expect("the driver call task");
+            let (status, text) = answer.unwrap_or_else(|e| panic!("{path}: {e}"));
+            let value: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
+            assert_eq!(status, 200, "{path} answered {status} {text}");
+            value["value"].clone()
+        };
+        match self.engine {
+            Engine::Chromium => {
+                let cdp = format!("/session/{session}/goog/cdp/execute");
+                let worker = poll("the extension's service worker", WAIT, || {
+                    let cdp = cdp.clone();
+                    let base = self.extension_base.clone();
+                    async move {
+                        let targets = call(
+                            "POST",
+                            cdp,
+                            json!({"cmd": "Target.getTargets", "params": {}}),
+                        )
+                        .await;
+                        targets["targetInfos"]
+                            .as_array()?
+                            .iter()
+                            .find(|t| {
+                                t["type"] == "service_worker"
+                                    && t["url"].as_str().is_some_and(|u| u.starts_with(&base))
+                            })
+                            .and_then(|t| t["targetId"].as_str().map(str::to_owned))
+                    }
+                })
+                .await;
+                call(
+                    "POST",
+                    cdp.clone(),
+                    json!({"cmd": "Target.closeTarget", "params": {"targetId": worker}}),
+                )
+                .await;
+                poll("the service worker to stop", WAIT, || {
+                    let cdp = cdp.clone();
+                    let worker = worker.clone();
+                    async move {
+                        let targets = call(
+                            "POST",
+                            cdp,
+                            json!({"cmd": "Target.getTargets", "params": {}}),
+                        )
+                        .await;
+                        let gone = !targets["targetInfos"]
+                            .as_array()?
+                            .iter()
+                            .any(|t| t["targetId"].as_str() == Some(worker.as_str()));
+                        gone.then_some(())
+                    }
+                })
+                .await;
+            }
+            Engine::Firefox => {
+                let context = format!("/session/{session}/moz/context");
+                call("POST", context.clone(), json!({"context": "chrome"})).await;
+                let stopped = self
+                    .client
+                    .execute_async(
+                        "const [id, done] = arguments; \
+                         const { ExtensionParent } = ChromeUtils.importESModule(\
+                           'resource://gre/modules/ExtensionParent.sys.mjs'); \
+                         const ext = ExtensionParent.GlobalManager.getExtension(id); \
+                         if (!ext) { done('no extension ' + id); } else { \
+                           ext.terminateBackground({ ignoreDevToolsAttached: true }) \
+                             .then(() => done(true), e => done(String(e))); }",
+                        vec![json!(gecko_id_of(&procs.extension_dir))],
+                    )
+                    .await;
+                call("POST", context, json!({"context": "content"})).await;
+                assert_eq!(
+                    stopped.ok(),
+                    Some(json!(true)),
+                    "Firefox did not stop the background"
+                );
+            }
+        }
+    }
+
     /// Poll until an extension page is served and has the extension APIs,
     /// which proves the extension loaded. Leaves the options page open.
     async fn wait_extension_loaded(&self) {
