@@ -211,6 +211,10 @@ async fn open_jina_stream<S, E, T: Transport>(
             StreamRead::Ended(lines) => (lines, true),
             StreamRead::Gone => break,
         };
+        // A wait that brought nothing: the provider is silent.
+        if lines.is_empty() && !ended {
+            break;
+        }
         for line in &lines {
             match jina::read_login_event(line).map_err(failed)? {
                 Some(LoginEvent::Redirect(url)) => return Ok(url),
