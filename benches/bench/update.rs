@@ -148,7 +148,16 @@ impl Poller {
     ) -> (f64, f64) {
         browser.switch_to(&self.window).await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        let not_before = self.last_change.max(click - CLOCK_SLACK_MS);
+        // After the change this poller last reported: the values alternate,
+        // so that alone finds the one the click caused. The click's time
+        // bounds only the first; later ones would be refused when the two
+        // processes' clocks drift apart by more than the slack, as seen in
+        // Firefox under load (a change seen 5+ ms "before" its click).
+        let not_before = if self.last_change > f64::MIN {
+            self.last_change
+        } else {
+            click - CLOCK_SLACK_MS
+        };
         let (before, at) = loop {
             let log = call(browser, "benchPollRead", vec![]).await;
             let hit = log["changes"].as_array().and_then(|changes| {
