@@ -259,57 +259,46 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
         login.message = Some(message);
     };
     let provider = login.provider;
-    let Some(code) = login.code.clone() else {
-        if platform.clock.now >= login.deadline {
-            let message = too_late(provider);
-            finish(&mut login, "failed", message);
-        } else {
-            let Some(token) = poll_jina_stream(platform, &login).await else {
-                return Response::BrowserLogin(login.view());
-            };
-            match token {
-                Ok(token) => {
-                    let (outcome, message) = log_in(platform, &state, &login, token).await;
-                    finish(&mut login, outcome, message);
-                }
-                Err(e) => finish(&mut login, "failed", e.to_string()),
-            }
-        }
-        return match write(platform.store, Some(&login)).await {
-            Ok(()) => Response::BrowserLogin(login.view()),
-            Err(e) => error_response(&e, &state),
-        };
+    let Ok(endpoint) = Endpoint::parse(provider, &login.endpoint) else {
+        return none_view();
     };
-    if platform.clock.now >= login.deadline {
-        let message = too_late(provider);
-        finish(&mut login, "failed", message);
+    let outcome = if platform.clock.now >= login.deadline {
+        Some(Err(ServiceError::Invalid(too_late(provider))))
+    } else if let Some(code) = login.code.clone() {
+        poll_bentocloud(platform, &endpoint, &code).await
     } else {
-        let Ok(endpoint) = Endpoint::parse(login.provider, &login.endpoint) else {
-            return none_view();
-        };
-        let request = bentocloud::login_poll_request(&endpoint, &code);
-        let token = match platform.transport.send(&request).await {
-            Ok(answer) => bentocloud::read_login_poll(&answer),
-            // No answer: try again at the next poll.
-            Err(_) => return Response::BrowserLogin(login.view()),
-        };
-        match token {
-            Ok(None) => return Response::BrowserLogin(login.view()),
-            Ok(Some(token)) => {
-                let (outcome, message) = log_in(platform, &state, &login, token).await;
-                finish(&mut login, outcome, message);
-            }
-            Err(source) => finish(
-                &mut login,
-                "failed",
-                ServiceError::Provider { provider, source }.to_string(),
-            ),
+        poll_jina_stream(platform, &login, &endpoint).await
+    };
+    match outcome {
+        // Still waiting: nothing to write.
+        None => return Response::BrowserLogin(login.view()),
+        Some(Ok(token)) => {
+            let (outcome, message) = log_in(platform, &state, &login, token).await;
+            finish(&mut login, outcome, message);
         }
+        Some(Err(e)) => finish(&mut login, "failed", e.to_string()),
     }
     match write(platform.store, Some(&login)).await {
         Ok(()) => Response::BrowserLogin(login.view()),
         Err(e) => error_response(&e, &state),
     }
+}
+
+/// Asks BentoCloud whether the user approved: `None` while pending, or when
+/// no answer came (the next poll tries again).
+async fn poll_bentocloud<S, E, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    endpoint: &Endpoint,
+    code: &str,
+) -> Option<Result<crate::header::Secret, ServiceError>> {
+    let request = bentocloud::login_poll_request(endpoint, code);
+    let answer = platform.transport.send(&request).await.ok()?;
+    bentocloud::read_login_poll(&answer)
+        .map_err(|source| ServiceError::Provider {
+            provider: Provider::BentoCloud,
+            source,
+        })
+        .transpose()
 }
 
 fn too_late(provider: Provider) -> String {
@@ -352,6 +341,7 @@ async fn log_in<S: StateStore, E: RuleEngine, T: Transport>(
 async fn poll_jina_stream<S, E, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     login: &PendingLogin,
+    endpoint: &Endpoint,
 ) -> Option<Result<crate::header::Secret, ServiceError>> {
     let provider = login.provider;
     let failed = |source| ServiceError::Provider { provider, source };
@@ -371,14 +361,9 @@ async fn poll_jina_stream<S, E, T: Transport>(
     for line in &lines {
         match jina::read_login_event(line) {
             Ok(Some(LoginEvent::Authorize(data))) => {
-                let Ok(endpoint) = Endpoint::parse(provider, &login.endpoint) else {
-                    return Some(Err(ServiceError::Invalid(
-                        "the endpoint changed".to_owned(),
-                    )));
-                };
                 let answer = match platform
                     .transport
-                    .send(&jina::grant_request(&endpoint, &data))
+                    .send(&jina::grant_request(endpoint, &data))
                     .await
                 {
                     Ok(answer) => answer,
