@@ -595,6 +595,36 @@ pub(crate) mod tests {
         }
     }
 
+    /// BentoCloud creates `created` (an `api_tokens` answer) for `spec`
+    /// through the login `login`: the new credential's id.
+    fn create_with(fakes: &Fakes, login: u32, created: &Value, spec: TokenSpec) -> u32 {
+        fakes.transport.answer(
+            "POST /api/v1/api_tokens",
+            HttpResponse::new(200, created.to_string()),
+        );
+        let response = fakes.handle(Request::CreateToken {
+            credential: login,
+            spec,
+        });
+        let Response::Created { credential, .. } = response else {
+            panic!("{response:?}")
+        };
+        credential.info.id
+    }
+
+    /// Token `tok2`, named `ci`, with `secret`, never expiring.
+    fn create_ci(fakes: &Fakes, login: u32, secret: &str) -> u32 {
+        let mut created = api_token("tok2", "ci");
+        created["token"] = json!(secret);
+        let spec = TokenSpec {
+            name: "ci".into(),
+            description: String::new(),
+            expiry: Expiry::Never,
+            scopes: vec![],
+        };
+        create_with(fakes, login, &created, spec)
+    }
+
     #[test]
     fn login_keeps_the_account_and_says_who() {
         let fakes = bento();
@@ -869,22 +899,13 @@ pub(crate) mod tests {
         created["token"] = json!("old-secret-abcdef");
         created["scopes"] = json!(["api"]);
         created["expired_at"] = json!("2026-01-17T00:00:00Z");
-        fakes.transport.answer(
-            "POST /api/v1/api_tokens",
-            HttpResponse::new(200, created.to_string()),
-        );
-        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
-            credential: login,
-            spec: TokenSpec {
-                name: "ci".into(),
-                description: "for CI".into(),
-                expiry: Expiry::Days(30),
-                scopes: vec!["api".into()],
-            },
-        }) else {
-            panic!()
+        let spec = TokenSpec {
+            name: "ci".into(),
+            description: "for CI".into(),
+            expiry: Expiry::Days(30),
+            scopes: vec!["api".into()],
         };
-        let old = credential.info.id;
+        let old = create_with(&fakes, login, &created, spec);
         use_on(&fakes, old, "https://a.example");
         use_on(&fakes, old, "https://b.example");
         let installed_before = installed_values(&fakes).len();
@@ -963,24 +984,7 @@ pub(crate) mod tests {
     fn a_token_without_its_login_is_not_renewed() {
         let fakes = bento();
         let login = logged_in(&fakes);
-        let mut created = api_token("tok2", "ci");
-        created["token"] = json!("old-secret-abcdef");
-        fakes.transport.answer(
-            "POST /api/v1/api_tokens",
-            HttpResponse::new(200, created.to_string()),
-        );
-        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
-            credential: login,
-            spec: TokenSpec {
-                name: "ci".into(),
-                description: String::new(),
-                expiry: Expiry::Never,
-                scopes: vec![],
-            },
-        }) else {
-            panic!()
-        };
-        let old = credential.info.id;
+        let old = create_ci(&fakes, login, "old-secret-abcdef");
         let mut state = fakes.state();
         state.credentials.remove(login);
         *fakes.store.value.borrow_mut() = Some(state.encode());
@@ -1079,25 +1083,9 @@ pub(crate) mod tests {
     fn delete_at_the_provider_forgets_the_stored_copy() {
         let fakes = bento();
         let id = logged_in(&fakes);
-        let mut created = api_token("tok2", "ci");
-        created["token"] = json!("new-secret-abcdef");
-        fakes.transport.answer(
-            "POST /api/v1/api_tokens",
-            HttpResponse::new(200, created.to_string()),
-        );
-        let Response::Created { credential, .. } = fakes.handle(Request::CreateToken {
-            credential: id,
-            spec: TokenSpec {
-                name: "ci".into(),
-                description: String::new(),
-                expiry: Expiry::Never,
-                scopes: vec![],
-            },
-        }) else {
-            panic!()
-        };
+        let created = create_ci(&fakes, id, "new-secret-abcdef");
         assert!(matches!(
-            use_on(&fakes, credential.info.id, "https://a.example"),
+            use_on(&fakes, created, "https://a.example"),
             Response::Rules(_)
         ));
         // A provider that fails keeps everything.
