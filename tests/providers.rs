@@ -740,11 +740,7 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
     let b = &w.h.browser;
     w.open_popup().await;
     let popup_tab = b.current_tab().await;
-    b.click("#show-login").await;
-    b.select("#login-provider", "bentoCloud").await;
-    b.fill("#login-endpoint", &bento.url).await;
-    b.click("#login-browser").await;
-    let waiting = wait_browser_login(&w, "pending").await;
+    let waiting = start_browser_login(&w, "bentoCloud", &bento.url).await;
     assert!(waiting.contains("Approve the login"), "{waiting}");
     let pending = w.s.pending_logins(Service::BentoCloud);
     assert_eq!(pending.len(), 1, "{pending:?}");
@@ -788,11 +784,7 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
 
     // A second one, cancelled: the record goes, and so does the panel.
     b.click("#browser-login-cancel").await;
-    b.click("#show-login").await;
-    b.select("#login-provider", "bentoCloud").await;
-    b.fill("#login-endpoint", &bento.url).await;
-    b.click("#login-browser").await;
-    wait_browser_login(&w, "pending").await;
+    start_browser_login(&w, "bentoCloud", &bento.url).await;
     b.switch_to(&popup_tab).await;
     b.click("#browser-login-cancel").await;
     b.wait_js(
@@ -809,13 +801,23 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
     assert_eq!(w.credential_count().await, 1);
 }
 
-async fn start_jina_browser_login(w: &World, url: &str) -> String {
+/// Starts a browser login to `provider` (its popup key) at `url` from the
+/// open popup; the pending message.
+async fn start_browser_login(w: &World, provider: &str, url: &str) -> String {
     let b = &w.h.browser;
     b.click("#show-login").await;
-    b.select("#login-provider", "jina").await;
+    b.select("#login-provider", provider).await;
     b.fill("#login-endpoint", url).await;
     b.click("#login-browser").await;
     wait_browser_login(w, "pending").await
+}
+
+/// How many `grant.auto` requests Jina's stand-in received.
+fn jina_grants(w: &World) -> usize {
+    w.s.requests(Service::Jina)
+        .iter()
+        .filter(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
+        .count()
 }
 
 /// `jina-auth login -f`, from the popup: the background opens Jina's NDJSON
@@ -830,7 +832,7 @@ async fn log_in_to_jina_with_the_browser(engine: Engine) {
     let b = &w.h.browser;
     w.open_popup().await;
     let popup_tab = b.current_tab().await;
-    let waiting = start_jina_browser_login(&w, &jina.url).await;
+    let waiting = start_browser_login(&w, "jina", &jina.url).await;
     assert!(
         waiting.contains("Finish the login in the Jina AI tab"),
         "{waiting}"
@@ -889,7 +891,7 @@ async fn log_in_to_jina_with_the_browser(engine: Engine) {
     // A second login, cancelled: its stream is closed, so approving it
     // afterwards exchanges nothing.
     b.click("#browser-login-cancel").await;
-    start_jina_browser_login(&w, &jina.url).await;
+    start_browser_login(&w, "jina", &jina.url).await;
     b.switch_to(&popup_tab).await;
     b.click("#browser-login-cancel").await;
     b.wait_js(
@@ -898,22 +900,17 @@ async fn log_in_to_jina_with_the_browser(engine: Engine) {
         "return document.querySelector('#browser-login').hidden;",
     )
     .await;
-    let grants_before =
-        w.s.requests(Service::Jina)
-            .iter()
-            .filter(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
-            .count();
+    let grants_before = jina_grants(&w);
     assert_eq!(w.s.approve_all_logins(Service::Jina), 1);
     // The approval is pushed to a stream nobody reads: the background
     // polls every second, so a few seconds without a grant show it.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
-        let grants =
-            w.s.requests(Service::Jina)
-                .iter()
-                .filter(|r| r.path() == "/v2/rpc/user.identity.grant.auto")
-                .count();
-        assert_eq!(grants, grants_before, "a cancelled login was granted");
+        assert_eq!(
+            jina_grants(&w),
+            grants_before,
+            "a cancelled login was granted"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(w.credential_count().await, 1);
@@ -932,11 +929,7 @@ async fn a_browser_login_outlives_a_stopped_background(engine: Engine) {
     let b = &w.h.browser;
     w.open_popup().await;
     let popup_tab = b.current_tab().await;
-    b.click("#show-login").await;
-    b.select("#login-provider", "bentoCloud").await;
-    b.fill("#login-endpoint", &seeds.bentocloud.url).await;
-    b.click("#login-browser").await;
-    wait_browser_login(&w, "pending").await;
+    start_browser_login(&w, "bentoCloud", &seeds.bentocloud.url).await;
     // Nothing of ours left open to wake the worker.
     b.goto("about:blank").await;
     b.stop_background().await;
@@ -970,7 +963,7 @@ async fn a_browser_login_outlives_a_stopped_background(engine: Engine) {
     b.click("#browser-login-cancel").await;
 
     // Jina: the stream dies with the worker.
-    start_jina_browser_login(&w, &seeds.jina.url).await;
+    start_browser_login(&w, "jina", &seeds.jina.url).await;
     b.goto("about:blank").await;
     b.stop_background().await;
     switch_to_tab_with(&w, "/login?state=").await;
@@ -983,10 +976,9 @@ async fn a_browser_login_outlives_a_stopped_background(engine: Engine) {
         "{failed}"
     );
     assert_eq!(w.credential_count().await, 1, "nothing kept from Jina");
-    assert!(
-        !w.s.requests(Service::Jina)
-            .iter()
-            .any(|r| r.path() == "/v2/rpc/user.identity.grant.auto"),
+    assert_eq!(
+        jina_grants(&w),
+        0,
         "a lost stream's approval is never exchanged"
     );
 }
