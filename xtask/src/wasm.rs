@@ -20,7 +20,7 @@ const OUT_NAME: &str = "tokenward";
 /// `generic` CPU since Rust 1.82/1.87). wasm-opt must be told, or it rejects
 /// the module; it must not be told more, or it may emit instructions the
 /// browsers' baseline lacks.
-const WASM_OPT_FEATURES: [&str; 6] = [
+pub(crate) const WASM_OPT_FEATURES: [&str; 6] = [
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",

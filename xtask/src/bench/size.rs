@@ -23,17 +23,6 @@ use crate::Error;
 /// `twiggy-opt 0.8.0`. Check for newer releases with `cargo info twiggy`.
 const TWIGGY_VERSION: &str = "0.8.0";
 
-/// What `wasm-opt` must be told, as in `wasm.rs`: rustc's default wasm
-/// features. Kept equal to `wasm::WASM_OPT_FEATURES`.
-const WASM_OPT_FEATURES: [&str; 6] = [
-    "--enable-bulk-memory",
-    "--enable-nontrapping-float-to-int",
-    "--enable-sign-ext",
-    "--enable-mutable-globals",
-    "--enable-reference-types",
-    "--enable-multivalue",
-];
-
 /// Items listed individually.
 const TOP_ITEMS: usize = 25;
 
@@ -179,7 +168,7 @@ fn named_copy(bench_dir: &Path, prepared: &Prepared) -> Result<PathBuf, Error> {
         Some(wasm_opt) => process::run(
             Command::new(wasm_opt)
                 .args(["-Oz", "-g"])
-                .args(WASM_OPT_FEATURES)
+                .args(wasm::WASM_OPT_FEATURES)
                 .arg(&bg)
                 .arg("-o")
                 .arg(&named),
