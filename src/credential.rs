@@ -393,6 +393,25 @@ pub enum CredentialKind {
     NuaKey,
     /// A short-lived user token, such as an OAuth access token.
     UserToken,
+    /// An OpenID Connect login ([`crate::provider::openid`]): the secret is
+    /// the access token, replaced with the refresh token before it expires.
+    /// The endpoint is the issuer.
+    #[serde(rename_all = "camelCase")]
+    OpenId {
+        client_id: String,
+        /// From discovery at login: where refreshes go.
+        token_endpoint: String,
+        /// The ID token's `sub`: a new login as the same subject replaces
+        /// this credential, and the rules using it follow.
+        subject: String,
+        /// Why the provider refused to refresh: the rules using this
+        /// credential stop until a new login.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_failed: Option<String>,
+        /// After a refresh that got no answer, when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<Timestamp>,
+    },
 }
 
 /// Everything about a credential but the secret: what storage keeps beside
@@ -435,6 +454,10 @@ pub struct Credential {
     #[serde(flatten)]
     pub info: CredentialInfo,
     pub secret: Secret,
+    /// An OpenID Connect login's refresh token: a secret like the other,
+    /// sealed with it, left out of views and of exports without secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
 }
 
 impl Credential {
@@ -462,11 +485,41 @@ impl Credential {
                 last_verified: None,
             },
             secret,
+            refresh_token: None,
         }
     }
 
+    /// As [`CredentialInfo::validity`], except that a login which renews
+    /// itself is not "expiring": its short-lived token is replaced before
+    /// it expires, and only a failed refresh ends it.
     pub fn validity(&self, now: Timestamp) -> Validity {
-        self.info.validity(now)
+        match self.info.validity(now) {
+            Validity::ExpiringSoon if self.renews_itself() => Validity::Valid,
+            v => v,
+        }
+    }
+
+    /// An OpenID Connect login with a refresh token its provider has not
+    /// refused.
+    pub fn renews_itself(&self) -> bool {
+        matches!(
+            self.info.kind,
+            CredentialKind::OpenId {
+                refresh_failed: None,
+                ..
+            }
+        ) && self.refresh_token.is_some()
+    }
+
+    /// Why an OpenID Connect login can no longer be refreshed.
+    pub fn refresh_failure(&self) -> Option<&str> {
+        match &self.info.kind {
+            CredentialKind::OpenId {
+                refresh_failed: Some(why),
+                ..
+            } => Some(why),
+            _ => None,
+        }
     }
 }
 
@@ -514,11 +567,46 @@ impl Credentials {
         Some(self.items.remove(index))
     }
 
-    /// Whether rules may use credential `id` now: it exists and has not
-    /// expired.
+    /// Whether rules may use credential `id` now: it exists, has not
+    /// expired, and, for an OpenID Connect login, its provider did not
+    /// refuse to refresh it (its token would die soon, and the user must
+    /// log in again anyway).
     pub fn usable(&self, id: CredentialId, now: Timestamp) -> bool {
         self.get(id)
-            .is_some_and(|c| c.validity(now) != Validity::Expired)
+            .is_some_and(|c| c.validity(now) != Validity::Expired && c.refresh_failure().is_none())
+    }
+
+    /// When each OpenID Connect login that can be refreshed is due: a
+    /// retry's time after a refresh that got no answer, else
+    /// [`openid::refresh_at`](crate::provider::openid::refresh_at).
+    fn refreshes(&self) -> impl Iterator<Item = (CredentialId, Timestamp)> + '_ {
+        self.items.iter().filter_map(|c| match &c.info.kind {
+            CredentialKind::OpenId {
+                refresh_failed: None,
+                retry_at,
+                ..
+            } if c.refresh_token.is_some() => {
+                let expires = c.info.expires?;
+                let due =
+                    crate::provider::openid::refresh_at(c.info.created.unwrap_or(expires), expires);
+                Some((c.info.id, retry_at.map_or(due, |r| r.max(due))))
+            }
+            _ => None,
+        })
+    }
+
+    /// The logins to refresh now.
+    pub fn due_refreshes(&self, now: Timestamp) -> Vec<CredentialId> {
+        self.refreshes()
+            .filter(|(_, due)| *due <= now)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// When the next refresh is due, perhaps already: when the background
+    /// must wake to make it.
+    pub fn next_refresh(&self) -> Option<Timestamp> {
+        self.refreshes().map(|(_, due)| due).min()
     }
 
     /// The local credential that is the token `remote_id` of the same

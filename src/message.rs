@@ -118,13 +118,35 @@ pub enum Request {
         #[serde(default)]
         passphrase: Option<Passphrase>,
     },
-    /// Logs in with the browser (BentoCloud): the answer names the page to
-    /// open, and the background polls until the user approved there.
+    /// Logs in with the browser (BentoCloud, Jina AI, OpenID Connect): the
+    /// answer names the page to open, and the background polls until the
+    /// user approved there, or, for OpenID Connect, carries the user
+    /// through `identity.launchWebAuthFlow`.
+    #[serde(rename_all = "camelCase")]
     StartBrowserLogin {
         provider: Provider,
         #[serde(default)]
         endpoint: String,
+        /// OpenID Connect: the client registered with the identity provider.
+        #[serde(default)]
+        client_id: String,
+        /// OpenID Connect: `identity.getRedirectURL()`, which the background
+        /// fills in itself.
+        #[serde(default)]
+        redirect_uri: String,
     },
+    /// Where `identity.launchWebAuthFlow` ended: the provider's redirect,
+    /// or the browser's reason (the window was closed). Sent by the
+    /// background itself.
+    FinishWebAuthFlow {
+        #[serde(default)]
+        redirect: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// Refreshes the OpenID Connect logins that are due (the background's
+    /// alarm sends it).
+    RefreshLogins,
     /// One poll of the pending browser login (the background's own loop and
     /// alarm send it).
     PollBrowserLogin,
@@ -309,6 +331,7 @@ pub fn kind_name(kind: &CredentialKind) -> &'static str {
         CredentialKind::KnowledgeBoxKey => "Knowledge Box API key",
         CredentialKind::NuaKey => "NUA key",
         CredentialKind::UserToken => "user token",
+        CredentialKind::OpenId { .. } => "OpenID Connect login",
     }
 }
 
@@ -454,6 +477,12 @@ impl HeaderCredential {
                     renewable: validity != Validity::Valid
                         && credentials.creator_for(id, now).is_some(),
                     problem: match (validity, c.info.expires) {
+                        _ if c.refresh_failure().is_some() => Some(format!(
+                            "{} could not be refreshed ({}), so this header is not sent; log in \
+                             again",
+                            credential_label(&c.info),
+                            c.refresh_failure().unwrap_or_default()
+                        )),
                         (Validity::Expired, Some(e)) => Some(format!(
                             "{} expired on {}, so this header is not sent; create a new one",
                             credential_label(&c.info),

@@ -168,6 +168,9 @@ fn for_each_secret(
             if let Some(slot) = credential.get_mut("secret") {
                 visit(&format!("credential:{id}"), slot)?;
             }
+            if let Some(slot) = credential.get_mut("refreshToken") {
+                visit(&format!("credential:{id}:refresh"), slot)?;
+            }
         }
     }
     if let Some(rules) = state.get_mut("rules").and_then(Value::as_array_mut) {
@@ -212,7 +215,10 @@ pub(crate) mod tests {
     fn state() -> Value {
         json!({
             "schema": 2,
-            "credentials": [{"id": 3, "provider": "jina", "secret": "jina_secret_one"}],
+            "credentials": [
+                {"id": 3, "provider": "jina", "secret": "jina_secret_one"},
+                {"id": 5, "provider": "openId", "secret": "oidc_access", "refreshToken": "oidc_refresh"}
+            ],
             "rules": [{"id": 7, "pattern": "https://a.example/", "headers": [
                 {"op": "set", "name": "Authorization", "value": {"scheme": "bearer", "secret": "tok-rule-seven"}},
                 {"op": "remove", "name": "Cookie"}
@@ -227,6 +233,7 @@ pub(crate) mod tests {
         let text = v.to_string();
         assert!(!text.contains("jina_secret_one"), "{text}");
         assert!(!text.contains("tok-rule-seven"), "{text}");
+        assert!(!text.contains("oidc_refresh"), "{text}");
         assert_eq!(v["credentials"][0]["provider"], "jina");
         assert_eq!(open_secrets(&mut v, Some(&key(1))), Ok(true));
         assert_eq!(v, state());
@@ -239,6 +246,7 @@ pub(crate) mod tests {
         let mut locked = sealed.clone();
         assert_eq!(open_secrets(&mut locked, None), Ok(true));
         assert_eq!(locked["credentials"][0]["secret"], LOCKED_SECRET);
+        assert_eq!(locked["credentials"][1]["refreshToken"], LOCKED_SECRET);
         assert_eq!(
             locked["rules"][0]["headers"][0]["value"]["secret"],
             LOCKED_SECRET
@@ -259,7 +267,18 @@ pub(crate) mod tests {
             .push(json!({"id": 4, "secret": "other"}));
         seal_secrets(&mut v, &key(1), &mut CountingRng(0)).expect("test setup");
         let moved = v["credentials"][0]["secret"].clone();
-        v["credentials"][1]["secret"] = moved;
+        v["credentials"][2]["secret"] = moved;
+        assert_eq!(
+            open_secrets(&mut v, Some(&key(1))),
+            Err(VaultError::Damaged)
+        );
+        // A refresh token is sealed to its own place too: swapped with the
+        // access token of the same credential, neither opens.
+        let mut v = state();
+        seal_secrets(&mut v, &key(1), &mut CountingRng(0)).expect("test setup");
+        let refresh = v["credentials"][1]["refreshToken"].clone();
+        v["credentials"][1]["refreshToken"] = v["credentials"][1]["secret"].clone();
+        v["credentials"][1]["secret"] = refresh;
         assert_eq!(
             open_secrets(&mut v, Some(&key(1))),
             Err(VaultError::Damaged)

@@ -45,6 +45,11 @@ pub fn due(
         let Some(expires) = c.info.expires else {
             continue;
         };
+        // Its token lasts minutes and is replaced before it expires: a
+        // reminder would come with every token.
+        if c.renews_itself() {
+            continue;
+        }
         let shown = reminded
             .get(&c.info.id)
             .map(Vec::as_slice)
@@ -86,6 +91,7 @@ pub fn next(credentials: &Credentials, reminded: &Reminded, now: Timestamp) -> O
     credentials
         .all()
         .iter()
+        .filter(|c| !c.renews_itself())
         .filter_map(|c| Some((c.info.id, c.info.expires?)))
         .flat_map(|(id, expires)| {
             THRESHOLDS.iter().filter_map(move |d| {

@@ -17,6 +17,8 @@
 
 #[path = "common/accounts.rs"]
 mod accounts;
+#[path = "common/oidc.rs"]
+mod oidc;
 #[path = "e2e/browser.rs"]
 #[macro_use]
 #[allow(dead_code)]
@@ -983,7 +985,176 @@ async fn a_browser_login_outlives_a_stopped_background(engine: Engine) {
     );
 }
 
+/// How long the OpenID provider's access tokens live in the test: short,
+/// so refreshes come within the test (one after 30 s, by
+/// `openid::refresh_at`), long enough for a 30 s alarm.
+const OIDC_ACCESS_TTL: i64 = 60;
+
+/// A self-hosted deployment behind a real OpenID provider (`oidc-provider`
+/// under Node): the user logs in through the provider's own login and
+/// consent pages in the browser's login window (`launchWebAuthFlow`), uses
+/// the login on the deployment, whose every request is checked by
+/// introspection at the provider, and keeps working past the access
+/// token's expiry with no 401, the rule's token replaced in place. When
+/// the provider then refuses to refresh, the header stops and the popup on
+/// the deployment's tab says why.
+async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
+    let w = World::start(engine).await;
+    let b = &w.h.browser;
+    w.open_popup().await;
+    let popup_tab = b.current_tab().await;
+    b.click("#show-login").await;
+    b.select("#login-provider", "openId").await;
+    let redirect = b
+        .wait_js(
+            "the redirect URL to register",
+            WAIT,
+            "return !document.getElementById('login-redirect').hidden && \
+                    document.getElementById('login-redirect-url').textContent;",
+        )
+        .await;
+    let redirect = redirect.as_str().unwrap_or_default().to_owned();
+    assert!(
+        redirect.ends_with(".chromiumapp.org/") || redirect.ends_with(".extensions.allizom.org/"),
+        "the browser's redirect URL: {redirect}"
+    );
+    assert!(!b
+        .find("#login-secret-row")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    let idp = oidc::OidcProvider::start(&redirect, OIDC_ACCESS_TTL as u64);
+    b.fill("#login-endpoint", &idp.issuer).await;
+    b.fill("#login-client-id", "tokenward").await;
+    b.click("#login-browser").await;
+
+    // The provider's own sign-in and consent pages, in the login window.
+    switch_to_tab_with(&w, "/interaction/").await;
+    b.wait_for_css("input[name=prompt][value=login]", CALL_WAIT)
+        .await;
+    b.fill("input[name=login]", "alice").await;
+    b.fill("input[name=password]", "wonderland").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_css("input[name=prompt][value=consent]", CALL_WAIT)
+        .await;
+    b.click("button[type=submit]").await;
+    b.switch_to(&popup_tab).await;
+    let host = idp.issuer.trim_start_matches("http://").to_owned();
+    let done = wait_browser_login(&w, "done").await;
+    assert_eq!(
+        done,
+        format!(
+            "Logged in to {host} as alice (alice@example.test); its token is renewed before it \
+             expires"
+        )
+    );
+    let id = w.credential_id("openId").await;
+
+    // Used on the deployment, with the Bearer header it suggests.
+    w.click_credential(&id, "use").await;
+    b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
+    b.fill("#use-pattern", &format!("{}/", idp.resource)).await;
+    b.set_checked("#use-allow-http", true).await;
+    b.click("#use-save").await;
+    b.wait_js(
+        "the rule to be used",
+        CALL_WAIT,
+        "return document.getElementById('use').hidden;",
+    )
+    .await;
+    assert_eq!(w.popup_error().await.trim(), "");
+
+    // The deployment's page calls its API twice a second from here on.
+    let page = format!("{}/", idp.resource);
+    b.goto(&page).await;
+    let tab = w.h.tab_id_via_new_tab(&page).await;
+    let ok = |r: &Json| r["status"] == 200;
+    let first = browser::poll("a 200 from the deployment", CALL_WAIT, || async {
+        idp.events("request").into_iter().find(|r| ok(r))
+    })
+    .await;
+    let first_token = first["token"].clone();
+    let first_expiry_ms = first["exp"].as_i64().unwrap() * 1000;
+
+    // Past the first token's expiry, the deployment still answers 200, to
+    // another token, and never answered 401 since the first 200.
+    let wait = Duration::from_secs(OIDC_ACCESS_TTL as u64 * 2 + 30);
+    browser::poll(
+        "a 200 with a new token after the first expired",
+        wait,
+        || async {
+            idp.events("request").into_iter().find(|r| {
+                ok(r)
+                    && r["token"] != first_token
+                    && r["at"].as_i64().unwrap() > first_expiry_ms + 1000
+            })
+        },
+    )
+    .await;
+    let requests = idp.events("request");
+    let since_first: Vec<&Json> = requests.iter().skip_while(|r| !ok(r)).collect();
+    let unauthorized: Vec<&&Json> = since_first.iter().filter(|r| !ok(r)).collect();
+    assert!(
+        unauthorized.is_empty(),
+        "no 401 once logged in: {unauthorized:?} of {} requests",
+        since_first.len()
+    );
+    let tokens = idp.events("token");
+    assert_eq!(tokens[0]["grant"], "authorization_code");
+    assert!(
+        tokens.len() >= 2 && tokens[1..].iter().all(|t| t["grant"] == "refresh_token"),
+        "{tokens:?}"
+    );
+    let issued = tokens[0]["at"].as_i64().unwrap();
+    let refreshed = tokens[1]["at"].as_i64().unwrap();
+    let after_ms = refreshed - issued;
+    eprintln!(
+        "{engine:?}: first refresh {after_ms} ms after the login, {} ms before the token \
+         expired; {} requests since the first 200, none refused",
+        OIDC_ACCESS_TTL * 1000 - after_ms,
+        since_first.len()
+    );
+    assert!(
+        (OIDC_ACCESS_TTL * 1000 / 2 - 2000..OIDC_ACCESS_TTL * 1000 - 5000).contains(&after_ms),
+        "refreshed {after_ms} ms after the login: not before half its life, well before its end"
+    );
+
+    // The provider refuses the next refresh: the header stops, and the
+    // popup on the deployment's tab says why.
+    idp.refuse_tokens().await;
+    let refused_at = browser::poll("a refused refresh", wait, || async {
+        idp.events("refused")
+            .first()
+            .map(|r| r["at"].as_i64().unwrap())
+    })
+    .await;
+    browser::poll("the header to stop", CALL_WAIT, || async {
+        idp.events("request")
+            .into_iter()
+            .find(|r| r["token"].is_null() && r["at"].as_i64().unwrap() > refused_at)
+    })
+    .await;
+    w.h.open_popup(tab).await;
+    let problem = b
+        .wait_js(
+            "#site-problem",
+            WAIT,
+            "const p = document.getElementById('site-problem'); return !p.hidden && p.textContent;",
+        )
+        .await;
+    assert_eq!(
+        problem.as_str().unwrap_or_default(),
+        format!(
+            "OpenID Connect: alice ({host}) could not be refreshed (the identity provider \
+             refused: invalid_grant: grant request is invalid), so this header is not sent; log \
+             in again"
+        )
+    );
+}
+
 in_both_browsers!(
+    log_in_with_openid_connect_and_stay_fresh,
     log_in_to_each_provider_and_refuse_a_bad_token,
     list_create_and_delete_tokens,
     log_out_ends_the_jina_session_and_forgets_the_rest,

@@ -15,6 +15,7 @@ pub mod http;
 pub mod huggingface;
 pub mod jina;
 pub mod nuclia;
+pub mod openid;
 pub mod site;
 
 use std::fmt;
@@ -38,15 +39,20 @@ pub enum Provider {
     HuggingFace,
     /// Any other site, with any header: nothing to call.
     Custom,
+    /// A self-hosted deployment behind an OpenID Connect identity provider:
+    /// logged in with the browser, its access token kept fresh
+    /// ([`openid`]).
+    OpenId,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 6] = [
         Provider::BentoCloud,
         Provider::Jina,
         Provider::Nuclia,
         Provider::HuggingFace,
         Provider::Custom,
+        Provider::OpenId,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +62,7 @@ impl Provider {
             Provider::Nuclia => "Nuclia",
             Provider::HuggingFace => "Hugging Face",
             Provider::Custom => "Custom site",
+            Provider::OpenId => "OpenID Connect",
         }
     }
 
@@ -66,7 +73,7 @@ impl Provider {
             Provider::Jina => Some(jina::DEFAULT_ENDPOINT),
             Provider::Nuclia => Some(nuclia::DEFAULT_ENDPOINT),
             Provider::HuggingFace => Some(huggingface::DEFAULT_ENDPOINT),
-            Provider::Custom => None,
+            Provider::Custom | Provider::OpenId => None,
         }
     }
 
@@ -429,6 +436,11 @@ pub enum LogoutOutcome {
     NotLoggedIn,
 }
 
+const OPENID_BROWSER_ONLY: &str =
+    "an OpenID Connect login is made with the browser: choose Log in with the browser";
+const OPENID_NO_TOKENS: &str =
+    "an OpenID Connect login has one access token, renewed by Tokenward; the identity provider manages the rest";
+
 fn unsupported<T>(what: &str) -> Result<T, ProviderError> {
     Err(ProviderError::Unsupported(what.to_owned()))
 }
@@ -449,6 +461,7 @@ pub fn who_am_i(credential: &Credential) -> Result<Call<Identity>, ProviderError
         (Provider::Custom, _) => {
             unsupported("a custom site has no sign-in check; the credential is used as entered")
         }
+        (Provider::OpenId, _) => unsupported(OPENID_BROWSER_ONLY),
     }
 }
 
@@ -461,6 +474,7 @@ pub fn list_tokens(credential: &Credential) -> Result<Call<Vec<RemoteToken>>, Pr
         Provider::Nuclia => nuclia_user(info).map(|()| nuclia::list_tokens(&info.endpoint, secret)),
         Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
         Provider::Custom => unsupported("a custom site has no token list"),
+        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
     }
 }
 
@@ -486,6 +500,7 @@ pub fn create_token(
         }
         Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
         Provider::Custom => unsupported("a custom site has no token creation"),
+        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
     }
 }
 
@@ -504,6 +519,7 @@ pub fn delete_token(credential: &Credential, id: &str) -> Result<Call<()>, Provi
         }
         Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
         Provider::Custom => unsupported("a custom site has no token deletion"),
+        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
     }
 }
 

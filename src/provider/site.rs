@@ -109,6 +109,13 @@ pub fn suggest_site(info: &CredentialInfo, deployment: Option<&str>) -> Option<S
             vec![bearer("Authorization")],
         ),
         (Provider::Nuclia | Provider::Custom, _) => (own_site()?, bearer("Authorization"), vec![]),
+        // The identity provider is not where the token is used: only the
+        // deployment the user names is suggested.
+        (Provider::OpenId, _) => (
+            deployment.and_then(url_origin)?,
+            bearer("Authorization"),
+            vec![],
+        ),
     };
     Some(SiteSuggestion {
         pattern,
@@ -166,7 +173,7 @@ pub fn env_vars(credential: &Credential) -> Vec<(&'static str, String)> {
         ],
         Provider::Jina => vec![("JINA_AUTH_TOKEN", secret)],
         Provider::HuggingFace => vec![("HF_TOKEN", secret)],
-        Provider::Nuclia | Provider::Custom => return Vec::new(),
+        Provider::Nuclia | Provider::Custom | Provider::OpenId => return Vec::new(),
     };
     if custom {
         match info.provider {

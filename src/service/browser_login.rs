@@ -8,6 +8,12 @@
 //!
 //! Both end with the normal login with that token.
 //!
+//! OpenID Connect logins ([`super::openid`]) keep their record here too,
+//! with the values that tie the provider's answer to the login, but the
+//! browser carries the user: the background hands the page to
+//! `identity.launchWebAuthFlow` and reports where it ended
+//! ([`finish_web_auth_flow`]). Polling only watches their deadline.
+//!
 //! Unlike the CLI, which polls forever, it gives up after
 //! [`LOGIN_WINDOW_SECONDS`] with a clear message, and can be cancelled. The
 //! pending login is a record in `storage.session` (in memory, never on
@@ -22,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::openid::{self, OpenIdLogin};
 use super::{
     account, error_response, Platform, RuleEngine, ServiceError, StateStore, StreamRead, Transport,
 };
@@ -48,6 +55,10 @@ pub(crate) struct PendingLogin {
     /// once the login is over.
     #[serde(default)]
     pub(crate) stream: Option<String>,
+    /// An OpenID Connect login's state, nonce and PKCE verifier; cleared
+    /// once the login is over.
+    #[serde(default)]
+    pub(crate) openid: Option<OpenIdLogin>,
     pub(crate) approve_url: String,
     pub(crate) deadline: Timestamp,
     /// `pending`, `done` or `failed`.
@@ -109,9 +120,12 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
     state: &State,
     provider: Provider,
     endpoint: &str,
+    client_id: &str,
+    redirect_uri: &str,
 ) -> Response {
     let result = async {
         let endpoint = Endpoint::parse(provider, endpoint)?;
+        let mut openid_login = None;
         let unreachable = |e: super::PlatformError| ServiceError::Unreachable {
             origin: endpoint.origin(),
             reason: e.0,
@@ -140,26 +154,37 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
                 }
                 (page?, None, Some(id))
             }
+            Provider::OpenId => {
+                let (page, login) =
+                    openid::start(platform, &endpoint, client_id, redirect_uri).await?;
+                openid_login = Some(login);
+                (page, None, None)
+            }
             _ => {
                 return Err(ServiceError::Invalid(format!(
-                    "{} logs in with a pasted token here; browser login is for BentoCloud and \
-                     Jina AI",
+                    "{} logs in with a pasted token here; browser login is for BentoCloud, \
+                     Jina AI and OpenID Connect",
                     provider.name()
                 )))
             }
         };
         let verb = if code.is_some() { "Approve" } else { "Finish" };
+        let place = if openid_login.is_some() {
+            "login window".to_owned()
+        } else {
+            format!("{} tab", provider.name())
+        };
         let login = PendingLogin {
             provider,
             endpoint: endpoint.as_str().to_owned(),
             approve_url,
             code,
             stream,
+            openid: openid_login,
             deadline: Timestamp(platform.clock.now.0 + LOGIN_WINDOW_SECONDS),
             state: "pending".to_owned(),
             message: Some(format!(
-                "{verb} the login in the {} tab that opened; waiting up to {} minutes",
-                provider.name(),
+                "{verb} the login in the {place} that opened; waiting up to {} minutes",
                 LOGIN_WINDOW_SECONDS / 60
             )),
         };
@@ -252,6 +277,7 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
     }
     let finish = |login: &mut PendingLogin, outcome: &str, message: String| {
         login.code = None;
+        login.openid = None;
         if let Some(id) = login.stream.take() {
             platform.transport.close_stream(&id);
         }
@@ -387,6 +413,49 @@ async fn poll_jina_stream<S, E, T: Transport>(
     })
 }
 
+/// Where the browser's web auth flow ended, for the pending OpenID Connect
+/// login: the provider's redirect is checked and exchanged; no redirect
+/// (the user closed the window, or the browser gave up) ends the login.
+/// A report for no pending login (a stale or repeated one) changes nothing.
+pub(super) async fn finish_web_auth_flow<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+    redirect: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let mut login = match read(platform.store).await {
+        Ok(Some(login)) => login,
+        Ok(None) => return none_view(),
+        Err(e) => return error_response(&e, &state),
+    };
+    let Some(pending) = login.openid.take().filter(|_| login.state == "pending") else {
+        return Response::BrowserLogin(login.view());
+    };
+    let outcome = match (redirect, Endpoint::parse(Provider::OpenId, &login.endpoint)) {
+        (Some(redirect), Ok(endpoint)) => {
+            openid::finish(platform, &mut state, &endpoint, &pending, &redirect).await
+        }
+        (Some(_), Err(e)) => Err(e.into()),
+        (None, _) => Err(ServiceError::Invalid(format!(
+            "the login window closed before the login finished{}; nothing was changed. Start \
+             again to log in.",
+            error
+                .map(|e| format!(" ({})", e.chars().take(200).collect::<String>()))
+                .unwrap_or_default()
+        ))),
+    };
+    let (outcome, message) = match outcome {
+        Ok(confirmation) => ("done", confirmation),
+        Err(e) => ("failed", e.to_string()),
+    };
+    login.state = outcome.to_owned();
+    login.message = Some(message);
+    match write(platform.store, Some(&login)).await {
+        Ok(()) => Response::BrowserLogin(login.view()),
+        Err(e) => error_response(&e, &state),
+    }
+}
+
 pub(super) async fn status<S: StateStore>(store: &S, state: &State) -> Response {
     match read(store).await {
         Ok(Some(login)) => Response::BrowserLogin(login.view()),
@@ -431,6 +500,8 @@ mod tests {
         Request::StartBrowserLogin {
             provider: Provider::BentoCloud,
             endpoint: "http://127.0.0.1:9000".into(),
+            client_id: String::new(),
+            redirect_uri: String::new(),
         }
     }
 
@@ -542,6 +613,8 @@ mod tests {
             fakes.handle(Request::StartBrowserLogin {
                 provider: Provider::HuggingFace,
                 endpoint: String::new(),
+                client_id: String::new(),
+                redirect_uri: String::new(),
             }),
             Response::Error { .. }
         ));
@@ -583,6 +656,8 @@ mod tests {
         view(fakes.handle(Request::StartBrowserLogin {
             provider: Provider::Jina,
             endpoint: "http://127.0.0.1:9100".into(),
+            client_id: String::new(),
+            redirect_uri: String::new(),
         }))
     }
 
@@ -740,6 +815,8 @@ mod tests {
                     fakes.handle(Request::StartBrowserLogin {
                         provider: Provider::Jina,
                         endpoint: "http://127.0.0.1:9100".into(),
+                        client_id: String::new(),
+                        redirect_uri: String::new(),
                     }),
                     Response::Error { .. }
                 ),
@@ -773,6 +850,8 @@ mod tests {
         fakes.handle(Request::StartBrowserLogin {
             provider: Provider::Jina,
             endpoint: "http://127.0.0.1:9100".into(),
+            client_id: String::new(),
+            redirect_uri: String::new(),
         })
     }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 mod account;
 mod browser_login;
 mod lock;
+mod openid;
 
 use crate::compile::{self, CompileError, Limits};
 use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
@@ -288,9 +289,26 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::SetIdleLock { minutes } => {
             return lock::set_idle_lock(platform, state, minutes).await
         }
-        Request::StartBrowserLogin { provider, endpoint } => {
-            return browser_login::start(platform, &state, provider, &endpoint).await
+        Request::StartBrowserLogin {
+            provider,
+            endpoint,
+            client_id,
+            redirect_uri,
+        } => {
+            return browser_login::start(
+                platform,
+                &state,
+                provider,
+                &endpoint,
+                &client_id,
+                &redirect_uri,
+            )
+            .await
         }
+        Request::FinishWebAuthFlow { redirect, error } => {
+            return browser_login::finish_web_auth_flow(platform, state, redirect, error).await
+        }
+        Request::RefreshLogins => return openid::refresh_due(platform).await,
         Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
         Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
         Request::CancelBrowserLogin => return browser_login::cancel(platform, &state).await,
@@ -348,6 +366,8 @@ fn allowed_while_locked(request: &Request) -> bool {
             | Request::Export { passphrase: None }
             | Request::BrowserLoginStatus
             | Request::CancelBrowserLogin
+            // Does nothing while locked: the refresh tokens are sealed.
+            | Request::RefreshLogins
     )
 }
 
@@ -361,6 +381,7 @@ fn adds_a_secret(request: &Request) -> bool {
         | Request::RenewToken { .. }
         | Request::UseCredential { .. }
         | Request::StartBrowserLogin { .. }
+        | Request::FinishWebAuthFlow { .. }
         | Request::PollBrowserLogin => true,
         _ => false,
     }

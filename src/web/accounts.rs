@@ -283,6 +283,7 @@ fn provider_key(p: Provider) -> &'static str {
         Provider::Nuclia => "nuclia",
         Provider::HuggingFace => "huggingFace",
         Provider::Custom => "custom",
+        Provider::OpenId => "openId",
     }
 }
 
@@ -329,11 +330,31 @@ fn login_fields() -> Result<(), DomError> {
         provider == Provider::Custom,
     );
     // BentoCloud's and Jina's CLIs also log in through the browser; the
-    // others take a pasted token.
+    // others take a pasted token, but for OpenID Connect, which only logs
+    // in through the browser.
+    let openid = provider == Provider::OpenId;
     dom::show(
         &dom::by_id::<Element>("login-browser")?,
-        matches!(provider, Provider::BentoCloud | Provider::Jina),
+        matches!(provider, Provider::BentoCloud | Provider::Jina) || openid,
     );
+    dom::set_text(
+        &dom::by_id("login-browser")?,
+        if openid {
+            "Log in with the browser"
+        } else {
+            "Log in with the browser instead"
+        },
+    );
+    dom::show(&dom::by_id::<Element>("login-secret-row")?, !openid);
+    dom::show(&dom::by_id::<Element>("login-submit")?, !openid);
+    dom::show(&dom::by_id::<Element>("login-client-row")?, openid);
+    dom::show(&dom::by_id::<Element>("login-redirect")?, openid);
+    if openid {
+        // What the identity provider must list for this client: the
+        // browser's own redirect URL for Tokenward.
+        let redirect = super::browser::identity::redirect_url().unwrap_or_default();
+        dom::set_text(&dom::by_id("login-redirect-url")?, &redirect);
+    }
     let nua = provider == Provider::Nuclia && kind == "nuaKey";
     // A NUA key names its own endpoint.
     dom::show(&dom::by_id::<Element>("login-endpoint-row")?, !nua);
@@ -343,6 +364,7 @@ fn login_fields() -> Result<(), DomError> {
             "https://europe-1.rag.progress.cloud/api/v1/kb/<id>"
         }
         (Provider::Custom, _) => "https://model.example.com",
+        (Provider::OpenId, _) => "https://login.example.com/realms/ml (the issuer)",
         (p, _) => p.default_endpoint().unwrap_or(""),
     };
     endpoint.set_placeholder(placeholder);

@@ -15,8 +15,8 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use super::browser::{
-    self, action, alarms, dnr, idle, net, notifications, permissions, runtime, storage, tabs,
-    BrowserError, BrowserRandom, RuleSet,
+    self, action, alarms, dnr, identity, idle, net, notifications, permissions, runtime, storage,
+    tabs, BrowserError, BrowserRandom, RuleSet,
 };
 use crate::compile::Limits;
 use crate::dnr::{Rule, UpdateRuleOptions};
@@ -164,6 +164,10 @@ const IDLE_ALARM: &str = "vault-idle";
 /// Shows the expiry reminders that fall due while nothing else happens.
 const REMINDER_ALARM: &str = "expiry-reminder";
 
+/// Refreshes the OpenID Connect logins due ([`crate::service`]'s `openid`
+/// module says when): an alarm, so a stopped worker is woken for it.
+const REFRESH_ALARM: &str = "openid-refresh";
+
 /// The browser login in progress, in `storage.session`.
 const PENDING_LOGIN_KEY: &str = "pendingLogin";
 /// Resumes the polling of a browser login after the worker was stopped.
@@ -207,7 +211,21 @@ async fn follow_state() {
     schedule_expiry(state.credentials.next_expiry(now)).await;
     schedule_idle_lock(&state).await;
     schedule_reminder(&state).await;
+    schedule_refresh(&state).await;
     refresh_badges(&state).await;
+}
+
+/// The alarm for the next OpenID Connect refresh. None while locked: the
+/// refresh tokens are sealed then, and the unlock comes back here.
+async fn schedule_refresh(state: &State) {
+    let next = state.credentials.next_refresh().filter(|_| !state.locked);
+    let scheduled = match next {
+        Some(when) => alarms::at(REFRESH_ALARM, when).await,
+        None => alarms::clear(REFRESH_ALARM).await,
+    };
+    if let Err(e) = scheduled {
+        warn("refresh alarm", &e);
+    }
 }
 
 async fn schedule_expiry(next: Option<crate::credential::Timestamp>) {
@@ -233,6 +251,11 @@ pub async fn background_on_alarm(alarm: JsValue) {
         follow_state().await;
     } else if name.as_deref() == Some(LOGIN_ALARM) {
         poll_browser_login().await;
+    } else if name.as_deref() == Some(REFRESH_ALARM) {
+        if let Response::Error { message } = serve(Request::RefreshLogins).await {
+            warn("refresh", &message);
+        }
+        follow_state().await;
     } else {
         sync_everything().await;
     }
@@ -313,6 +336,29 @@ async fn poll_browser_login() {
         browser::sleep(LOGIN_POLL_MS).await;
     }
     POLLING.with(|p| p.set(false));
+}
+
+/// Carries the user through the identity provider's login in the
+/// browser's login window, then hands where it ended to the service. The
+/// login polls run beside it: they watch the deadline, and their extension
+/// API calls keep the worker alive while the user types. A worker stopped
+/// anyway loses this promise; the record's deadline then ends the login
+/// with a message.
+async fn web_auth_flow(url: String) {
+    let request = match identity::launch_web_auth_flow(&url).await {
+        Ok(redirect) => Request::FinishWebAuthFlow {
+            redirect: Some(redirect),
+            error: None,
+        },
+        Err(e) => Request::FinishWebAuthFlow {
+            redirect: None,
+            error: Some(e.0),
+        },
+    };
+    if let Response::Error { message } = serve(request).await {
+        warn("login", &message);
+    }
+    follow_state().await;
 }
 
 /// The idle check runs only while it can do something: protected,
@@ -462,7 +508,20 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
         (true, Err(e)) => Response::Error {
             message: format!("malformed request: {e}"),
         },
-        (true, Ok(request)) => {
+        (true, Ok(Request::FinishWebAuthFlow { .. })) => Response::Error {
+            message: "only the login window's end finishes an OpenID Connect login".to_owned(),
+        },
+        (true, Ok(mut request)) => {
+            if let Request::StartBrowserLogin {
+                provider: crate::provider::Provider::OpenId,
+                redirect_uri,
+                ..
+            } = &mut request
+            {
+                // The browser's own, whatever the page sent: the only one
+                // `launchWebAuthFlow` stops at.
+                *redirect_uri = identity::redirect_url().unwrap_or_default();
+            }
             let mutates = !matches!(
                 request,
                 Request::ListRules
@@ -482,7 +541,9 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
             }
             if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
                 if let Some(url) = &view.approve_url {
-                    if let Err(e) = tabs::open(url).await {
+                    if view.provider == Some(crate::provider::Provider::OpenId) {
+                        wasm_bindgen_futures::spawn_local(web_auth_flow(url.clone()));
+                    } else if let Err(e) = tabs::open(url).await {
                         warn("login tab", &e);
                     }
                     if let Err(e) = alarms::every(LOGIN_ALARM, 0.5).await {

@@ -436,6 +436,37 @@ pub mod alarms {
     }
 }
 
+/// `identity`: the browser carries the user through an identity
+/// provider's login and hands back where it redirected.
+pub mod identity {
+    use super::*;
+
+    /// `https://<extension id>.chromiumapp.org/` in Chromium,
+    /// `https://<hash>.extensions.allizom.org/` in Firefox: the redirect
+    /// URI to register with the identity provider, and the one
+    /// `launchWebAuthFlow` stops at.
+    pub fn redirect_url() -> Result<String> {
+        invoke("identity", "getRedirectURL", &[])?
+            .as_string()
+            .ok_or_else(|| BrowserError("the browser gave no redirect URL".to_owned()))
+    }
+
+    /// Opens `url` in the browser's login window and resolves with the URL
+    /// the provider redirected to. Rejects when the user closes the window
+    /// or the provider never redirects there.
+    /// <https://developer.chrome.com/docs/extensions/reference/api/identity#method-launchWebAuthFlow>
+    pub async fn launch_web_auth_flow(url: &str) -> Result<String> {
+        let details = object(&[
+            ("url", JsValue::from_str(url)),
+            ("interactive", JsValue::TRUE),
+        ])?;
+        call("identity", "launchWebAuthFlow", &[details])
+            .await?
+            .as_string()
+            .ok_or_else(|| BrowserError("the login window gave no address back".to_owned()))
+    }
+}
+
 pub mod storage {
     use super::*;
 

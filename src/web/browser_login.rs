@@ -9,21 +9,39 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlInputElement};
 
 use super::accounts;
-use super::browser::{self, runtime};
+use super::browser::{self, permissions, runtime};
 use super::dom::{self, DomError};
+use crate::credential::Endpoint;
 use crate::message::{BrowserLoginView, Request, Response};
 use crate::provider::Provider;
 
 pub fn install() -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("login-browser")?, "click", |_| {
-        let endpoint = dom::by_id::<HtmlInputElement>("login-endpoint")
-            .map(|i| i.value())
-            .unwrap_or_default();
-        // Sent inside the click: the tab the background opens takes the
-        // focus and may close the popup.
+        let value = |id: &str| {
+            dom::by_id::<HtmlInputElement>(id)
+                .map(|i| i.value())
+                .unwrap_or_default()
+        };
+        let endpoint = value("login-endpoint");
         let provider = accounts::selected_provider().unwrap_or(Provider::BentoCloud);
-        let pending = runtime::send_now(&Request::StartBrowserLogin { provider, endpoint });
+        // The background calls the provider only where its host permission
+        // is held: asked inside the click, as the browser requires.
+        let asked = Endpoint::parse(provider, &endpoint)
+            .ok()
+            .map(|e| permissions::request_origins(&[e.host_permission()]));
+        // Sent inside the click too: the tab or window the background opens
+        // takes the focus and may close the popup.
+        let pending = runtime::send_now(&Request::StartBrowserLogin {
+            provider,
+            endpoint,
+            client_id: value("login-client-id"),
+            // The background puts the browser's own.
+            redirect_uri: String::new(),
+        });
         spawn_local(async move {
+            if let Some(Ok(asked)) = asked {
+                let _ = asked.await;
+            }
             let answer = pending.await;
             handle(answer).await;
         });

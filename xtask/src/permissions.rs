@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every API permission any build may request, each with why it is needed.
 /// Adding one means adding its reason here, where review sees it.
-pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 6] = [
+pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 7] = [
     (
         "declarativeNetRequestWithHostAccess",
         "applies the header rules, and only where host access was granted (no install warning)",
@@ -31,6 +31,10 @@ pub(crate) const ALLOWED_PERMISSIONS: [(&str, &str); 6] = [
     (
         "notifications",
         "reminds the user 3 days and 1 day before a token expires (can be turned off in the popup)",
+    ),
+    (
+        "identity",
+        "OpenID Connect login: identity.launchWebAuthFlow carries the user through their identity provider's login page; no install warning",
     ),
 ];
 

@@ -175,7 +175,16 @@ fn e2e_tests(
             "--test-threads=1",
         ])
         // Holds chrome/ and firefox/, unpacked, with loopback host permissions.
-        .env("TOKENWARD_TEST_EXTENSION", test_extension);
+        .env("TOKENWARD_TEST_EXTENSION", test_extension)
+        // The OpenID provider of tests/providers.rs, run with this Node.
+        .env(
+            "TOKENWARD_OIDC_STANDIN",
+            tools::ensure_oidc_standin(workspace)?,
+        )
+        .env(
+            "TOKENWARD_NODE",
+            process::find_on_path("node").ok_or("node not found on PATH")?,
+        );
     for located in browsers {
         cargo
             .env(located.browser.binary_env, &located.binary)

@@ -199,6 +199,39 @@ pub(crate) fn ensure_web_ext(workspace: &Workspace) -> Result<PathBuf, Error> {
     Ok(web_ext)
 }
 
+/// The version of `oidc-provider` standin/oidc/package.json pins; its
+/// package-lock.json holds the rest of the tree.
+pub(crate) const OIDC_PROVIDER_NPM_VERSION: &str = "9.13.3";
+
+/// The OpenID Connect stand-in of the provider e2e tests
+/// (standin/oidc/server.mjs): its npm tree installed exactly from the lock
+/// file (`npm ci`) unless already there. Returns the script to run.
+pub(crate) fn ensure_oidc_standin(workspace: &Workspace) -> Result<PathBuf, Error> {
+    let dir = workspace.root().join("standin/oidc");
+    let ready =
+        || npm_package_version(&dir, "oidc-provider").as_deref() == Some(OIDC_PROVIDER_NPM_VERSION);
+    if !ready() {
+        println!("oidc-provider: npm ci in standin/oidc");
+        let npm = process::find_on_path("npm")
+            .ok_or("npm not found on PATH, cannot install standin/oidc's packages")?;
+        process::run(Command::new(npm).current_dir(&dir).args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ]))?;
+        if !ready() {
+            return Err(format!(
+                "npm ci in {} did not install oidc-provider@{OIDC_PROVIDER_NPM_VERSION}",
+                dir.display()
+            )
+            .into());
+        }
+    }
+    println!("oidc-provider: {OIDC_PROVIDER_NPM_VERSION} in standin/oidc");
+    Ok(dir.join("server.mjs"))
+}
+
 /// `npm install NAME@VERSION` into `prefix`, recorded exactly in its
 /// package.json so that a later install of another tool keeps this one.
 fn npm_install(prefix: &Path, name: &str, version: &str) -> Result<(), Error> {
