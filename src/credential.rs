@@ -394,24 +394,32 @@ pub enum CredentialKind {
     /// A short-lived user token, such as an OAuth access token.
     UserToken,
     /// An OpenID Connect login ([`crate::provider::openid`]): the secret is
-    /// the access token, replaced with the refresh token before it expires.
-    /// The endpoint is the issuer.
-    #[serde(rename_all = "camelCase")]
+    /// the access token, renewed ([`Renewal`]) before it expires. The
+    /// endpoint is the issuer.
     OpenId {
-        client_id: String,
-        /// From discovery at login: where refreshes go.
-        token_endpoint: String,
         /// The ID token's `sub`: a new login as the same subject replaces
         /// this credential, and the rules using it follow.
         subject: String,
-        /// Why the provider refused to refresh: the rules using this
-        /// credential stop until a new login.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        refresh_failed: Option<String>,
-        /// After a refresh that got no answer, when to try again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        retry_at: Option<Timestamp>,
     },
+}
+
+/// How a short-lived OAuth access token, the credential's secret, is
+/// renewed with its refresh token ([`Credential::refresh_token`]) before it
+/// expires: an OpenID Connect login, or a Nuclia user token from the
+/// browser login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Renewal {
+    pub client_id: String,
+    /// Where refreshes go (OpenID Connect: from discovery at login).
+    pub token_endpoint: String,
+    /// Why the provider refused to refresh: the rules using this
+    /// credential stop until a new login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// After a refresh that got no answer, when to try again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
 }
 
 /// Everything about a credential but the secret: what storage keeps beside
@@ -439,6 +447,8 @@ pub struct CredentialInfo {
     pub expires: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<Renewal>,
 }
 
 impl CredentialInfo {
@@ -456,7 +466,12 @@ pub struct Credential {
     pub secret: Secret,
     /// An OpenID Connect login's refresh token: a secret like the other,
     /// sealed with it, left out of views and of exports without secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Named as `protection::for_each_secret` looks for it, to seal it.
+    #[serde(
+        default,
+        rename = "refreshToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_token: Option<Secret>,
 }
 
@@ -483,6 +498,7 @@ impl Credential {
                 created: None,
                 expires: None,
                 last_verified: None,
+                renewal: None,
             },
             secret,
             refresh_token: None,
@@ -499,27 +515,20 @@ impl Credential {
         }
     }
 
-    /// An OpenID Connect login with a refresh token its provider has not
+    /// A short-lived token with a refresh token its provider has not
     /// refused.
     pub fn renews_itself(&self) -> bool {
-        matches!(
-            self.info.kind,
-            CredentialKind::OpenId {
-                refresh_failed: None,
-                ..
-            }
-        ) && self.refresh_token.is_some()
+        self.refresh_token.is_some()
+            && self
+                .info
+                .renewal
+                .as_ref()
+                .is_some_and(|r| r.failed.is_none())
     }
 
-    /// Why an OpenID Connect login can no longer be refreshed.
+    /// Why its provider refused to renew the token.
     pub fn refresh_failure(&self) -> Option<&str> {
-        match &self.info.kind {
-            CredentialKind::OpenId {
-                refresh_failed: Some(why),
-                ..
-            } => Some(why),
-            _ => None,
-        }
+        self.info.renewal.as_ref()?.failed.as_deref()
     }
 }
 
@@ -576,23 +585,20 @@ impl Credentials {
             .is_some_and(|c| c.validity(now) != Validity::Expired && c.refresh_failure().is_none())
     }
 
-    /// When each OpenID Connect login that can be refreshed is due: a
+    /// When each short-lived token that can be refreshed is due: a
     /// retry's time after a refresh that got no answer, else
     /// [`openid::refresh_at`](crate::provider::openid::refresh_at).
     fn refreshes(&self) -> impl Iterator<Item = (CredentialId, Timestamp)> + '_ {
-        self.items.iter().filter_map(|c| match &c.info.kind {
-            CredentialKind::OpenId {
-                refresh_failed: None,
-                retry_at,
-                ..
-            } if c.refresh_token.is_some() => {
+        self.items
+            .iter()
+            .filter(|c| c.renews_itself())
+            .filter_map(|c| {
                 let expires = c.info.expires?;
                 let due =
                     crate::provider::openid::refresh_at(c.info.created.unwrap_or(expires), expires);
+                let retry_at = c.info.renewal.as_ref()?.retry_at;
                 Some((c.info.id, retry_at.map_or(due, |r| r.max(due))))
-            }
-            _ => None,
-        })
+            })
     }
 
     /// The logins to refresh now.

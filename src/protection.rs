@@ -239,6 +239,38 @@ pub(crate) mod tests {
         assert_eq!(v, state());
     }
 
+    /// What the store really writes for a credential with a refresh token
+    /// is sealed whole: the places above are the ones serde writes.
+    #[test]
+    fn a_stored_refresh_token_is_sealed() {
+        use crate::credential::{Credential, CredentialKind, Endpoint};
+        use crate::header::Secret;
+        let mut state = crate::store::State::default();
+        let mut c = Credential::new(
+            0,
+            crate::provider::Provider::Nuclia,
+            Endpoint::new("https://accounts.progress.cloud").expect("test setup"),
+            CredentialKind::UserToken,
+            Secret::from_input("ory_at_access").expect("test setup"),
+        );
+        c.refresh_token = Some(Secret::from_input("ory_rt_refresh").expect("test setup"));
+        state.credentials.add(c);
+        let mut stored = state.encode();
+        seal_secrets(&mut stored, &key(1), &mut CountingRng(0)).expect("test setup");
+        let text = stored.to_string();
+        assert!(!text.contains("ory_at_access"), "{text}");
+        assert!(!text.contains("ory_rt_refresh"), "{text}");
+        assert_eq!(open_secrets(&mut stored, Some(&key(1))), Ok(true));
+        let back = crate::store::State::decode(Some(stored)).expect("decode");
+        assert_eq!(
+            back.credentials.all()[0]
+                .refresh_token
+                .as_ref()
+                .map(Secret::expose),
+            Some("ory_rt_refresh")
+        );
+    }
+
     #[test]
     fn locked_opens_to_the_placeholder_and_a_wrong_key_fails() {
         let mut sealed = state();

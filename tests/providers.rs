@@ -1153,8 +1153,136 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     );
 }
 
+/// The Nuclia stand-in's access tokens in the test: refreshed after 30 s.
+const NUCLIA_ACCESS_TTL: i64 = 60;
+
+/// The Nuclia credential's access and refresh tokens, as stored.
+async fn nuclia_tokens(w: &World) -> (String, String) {
+    w.open_popup().await;
+    let state = w.stored_state().await;
+    let c = state["credentials"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["provider"] == "nuclia"))
+        .cloned()
+        .expect("the Nuclia credential");
+    (
+        c["secret"].as_str().unwrap_or_default().to_owned(),
+        c["refreshToken"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// `nuclia auth login`, from the popup: the background opens Nuclia's OAuth
+/// page in a tab with the official client's id, PKCE and loopback
+/// redirect; the stand-in approves at once and the tab arrives at
+/// `127.0.0.1:18765/callback`, where nothing listens: the background reads
+/// the code from the tab's address, closes the tab, exchanges the code and
+/// logs in with the user token. Used on a site, the token is refreshed
+/// (rotated refresh token) before it expires and the header follows.
+async fn log_in_to_nuclia_with_the_browser_and_stay_fresh(engine: Engine) {
+    let w = World::start(engine).await;
+    let nuclia = w.s.seeds().nuclia.clone();
+    w.s.set_nuclia_access_seconds(NUCLIA_ACCESS_TTL);
+    let b = &w.h.browser;
+    w.open_popup().await;
+    b.click("#show-login").await;
+    b.select("#login-provider", "nuclia").await;
+    b.fill("#login-endpoint", &nuclia.url).await;
+    b.click("#login-browser").await;
+    let logged_in = std::time::Instant::now();
+    let done = wait_browser_login(&w, "done").await;
+    assert_eq!(
+        done,
+        format!(
+            "User: {} <{}>; its token is renewed before it expires",
+            nuclia.user, nuclia.email
+        )
+    );
+    browser::poll("the login tab to close", WAIT, || async {
+        (b.client.windows().await.map(|w| w.len()).unwrap_or(0) == 1).then_some(())
+    })
+    .await;
+    let requests = w.s.requests(Service::Nuclia);
+    let auth = requests
+        .iter()
+        .find(|r| r.path() == "/oauth2/auth")
+        .expect("the login page");
+    assert_eq!(
+        auth.query("client_id").as_deref(),
+        Some(nuclia.oauth_client_id.as_str())
+    );
+    assert_eq!(
+        auth.query("redirect_uri").as_deref(),
+        Some("http://127.0.0.1:18765/callback")
+    );
+    assert_eq!(auth.query("code_challenge_method").as_deref(), Some("S256"));
+    let exchange = requests
+        .iter()
+        .find(|r| r.path() == "/oauth2/token")
+        .expect("the code exchange");
+    assert_eq!(
+        exchange.form("grant_type").as_deref(),
+        Some("authorization_code")
+    );
+    assert!(exchange
+        .form("code_verifier")
+        .is_some_and(|v| v.len() == 43));
+    let (first, first_refresh) = nuclia_tokens(&w).await;
+    assert!(first.starts_with("ory_at_") && first_refresh.starts_with("ory_rt_"));
+
+    // Used on a site: the header carries the token, then its successor.
+    let id = w.credential_id("nuclia").await;
+    let site = w.h.origin("127.0.0.1", 0);
+    w.click_credential(&id, "use").await;
+    b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
+    b.fill("#use-pattern", &format!("{site}/")).await;
+    b.set_checked("#use-allow-http", true).await;
+    b.click("#use-save").await;
+    b.wait_js(
+        "the rule to be used",
+        CALL_WAIT,
+        "return document.getElementById('use').hidden;",
+    )
+    .await;
+    let api = format!("{site}/api/v1/user");
+    w.h.wait_header(&api, "authorization", Some(&format!("Bearer {first}")))
+        .await;
+    let wait = Duration::from_secs(NUCLIA_ACCESS_TTL as u64 + 30);
+    let refresh = browser::poll("a refresh at Nuclia", wait, || async {
+        w.s.requests(Service::Nuclia)
+            .into_iter()
+            .find(|r| r.form("grant_type").as_deref() == Some("refresh_token"))
+    })
+    .await;
+    let refreshed_after = logged_in.elapsed();
+    assert_eq!(
+        refresh.form("refresh_token").as_deref(),
+        Some(first_refresh.as_str())
+    );
+    assert_eq!(
+        refresh.form("client_id").as_deref(),
+        Some(nuclia.oauth_client_id.as_str())
+    );
+    assert!(
+        refreshed_after < Duration::from_secs(NUCLIA_ACCESS_TTL as u64 - 5),
+        "refreshed {refreshed_after:?} after the login: before the token expired"
+    );
+    let (second, second_refresh) = browser::poll("the new token stored", CALL_WAIT, || async {
+        let tokens = nuclia_tokens(&w).await;
+        (tokens.0 != first).then_some(tokens)
+    })
+    .await;
+    assert_ne!(
+        second_refresh, first_refresh,
+        "the rotated refresh token is kept"
+    );
+    w.h.wait_header(&api, "authorization", Some(&format!("Bearer {second}")))
+        .await;
+    eprintln!("{engine:?}: Nuclia token refreshed {refreshed_after:?} after the login");
+}
+
 in_both_browsers!(
     log_in_with_openid_connect_and_stay_fresh,
+    log_in_to_nuclia_with_the_browser_and_stay_fresh,
     log_in_to_each_provider_and_refuse_a_bad_token,
     list_create_and_delete_tokens,
     log_out_ends_the_jina_session_and_forgets_the_rest,

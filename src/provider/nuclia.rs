@@ -39,6 +39,56 @@ pub const NUA_HEADER: &str = "X-NUCLIA-NUAKEY";
 /// A NUA key as the SDK sends it for actual NUA calls.
 pub const NUA_STF_HEADER: &str = "X-STF-NUAKEY";
 
+/// The browser login (`nuclia auth login`): OAuth 2.0 authorization code
+/// with PKCE, as the official client's public client. Its registered
+/// redirect is a loopback port, 18765 the first it tries; the extension
+/// cannot listen there, but sees the browser arrive at it (the page then
+/// fails to load, which is the point: the code is only good with the
+/// verifier, which stays in the background).
+pub const OAUTH_CLIENT_ID: &str = "43f54e81-932a-4b45-9bba-acbf4e2b5ee6";
+pub const OAUTH_REDIRECT: &str = "http://127.0.0.1:18765/callback";
+pub const OAUTH_SCOPE: &str = "openid offline_access api:full_access";
+
+/// Where Nuclia's OAuth server is: `https://oauth.<domain>` beside
+/// `https://accounts.<domain>`, as the client derives both from
+/// `BASE_NUCLIA_DOMAIN`. Any other endpoint (a local stand-in) serves
+/// OAuth itself, as the official client does when its bases are aimed at
+/// one URL.
+pub fn oauth_base(endpoint: &Endpoint) -> String {
+    let url = endpoint.as_str();
+    match url.split_once("://accounts.") {
+        Some((scheme, rest)) => format!(
+            "{scheme}://oauth.{}",
+            rest.split('/').next().unwrap_or(rest)
+        ),
+        None => url.to_owned(),
+    }
+}
+
+pub fn oauth_token_endpoint(endpoint: &Endpoint) -> String {
+    format!("{}/oauth2/token", oauth_base(endpoint))
+}
+
+/// The client's `state`: base64 of `{"random": "<64 hex digits>"}`.
+pub fn oauth_state(random: &[u8; 32]) -> String {
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"random\": \"{hex}\"}}"))
+}
+
+/// `oauth2/auth`, with the parameters in the client's order.
+pub fn oauth_authorization_url(endpoint: &Endpoint, challenge: &str, state: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", OAUTH_CLIENT_ID)
+        .append_pair("redirect_uri", OAUTH_REDIRECT)
+        .append_pair("scope", OAUTH_SCOPE)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", state)
+        .finish();
+    format!("{}/oauth2/auth?{query}", oauth_base(endpoint))
+}
+
 fn bearer(secret: &Secret) -> String {
     format!("Bearer {}", secret.expose())
 }
@@ -275,6 +325,32 @@ mod tests {
 
     const TOKEN: &str = "nuclia-user-token-0123456789";
     const AUTH: (&str, &str) = ("Authorization", "Bearer nuclia-user-token-0123456789");
+
+    #[test]
+    fn oauth_login_is_the_clients() {
+        let url = oauth_authorization_url(&ep(), "ch4llenge", "c3RhdGU=");
+        assert_eq!(
+            url,
+            "https://oauth.progress.cloud/oauth2/auth?response_type=code&client_id=43f54e81-932a-4b45-9bba-acbf4e2b5ee6&redirect_uri=http%3A%2F%2F127.0.0.1%3A18765%2Fcallback&scope=openid+offline_access+api%3Afull_access&code_challenge=ch4llenge&code_challenge_method=S256&state=c3RhdGU%3D"
+        );
+        assert_eq!(
+            oauth_token_endpoint(&ep()),
+            "https://oauth.progress.cloud/oauth2/token"
+        );
+        let local = Endpoint::new("http://127.0.0.1:4100").expect("endpoint");
+        assert_eq!(
+            oauth_token_endpoint(&local),
+            "http://127.0.0.1:4100/oauth2/token"
+        );
+        let state = oauth_state(&[0xab; 32]);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(&state)
+            .expect("base64");
+        assert_eq!(
+            String::from_utf8(decoded).expect("utf-8"),
+            format!("{{\"random\": \"{}\"}}", "ab".repeat(32))
+        );
+    }
 
     fn ep() -> Endpoint {
         endpoint(Provider::Nuclia)

@@ -173,7 +173,7 @@ pub fn read_redirect(
     redirect: &str,
     redirect_uri: &str,
     secrets: &LoginSecrets,
-    issuer: &str,
+    issuer: Option<&str>,
 ) -> Result<String, ProviderError> {
     let url = Url::parse(redirect).map_err(|_| ProviderError::LoginFailed {
         reason: Some("the provider's redirect is not a web address".to_owned()),
@@ -210,7 +210,7 @@ pub fn read_redirect(
             ),
         });
     }
-    if let Some(iss) = param("iss") {
+    if let (Some(iss), Some(issuer)) = (param("iss"), issuer) {
         if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(ProviderError::LoginFailed {
                 reason: Some(format!(
@@ -298,8 +298,9 @@ pub fn read_tokens(response: &HttpResponse) -> Result<Tokens, TokenRefusal> {
     let bad = TokenRefusal::Final;
     let body = http::json(response).map_err(bad)?;
     let doc = Obj::of(&body, "").map_err(bad)?;
-    let token_type = doc.str("token_type").map_err(bad)?;
     // The header says Bearer: a DPoP or MAC token would be refused there.
+    // Absent (Nuclia's contract does not promise it) means Bearer.
+    let token_type = doc.opt_str("token_type").map_err(bad)?.unwrap_or("Bearer");
     if !token_type.eq_ignore_ascii_case("bearer") {
         return Err(bad(ProviderError::Unsupported(format!(
             "the provider issued a `{}` token; Tokenward sends Bearer tokens only",
@@ -574,10 +575,10 @@ mod tests {
             s.state
         );
         assert_eq!(
-            read_redirect(&ok, REDIRECT, &s, ISSUER),
+            read_redirect(&ok, REDIRECT, &s, Some(ISSUER)),
             Ok("c0de".to_owned())
         );
-        let reason = |url: &str| match read_redirect(url, REDIRECT, &s, ISSUER) {
+        let reason = |url: &str| match read_redirect(url, REDIRECT, &s, Some(ISSUER)) {
             Err(ProviderError::LoginFailed { reason: Some(r) }) => r,
             other => panic!("{other:?}"),
         };

@@ -20,7 +20,7 @@ use crate::store::State;
 
 /// Sends a call's requests in order, stopping at the first answer that is
 /// not 2xx (the parser reports the first failure), and parses the answers.
-async fn run<T: 'static, X: Transport>(
+pub(super) async fn run<T: 'static, X: Transport>(
     transport: &X,
     provider: Provider,
     call: Call<T>,

@@ -8,7 +8,7 @@
 //!
 //! Both end with the normal login with that token.
 //!
-//! OpenID Connect logins ([`super::openid`]) keep their record here too,
+//! OpenID Connect logins ([`super::oauth`]) keep their record here too,
 //! with the values that tie the provider's answer to the login, but the
 //! browser carries the user: the background hands the page to
 //! `identity.launchWebAuthFlow` and reports where it ended
@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::openid::{self, OpenIdLogin};
+use super::oauth::{self, OAuthLogin};
 use super::{
     account, error_response, Platform, RuleEngine, ServiceError, StateStore, StreamRead, Transport,
 };
@@ -58,7 +58,7 @@ pub(crate) struct PendingLogin {
     /// An OpenID Connect login's state, nonce and PKCE verifier; cleared
     /// once the login is over.
     #[serde(default)]
-    pub(crate) openid: Option<OpenIdLogin>,
+    pub(crate) oauth: Option<OAuthLogin>,
     pub(crate) approve_url: String,
     pub(crate) deadline: Timestamp,
     /// `pending`, `done` or `failed`.
@@ -125,7 +125,7 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
 ) -> Response {
     let result = async {
         let endpoint = Endpoint::parse(provider, endpoint)?;
-        let mut openid_login = None;
+        let mut oauth_login = None;
         let unreachable = |e: super::PlatformError| ServiceError::Unreachable {
             origin: endpoint.origin(),
             reason: e.0,
@@ -154,22 +154,27 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
                 }
                 (page?, None, Some(id))
             }
+            Provider::Nuclia => {
+                let (page, login) = oauth::start_nuclia(platform, &endpoint)?;
+                oauth_login = Some(login);
+                (page, None, None)
+            }
             Provider::OpenId => {
                 let (page, login) =
-                    openid::start(platform, &endpoint, client_id, redirect_uri).await?;
-                openid_login = Some(login);
+                    oauth::start_openid(platform, &endpoint, client_id, redirect_uri).await?;
+                oauth_login = Some(login);
                 (page, None, None)
             }
             _ => {
                 return Err(ServiceError::Invalid(format!(
                     "{} logs in with a pasted token here; browser login is for BentoCloud, \
-                     Jina AI and OpenID Connect",
+                     Jina AI, Nuclia and OpenID Connect",
                     provider.name()
                 )))
             }
         };
         let verb = if code.is_some() { "Approve" } else { "Finish" };
-        let place = if openid_login.is_some() {
+        let place = if oauth_login.is_some() && provider == Provider::OpenId {
             "login window".to_owned()
         } else {
             format!("{} tab", provider.name())
@@ -180,7 +185,7 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
             approve_url,
             code,
             stream,
-            openid: openid_login,
+            oauth: oauth_login,
             deadline: Timestamp(platform.clock.now.0 + LOGIN_WINDOW_SECONDS),
             state: "pending".to_owned(),
             message: Some(format!(
@@ -277,7 +282,7 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
     }
     let finish = |login: &mut PendingLogin, outcome: &str, message: String| {
         login.code = None;
-        login.openid = None;
+        login.oauth = None;
         if let Some(id) = login.stream.take() {
             platform.transport.close_stream(&id);
         }
@@ -428,12 +433,16 @@ pub(super) async fn finish_web_auth_flow<S: StateStore, E: RuleEngine, T: Transp
         Ok(None) => return none_view(),
         Err(e) => return error_response(&e, &state),
     };
-    let Some(pending) = login.openid.take().filter(|_| login.state == "pending") else {
+    let Some(pending) = login.oauth.take().filter(|_| login.state == "pending") else {
         return Response::BrowserLogin(login.view());
     };
-    let outcome = match (redirect, Endpoint::parse(Provider::OpenId, &login.endpoint)) {
+    let provider = login.provider;
+    let outcome = match (redirect, Endpoint::parse(provider, &login.endpoint)) {
         (Some(redirect), Ok(endpoint)) => {
-            openid::finish(platform, &mut state, &endpoint, &pending, &redirect).await
+            oauth::finish(
+                platform, &mut state, provider, &endpoint, &pending, &redirect,
+            )
+            .await
         }
         (Some(_), Err(e)) => Err(e.into()),
         (None, _) => Err(ServiceError::Invalid(format!(

@@ -14,7 +14,7 @@ use serde_json::Value;
 mod account;
 mod browser_login;
 mod lock;
-mod openid;
+mod oauth;
 
 use crate::compile::{self, CompileError, Limits};
 use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
@@ -308,7 +308,7 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::FinishWebAuthFlow { redirect, error } => {
             return browser_login::finish_web_auth_flow(platform, state, redirect, error).await
         }
-        Request::RefreshLogins => return openid::refresh_due(platform).await,
+        Request::RefreshLogins => return oauth::refresh_due(platform).await,
         Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
         Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
         Request::CancelBrowserLogin => return browser_login::cancel(platform, &state).await,

@@ -333,9 +333,12 @@ fn login_fields() -> Result<(), DomError> {
     // others take a pasted token, but for OpenID Connect, which only logs
     // in through the browser.
     let openid = provider == Provider::OpenId;
+    // Nuclia's client logs a user in through the browser; its keys are
+    // pasted.
+    let nuclia_user = provider == Provider::Nuclia && kind == "personalAccessToken";
     dom::show(
         &dom::by_id::<Element>("login-browser")?,
-        matches!(provider, Provider::BentoCloud | Provider::Jina) || openid,
+        matches!(provider, Provider::BentoCloud | Provider::Jina) || openid || nuclia_user,
     );
     dom::set_text(
         &dom::by_id("login-browser")?,

@@ -484,12 +484,38 @@ pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsVal
         .ok()
         .and_then(|u| u.as_string());
     let Some(url) = url else { return };
+    if url.starts_with(&format!("{}?", crate::provider::nuclia::OAUTH_REDIRECT)) {
+        loopback_redirect(tab_id, url).await;
+        return;
+    }
     match load_state().await {
         Ok(state) => {
             let badge = badge_for(&state, Some(&url)).await;
             let _ = action::set_badge(tab_id, badge).await;
         }
         Err(e) => warn("badge", &e),
+    }
+}
+
+/// Nuclia's login tab arrived at the official client's loopback redirect,
+/// where nothing of ours listens: its address carries the code. Handed to
+/// the pending login, which checks its `state` (an unrelated or repeated
+/// visit changes nothing), and the tab, whose page cannot load, is closed.
+/// Seeing the address needs the `http://127.0.0.1/*` host permission, asked
+/// by the login's click.
+async fn loopback_redirect(tab_id: i32, url: String) {
+    let answer = serve(Request::FinishWebAuthFlow {
+        redirect: Some(url),
+        error: None,
+    })
+    .await;
+    let finished = matches!(&answer, Response::BrowserLogin(view) if view.state != "pending");
+    if finished {
+        // The tab reports the address more than once (loading, then the
+        // error page); the first report closes it, the later ones find it
+        // gone, which is not worth a warning.
+        let _ = tabs::close(tab_id).await;
+        follow_state().await;
     }
 }
 

@@ -732,6 +732,10 @@ pub mod tabs {
         call("tabs", "create", &[details]).await.map(drop)
     }
 
+    pub async fn close(id: i32) -> Result<()> {
+        call("tabs", "remove", &[JsValue::from(id)]).await.map(drop)
+    }
+
     pub async fn all() -> Result<Vec<Tab>> {
         let tabs = call("tabs", "query", &[Object::new().into()]).await?;
         // Some tabs (devtools, prerendered) come without an id.

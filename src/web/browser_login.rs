@@ -26,9 +26,16 @@ pub fn install() -> Result<(), DomError> {
         let provider = accounts::selected_provider().unwrap_or(Provider::BentoCloud);
         // The background calls the provider only where its host permission
         // is held: asked inside the click, as the browser requires.
-        let asked = Endpoint::parse(provider, &endpoint)
-            .ok()
-            .map(|e| permissions::request_origins(&[e.host_permission()]));
+        let asked = Endpoint::parse(provider, &endpoint).ok().map(|e| {
+            let mut origins = vec![e.host_permission()];
+            if provider == Provider::Nuclia {
+                // To see the login tab arrive at the client's loopback
+                // redirect (`tabs.onUpdated` shows a tab's address only
+                // where Tokenward has host access).
+                origins.push("http://127.0.0.1/*".to_owned());
+            }
+            permissions::request_origins(&origins)
+        });
         // Sent inside the click too: the tab or window the background opens
         // takes the focus and may close the popup.
         let pending = runtime::send_now(&Request::StartBrowserLogin {

@@ -426,6 +426,11 @@ impl StandIns {
         }
     }
 
+    /// How long Nuclia's OAuth access tokens issued from now on live.
+    pub fn set_nuclia_access_seconds(&self, seconds: i64) {
+        self.shared.lock().nuclia.set_access_seconds(seconds);
+    }
+
     /// Adds a service-account key of the seeded Knowledge Box.
     pub fn add_nuclia_kb_key(&self, expires: Option<SystemTime>) -> String {
         self.shared

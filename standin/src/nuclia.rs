@@ -39,7 +39,7 @@ const AGENT_ID: &str = "9c4be5e8-3c9f-4a1f-8b63-7def2a1d3b22";
 const NUA_CLIENT_ID: &str = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
 /// The public client id Nuclia's CLI registers its callback ports with.
 pub(crate) const OAUTH_CLIENT_ID: &str = "43f54e81-932a-4b45-9bba-acbf4e2b5ee6";
-/// Lifetime of OAuth access tokens.
+/// Lifetime of OAuth access tokens, unless a test sets another.
 const ACCESS_SECONDS: i64 = 3600;
 
 #[derive(Debug, Clone)]
@@ -89,6 +89,7 @@ pub(crate) struct State {
     kb_keys: Vec<KbKey>,
     nua_key: String,
     next: u64,
+    access_seconds: i64,
 }
 
 fn detail(status: u16, message: &str) -> Response {
@@ -128,6 +129,7 @@ impl State {
             codes: Vec::new(),
             kb_keys: Vec::new(),
             nua_key: nua_key.clone(),
+            access_seconds: ACCESS_SECONDS,
             next: 1,
         };
         let description = "seeded token";
@@ -514,13 +516,19 @@ impl State {
         }
     }
 
+    /// How long the OAuth access tokens issued from now on live (Nuclia's
+    /// own last about 30 minutes).
+    pub(crate) fn set_access_seconds(&mut self, seconds: i64) {
+        self.access_seconds = seconds;
+    }
+
     /// A new access token and a new (rotated) refresh token.
     fn issue(&mut self) -> Response {
         let access = format!("ory_at_{}.{}", secret::code(43), secret::code(43));
         let refresh = format!("ory_rt_{}.{}", secret::code(43), secret::code(43));
         self.access.push(Access {
             secret: access.clone(),
-            expires: time::now() + ACCESS_SECONDS,
+            expires: time::now() + self.access_seconds,
         });
         self.refresh.push(Refresh {
             secret: refresh.clone(),
@@ -528,7 +536,7 @@ impl State {
         });
         Response::json(
             200,
-            &json!({"access_token": access, "refresh_token": refresh, "expires_in": ACCESS_SECONDS,
+            &json!({"access_token": access, "refresh_token": refresh, "expires_in": self.access_seconds,
                     "token_type": "bearer", "scope": "openid offline_access api:full_access"}),
         )
     }

@@ -24,46 +24,50 @@ use serde::{Deserialize, Serialize};
 use super::{
     accounts_response, load, mutate, Platform, RuleEngine, ServiceError, StateStore, Transport,
 };
-use crate::credential::{Credential, CredentialId, CredentialKind, Endpoint, Timestamp};
+use crate::credential::{Credential, CredentialId, CredentialKind, Endpoint, Renewal, Timestamp};
 use crate::message::Response;
 use crate::provider::openid::{self, LoginSecrets, TokenRefusal, Tokens};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{nuclia, Provider, ProviderError};
 use crate::store::State;
 
 /// How long after a refresh that got no answer the next try comes. Chrome
 /// fires alarms at most every 30 s.
 pub(crate) const RETRY_SECONDS: i64 = 30;
 
-/// What a pending OpenID Connect login keeps in `storage.session`, in
-/// memory only, until it is over.
+/// What a pending OAuth login (OpenID Connect, or Nuclia's) keeps in
+/// `storage.session`, in memory only, until it is over.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct OpenIdLogin {
-    /// As the discovery document spells it.
-    issuer: String,
+pub(crate) struct OAuthLogin {
+    /// OpenID Connect: the issuer as the discovery document spells it.
+    #[serde(default)]
+    issuer: Option<String>,
     client_id: String,
     redirect_uri: String,
     token_endpoint: String,
     state: String,
-    nonce: String,
+    /// OpenID Connect: what the ID token must carry.
+    #[serde(default)]
+    nonce: Option<String>,
     verifier: String,
 }
 
-impl OpenIdLogin {
+impl OAuthLogin {
     fn secrets(&self) -> LoginSecrets {
         LoginSecrets {
             state: self.state.clone(),
-            nonce: self.nonce.clone(),
+            nonce: self.nonce.clone().unwrap_or_default(),
             verifier: self.verifier.clone(),
         }
     }
 }
 
 fn failed(source: ProviderError) -> ServiceError {
-    ServiceError::Provider {
-        provider: Provider::OpenId,
-        source,
-    }
+    failed_at(Provider::OpenId, source)
+}
+
+fn failed_at(provider: Provider, source: ProviderError) -> ServiceError {
+    ServiceError::Provider { provider, source }
 }
 
 fn unreachable(url: &str, e: super::PlatformError) -> ServiceError {
@@ -75,12 +79,12 @@ fn unreachable(url: &str, e: super::PlatformError) -> ServiceError {
 
 /// Discovery, then the page to log in on, with the values that tie the
 /// answer to this login.
-pub(super) async fn start<S, E, T: Transport>(
+pub(super) async fn start_openid<S, E, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     issuer: &Endpoint,
     client_id: &str,
     redirect_uri: &str,
-) -> Result<(String, OpenIdLogin), ServiceError> {
+) -> Result<(String, OAuthLogin), ServiceError> {
     let client_id = client_id.trim();
     if client_id.is_empty() {
         return Err(ServiceError::Invalid(
@@ -114,33 +118,76 @@ pub(super) async fn start<S, E, T: Transport>(
     );
     Ok((
         url,
-        OpenIdLogin {
-            issuer: discovery.issuer,
+        OAuthLogin {
+            issuer: Some(discovery.issuer),
             client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
             token_endpoint: discovery.token_endpoint.as_str().to_owned(),
             state: secrets.state,
-            nonce: secrets.nonce,
+            nonce: Some(secrets.nonce),
             verifier: secrets.verifier,
         },
     ))
 }
 
-/// The redirect checked, the code exchanged, the ID token checked, and the
-/// login stored: a new credential, or, logged in again as the same
-/// subject, the old one renewed under its id so its rules follow. Returns
-/// the confirmation.
+/// Nuclia's browser login, as `nuclia auth login` starts it: its public
+/// client, its loopback redirect, its `state`; the page opens in a tab.
+pub(super) fn start_nuclia<S, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    endpoint: &Endpoint,
+) -> Result<(String, OAuthLogin), ServiceError> {
+    let mut random = [0u8; 64];
+    platform
+        .rng
+        .borrow_mut()
+        .fill(&mut random)
+        .map_err(crate::vault::VaultError::from)?;
+    let mut state_random = [0u8; 32];
+    state_random.copy_from_slice(&random[..32]);
+    let mut pkce = [0u8; 64];
+    pkce[32..].copy_from_slice(&random[32..]);
+    let secrets = LoginSecrets {
+        state: nuclia::oauth_state(&state_random),
+        nonce: String::new(),
+        verifier: LoginSecrets::from_random(&pkce).verifier,
+    };
+    Ok((
+        nuclia::oauth_authorization_url(endpoint, &secrets.challenge(), &secrets.state),
+        OAuthLogin {
+            issuer: None,
+            client_id: nuclia::OAUTH_CLIENT_ID.to_owned(),
+            redirect_uri: nuclia::OAUTH_REDIRECT.to_owned(),
+            token_endpoint: nuclia::oauth_token_endpoint(endpoint),
+            state: secrets.state,
+            nonce: None,
+            verifier: secrets.verifier,
+        },
+    ))
+}
+
+/// The redirect checked, the code exchanged, and who logged in read (the
+/// ID token for OpenID Connect, Nuclia's who-am-I for Nuclia); then the
+/// login is stored: a new credential, or, logged in again as the same
+/// user, the old one renewed under its id so its rules follow. Returns the
+/// confirmation.
 pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     state: &mut State,
+    provider: Provider,
     endpoint: &Endpoint,
-    login: &OpenIdLogin,
+    login: &OAuthLogin,
     redirect: &str,
 ) -> Result<String, ServiceError> {
     let now = platform.clock.now;
+    let failed = |e| failed_at(provider, e);
     let secrets = login.secrets();
-    let code = openid::read_redirect(redirect, &login.redirect_uri, &secrets, &login.issuer)
-        .map_err(failed)?;
+    let code = openid::read_redirect(
+        redirect,
+        &login.redirect_uri,
+        &secrets,
+        login.issuer.as_deref(),
+    )
+    .map_err(failed)?;
     let request = openid::code_request(
         &login.token_endpoint,
         &login.client_id,
@@ -156,48 +203,63 @@ pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
     let tokens = openid::read_tokens(&answer).map_err(|refusal| match refusal {
         TokenRefusal::Final(e) | TokenRefusal::Passing(e) => failed(e),
     })?;
-    let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-        failed(ProviderError::LoginFailed {
-            reason: Some("no ID token came; the client must be allowed the `openid` scope".into()),
-        })
-    })?;
-    let claims = openid::read_id_token(
-        id_token,
-        &login.issuer,
-        &login.client_id,
-        Some(&login.nonce),
-        now,
-    )
-    .map_err(failed)?;
-    let mut credential = Credential::new(
-        0,
-        Provider::OpenId,
-        endpoint.clone(),
-        CredentialKind::OpenId {
-            client_id: login.client_id.clone(),
-            token_endpoint: login.token_endpoint.clone(),
-            subject: claims.subject.clone(),
-            refresh_failed: None,
-            retry_at: None,
-        },
-        tokens.access.clone(),
-    );
-    credential.info.account = claims.account;
-    credential.info.name = host_of(endpoint);
+    let renewal = Renewal {
+        client_id: login.client_id.clone(),
+        token_endpoint: login.token_endpoint.clone(),
+        failed: None,
+        retry_at: None,
+    };
+    let (mut credential, provider_words) = match (provider, &login.issuer, &login.nonce) {
+        (Provider::OpenId, Some(issuer), Some(nonce)) => {
+            let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+                failed(ProviderError::LoginFailed {
+                    reason: Some(
+                        "no ID token came; the client must be allowed the `openid` scope".into(),
+                    ),
+                })
+            })?;
+            let claims =
+                openid::read_id_token(id_token, issuer, &login.client_id, Some(nonce), now)
+                    .map_err(failed)?;
+            let mut credential = Credential::new(
+                0,
+                Provider::OpenId,
+                endpoint.clone(),
+                CredentialKind::OpenId {
+                    subject: claims.subject.clone(),
+                },
+                tokens.access.clone(),
+            );
+            credential.info.account = claims.account;
+            credential.info.name = host_of(endpoint);
+            (credential, None)
+        }
+        _ => {
+            let mut credential = Credential::new(
+                0,
+                provider,
+                endpoint.clone(),
+                CredentialKind::UserToken,
+                tokens.access.clone(),
+            );
+            let identity = match crate::provider::who_am_i(&credential) {
+                Ok(call) => super::account::run(platform.transport, provider, call).await?,
+                Err(e) => return Err(failed(e)),
+            };
+            credential.info.account = identity.account;
+            (credential, Some(identity.confirmation))
+        }
+    };
+    credential.info.renewal = Some(renewal);
     credential.info.last_verified = Some(now);
     take_tokens(&mut credential, tokens, now);
     let same = state
         .credentials
         .all()
         .iter()
-        .find(|c| {
-            c.info.provider == Provider::OpenId
-                && c.info.endpoint == *endpoint
-                && matches!(&c.info.kind, CredentialKind::OpenId { client_id, subject, .. }
-                    if *client_id == login.client_id && *subject == claims.subject)
-        })
+        .find(|c| same_login(c, &credential))
         .map(|c| c.info.id);
-    let confirmation = confirmation(&credential, now);
+    let confirmation = confirmation(&credential, provider_words, now);
     mutate(platform, state, |s| match same {
         Some(id) => {
             credential.info.id = id;
@@ -218,20 +280,45 @@ pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
     Ok(confirmation)
 }
 
-/// `Logged in to idp.example.com as alice (alice@example.com)`, and what
-/// to expect of its token.
-fn confirmation(credential: &Credential, now: Timestamp) -> String {
+/// Whether `stored` is an earlier login of the same user as `new`, with
+/// the same client: the one a new login renews.
+fn same_login(stored: &Credential, new: &Credential) -> bool {
+    let (a, b) = (&stored.info, &new.info);
+    let client =
+        |c: &crate::credential::CredentialInfo| c.renewal.as_ref().map(|r| r.client_id.clone());
+    a.provider == b.provider
+        && a.endpoint == b.endpoint
+        && client(a).is_some()
+        && client(a) == client(b)
+        && match (&a.kind, &b.kind) {
+            (CredentialKind::OpenId { subject: x }, CredentialKind::OpenId { subject: y }) => {
+                x == y
+            }
+            (CredentialKind::UserToken, CredentialKind::UserToken) => a.account == b.account,
+            _ => false,
+        }
+}
+
+/// `Logged in to idp.example.com as alice (alice@example.com)`, or the
+/// provider's own words, and what to expect of its token.
+fn confirmation(credential: &Credential, provider_words: Option<String>, now: Timestamp) -> String {
     let info = &credential.info;
-    let who = info.account.user.as_deref().unwrap_or("you");
-    let mut text = format!("Logged in to {} as {who}", info.name);
-    if let Some(email) = info
-        .account
-        .email
-        .as_deref()
-        .filter(|e| Some(*e) != info.account.user.as_deref())
-    {
-        text.push_str(&format!(" ({email})"));
-    }
+    let mut text = match provider_words {
+        Some(words) => words,
+        None => {
+            let who = info.account.user.as_deref().unwrap_or("you");
+            let mut text = format!("Logged in to {} as {who}", info.name);
+            if let Some(email) = info
+                .account
+                .email
+                .as_deref()
+                .filter(|e| Some(*e) != info.account.user.as_deref())
+            {
+                text.push_str(&format!(" ({email})"));
+            }
+            text
+        }
+    };
     match (info.expires, credential.refresh_token.is_some()) {
         (Some(_), true) => text.push_str("; its token is renewed before it expires"),
         (Some(e), false) => text.push_str(&format!(
@@ -260,21 +347,16 @@ fn host_of(endpoint: &Endpoint) -> String {
 /// A token endpoint's answer into the credential: the new access token,
 /// the refresh token if it was rotated (RFC 6749 §6: else the old one
 /// stays), and the new lifetime.
-fn take_tokens(credential: &mut Credential, tokens: Tokens, now: Timestamp) {
+pub(super) fn take_tokens(credential: &mut Credential, tokens: Tokens, now: Timestamp) {
     credential.secret = tokens.access;
     if let Some(refresh) = tokens.refresh {
         credential.refresh_token = Some(refresh);
     }
     credential.info.created = Some(now);
     credential.info.expires = tokens.expires_in.map(|s| Timestamp(now.0 + s));
-    if let CredentialKind::OpenId {
-        refresh_failed,
-        retry_at,
-        ..
-    } = &mut credential.info.kind
-    {
-        *refresh_failed = None;
-        *retry_at = None;
+    if let Some(renewal) = &mut credential.info.renewal {
+        renewal.failed = None;
+        renewal.retry_at = None;
     }
 }
 
@@ -322,19 +404,12 @@ async fn refresh_one<S, E, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     credential: &Credential,
 ) -> Refreshed {
-    let (
-        CredentialKind::OpenId {
-            client_id,
-            token_endpoint,
-            subject,
-            ..
-        },
-        Some(refresh),
-    ) = (&credential.info.kind, &credential.refresh_token)
+    let (Some(renewal), Some(refresh)) = (&credential.info.renewal, &credential.refresh_token)
     else {
         return Refreshed::Later;
     };
-    let request = openid::refresh_request(token_endpoint, client_id, refresh);
+    let client_id = &renewal.client_id;
+    let request = openid::refresh_request(&renewal.token_endpoint, client_id, refresh);
     let Ok(answer) = platform.transport.send(&request).await else {
         return Refreshed::Later;
     };
@@ -342,7 +417,11 @@ async fn refresh_one<S, E, T: Transport>(
         Ok(tokens) => {
             // A refresh may bring a new ID token: it must be about the same
             // user (OpenID Connect Core §12.2).
-            if let Some(id_token) = tokens.id_token.as_deref() {
+            let subject = match &credential.info.kind {
+                CredentialKind::OpenId { subject } => Some(subject),
+                _ => None,
+            };
+            if let (Some(id_token), Some(subject)) = (tokens.id_token.as_deref(), subject) {
                 let issuer = credential.info.endpoint.as_str();
                 match openid::read_id_token(id_token, issuer, client_id, None, platform.clock.now) {
                     Ok(claims) if claims.subject == *subject => {}
@@ -384,14 +463,18 @@ fn apply_refresh(
             Ok(true)
         }
         Refreshed::Refused(why) => {
-            if let CredentialKind::OpenId { refresh_failed, .. } = &mut credential.info.kind {
-                *refresh_failed = Some(format!("the identity provider refused: {why}"));
+            let who = match credential.info.provider {
+                Provider::OpenId => "the identity provider",
+                other => other.name(),
+            };
+            if let Some(renewal) = &mut credential.info.renewal {
+                renewal.failed = Some(format!("{who} refused: {why}"));
             }
             Ok(false)
         }
         Refreshed::Later => {
-            if let CredentialKind::OpenId { retry_at, .. } = &mut credential.info.kind {
-                *retry_at = Some(Timestamp(now.0 + RETRY_SECONDS));
+            if let Some(renewal) = &mut credential.info.renewal {
+                renewal.retry_at = Some(Timestamp(now.0 + RETRY_SECONDS));
             }
             Ok(false)
         }
@@ -738,6 +821,134 @@ mod tests {
             denied.message.as_deref(),
             Some("OpenID Connect: the login did not finish: access_denied: denied by policy")
         );
+    }
+
+    /// `nuclia auth login`: the client's page opened in a tab, the loopback
+    /// redirect it lands on handed over, the code exchanged, the user read
+    /// with Nuclia's who-am-I; then the 30-minute token is refreshed with
+    /// the rotated refresh token, and a second login of the same user
+    /// renews the same credential.
+    #[test]
+    fn nuclia_logs_in_with_the_browser_and_stays_fresh() {
+        const NUCLIA: &str = "https://accounts.progress.cloud";
+        let fakes = Fakes::default();
+        let t = &fakes.transport;
+        let started = view(fakes.handle(Request::StartBrowserLogin {
+            provider: Provider::Nuclia,
+            endpoint: NUCLIA.into(),
+            client_id: String::new(),
+            redirect_uri: String::new(),
+        }));
+        assert_eq!(started.state, "pending");
+        assert!(
+            t.sent.borrow().is_empty(),
+            "nothing sent before the user logs in"
+        );
+        let page = url::Url::parse(started.approve_url.as_deref().unwrap_or_default())
+            .expect("the login page");
+        let q: std::collections::HashMap<_, _> = page.query_pairs().into_owned().collect();
+        assert_eq!(
+            page.origin().ascii_serialization(),
+            "https://oauth.progress.cloud"
+        );
+        assert_eq!(q["redirect_uri"], nuclia::OAUTH_REDIRECT);
+        assert_eq!(q["client_id"], nuclia::OAUTH_CLIENT_ID);
+        assert!(
+            !q.contains_key("nonce") && !q.contains_key("prompt"),
+            "{q:?}"
+        );
+        let answer_tokens = |access: &str, refresh: &str| {
+            t.answer(
+                "POST /oauth2/token",
+                HttpResponse::new(
+                    200,
+                    json!({"access_token": access, "refresh_token": refresh, "expires_in": 1800})
+                        .to_string(),
+                ),
+            );
+        };
+        answer_tokens("ory_at_1", "ory_rt_1");
+        t.answer(
+            "GET /api/v1/user",
+            HttpResponse::new(
+                200,
+                r#"{"name":"Alice","email":"alice@example.com","type":"USER"}"#,
+            ),
+        );
+        t.answer(
+            "GET /api/v1/accounts",
+            HttpResponse::new(200, r#"[{"id":"a1","title":"acme"}]"#),
+        );
+        let redirect = format!(
+            "{}?code=ory_ac_1&state={}&scope=openid",
+            nuclia::OAUTH_REDIRECT,
+            url::form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>()
+        );
+        let done = finish(&fakes, &redirect);
+        assert_eq!(
+            done.message.as_deref(),
+            Some("User: Alice <alice@example.com>; its token is renewed before it expires"),
+            "{done:?}"
+        );
+        let sent = t.sent.borrow().clone();
+        assert_eq!(sent[0].url, "https://oauth.progress.cloud/oauth2/token");
+        assert_eq!(
+            sent[1].header_value("Authorization"),
+            Some("Bearer ory_at_1")
+        );
+        let c = fakes.state().credentials.all()[0].clone();
+        assert_eq!(
+            (c.info.provider, &c.info.kind),
+            (Provider::Nuclia, &CredentialKind::UserToken)
+        );
+        assert_eq!(c.info.expires, Some(Timestamp(NOW.0 + 1800)));
+        assert_eq!(
+            fakes.state().credentials.next_refresh(),
+            Some(Timestamp(NOW.0 + 1350))
+        );
+
+        answer_tokens("ory_at_2", "ory_rt_2");
+        handle_at(&fakes, 1350, Request::RefreshLogins);
+        let refresh = t.sent.borrow().last().cloned().expect("refresh");
+        assert_eq!(refresh.url, "https://oauth.progress.cloud/oauth2/token");
+        assert_eq!(
+            refresh.body.as_deref(),
+            Some(
+                "grant_type=refresh_token&refresh_token=ory_rt_1&client_id=43f54e81-932a-4b45-9bba-acbf4e2b5ee6"
+            )
+        );
+        let c = fakes.state().credentials.all()[0].clone();
+        assert_eq!(c.secret.expose(), "ory_at_2");
+        assert_eq!(
+            c.refresh_token.as_ref().map(|r| r.expose()),
+            Some("ory_rt_2")
+        );
+
+        // Logging in again as Alice renews the same credential.
+        fakes.handle(Request::CancelBrowserLogin);
+        let started = view(fakes.handle(Request::StartBrowserLogin {
+            provider: Provider::Nuclia,
+            endpoint: NUCLIA.into(),
+            client_id: String::new(),
+            redirect_uri: String::new(),
+        }));
+        let page =
+            url::Url::parse(started.approve_url.as_deref().unwrap_or_default()).expect("page");
+        let state = page
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned());
+        answer_tokens("ory_at_3", "ory_rt_3");
+        let redirect = format!(
+            "{}?code=ory_ac_2&state={}",
+            nuclia::OAUTH_REDIRECT,
+            url::form_urlencoded::byte_serialize(state.unwrap_or_default().as_bytes())
+                .collect::<String>()
+        );
+        assert_eq!(finish(&fakes, &redirect).state, "done");
+        let all = fakes.state().credentials.all().to_vec();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].secret.expose(), "ory_at_3");
     }
 
     #[test]
