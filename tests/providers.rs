@@ -995,7 +995,8 @@ const OIDC_ACCESS_TTL: i64 = 60;
 /// consent pages in the browser's login window (`launchWebAuthFlow`), uses
 /// the login on the deployment, whose every request is checked by
 /// introspection at the provider, and keeps working past the access
-/// token's expiry with no 401, the rule's token replaced in place. When
+/// token's expiry with no 401, the rule's token replaced in place by a
+/// worker the refresh alarm started (the test stops the first). When
 /// the provider then refuses to refresh, the header stops and the popup on
 /// the deployment's tab says why.
 async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
@@ -1076,6 +1077,11 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     .await;
     let first_token = first["token"].clone();
     let first_expiry_ms = first["exp"].as_i64().unwrap() * 1000;
+    // The browser stops the idle background, as it does after 30 s without
+    // an event (no extension page stays open to wake it): the refresh must
+    // come from the alarm, in a new worker.
+    b.goto("about:blank").await;
+    b.stop_background().await;
 
     // Past the first token's expiry, the deployment still answers 200, to
     // another token, and never answered 401 since the first 200.
