@@ -1157,6 +1157,19 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
              in again"
         )
     );
+    let listed = b
+        .wait_js(
+            "the login's state in the list",
+            WAIT,
+            "const e = document.querySelector('#credentials li[data-provider=openId] \
+             [data-role=expires]'); return e && e.textContent;",
+        )
+        .await;
+    assert_eq!(
+        listed.as_str().unwrap_or_default(),
+        "not renewed: the identity provider refused: invalid_grant: grant request is invalid; \
+         log in again"
+    );
 }
 
 /// The Nuclia stand-in's access tokens in the test: refreshed after 30 s.
