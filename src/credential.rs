@@ -455,6 +455,11 @@ impl CredentialInfo {
     pub fn validity(&self, now: Timestamp) -> Validity {
         Validity::at(self.expires, now)
     }
+
+    /// Why its provider refused to renew the token.
+    pub fn refresh_failure(&self) -> Option<&str> {
+        self.renewal.as_ref()?.failed.as_deref()
+    }
 }
 
 /// A credential with its secret, as the vault stores it. `Debug` shows the
@@ -525,11 +530,6 @@ impl Credential {
                 .as_ref()
                 .is_some_and(|r| r.failed.is_none())
     }
-
-    /// Why its provider refused to renew the token.
-    pub fn refresh_failure(&self) -> Option<&str> {
-        self.info.renewal.as_ref()?.failed.as_deref()
-    }
 }
 
 /// Every credential the user keeps. Ids are allocated like site rule ids:
@@ -581,8 +581,9 @@ impl Credentials {
     /// refuse to refresh it (its token would die soon, and the user must
     /// log in again anyway).
     pub fn usable(&self, id: CredentialId, now: Timestamp) -> bool {
-        self.get(id)
-            .is_some_and(|c| c.validity(now) != Validity::Expired && c.refresh_failure().is_none())
+        self.get(id).is_some_and(|c| {
+            c.validity(now) != Validity::Expired && c.info.refresh_failure().is_none()
+        })
     }
 
     /// When each short-lived token that can be refreshed is due: a

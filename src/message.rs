@@ -118,10 +118,11 @@ pub enum Request {
         #[serde(default)]
         passphrase: Option<Passphrase>,
     },
-    /// Logs in with the browser (BentoCloud, Jina AI, OpenID Connect): the
-    /// answer names the page to open, and the background polls until the
-    /// user approved there, or, for OpenID Connect, carries the user
-    /// through `identity.launchWebAuthFlow`.
+    /// Logs in with the browser (BentoCloud, Jina AI, Nuclia, OpenID
+    /// Connect): the answer names the page to open, and the background
+    /// polls until the user approved there, or, for the OAuth logins, waits
+    /// for where the browser lands (`identity.launchWebAuthFlow` for OpenID
+    /// Connect, the address of Nuclia's login tab).
     #[serde(rename_all = "camelCase")]
     StartBrowserLogin {
         provider: Provider,
@@ -135,17 +136,18 @@ pub enum Request {
         #[serde(default)]
         redirect_uri: String,
     },
-    /// Where `identity.launchWebAuthFlow` ended: the provider's redirect,
-    /// or the browser's reason (the window was closed). Sent by the
-    /// background itself.
+    /// Where an OAuth login's browser landed: the provider's redirect
+    /// (`identity.launchWebAuthFlow`'s end, or Nuclia's login tab at its
+    /// loopback address), or the browser's reason (the window was closed).
+    /// Sent by the background itself.
     FinishWebAuthFlow {
         #[serde(default)]
         redirect: Option<String>,
         #[serde(default)]
         error: Option<String>,
     },
-    /// Refreshes the OpenID Connect logins that are due (the background's
-    /// alarm sends it).
+    /// Refreshes the OAuth logins (OpenID Connect, Nuclia) that are due
+    /// (the background's alarm sends it).
     RefreshLogins,
     /// One poll of the pending browser login (the background's own loop and
     /// alarm send it).
@@ -476,14 +478,13 @@ impl HeaderCredential {
                     expires: c.info.expires,
                     renewable: validity != Validity::Valid
                         && credentials.creator_for(id, now).is_some(),
-                    problem: match (validity, c.info.expires) {
-                        _ if c.refresh_failure().is_some() => Some(format!(
-                            "{} could not be refreshed ({}), so this header is not sent; log in \
-                             again",
+                    problem: match (c.info.refresh_failure(), validity, c.info.expires) {
+                        (Some(why), _, _) => Some(format!(
+                            "{} could not be refreshed ({why}), so this header is not sent; log \
+                             in again",
                             credential_label(&c.info),
-                            c.refresh_failure().unwrap_or_default()
                         )),
-                        (Validity::Expired, Some(e)) => Some(format!(
+                        (None, Validity::Expired, Some(e)) => Some(format!(
                             "{} expired on {}, so this header is not sent; create a new one",
                             credential_label(&c.info),
                             e.date()

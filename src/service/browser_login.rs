@@ -8,11 +8,12 @@
 //!
 //! Both end with the normal login with that token.
 //!
-//! OpenID Connect logins ([`super::oauth`]) keep their record here too,
-//! with the values that tie the provider's answer to the login, but the
-//! browser carries the user: the background hands the page to
-//! `identity.launchWebAuthFlow` and reports where it ended
-//! ([`finish_web_auth_flow`]). Polling only watches their deadline.
+//! The OAuth logins ([`super::oauth`]: OpenID Connect, Nuclia) keep their
+//! record here too, with the values that tie the provider's answer to the
+//! login, but nothing is polled at the provider: the background reports
+//! where the browser lands (`identity.launchWebAuthFlow`'s end, or
+//! Nuclia's login tab at its loopback redirect) to
+//! [`finish_web_auth_flow`]. Polling only watches their deadline.
 //!
 //! Unlike the CLI, which polls forever, it gives up after
 //! [`LOGIN_WINDOW_SECONDS`] with a clear message, and can be cancelled. The
@@ -55,8 +56,8 @@ pub(crate) struct PendingLogin {
     /// once the login is over.
     #[serde(default)]
     pub(crate) stream: Option<String>,
-    /// An OpenID Connect login's state, nonce and PKCE verifier; cleared
-    /// once the login is over.
+    /// An OAuth login's state, nonce and PKCE verifier; cleared once the
+    /// login is over.
     #[serde(default)]
     pub(crate) oauth: Option<OAuthLogin>,
     pub(crate) approve_url: String,
@@ -77,6 +78,19 @@ impl std::fmt::Debug for PendingLogin {
 }
 
 impl PendingLogin {
+    /// Ends the login with `outcome` (`done` or `failed`): what could still
+    /// be exchanged for a token (the code, the stream, the OAuth values) is
+    /// dropped.
+    fn end(&mut self, transport: &impl Transport, outcome: &str, message: String) {
+        self.code = None;
+        self.oauth = None;
+        if let Some(id) = self.stream.take() {
+            transport.close_stream(&id);
+        }
+        self.state = outcome.to_owned();
+        self.message = Some(message);
+    }
+
     fn view(&self) -> BrowserLoginView {
         BrowserLoginView {
             provider: Some(self.provider),
@@ -102,6 +116,14 @@ async fn read<S: StateStore>(store: &S) -> Result<Option<PendingLogin>, ServiceE
     let stored = store.pending_login().await.map_err(ServiceError::Load)?;
     // A record this version cannot read is dropped, not trusted.
     Ok(stored.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Keeps the login's new state and answers with it.
+async fn settle<S: StateStore>(store: &S, state: &State, login: &PendingLogin) -> Response {
+    match write(store, Some(login)).await {
+        Ok(()) => Response::BrowserLogin(login.view()),
+        Err(e) => error_response(&e, state),
+    }
 }
 
 async fn write<S: StateStore>(store: &S, login: Option<&PendingLogin>) -> Result<(), ServiceError> {
@@ -174,7 +196,7 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
             }
         };
         let verb = if code.is_some() { "Approve" } else { "Finish" };
-        let place = if oauth_login.is_some() && provider == Provider::OpenId {
+        let place = if provider == Provider::OpenId {
             "login window".to_owned()
         } else {
             format!("{} tab", provider.name())
@@ -205,12 +227,7 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
 
 /// A stream id no other login shares.
 fn stream_id<S, E, T>(platform: &Platform<'_, S, E, T>) -> Result<String, ServiceError> {
-    let mut bytes = [0u8; 12];
-    platform
-        .rng
-        .borrow_mut()
-        .fill(&mut bytes)
-        .map_err(crate::vault::VaultError::from)?;
+    let bytes: [u8; 12] = platform.draw()?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -280,15 +297,6 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
     if login.state != "pending" {
         return Response::BrowserLogin(login.view());
     }
-    let finish = |login: &mut PendingLogin, outcome: &str, message: String| {
-        login.code = None;
-        login.oauth = None;
-        if let Some(id) = login.stream.take() {
-            platform.transport.close_stream(&id);
-        }
-        login.state = outcome.to_owned();
-        login.message = Some(message);
-    };
     let provider = login.provider;
     let Ok(endpoint) = Endpoint::parse(provider, &login.endpoint) else {
         return none_view();
@@ -297,22 +305,22 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
         Some(Err(ServiceError::Invalid(too_late(provider))))
     } else if let Some(code) = login.code.clone() {
         poll_bentocloud(platform, &endpoint, &code).await
-    } else {
+    } else if login.stream.is_some() {
         poll_jina_stream(platform, &login, &endpoint).await
+    } else {
+        // An OAuth login: where the browser lands finishes it.
+        None
     };
     match outcome {
         // Still waiting: nothing to write.
         None => return Response::BrowserLogin(login.view()),
         Some(Ok(token)) => {
             let (outcome, message) = log_in(platform, &state, &login, token).await;
-            finish(&mut login, outcome, message);
+            login.end(platform.transport, outcome, message);
         }
-        Some(Err(e)) => finish(&mut login, "failed", e.to_string()),
+        Some(Err(e)) => login.end(platform.transport, "failed", e.to_string()),
     }
-    match write(platform.store, Some(&login)).await {
-        Ok(()) => Response::BrowserLogin(login.view()),
-        Err(e) => error_response(&e, &state),
-    }
+    settle(platform.store, &state, &login).await
 }
 
 /// Asks BentoCloud whether the user approved: `None` while pending, or when
@@ -418,9 +426,9 @@ async fn poll_jina_stream<S, E, T: Transport>(
     })
 }
 
-/// Where the browser's web auth flow ended, for the pending OpenID Connect
-/// login: the provider's redirect is checked and exchanged; no redirect
-/// (the user closed the window, or the browser gave up) ends the login.
+/// Where the browser landed, for the pending OAuth login: the provider's
+/// redirect is checked and exchanged; no redirect (the user closed the
+/// login window, or the browser gave up) ends the login.
 /// A report for no pending login (a stale or repeated one) changes nothing.
 pub(super) async fn finish_web_auth_flow<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
@@ -453,16 +461,11 @@ pub(super) async fn finish_web_auth_flow<S: StateStore, E: RuleEngine, T: Transp
                 .unwrap_or_default()
         ))),
     };
-    let (outcome, message) = match outcome {
-        Ok(confirmation) => ("done", confirmation),
-        Err(e) => ("failed", e.to_string()),
-    };
-    login.state = outcome.to_owned();
-    login.message = Some(message);
-    match write(platform.store, Some(&login)).await {
-        Ok(()) => Response::BrowserLogin(login.view()),
-        Err(e) => error_response(&e, &state),
+    match outcome {
+        Ok(confirmation) => login.end(platform.transport, "done", confirmation),
+        Err(e) => login.end(platform.transport, "failed", e.to_string()),
     }
+    settle(platform.store, &state, &login).await
 }
 
 pub(super) async fn status<S: StateStore>(store: &S, state: &State) -> Response {

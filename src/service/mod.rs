@@ -108,6 +108,19 @@ pub struct Platform<'a, S, E, T> {
     pub rng: &'a RefCell<dyn RngSource>,
 }
 
+impl<S, E, T> Platform<'_, S, E, T> {
+    /// `N` bytes from the browser's randomness: login ids, `state`,
+    /// `nonce` and PKCE verifiers.
+    fn draw<const N: usize>(&self) -> Result<[u8; N], ServiceError> {
+        let mut bytes = [0u8; N];
+        self.rng
+            .borrow_mut()
+            .fill(&mut bytes)
+            .map_err(VaultError::from)?;
+        Ok(bytes)
+    }
+}
+
 impl<S, E, T> std::fmt::Debug for Platform<'_, S, E, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Platform")

@@ -1,6 +1,7 @@
-//! OpenID Connect logins: started and finished around the browser's
-//! `identity.launchWebAuthFlow` ([`super::browser_login`] keeps the pending
-//! record), and refreshed before their access token expires.
+//! OAuth logins, OpenID Connect and Nuclia's: started, and finished where
+//! the browser lands (`identity.launchWebAuthFlow`'s redirect, or the
+//! address of Nuclia's login tab; [`super::browser_login`] keeps the
+//! pending record), then refreshed before their access token expires.
 //!
 //! **Refresh in place.** A refresh puts the new access token in the same
 //! credential, under the same id, and [`RuleBook::rotate`] puts it in every
@@ -102,13 +103,7 @@ pub(super) async fn start_openid<S, E, T: Transport>(
         .await
         .map_err(|e| unreachable(issuer.as_str(), e))?;
     let discovery = openid::read_discovery(issuer, &answer).map_err(failed)?;
-    let mut random = [0u8; 64];
-    platform
-        .rng
-        .borrow_mut()
-        .fill(&mut random)
-        .map_err(crate::vault::VaultError::from)?;
-    let secrets = LoginSecrets::from_random(&random);
+    let secrets = LoginSecrets::from_random(&platform.draw()?);
     let url = openid::authorization_url(
         &discovery,
         client_id,
@@ -136,20 +131,12 @@ pub(super) fn start_nuclia<S, E, T>(
     platform: &Platform<'_, S, E, T>,
     endpoint: &Endpoint,
 ) -> Result<(String, OAuthLogin), ServiceError> {
-    let mut random = [0u8; 64];
-    platform
-        .rng
-        .borrow_mut()
-        .fill(&mut random)
-        .map_err(crate::vault::VaultError::from)?;
-    let mut state_random = [0u8; 32];
-    state_random.copy_from_slice(&random[..32]);
-    let mut pkce = [0u8; 64];
-    pkce[32..].copy_from_slice(&random[32..]);
+    // The verifier as for OpenID Connect; the state in the client's own
+    // form, and no nonce (Nuclia's login sends none).
     let secrets = LoginSecrets {
-        state: nuclia::oauth_state(&state_random),
+        state: nuclia::oauth_state(&platform.draw()?),
         nonce: String::new(),
-        verifier: LoginSecrets::from_random(&pkce).verifier,
+        verifier: LoginSecrets::from_random(&platform.draw()?).verifier,
     };
     Ok((
         nuclia::oauth_authorization_url(endpoint, &secrets.challenge(), &secrets.state),
@@ -396,7 +383,7 @@ pub(super) async fn refresh_due<S: StateStore, E: RuleEngine, T: Transport>(
             Err(e) => return super::error_response(&e, &state),
         }
     }
-    let notice = (renewed > 0).then(|| format!("Renewed {renewed} OpenID Connect token(s)"));
+    let notice = (renewed > 0).then(|| format!("Renewed {renewed} token(s)"));
     accounts_response(&state, now, notice, None)
 }
 
@@ -554,19 +541,32 @@ mod tests {
         ))
     }
 
-    /// Starts a login; returns its `state` and `nonce`, read from the page.
-    fn start(fakes: &Fakes) -> (String, String) {
-        discovery(fakes);
+    /// Starts a browser login; returns the page to log in on and its
+    /// query.
+    fn start_login(
+        fakes: &Fakes,
+        provider: Provider,
+        endpoint: &str,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> (url::Url, std::collections::HashMap<String, String>) {
         let started = view(fakes.handle(Request::StartBrowserLogin {
-            provider: Provider::OpenId,
-            endpoint: ISSUER.into(),
-            client_id: "tokenward".into(),
-            redirect_uri: REDIRECT.into(),
+            provider,
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
         }));
         assert_eq!(started.state, "pending");
         let page = url::Url::parse(started.approve_url.as_deref().unwrap_or_default())
             .expect("the login page");
-        let q: std::collections::HashMap<_, _> = page.query_pairs().into_owned().collect();
+        let query = page.query_pairs().into_owned().collect();
+        (page, query)
+    }
+
+    /// Starts a login; returns its `state` and `nonce`, read from the page.
+    fn start(fakes: &Fakes) -> (String, String) {
+        discovery(fakes);
+        let (page, q) = start_login(fakes, Provider::OpenId, ISSUER, "tokenward", REDIRECT);
         assert_eq!(page.path(), "/auth");
         assert_eq!(q["scope"], DEFAULT_SCOPE);
         assert_eq!(q["redirect_uri"], REDIRECT);
@@ -833,20 +833,20 @@ mod tests {
         const NUCLIA: &str = "https://accounts.progress.cloud";
         let fakes = Fakes::default();
         let t = &fakes.transport;
-        let started = view(fakes.handle(Request::StartBrowserLogin {
-            provider: Provider::Nuclia,
-            endpoint: NUCLIA.into(),
-            client_id: String::new(),
-            redirect_uri: String::new(),
-        }));
-        assert_eq!(started.state, "pending");
+        let start = || start_login(&fakes, Provider::Nuclia, NUCLIA, "", "");
+        // Where the login tab lands: the client's loopback redirect.
+        let landed = |code: &str, state: &str| {
+            format!(
+                "{}?code={code}&state={}&scope=openid",
+                nuclia::OAUTH_REDIRECT,
+                url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+            )
+        };
+        let (page, q) = start();
         assert!(
             t.sent.borrow().is_empty(),
             "nothing sent before the user logs in"
         );
-        let page = url::Url::parse(started.approve_url.as_deref().unwrap_or_default())
-            .expect("the login page");
-        let q: std::collections::HashMap<_, _> = page.query_pairs().into_owned().collect();
         assert_eq!(
             page.origin().ascii_serialization(),
             "https://oauth.progress.cloud"
@@ -879,12 +879,7 @@ mod tests {
             "GET /api/v1/accounts",
             HttpResponse::new(200, r#"[{"id":"a1","title":"acme"}]"#),
         );
-        let redirect = format!(
-            "{}?code=ory_ac_1&state={}&scope=openid",
-            nuclia::OAUTH_REDIRECT,
-            url::form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>()
-        );
-        let done = finish(&fakes, &redirect);
+        let done = finish(&fakes, &landed("ory_ac_1", &q["state"]));
         assert_eq!(
             done.message.as_deref(),
             Some("User: Alice <alice@example.com>; its token is renewed before it expires"),
@@ -926,26 +921,12 @@ mod tests {
 
         // Logging in again as Alice renews the same credential.
         fakes.handle(Request::CancelBrowserLogin);
-        let started = view(fakes.handle(Request::StartBrowserLogin {
-            provider: Provider::Nuclia,
-            endpoint: NUCLIA.into(),
-            client_id: String::new(),
-            redirect_uri: String::new(),
-        }));
-        let page =
-            url::Url::parse(started.approve_url.as_deref().unwrap_or_default()).expect("page");
-        let state = page
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned());
+        let (_, q) = start();
         answer_tokens("ory_at_3", "ory_rt_3");
-        let redirect = format!(
-            "{}?code=ory_ac_2&state={}",
-            nuclia::OAUTH_REDIRECT,
-            url::form_urlencoded::byte_serialize(state.unwrap_or_default().as_bytes())
-                .collect::<String>()
+        assert_eq!(
+            finish(&fakes, &landed("ory_ac_2", &q["state"])).state,
+            "done"
         );
-        assert_eq!(finish(&fakes, &redirect).state, "done");
         let all = fakes.state().credentials.all().to_vec();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].secret.expose(), "ory_at_3");

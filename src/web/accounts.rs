@@ -247,22 +247,19 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
     dom::set_text(&validity, validity_text(c.validity));
     dom::set_text(&dom::find(&item, "[data-role=kind]")?, &c.kind_name);
     dom::set_text(&dom::find(&item, "[data-role=hint]")?, &c.hint);
-    let renewal = c.info.renewal.as_ref();
+    let renews = c.info.renewal.is_some();
     dom::set_text(
         &dom::find(&item, "[data-role=expires]")?,
-        &match (c.info.expires, renewal) {
+        &match (c.info.refresh_failure(), c.info.expires) {
             // A refused renewal is why its headers stopped: said here too,
             // not only on the site's panel.
-            (_, Some(r)) if r.failed.is_some() => format!(
-                "not renewed: {}; log in again",
-                r.failed.as_deref().unwrap_or_default()
-            ),
-            (Some(e), _) if c.validity == Validity::Expired => {
+            (Some(why), _) => format!("not renewed: {why}; log in again"),
+            (None, Some(e)) if c.validity == Validity::Expired => {
                 format!("expired on {}", e.date())
             }
-            (Some(_), Some(_)) => "renewed before it expires".to_owned(),
-            (Some(e), None) => format!("expires {}", e.date()),
-            (None, _) => "no expiry".to_owned(),
+            (None, Some(_)) if renews => "renewed before it expires".to_owned(),
+            (None, Some(e)) => format!("expires {}", e.date()),
+            (None, None) => "no expiry".to_owned(),
         },
     );
     dom::set_text(

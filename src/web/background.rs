@@ -164,9 +164,10 @@ const IDLE_ALARM: &str = "vault-idle";
 /// Shows the expiry reminders that fall due while nothing else happens.
 const REMINDER_ALARM: &str = "expiry-reminder";
 
-/// Refreshes the OpenID Connect logins due ([`crate::service`]'s `openid`
-/// module says when): an alarm, so a stopped worker is woken for it.
-const REFRESH_ALARM: &str = "openid-refresh";
+/// Refreshes the OAuth logins due (OpenID Connect, Nuclia;
+/// `Credentials::next_refresh` says when): an alarm, so a stopped worker is
+/// woken for it.
+const REFRESH_ALARM: &str = "token-refresh";
 
 /// The browser login in progress, in `storage.session`.
 const PENDING_LOGIN_KEY: &str = "pendingLogin";
@@ -215,7 +216,7 @@ async fn follow_state() {
     refresh_badges(&state).await;
 }
 
-/// The alarm for the next OpenID Connect refresh. None while locked: the
+/// The alarm for the next OAuth refresh. None while locked: the
 /// refresh tokens are sealed then, and the unlock comes back here.
 async fn schedule_refresh(state: &State) {
     let next = state.credentials.next_refresh().filter(|_| !state.locked);
@@ -535,7 +536,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
             message: format!("malformed request: {e}"),
         },
         (true, Ok(Request::FinishWebAuthFlow { .. })) => Response::Error {
-            message: "only the login window's end finishes an OpenID Connect login".to_owned(),
+            message: "only where the browser lands finishes an OAuth login".to_owned(),
         },
         (true, Ok(mut request)) => {
             if let Request::StartBrowserLogin {
