@@ -420,8 +420,7 @@ async fn deployment_with_token_for_days(w: &World, days: Option<&str>) -> (Strin
         .example_url
         .trim_end_matches('/')
         .to_owned();
-    w.click_credential(&new_id, "use").await;
-    b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
+    open_use(w, &new_id).await;
     let suggested = b
         .exec("return document.getElementById('use-pattern').value;")
         .await;
@@ -430,7 +429,24 @@ async fn deployment_with_token_for_days(w: &World, days: Option<&str>) -> (Strin
         Some("https://*.acme.cloud-apps.bentoml.com/"),
         "BentoCloud's convention is suggested"
     );
-    b.fill("#use-pattern", &deployment).await;
+    use_here(w, &deployment, false).await;
+    (deployment, secret)
+}
+
+/// Opens *Use on a site* for credential `id`, once its suggestion is in.
+async fn open_use(w: &World, id: &str) {
+    w.click_credential(id, "use").await;
+    w.h.browser
+        .wait_for_css("#use[data-loaded]", CALL_WAIT)
+        .await;
+}
+
+/// Saves the open *Use on a site* panel for `pattern`; returns once the
+/// rule is in use, with no error shown.
+async fn use_here(w: &World, pattern: &str, allow_http: bool) {
+    let b = &w.h.browser;
+    b.fill("#use-pattern", pattern).await;
+    b.set_checked("#use-allow-http", allow_http).await;
     b.click("#use-save").await;
     b.wait_js(
         "the rule to be used",
@@ -439,7 +455,6 @@ async fn deployment_with_token_for_days(w: &World, days: Option<&str>) -> (Strin
     )
     .await;
     assert_eq!(w.popup_error().await.trim(), "");
-    (deployment, secret)
 }
 
 /// Navigates to the deployment until its page says `want` (200 with the
@@ -1053,18 +1068,8 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     let id = w.credential_id("openId").await;
 
     // Used on the deployment, with the Bearer header it suggests.
-    w.click_credential(&id, "use").await;
-    b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
-    b.fill("#use-pattern", &format!("{}/", idp.resource)).await;
-    b.set_checked("#use-allow-http", true).await;
-    b.click("#use-save").await;
-    b.wait_js(
-        "the rule to be used",
-        CALL_WAIT,
-        "return document.getElementById('use').hidden;",
-    )
-    .await;
-    assert_eq!(w.popup_error().await.trim(), "");
+    open_use(&w, &id).await;
+    use_here(&w, &format!("{}/", idp.resource), true).await;
 
     // The deployment's page calls its API twice a second from here on.
     let page = format!("{}/", idp.resource);
@@ -1251,17 +1256,8 @@ async fn log_in_to_nuclia_with_the_browser_and_stay_fresh(engine: Engine) {
     // Used on a site: the header carries the token, then its successor.
     let id = w.credential_id("nuclia").await;
     let site = w.h.origin("127.0.0.1", 0);
-    w.click_credential(&id, "use").await;
-    b.wait_for_css("#use[data-loaded]", CALL_WAIT).await;
-    b.fill("#use-pattern", &format!("{site}/")).await;
-    b.set_checked("#use-allow-http", true).await;
-    b.click("#use-save").await;
-    b.wait_js(
-        "the rule to be used",
-        CALL_WAIT,
-        "return document.getElementById('use').hidden;",
-    )
-    .await;
+    open_use(&w, &id).await;
+    use_here(&w, &format!("{site}/"), true).await;
     let api = format!("{site}/api/v1/user");
     w.h.wait_header(&api, "authorization", Some(&format!("Bearer {first}")))
         .await;
