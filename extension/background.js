@@ -23,6 +23,9 @@ api.storage.onChanged.addListener((changes, area) => {
 api.tabs.onUpdated.addListener((tabId, change, tab) => {
   ready.then(() => tokenward.background_on_tab_updated(tabId, change, tab));
 });
+api.tabs.onRemoved.addListener((tabId) => {
+  ready.then(() => tokenward.background_on_tab_removed(tabId));
+});
 api.permissions.onAdded.addListener((permissions) => {
   ready.then(() => tokenward.background_on_permissions_changed(permissions));
 });

@@ -1,30 +1,44 @@
 //! Compiles the rule book into declarativeNetRequest rules, and diffs them
 //! against what the browser holds.
 //!
-//! Each enabled site rule becomes two browser rules with ids derived from the
-//! site rule's id:
+//! Each enabled site rule becomes up to three browser rules, with ids
+//! derived from the site rule's id (`4·id + slot`, [`Slot`]):
 //!
-//! - `2·id`: the page rule, `scheme://…` for every resource type;
-//! - `2·id + 1`: the WebSocket rule, `ws(s)://…`, for `websocket` only.
+//! - [`Slot::Page`]: `scheme://…`, every resource type the browser knows;
+//!   for a same-site rule only when the initiator is the rule's own site or
+//!   one it lists (`initiatorDomains`);
+//! - [`Slot::Socket`]: `ws(s)://…`, `websocket` only, with the same
+//!   initiator condition;
+//! - [`Slot::Navigation`], same-site rules only: `scheme://…`, `main_frame`
+//!   with GET or HEAD, from any initiator or none: the top-level
+//!   navigations `SameSite=Lax` allows. `initiatorDomains` never matches a
+//!   request without an initiator (a typed address), so this is also what
+//!   gives the user's own navigation its header.
 //!
-//! Both are needed because browsers disagree on the URL a WebSocket handshake
-//! is matched with: Chromium uses the `ws(s)` URL, while Firefox's request
-//! layer reports the `http(s)` URL (AdguardTeam/CoreLibs#1236). The two
-//! conditions can never match the same URL.
+//! Two WebSocket rules are needed because browsers disagree on the URL a
+//! handshake is matched with: Chromium uses the `ws(s)` URL, while Firefox's
+//! request layer reports the `http(s)` URL (AdguardTeam/CoreLibs#1236). The
+//! two conditions can never match the same URL.
 //!
 //! Exact hosts compile to an anchored `urlFilter` (`|https://host/…`): the
 //! `/` or `:port/` right after the host is what keeps `api.example.com` from
 //! matching `api.example.com.evil.test` or `api.example.com@evil.test`.
 //! Wildcards need a `regexFilter`, since `*` in a `urlFilter` crosses `/` and
 //! would match `https://evil.test/?.example.com/`.
+//!
+//! Every condition key used here (`urlFilter`, `regexFilter`,
+//! `isUrlFilterCaseSensitive`, `initiatorDomains`, `requestMethods`,
+//! `resourceTypes`, `tabIds`) is in both Chromium's and Firefox's schema: one
+//! key a browser does not know makes the whole update fail.
 
 use std::collections::BTreeMap;
 
 use crate::dnr::{
-    HeaderOperation, ModifyHeaderInfo, ResourceType, Rule, RuleAction, RuleActionType,
-    RuleCondition, RuleId, UpdateRuleOptions,
+    Browser, HeaderOperation, ModifyHeaderInfo, RequestMethod, ResourceType, Rule, RuleAction,
+    RuleActionType, RuleCondition, RuleId, UpdateRuleOptions,
 };
 use crate::header::{HeaderAction, HeaderError};
+use crate::initiator::Initiators;
 use crate::pattern::{HostPattern, SitePattern};
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
 
@@ -52,8 +66,62 @@ impl Limits {
     }
 }
 
-/// Browser rules a site rule compiles to.
-pub const RULES_PER_SITE_RULE: usize = 2;
+/// What rules are compiled for: the browser (which resource types it
+/// knows) and how many rules it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub browser: Browser,
+    pub limits: Limits,
+}
+
+impl Target {
+    pub const CHROMIUM: Target = Target {
+        browser: Browser::Chromium,
+        limits: Limits::CHROMIUM,
+    };
+    /// Firefox 128+ takes 5,000 dynamic and 5,000 session rules, and 1,000
+    /// regex rules, as Chromium does.
+    pub const FIREFOX: Target = Target {
+        browser: Browser::Firefox,
+        limits: Limits::CHROMIUM,
+    };
+}
+
+/// The place of a browser rule among its site rule's: browser rule id
+/// `4·id + slot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    Page = 0,
+    Socket = 1,
+    Navigation = 2,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 3] = [Slot::Page, Slot::Socket, Slot::Navigation];
+
+    pub fn of(browser_id: RuleId) -> Option<Slot> {
+        Slot::ALL
+            .into_iter()
+            .find(|s| *s as u32 == browser_id % SLOTS)
+    }
+}
+
+/// Ids reserved per site rule: three used, one spare.
+pub const SLOTS: u32 = 4;
+
+/// Site rule ids from here on are tab rules ([`TabRule`]), kept apart from
+/// the book's so the two never share a browser rule id; the book's ids stay
+/// below it.
+pub const TAB_RULE_BASE: SiteRuleId = 1 << 28;
+
+/// The largest site rule id: its browser rule ids stay within `i32`, which
+/// both browsers take.
+pub const MAX_SITE_RULE_ID: SiteRuleId = (1 << 29) - 1;
+
+/// Added to a tab rule's priority: in its tab, it wins over any rule of the
+/// book (whose priorities stay below 2^25, see
+/// [`SitePattern::specificity`]).
+pub const TAB_PRIORITY: u32 = 1 << 26;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
@@ -71,21 +139,40 @@ pub enum CompileError {
     IdOutOfRange(SiteRuleId),
 }
 
-/// The browser rule ids of a site rule: page rule, then WebSocket rule.
-pub fn browser_rule_ids(id: SiteRuleId) -> Option<[RuleId; 2]> {
-    let page = id.checked_mul(2)?;
-    Some([page, page.checked_add(1)?])
+/// The browser rule id of a site rule's `slot`.
+pub fn browser_rule_id(id: SiteRuleId, slot: Slot) -> Option<RuleId> {
+    (id <= MAX_SITE_RULE_ID).then(|| id * SLOTS + slot as u32)
+}
+
+/// Every browser rule id a site rule may have, in slot order.
+pub fn browser_rule_ids(id: SiteRuleId) -> Option<[RuleId; 3]> {
+    Some([
+        browser_rule_id(id, Slot::Page)?,
+        browser_rule_id(id, Slot::Socket)?,
+        browser_rule_id(id, Slot::Navigation)?,
+    ])
 }
 
 /// The site rule a browser rule id came from.
 pub fn site_rule_id(browser_id: RuleId) -> SiteRuleId {
-    browser_id / 2
+    browser_id / SLOTS
 }
 
 /// The priority of a pattern's browser rules: the most specific wins.
 pub fn priority(pattern: &SitePattern) -> u32 {
     pattern.specificity() + 1
 }
+
+/// How many browser rules one enabled site rule compiles to.
+pub fn rules_per_site_rule(initiators: &Initiators) -> usize {
+    match initiators {
+        Initiators::SameSite { .. } => 3,
+        Initiators::AnySite => 2,
+    }
+}
+
+/// The most browser rules a site rule compiles to.
+pub const MAX_RULES_PER_SITE_RULE: usize = 3;
 
 /// How many browser rules the enabled site rules need, in total and as
 /// regex rules (wildcards), which the browser caps separately.
@@ -96,20 +183,25 @@ pub struct Usage {
 }
 
 pub fn usage(book: &RuleBook) -> Usage {
-    let enabled = book.rules().iter().filter(|r| r.enabled);
-    let (mut rules, mut regex_rules) = (0, 0);
-    for rule in enabled {
-        rules += RULES_PER_SITE_RULE;
-        if matches!(rule.pattern.host(), HostPattern::Subdomains(_)) {
-            regex_rules += RULES_PER_SITE_RULE;
-        }
-    }
-    Usage { rules, regex_rules }
+    usage_of(book.rules().iter())
 }
 
-/// Compiles every enabled rule, in id order.
-pub fn compile(book: &RuleBook, limits: Limits) -> Result<Vec<Rule>, CompileError> {
-    let needed = usage(book);
+fn usage_of<'a>(rules: impl Iterator<Item = &'a SiteRule>) -> Usage {
+    let (mut count, mut regex_rules) = (0, 0);
+    for rule in rules.filter(|r| r.enabled) {
+        let n = rules_per_site_rule(&rule.initiators);
+        count += n;
+        if matches!(rule.pattern.host(), HostPattern::Subdomains(_)) {
+            regex_rules += n;
+        }
+    }
+    Usage {
+        rules: count,
+        regex_rules,
+    }
+}
+
+fn check_limits(needed: Usage, limits: Limits) -> Result<(), CompileError> {
     if needed.rules > limits.max_rules {
         return Err(CompileError::TooManyRules {
             needed: needed.rules,
@@ -122,18 +214,54 @@ pub fn compile(book: &RuleBook, limits: Limits) -> Result<Vec<Rule>, CompileErro
             max: limits.max_regex_rules,
         });
     }
-    let mut out = Vec::with_capacity(needed.rules);
+    Ok(())
+}
+
+/// Compiles every enabled rule, in id order.
+pub fn compile(book: &RuleBook, target: Target) -> Result<Vec<Rule>, CompileError> {
+    check_limits(usage(book), target.limits)?;
+    let mut out = Vec::with_capacity(usage(book).rules);
     for rule in book.rules().iter().filter(|r| r.enabled) {
-        out.extend(compile_rule(rule)?);
+        if rule.id >= TAB_RULE_BASE {
+            return Err(CompileError::IdOutOfRange(rule.id));
+        }
+        out.extend(compile_rule(rule, target.browser)?);
     }
     out.sort_by_key(|r| r.id);
     Ok(out)
 }
 
-/// Compiles one site rule, enabled or not.
-pub fn compile_rule(rule: &SiteRule) -> Result<[Rule; 2], CompileError> {
-    let [page_id, socket_id] =
-        browser_rule_ids(rule.id).ok_or(CompileError::IdOutOfRange(rule.id))?;
+/// A rule for one tab only, from the popup's "Use in this tab only": a
+/// session rule limited by `tabIds`, gone when the tab closes or the
+/// browser restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabRule {
+    pub tab: i32,
+    pub rule: SiteRule,
+}
+
+/// Compiles tab rules, each with its `tabIds` and above any rule of the
+/// book in priority.
+pub fn compile_tab_rules(rules: &[TabRule], target: Target) -> Result<Vec<Rule>, CompileError> {
+    check_limits(usage_of(rules.iter().map(|t| &t.rule)), target.limits)?;
+    let mut out = Vec::new();
+    for tab_rule in rules.iter().filter(|t| t.rule.enabled) {
+        if tab_rule.rule.id < TAB_RULE_BASE {
+            return Err(CompileError::IdOutOfRange(tab_rule.rule.id));
+        }
+        for mut rule in compile_rule(&tab_rule.rule, target.browser)? {
+            rule.priority += TAB_PRIORITY;
+            rule.condition.tab_ids = Some(vec![tab_rule.tab]);
+            out.push(rule);
+        }
+    }
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// Compiles one site rule, enabled or not, for `browser`.
+pub fn compile_rule(rule: &SiteRule, browser: Browser) -> Result<Vec<Rule>, CompileError> {
+    let id_of = |slot| browser_rule_id(rule.id, slot).ok_or(CompileError::IdOutOfRange(rule.id));
     let headers = rule
         .headers
         .iter()
@@ -151,23 +279,50 @@ pub fn compile_rule(rule: &SiteRule) -> Result<[Rule; 2], CompileError> {
     };
     let priority = priority(&rule.pattern);
     let scheme = rule.pattern.scheme();
-    let page = Rule {
-        id: page_id,
+    let initiators = rule.initiators.domains(&rule.pattern);
+    let mut out = Vec::with_capacity(MAX_RULES_PER_SITE_RULE);
+    out.push(Rule {
+        id: id_of(Slot::Page)?,
         priority,
         action: action.clone(),
-        condition: condition(&rule.pattern, scheme.as_str(), ResourceType::ALL.to_vec()),
-    };
-    let socket = Rule {
-        id: socket_id,
+        condition: RuleCondition {
+            initiator_domains: initiators.clone(),
+            ..condition(
+                &rule.pattern,
+                scheme.as_str(),
+                browser.resource_types().to_vec(),
+            )
+        },
+    });
+    out.push(Rule {
+        id: id_of(Slot::Socket)?,
         priority,
-        action,
-        condition: condition(
-            &rule.pattern,
-            scheme.websocket(),
-            vec![ResourceType::Websocket],
-        ),
-    };
-    Ok([page, socket])
+        action: action.clone(),
+        condition: RuleCondition {
+            initiator_domains: initiators.clone(),
+            ..condition(
+                &rule.pattern,
+                scheme.websocket(),
+                vec![ResourceType::Websocket],
+            )
+        },
+    });
+    if initiators.is_some() {
+        out.push(Rule {
+            id: id_of(Slot::Navigation)?,
+            priority,
+            action,
+            condition: RuleCondition {
+                request_methods: Some(RequestMethod::SAFE.to_vec()),
+                ..condition(
+                    &rule.pattern,
+                    scheme.as_str(),
+                    vec![ResourceType::MainFrame],
+                )
+            },
+        });
+    }
+    Ok(out)
 }
 
 fn modify_header(action: &HeaderAction) -> Result<ModifyHeaderInfo, HeaderError> {
@@ -221,8 +376,8 @@ fn condition(
         // Paths are case-sensitive; scheme and host are already lower case
         // in the URLs the browser matches.
         is_url_filter_case_sensitive: Some(true),
-        request_domains: None,
         resource_types: Some(resource_types),
+        ..RuleCondition::default()
     }
 }
 
@@ -265,7 +420,7 @@ pub fn diff(desired: &[Rule], installed: &[Rule]) -> UpdateRuleOptions {
 mod tests {
     use super::*;
     use crate::rules::tests::draft;
-    use serde_json::json;
+    use serde_json::{json, Value as Json};
 
     fn book(patterns: &[&str]) -> RuleBook {
         let mut book = RuleBook::default();
@@ -278,7 +433,7 @@ mod tests {
     }
 
     fn filters(pattern: &str) -> (Option<String>, Option<String>) {
-        let rules = compile(&book(&[pattern]), Limits::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
+        let rules = compile(&book(&[pattern]), Target::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
         let c = &rules[0].condition;
         (c.url_filter.clone(), c.regex_filter.clone())
     }
@@ -327,37 +482,71 @@ mod tests {
         );
     }
 
+    fn chromium_types() -> Json {
+        json!([
+            "main_frame",
+            "sub_frame",
+            "stylesheet",
+            "script",
+            "image",
+            "font",
+            "object",
+            "xmlhttprequest",
+            "ping",
+            "csp_report",
+            "media",
+            "websocket",
+            "webtransport",
+            "webbundle",
+            "other"
+        ])
+    }
+
     #[test]
-    fn a_rule_compiles_to_page_and_socket_rules() {
-        let rules = compile(&book(&["https://api.example.com"]), Limits::CHROMIUM)
-            .unwrap_or_else(|e| panic!("{e}"));
+    fn a_same_site_rule_compiles_to_page_socket_and_navigation_rules() {
+        let mut b = RuleBook::default();
+        let mut d = draft("https://api.example.com", "tok");
+        d.also_from = vec!["https://app.example.com".into()];
+        assert!(b.save(&d).is_ok());
+        let rules = compile(&b, Target::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
         let json = serde_json::to_value(&rules).unwrap_or_default();
+        let action = json!({"type": "modifyHeaders", "requestHeaders": [
+            {"header": "Authorization", "operation": "set", "value": "Bearer tok"}
+        ]});
         assert_eq!(
             json,
             json!([
                 {
-                    "id": 2,
+                    "id": 4,
                     "priority": 16838657,
-                    "action": {"type": "modifyHeaders", "requestHeaders": [
-                        {"header": "Authorization", "operation": "set", "value": "Bearer tok"}
-                    ]},
+                    "action": action,
                     "condition": {
                         "urlFilter": "|https://api.example.com/",
                         "isUrlFilterCaseSensitive": true,
-                        "resourceTypes": ["main_frame", "sub_frame", "stylesheet", "script", "image", "font",
-                            "object", "xmlhttprequest", "ping", "csp_report", "media", "websocket", "other"]
+                        "initiatorDomains": ["api.example.com", "app.example.com"],
+                        "resourceTypes": chromium_types()
                     }
                 },
                 {
-                    "id": 3,
+                    "id": 5,
                     "priority": 16838657,
-                    "action": {"type": "modifyHeaders", "requestHeaders": [
-                        {"header": "Authorization", "operation": "set", "value": "Bearer tok"}
-                    ]},
+                    "action": action,
                     "condition": {
                         "urlFilter": "|wss://api.example.com/",
                         "isUrlFilterCaseSensitive": true,
+                        "initiatorDomains": ["api.example.com", "app.example.com"],
                         "resourceTypes": ["websocket"]
+                    }
+                },
+                {
+                    "id": 6,
+                    "priority": 16838657,
+                    "action": action,
+                    "condition": {
+                        "urlFilter": "|https://api.example.com/",
+                        "isUrlFilterCaseSensitive": true,
+                        "requestMethods": ["get", "head"],
+                        "resourceTypes": ["main_frame"]
                     }
                 }
             ])
@@ -365,15 +554,95 @@ mod tests {
     }
 
     #[test]
+    fn an_any_site_rule_has_no_initiator_condition() {
+        let mut b = RuleBook::default();
+        let mut d = draft("https://*.apps.example.com", "tok");
+        d.any_site = true;
+        assert!(b.save(&d).is_ok());
+        let rules = compile(&b, Target::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rules.iter().map(|r| r.id).collect::<Vec<_>>(), [4, 5]);
+        for rule in &rules {
+            assert_eq!(rule.condition.initiator_domains, None);
+            assert_eq!(rule.condition.request_methods, None);
+        }
+        assert_eq!(
+            serde_json::to_value(&rules[0].condition.resource_types).unwrap_or_default(),
+            chromium_types()
+        );
+        assert_eq!(
+            usage(&b),
+            Usage {
+                rules: 2,
+                regex_rules: 2
+            }
+        );
+    }
+
+    #[test]
+    fn each_browser_gets_the_resource_types_it_knows() {
+        let b = book(&["https://api.example.com"]);
+        let types = |target| {
+            compile(&b, target).unwrap_or_default()[0]
+                .condition
+                .resource_types
+                .clone()
+                .unwrap_or_default()
+        };
+        let firefox = types(Target::FIREFOX);
+        assert!(
+            firefox.contains(&ResourceType::Beacon),
+            "sendBeacon in Firefox"
+        );
+        assert!(!firefox.contains(&ResourceType::Webtransport));
+        let chromium = types(Target::CHROMIUM);
+        assert!(chromium.contains(&ResourceType::Webtransport));
+        assert!(!chromium.contains(&ResourceType::Beacon));
+        for browser in [Browser::Chromium, Browser::Firefox] {
+            let mut listed = browser.resource_types().to_vec();
+            listed.sort();
+            listed.dedup();
+            assert_eq!(listed.len(), browser.resource_types().len(), "{browser:?}");
+        }
+    }
+
+    #[test]
+    fn tab_rules_carry_their_tab_and_win_in_it() {
+        let b = book(&["https://api.example.com"]);
+        let mut rule = b.rules()[0].clone();
+        rule.id = TAB_RULE_BASE + 1;
+        let compiled = compile_tab_rules(&[TabRule { tab: 42, rule }], Target::FIREFOX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiled.len(), 3);
+        let book_rules = compile(&b, Target::FIREFOX).unwrap_or_default();
+        for (tab, of_book) in compiled.iter().zip(&book_rules) {
+            assert_eq!(tab.condition.tab_ids, Some(vec![42]));
+            assert!(tab.priority > of_book.priority);
+            assert_eq!(site_rule_id(tab.id), TAB_RULE_BASE + 1);
+            assert!(i32::try_from(tab.id).is_ok());
+        }
+        assert_eq!(
+            compile_tab_rules(
+                &[TabRule {
+                    tab: 1,
+                    rule: b.rules()[0].clone()
+                }],
+                Target::FIREFOX
+            ),
+            Err(CompileError::IdOutOfRange(1)),
+            "a book id never becomes a tab rule's"
+        );
+    }
+
+    #[test]
     fn disabled_rules_compile_to_nothing() {
         let mut b = book(&["https://a.example", "https://b.example"]);
         assert!(b.set_enabled(1, false).is_ok());
-        let ids: Vec<RuleId> = compile(&b, Limits::CHROMIUM)
+        let ids: Vec<RuleId> = compile(&b, Target::CHROMIUM)
             .unwrap_or_default()
             .iter()
             .map(|r| r.id)
             .collect();
-        assert_eq!(ids, [4, 5]);
+        assert_eq!(ids, [8, 9, 10]);
     }
 
     #[test]
@@ -383,21 +652,27 @@ mod tests {
             "https://b.example",
             "https://*.c.example",
         ]);
-        let tight = Limits {
-            max_rules: 5,
-            max_regex_rules: 10,
+        let tight = Target {
+            limits: Limits {
+                max_rules: 8,
+                max_regex_rules: 10,
+            },
+            ..Target::CHROMIUM
         };
         assert_eq!(
             compile(&b, tight),
-            Err(CompileError::TooManyRules { needed: 6, max: 5 })
+            Err(CompileError::TooManyRules { needed: 9, max: 8 })
         );
-        let few_regex = Limits {
-            max_rules: 100,
-            max_regex_rules: 1,
+        let few_regex = Target {
+            limits: Limits {
+                max_rules: 100,
+                max_regex_rules: 1,
+            },
+            ..Target::CHROMIUM
         };
         assert_eq!(
             compile(&b, few_regex),
-            Err(CompileError::TooManyRegexRules { needed: 2, max: 1 })
+            Err(CompileError::TooManyRegexRules { needed: 3, max: 1 })
         );
         assert!(Limits::near(4500, 5000) && !Limits::near(4499, 5000));
     }
@@ -409,7 +684,7 @@ mod tests {
             "https://b.example",
             "https://c.example",
         ]);
-        let installed = compile(&b, Limits::CHROMIUM).unwrap_or_default();
+        let installed = compile(&b, Target::CHROMIUM).unwrap_or_default();
         assert!(
             diff(&installed, &installed).is_empty(),
             "reconciling twice is a no-op"
@@ -419,26 +694,32 @@ mod tests {
         edit.id = Some(2);
         assert!(b.save(&edit).is_ok());
         assert!(b.delete(3).is_ok());
-        let desired = compile(&b, Limits::CHROMIUM).unwrap_or_default();
+        let desired = compile(&b, Target::CHROMIUM).unwrap_or_default();
         let update = diff(&desired, &installed);
-        assert_eq!(update.remove_rule_ids, [4, 5, 6, 7]);
+        assert_eq!(update.remove_rule_ids, [8, 9, 10, 12, 13, 14]);
         assert_eq!(
             update.add_rules.iter().map(|r| r.id).collect::<Vec<_>>(),
-            [4, 5]
+            [8, 9, 10]
         );
 
         assert_eq!(
             diff(&[], &installed).remove_rule_ids.len(),
-            6,
+            9,
             "an empty book clears the browser"
         );
     }
 
     #[test]
     fn ids_round_trip() {
-        assert_eq!(browser_rule_ids(7), Some([14, 15]));
-        assert_eq!(site_rule_id(14), 7);
-        assert_eq!(site_rule_id(15), 7);
+        assert_eq!(browser_rule_ids(7), Some([28, 29, 30]));
+        for id in [28, 29, 30] {
+            assert_eq!(site_rule_id(id), 7);
+        }
+        assert_eq!(Slot::of(30), Some(Slot::Navigation));
+        assert_eq!(Slot::of(31), None);
         assert_eq!(browser_rule_ids(u32::MAX), None);
+        assert_eq!(browser_rule_ids(MAX_SITE_RULE_ID + 1), None);
+        let last = browser_rule_id(MAX_SITE_RULE_ID, Slot::Navigation).unwrap_or_default();
+        assert!(i32::try_from(last).is_ok());
     }
 }

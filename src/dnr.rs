@@ -73,14 +73,27 @@ pub struct RuleCondition {
     pub is_url_filter_case_sensitive: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_domains: Option<Vec<String>>,
+    /// Pages (by their domain, subdomains included) whose requests the
+    /// rule matches. A request with no initiator (a typed address) or an
+    /// opaque one (`data:`, sandboxed frames) never matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator_domains: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_methods: Option<Vec<RequestMethod>>,
+    /// Session rules only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab_ids: Option<Vec<i32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_types: Option<Vec<ResourceType>>,
 }
 
-/// Resource types. Only those that both Chromium and Firefox accept are
-/// listed: an unknown value makes the browser refuse the whole update.
+/// Resource types: the union of Chromium's and Firefox's enums, spelled as
+/// the browsers spell them. A rule may only list the types its browser knows
+/// ([`Browser::resource_types`]): one unknown value makes the browser refuse
+/// the whole update.
+/// <https://developer.chrome.com/docs/extensions/reference/api/declarativeNetRequest#type-ResourceType>
 /// <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/declarativeNetRequest/ResourceType>
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     MainFrame,
@@ -96,24 +109,145 @@ pub enum ResourceType {
     Media,
     Websocket,
     Other,
+    /// Chromium only.
+    Webtransport,
+    /// Chromium only.
+    Webbundle,
+    /// Firefox only: `navigator.sendBeacon`, which Chromium reports as `ping`.
+    Beacon,
+    /// Firefox only.
+    ObjectSubrequest,
+    /// Firefox only.
+    Xslt,
+    /// Firefox only.
+    XmlDtd,
+    /// Firefox only: `<img srcset>` and `<picture>` candidates.
+    Imageset,
+    /// Firefox only.
+    WebManifest,
+    /// Firefox only: speculative connections.
+    Speculative,
+    /// Firefox only: JSON modules.
+    Json,
 }
 
-impl ResourceType {
-    pub const ALL: [ResourceType; 13] = [
-        ResourceType::MainFrame,
-        ResourceType::SubFrame,
-        ResourceType::Stylesheet,
-        ResourceType::Script,
-        ResourceType::Image,
-        ResourceType::Font,
-        ResourceType::Object,
-        ResourceType::Xmlhttprequest,
-        ResourceType::Ping,
-        ResourceType::CspReport,
-        ResourceType::Media,
-        ResourceType::Websocket,
-        ResourceType::Other,
-    ];
+/// The browser a rule is compiled for. The two agree on the conditions
+/// Tokenward uses, but not on the resource types they know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    /// Every resource type this browser knows, as its own schema lists them
+    /// (Chromium 156's `declarativeNetRequest.ResourceType`, Firefox ESR
+    /// 153's `declarative_net_request.json`). A header rule applies to all
+    /// of them: a type left out is a kind of request that silently goes
+    /// without its header, as Firefox's `beacon` did. `tests/e2e.rs`
+    /// (`resource_types_cover_the_browser_schema`) reads the running
+    /// browser's schema and fails on any type that is neither here nor in
+    /// [`Browser::EXCLUDED_RESOURCE_TYPES`].
+    pub fn resource_types(self) -> &'static [ResourceType] {
+        use ResourceType::*;
+        match self {
+            Browser::Chromium => &[
+                MainFrame,
+                SubFrame,
+                Stylesheet,
+                Script,
+                Image,
+                Font,
+                Object,
+                Xmlhttprequest,
+                Ping,
+                CspReport,
+                Media,
+                Websocket,
+                Webtransport,
+                Webbundle,
+                Other,
+            ],
+            Browser::Firefox => &[
+                MainFrame,
+                SubFrame,
+                Stylesheet,
+                Script,
+                Image,
+                Object,
+                ObjectSubrequest,
+                Xmlhttprequest,
+                Xslt,
+                Ping,
+                Beacon,
+                XmlDtd,
+                Font,
+                Media,
+                Websocket,
+                CspReport,
+                Imageset,
+                WebManifest,
+                Speculative,
+                Json,
+                Other,
+            ],
+        }
+    }
+
+    /// Types a browser knows that header rules leave out on purpose, with
+    /// the reason. None today: every request a page can make carries what
+    /// the user asked for.
+    pub const EXCLUDED_RESOURCE_TYPES: &'static [(ResourceType, &'static str)] = &[];
+
+    /// The browser an extension URL belongs to.
+    pub fn of_extension_url(url: &str) -> Browser {
+        if url.starts_with("moz-extension:") {
+            Browser::Firefox
+        } else {
+            Browser::Chromium
+        }
+    }
+}
+
+/// Request methods, as DNR's `requestMethods` spells them.
+/// <https://developer.chrome.com/docs/extensions/reference/api/declarativeNetRequest#type-RequestMethod>
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestMethod {
+    Connect,
+    Delete,
+    Get,
+    Head,
+    Options,
+    Patch,
+    Post,
+    Put,
+    Other,
+}
+
+impl RequestMethod {
+    /// The method of an HTTP request line, as DNR classifies it.
+    pub fn parse(method: &str) -> RequestMethod {
+        match method.to_ascii_uppercase().as_str() {
+            "CONNECT" => RequestMethod::Connect,
+            "DELETE" => RequestMethod::Delete,
+            "GET" => RequestMethod::Get,
+            "HEAD" => RequestMethod::Head,
+            "OPTIONS" => RequestMethod::Options,
+            "PATCH" => RequestMethod::Patch,
+            "POST" => RequestMethod::Post,
+            "PUT" => RequestMethod::Put,
+            _ => RequestMethod::Other,
+        }
+    }
+
+    /// GET and HEAD: what a `SameSite=Lax` cookie accepts on a cross-site
+    /// top-level navigation (RFC 6265bis §5.2, "safe" methods).
+    pub fn is_safe(self) -> bool {
+        matches!(self, RequestMethod::Get | RequestMethod::Head)
+    }
+
+    pub const SAFE: [RequestMethod; 2] = [RequestMethod::Get, RequestMethod::Head];
 }
 
 /// The argument of `updateDynamicRules` and `updateSessionRules`. Removals

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod credential;
 pub mod dnr;
 pub mod header;
+pub mod initiator;
 pub mod matcher;
 pub mod message;
 pub mod pattern;

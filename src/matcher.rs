@@ -6,10 +6,18 @@
 //! order, and for each header the highest-priority rule that touches it wins
 //! (<https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/API/declarativeNetRequest/ModifyHeaderInfo>).
 //! So "the rule that applies" is per header: [`effective_headers`].
+//!
+//! Whether a rule applies also depends on who asks: a same-site rule
+//! ([`crate::initiator::Initiators`]) sends its headers on another site's
+//! request only for a safe top-level navigation. [`applying_to`] answers
+//! for a request with its initiator, method and kind; [`applying`] answers
+//! for the page at a URL and the requests it makes itself, which is what
+//! the popup and the badge describe.
 
 use url::Url;
 
 use crate::header::HeaderAction;
+use crate::initiator::RequestFacts;
 use crate::rules::{RuleBook, SiteRule};
 
 /// The URL string the browser would match: the `url` crate's serialization
@@ -45,6 +53,23 @@ pub fn applying<'a>(book: &'a RuleBook, url: &str) -> Vec<&'a SiteRule> {
     hits
 }
 
+/// Enabled rules that apply to this request, most specific first: the
+/// pattern contains its URL and the rule's policy lets its initiator use it.
+pub fn applying_to<'a>(book: &'a RuleBook, request: &RequestFacts<'_>) -> Vec<&'a SiteRule> {
+    let mut hits = applying(book, request.url);
+    hits.retain(|r| r.initiators.allow(&r.pattern, request));
+    hits
+}
+
+/// For each header some enabled rule sets or removes on this request, the
+/// action that wins and the rule it comes from.
+pub fn effective_headers_for<'a>(
+    book: &'a RuleBook,
+    request: &RequestFacts<'_>,
+) -> Vec<(&'a SiteRule, &'a HeaderAction)> {
+    winners(applying_to(book, request))
+}
+
 /// The most specific rule whose pattern contains the URL, on or off. This is
 /// what the popup shows for the current site.
 pub fn covering<'a>(book: &'a RuleBook, url: &str) -> Option<&'a SiteRule> {
@@ -57,8 +82,12 @@ pub fn effective_headers<'a>(
     book: &'a RuleBook,
     url: &str,
 ) -> Vec<(&'a SiteRule, &'a HeaderAction)> {
+    winners(applying(book, url))
+}
+
+fn winners(rules: Vec<&SiteRule>) -> Vec<(&SiteRule, &HeaderAction)> {
     let mut out: Vec<(&SiteRule, &HeaderAction)> = Vec::new();
-    for rule in applying(book, url) {
+    for rule in rules {
         for action in &rule.headers {
             if !out.iter().any(|(_, a)| a.name().same_as(action.name())) {
                 out.push((rule, action));
@@ -187,6 +216,84 @@ mod tests {
             (1, "Authorization".to_owned())
         );
         assert!(winners(&b, "https://example.com/").is_empty());
+    }
+
+    #[test]
+    fn other_sites_get_headers_only_on_safe_navigations() {
+        use crate::dnr::{RequestMethod, ResourceType};
+        let b = book();
+        let url = "https://api.example.com/v1/models";
+        let ids = |initiator, method, kind| {
+            applying_to(
+                &b,
+                &RequestFacts {
+                    url,
+                    initiator,
+                    method,
+                    kind,
+                },
+            )
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(None, RequestMethod::Get, ResourceType::MainFrame),
+            [3, 2, 1]
+        );
+        assert_eq!(
+            ids(
+                Some("https://evil.test"),
+                RequestMethod::Get,
+                ResourceType::MainFrame
+            ),
+            [3, 2, 1]
+        );
+        assert!(ids(
+            Some("https://evil.test"),
+            RequestMethod::Post,
+            ResourceType::MainFrame
+        )
+        .is_empty());
+        assert!(ids(
+            Some("https://evil.test"),
+            RequestMethod::Get,
+            ResourceType::SubFrame
+        )
+        .is_empty());
+        // The wildcard's own site is example.com and its subdomains, so a
+        // page on api.example.com is every rule's own.
+        assert_eq!(
+            ids(
+                Some("https://api.example.com"),
+                RequestMethod::Post,
+                ResourceType::Xmlhttprequest
+            ),
+            [3, 2, 1]
+        );
+        assert_eq!(
+            ids(
+                Some("https://other.example.com"),
+                RequestMethod::Post,
+                ResourceType::Xmlhttprequest
+            ),
+            [1]
+        );
+        let headers = effective_headers_for(
+            &b,
+            &RequestFacts::from_page(
+                url,
+                "https://other.example.com",
+                ResourceType::Xmlhttprequest,
+            ),
+        );
+        assert_eq!(
+            headers
+                .iter()
+                .map(|(r, a)| (r.id, a.name().to_string()))
+                .collect::<Vec<_>>(),
+            [(1, "Authorization".to_owned()), (1, "X-Team".to_owned())]
+        );
     }
 
     #[test]

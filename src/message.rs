@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{self, Limits};
+use crate::compile::{self, Limits, TabRule};
 use crate::credential::{
     Credential, CredentialId, CredentialInfo, CredentialKind, Credentials, Timestamp, Validity,
 };
@@ -28,8 +28,21 @@ pub enum Request {
     DeleteRule {
         id: SiteRuleId,
     },
+    /// What is sent to the page at `url` in tab `tab` (when the page
+    /// knows its tab: its tab rules are then part of the answer).
     SiteStatus {
         url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tab: Option<i32>,
+    },
+    /// "Use in this tab only": a rule for one tab, kept in memory, gone
+    /// when the tab closes or the browser restarts.
+    SaveTabRule {
+        tab: i32,
+        draft: RuleDraft,
+    },
+    DeleteTabRule {
+        id: SiteRuleId,
     },
     /// Every stored credential, by provider: the popup's status.
     Accounts,
@@ -432,6 +445,15 @@ pub struct RuleView {
     /// The match patterns to request as host permissions.
     pub host_permissions: Vec<String>,
     pub headers: Vec<HeaderView>,
+    /// Every page may make the browser send these headers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_site: bool,
+    /// Same site: the other sites whose pages may use them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_from: Vec<String>,
+    /// A rule for this tab only: gone when the tab closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -537,6 +559,10 @@ pub struct SiteView {
     pub origin: String,
     pub state: SiteState,
     pub rule: Option<RuleView>,
+    /// The tab rule that covers this page in its tab, if any; it wins over
+    /// `rule` there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab_rule: Option<RuleView>,
     /// The pattern to prefill when adding a rule for this site.
     pub suggested_pattern: String,
 }
@@ -549,7 +575,15 @@ impl RuleView {
             pattern: rule.pattern.to_string(),
             allow_http: rule.allow_http,
             enabled: rule.enabled,
-            host_permissions: rule.pattern.host_permissions().to_vec(),
+            host_permissions: rule.host_permissions(),
+            any_site: rule.initiators.is_any_site(),
+            also_from: rule
+                .initiators
+                .also()
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            tab: None,
             headers: rule
                 .headers
                 .iter()
@@ -610,7 +644,15 @@ impl RulesView {
 }
 
 impl SiteView {
-    pub fn of(book: &RuleBook, credentials: &Credentials, now: Timestamp, url: &str) -> SiteView {
+    /// What is sent to the page at `url`; with `tab`, in that tab, whose
+    /// rules are among `tab.1`.
+    pub fn of(
+        book: &RuleBook,
+        credentials: &Credentials,
+        now: Timestamp,
+        url: &str,
+        tab: Option<(i32, &[TabRule])>,
+    ) -> SiteView {
         let web = matcher::canonical(url).and_then(|spec| {
             let (scheme, rest) = spec.split_once("://")?;
             Scheme::of_url(scheme)?;
@@ -622,17 +664,31 @@ impl SiteView {
                 origin: String::new(),
                 state: SiteState::Unsupported,
                 rule: None,
+                tab_rule: None,
                 suggested_pattern: String::new(),
             };
         };
         let rule = matcher::covering(book, &spec).map(|r| RuleView::of(r, credentials, now));
+        let tab_rule = tab.and_then(|(tab, rules)| {
+            let mut covering: Vec<&SiteRule> = rules
+                .iter()
+                .filter(|t| t.tab == tab && t.rule.pattern.matches_spec(&spec))
+                .map(|t| &t.rule)
+                .collect();
+            covering.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
+            covering.first().map(|r| RuleView {
+                tab: Some(tab),
+                ..RuleView::of(r, credentials, now)
+            })
+        });
         SiteView {
-            state: if rule.is_some() {
+            state: if rule.is_some() || tab_rule.is_some() {
                 SiteState::Covered
             } else {
                 SiteState::Uncovered
             },
             rule,
+            tab_rule,
             suggested_pattern: origin.clone(),
             origin,
         }
@@ -676,6 +732,7 @@ mod tests {
             &Credentials::default(),
             NOW,
             "https://api.example.com/docs",
+            None,
         );
         assert_eq!(covered.state, SiteState::Covered);
         assert_eq!(covered.origin, "https://api.example.com");
@@ -690,6 +747,7 @@ mod tests {
             &Credentials::default(),
             NOW,
             "https://other.example.com:8443/x",
+            None,
         );
         assert_eq!(
             (other.state, other.suggested_pattern.as_str()),
@@ -703,7 +761,7 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                SiteView::of(&book, &Credentials::default(), NOW, page).state,
+                SiteView::of(&book, &Credentials::default(), NOW, page, None).state,
                 SiteState::Unsupported,
                 "{page}"
             );
@@ -711,9 +769,46 @@ mod tests {
     }
 
     #[test]
+    fn site_view_shows_this_tabs_rule_and_the_policy() {
+        let mut book = RuleBook::default();
+        let mut d = draft("https://api.example.com", "t");
+        d.also_from = vec!["https://app.example.com".into()];
+        assert!(book.save(&d).is_ok());
+        let mut tabs = crate::store::TabRules::default();
+        assert!(tabs.add(5, &draft("https://tab.example.com", "t")).is_ok());
+        let view = |url: &str, tab: i32| {
+            SiteView::of(
+                &book,
+                &Credentials::default(),
+                NOW,
+                url,
+                Some((tab, &tabs.rules)),
+            )
+        };
+        let here = view("https://tab.example.com/x", 5);
+        assert_eq!(here.state, SiteState::Covered);
+        assert_eq!(here.tab_rule.as_ref().and_then(|r| r.tab), Some(5));
+        assert!(here.rule.is_none());
+        assert_eq!(
+            view("https://tab.example.com/x", 6).state,
+            SiteState::Uncovered
+        );
+        let api = view("https://api.example.com/", 5);
+        let rule = api.rule.unwrap_or_else(|| panic!("covered"));
+        assert_eq!(
+            (rule.any_site, rule.also_from.as_slice()),
+            (false, &["app.example.com".to_owned()][..])
+        );
+        assert!(rule
+            .host_permissions
+            .contains(&"https://app.example.com/*".to_owned()));
+    }
+
+    #[test]
     fn wildcard_rules_warn_near_the_regex_limit() {
         let mut book = RuleBook::default();
-        for i in 0..5 {
+        // Three same-site wildcard rules, three regex rules each.
+        for i in 0..3 {
             assert!(book
                 .save(&draft(&format!("https://*.h{i}.example"), "t"))
                 .is_ok());
@@ -726,7 +821,7 @@ mod tests {
             .limit_warning
             .unwrap_or_default();
         assert!(
-            warning.contains("10 of the browser's 10 pattern rules"),
+            warning.contains("9 of the browser's 10 pattern rules"),
             "{warning}"
         );
     }
@@ -734,13 +829,14 @@ mod tests {
     #[test]
     fn limit_warning_appears_near_the_limit() {
         let mut book = RuleBook::default();
+        // Five same-site rules, 15 browser rules.
         for i in 0..5 {
             assert!(book
                 .save(&draft(&format!("https://h{i}.example"), "t"))
                 .is_ok());
         }
         let tight = Limits {
-            max_rules: 12,
+            max_rules: 17,
             max_regex_rules: 10,
         };
         assert!(
@@ -749,7 +845,7 @@ mod tests {
                 .is_none()
         );
         let tighter = Limits {
-            max_rules: 10,
+            max_rules: 16,
             max_regex_rules: 10,
         };
         assert!(

@@ -8,6 +8,7 @@ use crate::credential::CredentialId;
 use crate::header::{
     self, HeaderAction, HeaderError, HeaderName, HeaderValue, Secret, ValueScheme,
 };
+use crate::initiator::{self, InitiatorError, Initiators};
 use crate::pattern::{ParseOptions, PatternError, SitePattern};
 
 /// A site rule's id. Stable for the rule's life and never reused, so the
@@ -25,6 +26,33 @@ pub struct SiteRule {
     pub allow_http: bool,
     pub enabled: bool,
     pub headers: Vec<HeaderAction>,
+    /// Which pages may make the browser send these headers.
+    pub initiators: Initiators,
+}
+
+impl SiteRule {
+    /// The host permissions the rule needs: its own site's
+    /// ([`SitePattern::host_permissions`]) and, for each "also from" site,
+    /// that site's pages: the browser applies a header to a request a page
+    /// makes only where it also holds the page's permission. A listed site
+    /// is asked for with the rule's own scheme (an https API is called from
+    /// https pages), and for its exact host, narrower than the domain the
+    /// browser compares, so a subdomain stays out unless listed.
+    pub fn host_permissions(&self) -> Vec<String> {
+        host_permissions(&self.pattern, self.initiators.also())
+    }
+}
+
+fn host_permissions(pattern: &SitePattern, also: &[initiator::InitiatorSite]) -> Vec<String> {
+    let mut out = pattern.host_permissions().to_vec();
+    for site in also {
+        out.push(format!(
+            "{}://{}/*",
+            pattern.scheme().as_str(),
+            site.as_str()
+        ));
+    }
+    out
 }
 
 /// Why a rule edit was refused. Messages are for the user and never carry a
@@ -51,6 +79,12 @@ pub enum RuleError {
     LabelTooLong,
     #[error("no more rule ids are available")]
     IdsExhausted,
+    #[error("also from, site {position}: {source}")]
+    Also {
+        position: usize,
+        #[source]
+        source: InitiatorError,
+    },
 }
 
 /// A rule as the editor submits it: plain strings, not yet validated. An
@@ -69,6 +103,14 @@ pub struct RuleDraft {
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     pub headers: Vec<HeaderDraft>,
+    /// "Any site": every page may make the browser send these headers.
+    /// Off (the default) is the same-site policy.
+    #[serde(default)]
+    pub any_site: bool,
+    /// Same site only: other sites whose pages may use these headers, as
+    /// typed (`https://app.example.com`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_from: Vec<String>,
 }
 
 fn enabled_by_default() -> bool {
@@ -114,10 +156,11 @@ impl RuleDraft {
     }
 
     /// Everything a page can check before sending the draft: the pattern,
-    /// header names, schemes and any secret typed. A blank secret passes when
-    /// editing, since the background fills it from the stored rule. Returns
-    /// the pattern, whose host permission the page then requests.
-    pub fn precheck(&self) -> Result<SitePattern, RuleError> {
+    /// header names, schemes, "also from" sites and any secret typed. A blank
+    /// secret passes when editing, since the background fills it from the
+    /// stored rule. Returns the pattern and the host permissions the page
+    /// then requests ([`SiteRule::host_permissions`]).
+    pub fn precheck(&self) -> Result<(SitePattern, Vec<String>), RuleError> {
         if self.label.chars().count() > MAX_LABEL_LEN {
             return Err(RuleError::LabelTooLong);
         }
@@ -129,7 +172,10 @@ impl RuleDraft {
                 .then(|| Secret::from_input("stored").ok().map(|s| (s, None)))
                 .flatten()
         })
-        .map(|(pattern, _)| pattern)
+        .map(|(pattern, _, initiators)| {
+            let permissions = host_permissions(&pattern, initiators.also());
+            (pattern, permissions)
+        })
     }
 
     /// Validates the draft. `stored_secret` supplies the secret of a row
@@ -138,8 +184,9 @@ impl RuleDraft {
     fn validate(
         &self,
         stored_secret: impl Fn(&HeaderName) -> Option<(Secret, Option<CredentialId>)>,
-    ) -> Result<(SitePattern, Vec<HeaderAction>), RuleError> {
+    ) -> Result<(SitePattern, Vec<HeaderAction>, Initiators), RuleError> {
         let pattern = self.parse_pattern()?;
+        let initiators = self.initiators(&pattern)?;
         let mut actions = Vec::with_capacity(self.headers.len());
         for (i, row) in self.headers.iter().enumerate() {
             let position = i + 1;
@@ -164,7 +211,19 @@ impl RuleDraft {
             });
         }
         header::check_actions(&actions).map_err(RuleError::Headers)?;
-        Ok((pattern, actions))
+        Ok((pattern, actions, initiators))
+    }
+
+    /// The draft's policy. The "also from" list is checked even when "any
+    /// site" is ticked (a typo is reported, not hidden), and has no use then.
+    fn initiators(&self, pattern: &SitePattern) -> Result<Initiators, RuleError> {
+        let also = initiator::parse_also(&self.also_from, pattern)
+            .map_err(|(position, source)| RuleError::Also { position, source })?;
+        Ok(if self.any_site {
+            Initiators::AnySite
+        } else {
+            Initiators::SameSite { also }
+        })
     }
 }
 
@@ -213,7 +272,7 @@ impl RuleBook {
             Some(id) => Some(self.get(id).ok_or(RuleError::NotFound(id))?),
             None => None,
         };
-        let (pattern, headers) =
+        let (pattern, headers, initiators) =
             draft.validate(|name| previous.and_then(|p| previous_secret(p, name)))?;
         // Two rules on the same pattern would tie on priority, and the
         // browser's choice between tied rules is unspecified.
@@ -231,6 +290,7 @@ impl RuleBook {
             enabled: draft.enabled,
             pattern,
             headers,
+            initiators,
         };
         let index = match self.rules.iter().position(|r| r.id == rule.id) {
             Some(i) => {
@@ -385,6 +445,11 @@ pub(crate) mod tests {
         edit.id = Some(1);
         edit.headers[0].scheme = "token".into();
         let saved = book.save(&edit).map(|r| r.headers.clone());
+        assert_eq!(
+            book.get(1).map(|r| r.initiators.clone()),
+            Some(Initiators::default()),
+            "a rule is same-site unless the draft says any site"
+        );
         let expected = HeaderValue::new(
             ValueScheme::Token,
             Secret::from_input("first-secret").unwrap_or_else(|e| panic!("{e}")),
@@ -449,9 +514,24 @@ pub(crate) mod tests {
         let mut edit = draft("https://a.example", "");
         edit.id = Some(4);
         assert_eq!(
-            edit.precheck().map(|p| p.to_string()),
+            edit.precheck().map(|p| p.0.to_string()),
             Ok("https://a.example/".to_owned())
         );
+        edit.also_from = vec!["app.example".into()];
+        assert_eq!(
+            edit.precheck().map(|p| p.1),
+            Ok(vec![
+                "https://a.example/*".to_owned(),
+                "wss://a.example/*".to_owned(),
+                "https://app.example/*".to_owned()
+            ]),
+            "a listed site's pages need their permission too"
+        );
+        edit.also_from = vec!["*".into()];
+        assert!(matches!(
+            edit.precheck(),
+            Err(RuleError::Also { position: 1, .. })
+        ));
     }
 
     #[test]

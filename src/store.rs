@@ -7,18 +7,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::compile::{TabRule, MAX_SITE_RULE_ID, TAB_RULE_BASE};
 use crate::credential::{Credential, CredentialId, Credentials, Timestamp};
 use crate::header::HeaderAction;
+use crate::initiator::Initiators;
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::protection::Protection;
 use crate::reminder::Reminded;
-use crate::rules::{RuleBook, SiteRule, SiteRuleId};
+use crate::rules::{RuleBook, RuleDraft, RuleError, SiteRule, SiteRuleId};
 
 /// The `storage.local` key holding the whole state. One key, so one write
 /// is one atomic change.
 pub const STATE_KEY: &str = "state";
-/// 2 added credentials; a schema 1 state reads as having none.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 2 added credentials; a schema 1 state reads as having none. 3 added each
+/// rule's `initiators`; a rule without it reads as same-site, so the
+/// migration only narrows who may use a header. An older Tokenward refuses
+/// a schema 3 state rather than drop the policy and widen every rule.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +72,9 @@ struct StoredRule {
     allow_http: bool,
     enabled: bool,
     headers: Vec<HeaderAction>,
+    /// Absent in schema 2 and earlier: such rules read as same-site.
+    #[serde(default)]
+    initiators: Initiators,
 }
 
 /// The stored state, decoded.
@@ -201,6 +209,119 @@ impl State {
     }
 }
 
+/// The rules for one tab only ("Use in this tab only"), kept in
+/// `storage.session` under [`TAB_RULES_KEY`]: in memory, gone when the
+/// browser closes, as their session rules are. Each rule has the same stored
+/// form as the book's, plus its tab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabRules {
+    next_id: SiteRuleId,
+    pub rules: Vec<TabRule>,
+}
+
+/// The `storage.session` key of [`TabRules`].
+pub const TAB_RULES_KEY: &str = "tabRules";
+
+impl Default for TabRules {
+    fn default() -> Self {
+        TabRules {
+            next_id: TAB_RULE_BASE,
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl TabRules {
+    /// Reads what `storage.session` holds; anything unreadable reads as no
+    /// tab rule, which only ever stops a header.
+    pub fn decode(stored: Option<&Value>) -> TabRules {
+        let Some(value) = stored else {
+            return TabRules::default();
+        };
+        let mut out = TabRules {
+            next_id: value
+                .get("nextId")
+                .and_then(Value::as_u64)
+                .and_then(|n| SiteRuleId::try_from(n).ok())
+                .unwrap_or(TAB_RULE_BASE)
+                .max(TAB_RULE_BASE),
+            rules: Vec::new(),
+        };
+        for raw in value
+            .get("rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let tab = raw
+                .get("tab")
+                .and_then(Value::as_i64)
+                .and_then(|t| i32::try_from(t).ok());
+            let rule = raw.get("rule").and_then(decode_rule);
+            if let (Some(tab), Some(rule)) = (tab, rule) {
+                if rule.id >= TAB_RULE_BASE && !out.rules.iter().any(|t| t.rule.id == rule.id) {
+                    out.next_id = out.next_id.max(rule.id.saturating_add(1));
+                    out.rules.push(TabRule { tab, rule });
+                }
+            }
+        }
+        out
+    }
+
+    pub fn encode(&self) -> Value {
+        serde_json::json!({
+            "nextId": self.next_id,
+            "rules": self.rules.iter().map(|t| serde_json::json!({
+                "tab": t.tab,
+                "rule": encode_rule(&t.rule),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Adds a rule for `tab` from a draft, validated as the book validates
+    /// its rules; two rules for one tab may not share a pattern. Returns the
+    /// new rule's id.
+    pub fn add(&mut self, tab: i32, draft: &RuleDraft) -> Result<SiteRuleId, RuleError> {
+        // A tab rule is added or removed, never edited.
+        if let Some(id) = draft.id {
+            return Err(RuleError::NotFound(id));
+        }
+        let mut book = RuleBook {
+            next_id: self.next_id,
+            rules: self.of_tab(tab).cloned().collect(),
+        };
+        let rule = book.save(draft)?.clone();
+        if rule.id > MAX_SITE_RULE_ID {
+            return Err(RuleError::IdsExhausted);
+        }
+        self.next_id = book.next_id;
+        let id = rule.id;
+        self.rules.push(TabRule { tab, rule });
+        Ok(id)
+    }
+
+    /// Removes one rule; `false` when it was not there.
+    pub fn remove(&mut self, id: SiteRuleId) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|t| t.rule.id != id);
+        self.rules.len() != before
+    }
+
+    /// Removes every rule of a closed tab; `false` when it had none.
+    pub fn close_tab(&mut self, tab: i32) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|t| t.tab != tab);
+        self.rules.len() != before
+    }
+
+    pub fn of_tab(&self, tab: i32) -> impl Iterator<Item = &SiteRule> {
+        self.rules
+            .iter()
+            .filter(move |t| t.tab == tab)
+            .map(|t| &t.rule)
+    }
+}
+
 fn decode_rule(raw: &Value) -> Option<SiteRule> {
     let stored: StoredRule = serde_json::from_value(raw.clone()).ok()?;
     let pattern = SitePattern::parse(
@@ -218,6 +339,7 @@ fn decode_rule(raw: &Value) -> Option<SiteRule> {
         allow_http: stored.allow_http,
         enabled: stored.enabled,
         headers: stored.headers,
+        initiators: stored.initiators,
     })
 }
 
@@ -229,6 +351,7 @@ fn encode_rule(rule: &SiteRule) -> Value {
         allow_http: rule.allow_http,
         enabled: rule.enabled,
         headers: rule.headers.clone(),
+        initiators: rule.initiators.clone(),
     };
     serde_json::to_value(stored).unwrap_or(Value::Null)
 }
@@ -247,13 +370,85 @@ mod tests {
         }
         let encoded = state.encode();
         assert_eq!(State::decode(Some(encoded.clone())), Ok(state));
-        assert_eq!(encoded["schema"], json!(2));
+        assert_eq!(encoded["schema"], json!(3));
         assert_eq!(
             encoded["rules"][1],
             json!({
                 "id": 2, "label": "", "pattern": "http://localhost:3000/v1/", "allowHttp": false, "enabled": true,
-                "headers": [{"op": "set", "name": "Authorization", "value": {"scheme": "bearer", "secret": "tok"}}]
+                "headers": [{"op": "set", "name": "Authorization", "value": {"scheme": "bearer", "secret": "tok"}}],
+                "initiators": {"policy": "sameSite"}
             })
+        );
+    }
+
+    #[test]
+    fn schema_2_rules_migrate_to_same_site() {
+        let stored = json!({"schema": 2, "nextId": 2, "rules": [
+            {"id": 1, "pattern": "https://a.example/", "enabled": true,
+             "headers": [{"op": "set", "name": "Authorization", "value": {"scheme": "bearer", "secret": "t"}}]}
+        ]});
+        let state = State::decode(Some(stored)).unwrap_or_default();
+        assert_eq!(
+            state
+                .book
+                .rules()
+                .iter()
+                .map(|r| r.initiators.clone())
+                .collect::<Vec<_>>(),
+            [Initiators::default()]
+        );
+        assert_eq!(Initiators::default(), Initiators::SameSite { also: vec![] });
+        let again = state.encode();
+        assert_eq!(again["schema"], json!(3));
+        assert_eq!(
+            State::decode(Some(again)).map(|s| s.book),
+            Ok(state.book),
+            "the migration is idempotent"
+        );
+    }
+
+    #[test]
+    fn a_rule_whose_policy_would_widen_is_kept_aside() {
+        let hostile = json!({"id": 1, "pattern": "https://a.example/", "enabled": true,
+            "headers": [{"op": "remove", "name": "X-A"}],
+            "initiators": {"policy": "sameSite", "also": ["com"]}});
+        let state = State::decode(Some(
+            json!({"schema": 3, "nextId": 2, "rules": [hostile.clone()]}),
+        ))
+        .unwrap_or_default();
+        assert!(state.book.rules().is_empty());
+        assert_eq!(state.unreadable, [hostile]);
+    }
+
+    #[test]
+    fn tab_rules_round_trip_and_stay_apart_from_the_book() {
+        let mut tabs = TabRules::default();
+        let first = tabs.add(7, &draft("https://a.example", "t"));
+        assert_eq!(first, Ok(TAB_RULE_BASE));
+        assert!(matches!(
+            tabs.add(7, &draft("https://a.example", "t")),
+            Err(RuleError::Duplicate(_))
+        ));
+        assert_eq!(
+            tabs.add(8, &draft("https://a.example", "t")),
+            Ok(TAB_RULE_BASE + 1)
+        );
+        assert!(tabs.add(8, &draft("*", "t")).is_err());
+        let again = TabRules::decode(Some(&tabs.encode()));
+        assert_eq!(again, tabs);
+        assert!(tabs.close_tab(7) && !tabs.close_tab(7));
+        assert_eq!(tabs.rules.len(), 1);
+        assert!(tabs.remove(TAB_RULE_BASE + 1) && tabs.rules.is_empty());
+        // A rule id outside the tab range, or garbage, is dropped.
+        let hostile = json!({"nextId": 3, "rules": [
+            {"tab": 1, "rule": {"id": 3, "pattern": "https://a.example/", "enabled": true,
+              "headers": [{"op": "remove", "name": "X"}]}},
+            {"tab": "x"}, 5
+        ]});
+        assert_eq!(TabRules::decode(Some(&hostile)), TabRules::default());
+        assert_eq!(
+            TabRules::decode(Some(&json!("garbage"))),
+            TabRules::default()
         );
     }
 

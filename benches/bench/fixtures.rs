@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use tokenward::compile::{self, Limits};
+use tokenward::compile::{self, Target};
 use tokenward::credential::{
     Account, Credential, CredentialKind, Credentials, Endpoint, Timestamp,
 };
@@ -41,17 +41,30 @@ pub(crate) fn state(book: &RuleBook) -> Json {
     .encode()
 }
 
+/// What Tokenward compiles for in `browser`: each browser refuses the
+/// resource types only the other knows.
+pub(crate) fn target(browser: &Browser) -> Target {
+    match browser.engine {
+        crate::browser::Engine::Chromium => Target::CHROMIUM,
+        crate::browser::Engine::Firefox => Target::FIREFOX,
+    }
+}
+
 /// The browser rules `book` compiles to, as the DNR JSON a page hands to
 /// `updateDynamicRules`: what the reference extension installs.
-pub(crate) fn dnr_rules(book: &RuleBook) -> Json {
-    let rules = compile::compile(book, Limits::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
+pub(crate) fn dnr_rules(browser: &Browser, book: &RuleBook) -> Json {
+    let rules = compile::compile(book, target(browser)).unwrap_or_else(|e| panic!("{e}"));
     serde_json::to_value(rules).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The browser rules site rule `id` of `book` compiles to.
-pub(crate) fn dnr_rules_of(book: &RuleBook, id: tokenward::rules::SiteRuleId) -> Json {
+pub(crate) fn dnr_rules_of(
+    browser: &Browser,
+    book: &RuleBook,
+    id: tokenward::rules::SiteRuleId,
+) -> Json {
     let ids = compile::browser_rule_ids(id).unwrap_or_else(|| panic!("site rule id {id}"));
-    let rules: Vec<_> = compile::compile(book, Limits::CHROMIUM)
+    let rules: Vec<_> = compile::compile(book, target(browser))
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .filter(|rule| ids.contains(&rule.id))
@@ -66,11 +79,10 @@ pub(crate) fn rule_count(book: &RuleBook) -> usize {
 
 /// The highest browser rule id `book` installs.
 pub(crate) fn last_rule_id(book: &RuleBook) -> Option<u32> {
-    book.rules()
+    compile::compile(book, Target::CHROMIUM)
+        .unwrap_or_else(|e| panic!("{e}"))
         .iter()
-        .filter(|r| r.enabled)
-        .filter_map(|r| compile::browser_rule_ids(r.id))
-        .map(|[_, socket]| socket)
+        .map(|r| r.id)
         .max()
 }
 
@@ -214,7 +226,7 @@ pub(crate) async fn seed_tokenward_state(browser: &Browser, state: Json, rules: 
 pub(crate) async fn seed_reference(browser: &Browser, book: &RuleBook) {
     tell_reference(
         browser,
-        json!({ "type": "install", "rules": dnr_rules(book) }),
+        json!({ "type": "install", "rules": dnr_rules(browser, book) }),
     )
     .await;
     wait_rule_count(browser, rule_count(book), Duration::from_secs(60)).await;

@@ -32,7 +32,7 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
 
     for &count in &config.popup_counts {
         let state = fixtures::popup_state(count, &site_origin);
-        fixtures::seed_tokenward_state(browser, state, compile::RULES_PER_SITE_RULE).await;
+        fixtures::seed_tokenward_state(browser, state, compile::MAX_RULES_PER_SITE_RULE).await;
         let mut ready = Vec::new();
         let mut loaded = Vec::new();
         let mut rep = 0;
@@ -211,7 +211,7 @@ pub(crate) async fn apply_floor(config: &Config, reference: &Contender, rows: &m
         fixtures::seed_reference(browser, &Default::default()).await;
         let (sent, answered) = fixtures::tell_reference(
             browser,
-            json!({ "type": "install", "rules": fixtures::dnr_rules(&book) }),
+            json!({ "type": "install", "rules": fixtures::dnr_rules(browser, &book) }),
         )
         .await;
         if rep > 0 {

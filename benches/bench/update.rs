@@ -433,7 +433,7 @@ pub(crate) async fn floor(config: &Config, reference: &Contender, site: &Site, r
                 let token = format!("floor-{total}-{rep}-{set}");
                 let with = fixtures::book(fillers, &[(&api, &token)]);
                 let id = with.rules().last().map(|r| r.id).expect("the new rule");
-                let added = fixtures::dnr_rules_of(&with, id);
+                let added = fixtures::dnr_rules_of(browser, &with, id);
                 let ids = compile::browser_rule_ids(id).expect("browser rule ids");
                 let (sent, _) = fixtures::tell_reference(
                     browser,

@@ -23,9 +23,10 @@ use super::tw::store::State;
 /// caps those at 1,000, so 5,000 rules hold 500 of them.
 const WILDCARD_EVERY: usize = 10;
 
-/// Site rules for `browser_rules` browser rules (rounded down; at least one).
+/// Site rules for `browser_rules` browser rules (rounded down; at least
+/// one). The fillers are same-site rules, three browser rules each.
 pub(crate) fn site_rules_for(browser_rules: usize) -> usize {
-    (browser_rules / compile::RULES_PER_SITE_RULE).max(1)
+    (browser_rules / compile::MAX_RULES_PER_SITE_RULE).max(1)
 }
 
 /// The pattern of filler site rule `i`: exact hosts with and without paths
@@ -159,9 +160,12 @@ pub(crate) fn run(
     min_sample_ms: f64,
     now: &dyn Fn() -> f64,
 ) -> Result<Value, String> {
-    let limits = Limits {
-        max_rules: usize::MAX,
-        max_regex_rules: usize::MAX,
+    let limits = compile::Target {
+        limits: Limits {
+            max_rules: usize::MAX,
+            max_regex_rules: usize::MAX,
+        },
+        ..compile::Target::CHROMIUM
     };
     let mut op: Box<dyn FnMut() -> usize> = match case {
         Case::Compile(n) => {

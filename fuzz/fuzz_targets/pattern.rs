@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenward::compile::{compile_rule, Limits};
+use tokenward::compile::{compile_rule, Target};
+use tokenward::dnr::Browser;
 use tokenward::pattern::{ParseOptions, SitePattern, MAX_PATTERN_LEN};
 use tokenward::rules::{HeaderDraft, RuleBook, RuleDraft};
 
@@ -34,7 +35,7 @@ fuzz_target!(|input: &str| {
         let Ok(rule) = book.save(&draft).cloned() else {
             panic!("{input:?} parsed as a pattern but was refused as a rule");
         };
-        for compiled in compile_rule(&rule).expect("an accepted rule compiles") {
+        for compiled in compile_rule(&rule, Browser::Firefox).expect("an accepted rule compiles") {
             let c = &compiled.condition;
             match (&c.url_filter, &c.regex_filter) {
                 (Some(filter), None) => {
@@ -55,5 +56,5 @@ fuzz_target!(|input: &str| {
 });
 
 fn compile(book: &RuleBook) -> usize {
-    tokenward::compile::compile(book, Limits::CHROMIUM).map_or(0, |r| r.len())
+    tokenward::compile::compile(book, Target::CHROMIUM).map_or(0, |r| r.len())
 }

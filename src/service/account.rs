@@ -790,7 +790,7 @@ pub(crate) mod tests {
             use_on(&fakes, credential.info.id, "https://a.example"),
             Response::Rules(_)
         ));
-        assert_eq!(installed_values(&fakes).len(), 2);
+        assert_eq!(installed_values(&fakes).len(), 3);
         let mut expired = api_token("tok2", "ci");
         expired["expired_at"] = json!("2025-12-01T00:00:00Z");
         fakes.transport.answer(
@@ -864,7 +864,11 @@ pub(crate) mod tests {
         assert!(matches!(response, Response::Rules(_)), "{response:?}");
         assert_eq!(
             installed_values(&fakes),
-            [format!("Bearer {TOKEN}"), format!("Bearer {TOKEN}")]
+            [
+                format!("Bearer {TOKEN}"),
+                format!("Bearer {TOKEN}"),
+                format!("Bearer {TOKEN}")
+            ]
         );
         let rule = fakes.state().book.rules()[0].clone();
         assert!(matches!(
@@ -918,6 +922,7 @@ pub(crate) mod tests {
             &at_later,
             Request::SiteStatus {
                 url: "https://a.example/".into(),
+                tab: None,
             },
         ));
         let Response::Site(site) = site else { panic!() };
@@ -1047,7 +1052,7 @@ pub(crate) mod tests {
             use_on(&fakes, id, "https://x.endpoints.huggingface.cloud"),
             Response::Rules(_)
         ));
-        assert_eq!(installed_values(&fakes).len(), 2);
+        assert_eq!(installed_values(&fakes).len(), 3);
         let reconciled =
             super::super::fakes::run(super::super::reconcile(&fakes.store, &fakes.engine, NOW));
         assert_eq!(
@@ -1059,13 +1064,14 @@ pub(crate) mod tests {
         let later = Timestamp(NOW.0 + DAY);
         let reconciled =
             super::super::fakes::run(super::super::reconcile(&fakes.store, &fakes.engine, later));
-        assert_eq!(reconciled.map(|r| r.removed), Ok(2));
+        assert_eq!(reconciled.map(|r| r.removed), Ok(3));
         assert!(installed_values(&fakes).is_empty());
         assert_eq!(fakes.state().book.rules().len(), 1);
         let site = super::super::fakes::run(handle(
             &fakes.platform_at(later),
             Request::SiteStatus {
                 url: "https://x.endpoints.huggingface.cloud/".into(),
+                tab: None,
             },
         ));
         let Response::Site(site) = site else { panic!() };

@@ -49,7 +49,7 @@ async fn settle<S: StateStore, E: RuleEngine, T: Transport>(
         Ok(state) => state,
         Err(e) => return error_response(&e, &State::default()),
     };
-    if let Err(e) = apply(platform.engine, &state, platform.clock.now).await {
+    if let Err(e) = apply(platform.store, platform.engine, &state, platform.clock.now).await {
         return error_response(&e, &state);
     }
     Response::Vault(VaultView::of(&state, Some(notice)))
@@ -173,6 +173,12 @@ pub(super) async fn lock<S: StateStore, E: RuleEngine, T: Transport>(
         );
     }
     if let Err(e) = platform.store.set_session_key(None).await {
+        return error_response(&ServiceError::SessionKey(e), &state);
+    }
+    // Tab rules keep their secrets in the session's memory; a lock ends
+    // them rather than leave a token readable while locked.
+    let no_tab_rules = crate::store::TabRules::default().encode();
+    if let Err(e) = platform.store.set_tab_rules(&no_tab_rules).await {
         return error_response(&ServiceError::SessionKey(e), &state);
     }
     settle(

@@ -16,7 +16,7 @@ mod browser_login;
 mod lock;
 mod oauth;
 
-use crate::compile::{self, CompileError, Limits};
+use crate::compile::{self, CompileError, Target};
 use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
 use crate::dnr::{Rule, RuleSet, UpdateRuleOptions};
 use crate::header::{HeaderAction, HeaderError};
@@ -26,7 +26,7 @@ use crate::message::{
 use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
 use crate::rules::{HeaderDraft, RuleDraft, RuleError};
-use crate::store::{State, StoreError};
+use crate::store::{State, StoreError, TabRules};
 use crate::vault::{RngSource, VaultError, VaultKey};
 
 /// An error reported by the browser, as text.
@@ -50,6 +50,9 @@ pub trait StateStore {
     /// The browser login in progress, in `storage.session` too.
     async fn pending_login(&self) -> Result<Option<Value>, PlatformError>;
     async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError>;
+    /// The rules for one tab only ([`TabRules`]), in `storage.session` too.
+    async fn tab_rules(&self) -> Result<Option<Value>, PlatformError>;
+    async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError>;
 }
 
 /// The browser's rule sets that carry our headers.
@@ -57,7 +60,8 @@ pub trait StateStore {
 pub trait RuleEngine {
     async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError>;
     async fn update(&self, set: RuleSet, update: &UpdateRuleOptions) -> Result<(), PlatformError>;
-    fn limits(&self) -> Limits;
+    /// The browser the rules are for, and its limits.
+    fn target(&self) -> Target;
 }
 
 /// Where provider requests go: `fetch` in the browser.
@@ -201,8 +205,27 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
     }
     let result = match request {
         Request::ListRules => Ok(None),
-        Request::SiteStatus { url } => {
-            return Response::Site(SiteView::of(&state.book, &state.credentials, now, &url))
+        Request::SiteStatus { url, tab } => {
+            let tabs = match tab {
+                Some(_) => match load_tab_rules(platform.store).await {
+                    Ok(tabs) => tabs,
+                    Err(e) => return error_response(&e, &state),
+                },
+                None => TabRules::default(),
+            };
+            return Response::Site(SiteView::of(
+                &state.book,
+                &state.credentials,
+                now,
+                &url,
+                tab.map(|t| (t, tabs.rules.as_slice())),
+            ));
+        }
+        Request::SaveTabRule { tab, draft } => {
+            return save_tab_rule(platform, &state, tab, draft).await;
+        }
+        Request::DeleteTabRule { id } => {
+            return delete_tab_rule(platform, &state, id).await;
         }
         Request::SaveRule { mut draft } => {
             if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
@@ -246,6 +269,10 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
                     secret: c.secret.expose().to_owned(),
                     credential: Some(credential),
                 }],
+                // Same site, like every new rule; the options page opens it
+                // to other sites.
+                any_site: false,
+                also_from: Vec::new(),
             };
             mutate(platform, &mut state, |s| {
                 Ok(s.book.save(&draft).map(|r| Some(r.id))?)
@@ -357,7 +384,7 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
             now,
             saved,
             state.unreadable.len(),
-            platform.engine.limits(),
+            platform.engine.target().limits,
         )),
         Err(e) => error_response(&e, &state),
     }
@@ -370,6 +397,8 @@ fn allowed_while_locked(request: &Request) -> bool {
         request,
         Request::ListRules
             | Request::SiteStatus { .. }
+            // Removing a tab rule only ever stops a header.
+            | Request::DeleteTabRule { .. }
             | Request::Accounts
             | Request::SuggestSite { .. }
             | Request::VaultStatus
@@ -388,7 +417,9 @@ fn allowed_while_locked(request: &Request) -> bool {
 /// secrets are kept, so that no token is written in the clear by default.
 fn adds_a_secret(request: &Request) -> bool {
     match request {
-        Request::SaveRule { draft } => draft.headers.iter().any(|h| !h.secret.trim().is_empty()),
+        Request::SaveRule { draft } | Request::SaveTabRule { draft, .. } => {
+            draft.headers.iter().any(|h| !h.secret.trim().is_empty())
+        }
         Request::Login { .. }
         | Request::CreateToken { .. }
         | Request::RenewToken { .. }
@@ -438,7 +469,112 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
     let state = load(store).await?;
-    apply(engine, &state, now).await
+    apply(store, engine, &state, now).await
+}
+
+/// The tab rules in `storage.session`.
+async fn load_tab_rules<S: StateStore>(store: &S) -> Result<TabRules, ServiceError> {
+    Ok(TabRules::decode(
+        store
+            .tab_rules()
+            .await
+            .map_err(ServiceError::Load)?
+            .as_ref(),
+    ))
+}
+
+/// Adds a rule for one tab: validated as any rule, kept in
+/// `storage.session`, applied as session rules limited to the tab.
+async fn save_tab_rule<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    tab: i32,
+    mut draft: RuleDraft,
+) -> Response {
+    if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
+        return error_response(&e, state);
+    }
+    let done = async {
+        let mut tabs = load_tab_rules(platform.store).await?;
+        let id = tabs.add(tab, &draft)?;
+        change_tab_rules(platform, state, &tabs).await?;
+        Ok::<_, ServiceError>(id)
+    }
+    .await;
+    match done {
+        Ok(id) => rules_response(platform, state, Some(id)),
+        Err(e) => error_response(&e, state),
+    }
+}
+
+async fn delete_tab_rule<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    id: crate::rules::SiteRuleId,
+) -> Response {
+    let done = async {
+        let mut tabs = load_tab_rules(platform.store).await?;
+        if !tabs.remove(id) {
+            return Err(ServiceError::Rule(RuleError::NotFound(id)));
+        }
+        change_tab_rules(platform, state, &tabs).await
+    }
+    .await;
+    match done {
+        Ok(()) => rules_response(platform, state, None),
+        Err(e) => error_response(&e, state),
+    }
+}
+
+/// A tab closed: its rules go, from `storage.session` and the browser.
+pub async fn tab_closed<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    now: Timestamp,
+    tab: i32,
+) -> Result<(), ServiceError> {
+    let mut tabs = load_tab_rules(store).await?;
+    if !tabs.close_tab(tab) {
+        return Ok(());
+    }
+    store
+        .set_tab_rules(&tabs.encode())
+        .await
+        .map_err(ServiceError::Save)?;
+    let state = load(store).await?;
+    apply(store, engine, &state, now).await.map(|_| ())
+}
+
+/// Checks the tab rules compile beside the book's session rules, keeps
+/// them, then applies.
+async fn change_tab_rules<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    tabs: &TabRules,
+) -> Result<(), ServiceError> {
+    desired_session_rules(state, tabs, platform.clock.now, platform.engine.target())?;
+    platform
+        .store
+        .set_tab_rules(&tabs.encode())
+        .await
+        .map_err(ServiceError::Save)?;
+    apply(platform.store, platform.engine, state, platform.clock.now).await?;
+    Ok(())
+}
+
+fn rules_response<S, E: RuleEngine, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    saved: Option<crate::rules::SiteRuleId>,
+) -> Response {
+    Response::Rules(RulesView::of(
+        &state.book,
+        &state.credentials,
+        platform.clock.now,
+        saved,
+        state.unreadable.len(),
+        platform.engine.target().limits,
+    ))
 }
 
 /// The expiry reminders due now, marked as shown in stored state before
@@ -555,7 +691,7 @@ where
     }
     let mut next = state.clone();
     let out = change(&mut next)?;
-    compile::compile(&next.book, platform.engine.limits())?;
+    compile::compile(&next.book, platform.engine.target())?;
     let stored = encode_for_storage(platform, &next).await?;
     platform
         .store
@@ -563,22 +699,63 @@ where
         .await
         .map_err(ServiceError::Save)?;
     *state = next;
-    apply(platform.engine, state, platform.clock.now).await?;
+    apply(platform.store, platform.engine, state, platform.clock.now).await?;
     Ok(out)
 }
 
-async fn apply<E: RuleEngine>(
+/// The session rules: the book's when protected, and the tab rules (none
+/// while locked: a lock stops every header).
+fn desired_session_rules(
+    state: &State,
+    tabs: &TabRules,
+    now: Timestamp,
+    target: Target,
+) -> Result<Vec<Rule>, CompileError> {
+    let mut rules = if state.protection.is_protected() {
+        compile::compile(&state.rules_in_force(now), target)?
+    } else {
+        Vec::new()
+    };
+    if !state.locked {
+        // Session rules share one limit: the tab rules get what the book
+        // leaves.
+        let left = compile::Limits {
+            max_rules: target.limits.max_rules.saturating_sub(rules.len()),
+            ..target.limits
+        };
+        rules.extend(compile::compile_tab_rules(
+            &tabs.rules,
+            Target {
+                limits: left,
+                ..target
+            },
+        )?);
+    }
+    rules.sort_by_key(|r| r.id);
+    Ok(rules)
+}
+
+async fn apply<S: StateStore, E: RuleEngine>(
+    store: &S,
     engine: &E,
     state: &State,
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
-    let desired = compile::compile(&state.rules_in_force(now), engine.limits())?;
+    let target = engine.target();
+    let tabs = load_tab_rules(store).await?;
     // Protected, header values must never reach the profile on disk, where
     // the browser keeps dynamic rules: they go to session rules, in memory.
-    let (chosen, other) = if state.protection.is_protected() {
-        (RuleSet::Session, RuleSet::Dynamic)
+    // Tab rules are always session rules: `tabIds` is only allowed there.
+    let session = desired_session_rules(state, &tabs, now, target)?;
+    let dynamic = if state.protection.is_protected() {
+        Vec::new()
     } else {
-        (RuleSet::Dynamic, RuleSet::Session)
+        compile::compile(&state.rules_in_force(now), target)?
+    };
+    let (chosen, other, desired, other_desired) = if state.protection.is_protected() {
+        (RuleSet::Session, RuleSet::Dynamic, session, dynamic)
+    } else {
+        (RuleSet::Dynamic, RuleSet::Session, dynamic, session)
     };
     // The browser's error text may quote a rule, value included; redact it
     // here so no caller, logging included, ever holds the raw text.
@@ -587,10 +764,11 @@ async fn apply<E: RuleEngine>(
         next_expiry: state.credentials.next_expiry(now),
         ..Reconciled::default()
     };
-    // Empty the set not in use first, so a rule never sits in both. The
-    // session set is applied last: it is the one a lock or an unlock
-    // changes, and it takes effect as soon as its update resolves.
-    for (set, desired) in [(other, Vec::new()), (chosen, desired)] {
+    // Empty the set not in use first (of all but tab rules), so a rule
+    // never sits in both. The session set is applied last when protected:
+    // it is the one a lock or an unlock changes, and it takes effect as soon
+    // as its update resolves.
+    for (set, desired) in [(other, other_desired), (chosen, desired)] {
         let installed = engine.installed(set).await.map_err(refused)?;
         let update = compile::diff(&desired, &installed);
         if !update.is_empty() {
@@ -652,6 +830,7 @@ pub(crate) mod fakes {
         /// `storage.session`'s vault key.
         pub(crate) session: RefCell<Option<String>>,
         pub(crate) pending_login: RefCell<Option<Value>>,
+        pub(crate) tab_rules: RefCell<Option<Value>>,
     }
 
     impl StateStore for MemoryStore {
@@ -678,6 +857,13 @@ pub(crate) mod fakes {
         }
         async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError> {
             *self.pending_login.borrow_mut() = login.cloned();
+            Ok(())
+        }
+        async fn tab_rules(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.tab_rules.borrow().clone())
+        }
+        async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError> {
+            *self.tab_rules.borrow_mut() = Some(rules.clone());
             Ok(())
         }
     }
@@ -720,8 +906,8 @@ pub(crate) mod fakes {
             self.updates.borrow_mut().push(update.clone());
             Ok(())
         }
-        fn limits(&self) -> Limits {
-            Limits::CHROMIUM
+        fn target(&self) -> Target {
+            Target::CHROMIUM
         }
     }
 
@@ -936,7 +1122,7 @@ mod tests {
             matches!(&response, Response::Rules(v) if v.saved == Some(1) && v.rules.len() == 1),
             "{response:?}"
         );
-        assert_eq!(installed_ids(engine), [2, 3]);
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
         assert_eq!(engine.updates.borrow().len(), 1);
         assert_eq!(*store.saves.borrow(), 1);
     }
@@ -964,7 +1150,7 @@ mod tests {
 
         // The browser lost a rule and holds a stray one (a crash between
         // steps, or an older version's leftovers): one update fixes both.
-        engine.rules.borrow_mut().retain(|r| r.id != 2);
+        engine.rules.borrow_mut().retain(|r| r.id != 4);
         let mut stray = engine.rules.borrow()[0].clone();
         stray.id = 999;
         engine.rules.borrow_mut().push(stray);
@@ -976,7 +1162,7 @@ mod tests {
                 next_expiry: None
             })
         );
-        assert_eq!(installed_ids(engine), [2, 3, 4, 5]);
+        assert_eq!(installed_ids(engine), [4, 5, 6, 8, 9, 10]);
     }
 
     #[test]
@@ -989,19 +1175,19 @@ mod tests {
             id: 1,
             enabled: false,
         });
-        assert_eq!(installed_ids(engine), [4, 5]);
+        assert_eq!(installed_ids(engine), [8, 9, 10]);
         let last = engine.updates.borrow().last().cloned().unwrap_or_default();
         assert_eq!(
             (last.remove_rule_ids, last.add_rules.len()),
-            (vec![2, 3], 0)
+            (vec![4, 5, 6], 0)
         );
         fakes.handle(Request::SetEnabled {
             id: 1,
             enabled: true,
         });
-        assert_eq!(installed_ids(engine), [2, 3, 4, 5]);
+        assert_eq!(installed_ids(engine), [4, 5, 6, 8, 9, 10]);
         fakes.handle(Request::DeleteRule { id: 2 });
-        assert_eq!(installed_ids(engine), [2, 3]);
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
     }
 
     #[test]
@@ -1021,7 +1207,7 @@ mod tests {
         assert_eq!(*store.value.borrow(), before);
         assert_eq!(
             installed_ids(engine),
-            [2, 3],
+            [4, 5, 6],
             "the browser keeps the old rules"
         );
     }
@@ -1047,7 +1233,104 @@ mod tests {
         // The rule was saved; the next reconcile, once the browser accepts,
         // installs it.
         *engine.reject.borrow_mut() = None;
-        assert_eq!(run(reconcile(store, engine, NOW)).map(|r| r.added), Ok(2));
+        assert_eq!(run(reconcile(store, engine, NOW)).map(|r| r.added), Ok(3));
+    }
+
+    fn session_ids(engine: &MemoryEngine) -> Vec<(u32, Option<Vec<i32>>)> {
+        let mut ids: Vec<_> = engine
+            .session
+            .borrow()
+            .iter()
+            .map(|r| (r.id, r.condition.tab_ids.clone()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn tab_rules_are_session_rules_of_their_tab_until_it_closes() {
+        use crate::compile::TAB_RULE_BASE;
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        let saved = fakes.handle(Request::SaveTabRule {
+            tab: 9,
+            draft: draft("https://tab.example", "tab-secret"),
+        });
+        assert!(
+            matches!(&saved, Response::Rules(v) if v.saved == Some(TAB_RULE_BASE) && v.rules.len() == 1),
+            "the book is unchanged: {saved:?}"
+        );
+        let base = TAB_RULE_BASE * 4;
+        let tab = Some(vec![9]);
+        assert_eq!(
+            session_ids(engine),
+            [
+                (base, tab.clone()),
+                (base + 1, tab.clone()),
+                (base + 2, tab)
+            ]
+        );
+        assert_eq!(installed_ids(engine), [4, 5, 6], "the book's stay dynamic");
+        // The page asks with its tab: the tab rule covers it there only.
+        let site = |tab| {
+            fakes.handle(Request::SiteStatus {
+                url: "https://tab.example/x".into(),
+                tab: Some(tab),
+            })
+        };
+        assert!(matches!(site(9), Response::Site(v) if v.tab_rule.is_some()));
+        assert!(matches!(site(10), Response::Site(v) if v.tab_rule.is_none()));
+        // A full reconciliation keeps them.
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert_eq!(session_ids(engine).len(), 3);
+        // Closing another tab changes nothing; closing this one ends them.
+        assert!(run(tab_closed(store, engine, NOW, 10)).is_ok());
+        assert_eq!(session_ids(engine).len(), 3);
+        assert!(run(tab_closed(store, engine, NOW, 9)).is_ok());
+        assert!(session_ids(engine).is_empty());
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
+        // Deleting by hand, and a bad draft, from the popup.
+        fakes.handle(Request::SaveTabRule {
+            tab: 3,
+            draft: draft("https://tab.example", "t"),
+        });
+        assert_eq!(session_ids(engine).len(), 3);
+        fakes.handle(Request::DeleteTabRule {
+            id: TAB_RULE_BASE + 1,
+        });
+        assert!(session_ids(engine).is_empty());
+        let refused = fakes.handle(Request::SaveTabRule {
+            tab: 3,
+            draft: draft("*", "t"),
+        });
+        assert!(matches!(refused, Response::Error { .. }));
+        assert!(session_ids(engine).is_empty());
+    }
+
+    #[test]
+    fn a_lock_ends_tab_rules_and_protected_rules_share_the_session_set() {
+        let fakes = Fakes::fresh();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let protect = fakes.handle(Request::Protect {
+            passphrase: crate::message::Passphrase("correct horse battery".into()),
+            idle_minutes: None,
+        });
+        assert!(matches!(protect, Response::Vault(_)), "{protect:?}");
+        save(&fakes, "https://a.example", "t");
+        fakes.handle(Request::SaveTabRule {
+            tab: 4,
+            draft: draft("https://tab.example", "t"),
+        });
+        assert_eq!(session_ids(engine).len(), 6, "the book's and the tab's");
+        assert!(installed_ids(engine).is_empty());
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert_eq!(session_ids(engine).len(), 6, "a reconcile keeps both");
+        fakes.handle(Request::Lock);
+        assert!(session_ids(engine).is_empty(), "{:?}", session_ids(engine));
+        assert!(TabRules::decode(store.tab_rules.borrow().as_ref())
+            .rules
+            .is_empty());
     }
 
     #[test]
@@ -1066,6 +1349,7 @@ mod tests {
         save(&fakes, "https://a.example", "t");
         let response = fakes.handle(Request::SiteStatus {
             url: "https://a.example/x".into(),
+            tab: None,
         });
         assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
     }

@@ -581,7 +581,14 @@ mod tests {
     }
 
     fn site(fakes: &Fakes, at: i64) -> SiteView {
-        match handle_at(fakes, at, Request::SiteStatus { url: SITE.into() }) {
+        match handle_at(
+            fakes,
+            at,
+            Request::SiteStatus {
+                url: SITE.into(),
+                tab: None,
+            },
+        ) {
             Response::Site(view) => view,
             other => panic!("{other:?}"),
         }

@@ -18,7 +18,7 @@ use super::browser::{
     self, action, alarms, dnr, identity, idle, net, notifications, permissions, runtime, storage,
     tabs, BrowserError, BrowserRandom, RuleSet,
 };
-use crate::compile::Limits;
+use crate::compile::Target;
 use crate::dnr::{Rule, UpdateRuleOptions};
 use crate::matcher::{self, Badge};
 use crate::message::{Request, Response};
@@ -27,7 +27,7 @@ use crate::provider::{HttpRequest, HttpResponse};
 use crate::service::{
     self, Platform, PlatformError, RuleEngine, StateStore, StreamRead, Transport,
 };
-use crate::store::{State, STATE_KEY};
+use crate::store::{State, TabRules, STATE_KEY, TAB_RULES_KEY};
 
 const BADGE_COLOR: &str = "#1a7f37";
 
@@ -87,6 +87,16 @@ impl StateStore for LocalStore {
         }
         .map_err(platform)
     }
+
+    async fn tab_rules(&self) -> Result<Option<serde_json::Value>, PlatformError> {
+        storage::session_get(TAB_RULES_KEY).await.map_err(platform)
+    }
+
+    async fn set_tab_rules(&self, rules: &serde_json::Value) -> Result<(), PlatformError> {
+        storage::session_set(TAB_RULES_KEY, rules)
+            .await
+            .map_err(platform)
+    }
 }
 
 struct BrowserRules;
@@ -100,8 +110,8 @@ impl RuleEngine for BrowserRules {
         dnr::update(set, update).await.map_err(platform)
     }
 
-    fn limits(&self) -> Limits {
-        dnr::limits()
+    fn target(&self) -> Target {
+        dnr::target()
     }
 }
 
@@ -408,8 +418,9 @@ async fn refresh_badges(state: &State) {
         Ok(tabs) => tabs,
         Err(e) => return warn("badges", &e),
     };
+    let tab_rules = load_tab_rules().await;
     for tab in tabs {
-        let badge = badge_for(state, tab.url.as_deref()).await;
+        let badge = badge_for(state, &tab_rules, tab.id, tab.url.as_deref()).await;
         // A tab may close while we loop; that is not an error worth raising.
         let _ = action::set_badge(tab.id, badge).await;
     }
@@ -419,9 +430,14 @@ async fn refresh_badges(state: &State) {
 /// granted in Firefox, or withdrawn) sends nothing, so the badge says so
 /// rather than "ON"; one sending a token that expires within 7 days is
 /// amber.
-async fn badge_for(state: &State, url: Option<&str>) -> Badge {
+async fn badge_for(state: &State, tab_rules: &TabRules, tab: i32, url: Option<&str>) -> Badge {
     let now = browser::clock().now;
-    let book = state.rules_in_force(now);
+    let mut book = state.rules_in_force(now);
+    // This tab's own rules act here too, above the book's; none while
+    // locked.
+    if !state.locked {
+        book.rules.extend(tab_rules.of_tab(tab).cloned());
+    }
     let rule = url.and_then(|url| matcher::applying(&book, url).first().copied());
     let permitted = match &rule {
         Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
@@ -435,6 +451,18 @@ async fn badge_for(state: &State, url: Option<&str>) -> Badge {
             .get(id)
             .map_or(crate::credential::Validity::Expired, |c| c.validity(now))
     })
+}
+
+/// The "this tab only" rules; unreadable ones read as none, which only
+/// leaves a badge off.
+async fn load_tab_rules() -> TabRules {
+    match storage::session_get(TAB_RULES_KEY).await {
+        Ok(value) => TabRules::decode(value.as_ref()),
+        Err(e) => {
+            warn("tab rules", &e);
+            TabRules::default()
+        }
+    }
 }
 
 /// A host permission was granted or withdrawn: badges follow.
@@ -491,10 +519,20 @@ pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsVal
     }
     match load_state().await {
         Ok(state) => {
-            let badge = badge_for(&state, Some(&url)).await;
+            let tab_rules = load_tab_rules().await;
+            let badge = badge_for(&state, &tab_rules, tab_id, Some(&url)).await;
             let _ = action::set_badge(tab_id, badge).await;
         }
         Err(e) => warn("badge", &e),
+    }
+}
+
+/// A tab closed: its "this tab only" rules end with it.
+#[wasm_bindgen]
+pub async fn background_on_tab_removed(tab_id: i32) {
+    let now = browser::clock().now;
+    if let Err(e) = exclusive(service::tab_closed(&LocalStore, &BrowserRules, now, tab_id)).await {
+        warn("tab rules", &e);
     }
 }
 

@@ -602,6 +602,18 @@ pub mod dnr {
         Ok(())
     }
 
+    /// What rules are compiled for here: this browser, and its limits.
+    pub fn target() -> crate::compile::Target {
+        let browser = match runtime::extension_base_url() {
+            Ok(base) => crate::dnr::Browser::of_extension_url(&base),
+            Err(_) => crate::dnr::Browser::Chromium,
+        };
+        crate::compile::Target {
+            browser,
+            limits: limits(),
+        }
+    }
+
     /// The limits as the browser states them. Chromium names the cap on
     /// `modifyHeaders` rules `MAX_NUMBER_OF_UNSAFE_DYNAMIC_RULES`; Firefox
     /// has `MAX_NUMBER_OF_DYNAMIC_AND_SESSION_RULES` (older) or
@@ -787,7 +799,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     use super::*;
-    use crate::compile::{compile, Limits};
+    use crate::compile::{compile, Limits, Target};
     use crate::message::{Request, Response};
     use crate::rules::{HeaderDraft, RuleBook, RuleDraft};
 
@@ -812,7 +824,7 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn dnr_rules_cross_the_boundary_unchanged() {
-        let rules = compile(&book(), Limits::CHROMIUM).unwrap_or_default();
+        let rules = compile(&book(), Target::CHROMIUM).unwrap_or_default();
         let js = to_js(&rules).unwrap_or(JsValue::NULL);
         assert!(Array::is_array(&js));
         let first = Reflect::get(&Array::from(&js).get(0), &JsValue::from_str("condition"))

@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     Element, Event, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlSelectElement,
+    HtmlTextAreaElement,
 };
 
 use super::browser::{permissions, runtime, BrowserError};
@@ -49,6 +50,9 @@ pub async fn options_main() -> Result<(), JsValue> {
     });
     let rules: Element = dom::by_id("rules")?;
     dom::listen(&rules, "click", on_rules_click);
+    dom::listen(&dom::by_id::<Element>("rule-initiators")?, "change", |_| {
+        let _ = sync_initiators();
+    });
     export::install()?;
     dom::listen(&rules, "change", on_rules_change);
 
@@ -157,7 +161,33 @@ fn read_form() -> Result<RuleDraft, DomError> {
         allow_http: dom::by_id::<HtmlInputElement>("rule-allow-http")?.checked(),
         enabled,
         headers,
+        any_site: dom::by_id::<HtmlInputElement>("rule-any-site")?.checked(),
+        also_from: dom::by_id::<HtmlTextAreaElement>("rule-also-from")?
+            .value()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
     })
+}
+
+/// "Any site" shows its warning, and the "also from" list, which only a
+/// same-site rule uses, is disabled.
+fn sync_initiators() -> Result<(), DomError> {
+    let any_site = dom::by_id::<HtmlInputElement>("rule-any-site")?.checked();
+    dom::show(&dom::by_id::<Element>("rule-any-site-warning")?, any_site);
+    dom::by_id::<HtmlTextAreaElement>("rule-also-from")?.set_disabled(any_site);
+    Ok(())
+}
+
+/// One line saying who may use a rule's headers.
+pub(super) fn policy_text(rule: &RuleView) -> String {
+    if rule.any_site {
+        "Any site may use these headers".to_owned()
+    } else if rule.also_from.is_empty() {
+        "Same site only".to_owned()
+    } else {
+        format!("Same site, also from {}", rule.also_from.join(", "))
+    }
 }
 
 fn reset_form() -> Result<(), DomError> {
@@ -169,6 +199,7 @@ fn reset_form() -> Result<(), DomError> {
     dom::by_id::<HtmlButtonElement>("rule-save")?.set_text_content(Some("Add rule"));
     dom::by_id::<Element>("rule-headers")?.set_text_content(None);
     add_header_row(None)?;
+    sync_initiators()?;
     show_error("");
     Ok(())
 }
@@ -239,6 +270,16 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
     let summaries: Vec<&str> = rule.headers.iter().map(|h| h.summary.as_str()).collect();
     dom::set_text(&headers, &summaries.join("\n"));
+    let policy: Element = dom::find(&item, "[data-role=policy]")?;
+    let _ = policy.set_attribute(
+        "data-policy",
+        if rule.any_site {
+            "any-site"
+        } else {
+            "same-site"
+        },
+    );
+    dom::set_text(&policy, &policy_text(rule));
     dom::find::<HtmlInputElement>(&item, "input[data-action=toggle]")?.set_checked(rule.enabled);
     Ok(item)
 }
@@ -350,6 +391,10 @@ fn fill_form(rule: &RuleView) -> Result<(), DomError> {
     dom::by_id::<HtmlInputElement>("rule-pattern")?.set_value(&rule.pattern);
     dom::by_id::<HtmlInputElement>("rule-label")?.set_value(&rule.label);
     dom::by_id::<HtmlInputElement>("rule-allow-http")?.set_checked(rule.allow_http);
+    dom::by_id::<HtmlInputElement>("rule-any-site")?.set_checked(rule.any_site);
+    dom::by_id::<HtmlInputElement>("rule-same-site")?.set_checked(!rule.any_site);
+    dom::by_id::<HtmlTextAreaElement>("rule-also-from")?.set_value(&rule.also_from.join("\n"));
+    sync_initiators()?;
     dom::by_id::<Element>("rule-headers")?.set_text_content(None);
     for header in &rule.headers {
         add_header_row(Some(header))?;

@@ -11,16 +11,22 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
 
-use super::browser::{permissions, runtime, tabs};
+use super::browser::{permissions, runtime, tabs, Tab};
 use super::dom::{self, DomError};
-use super::save::start_save;
+use super::save::{start_save, start_tab_save};
 use super::{accounts, browser_login, lock};
 use crate::message::{Request, Response, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
 #[wasm_bindgen]
 pub async fn popup_main() -> Result<(), JsValue> {
-    let url: Rc<str> = target_url().await.unwrap_or_default().into();
+    let tab = target_tab().await;
+    // The tab the popup describes, for its "this tab only" rules. Kept in
+    // the page, as the rule being edited is in the options page's form.
+    if let Some(id) = tab.as_ref().map(|t| t.id) {
+        let _ = dom::by_id::<Element>("site")?.set_attribute("data-tab-id", &id.to_string());
+    }
+    let url: Rc<str> = tab.and_then(|t| t.url).unwrap_or_default().into();
 
     dom::listen(&dom::by_id::<Element>("open-options")?, "click", |event| {
         event.prevent_default();
@@ -80,6 +86,29 @@ pub async fn popup_main() -> Result<(), JsValue> {
             }
         },
     );
+    let for_tab_delete = Rc::clone(&url);
+    dom::listen(
+        &dom::by_id::<Element>("tab-rule-delete")?,
+        "click",
+        move |_| {
+            let url = Rc::clone(&for_tab_delete);
+            let Some(id) = dom::by_id::<Element>("site-tab-rule")
+                .ok()
+                .and_then(|s| s.get_attribute("data-rule-id"))
+                .and_then(|id| id.parse::<SiteRuleId>().ok())
+            else {
+                return;
+            };
+            let pending = runtime::send_now(&Request::DeleteTabRule { id });
+            spawn_local(async move {
+                match pending.await {
+                    Ok(Response::Rules(_)) => refresh(url).await,
+                    Ok(Response::Error { message }) => show_error(&message),
+                    Ok(_) | Err(_) => show_error("The background did not answer."),
+                }
+            });
+        },
+    );
     let for_renew = Rc::clone(&url);
     dom::listen(&dom::by_id::<Element>("site-renew")?, "click", move |_| {
         let url = Rc::clone(&for_renew);
@@ -119,25 +148,38 @@ pub async fn popup_main() -> Result<(), JsValue> {
 
 /// Renders the site half again, after a change made elsewhere in the popup.
 pub(super) async fn refresh_site() {
-    let url: Rc<str> = target_url().await.unwrap_or_default().into();
+    let url: Rc<str> = target_tab()
+        .await
+        .and_then(|t| t.url)
+        .unwrap_or_default()
+        .into();
     refresh(url).await;
 }
 
-/// The URL of the tab the popup describes, when the browser lets us see it
+/// The tab the popup describes; its URL when the browser lets us see it
 /// (host permission, or `activeTab` from the toolbar click).
-async fn target_url() -> Option<String> {
+async fn target_tab() -> Option<Tab> {
     let search = web_sys::window()?.location().search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
-    let tab = match params.get("tabId").and_then(|id| id.parse::<i32>().ok()) {
+    match params.get("tabId").and_then(|id| id.parse::<i32>().ok()) {
         Some(id) => tabs::get(id).await.ok(),
         None => tabs::active().await.ok().flatten(),
-    };
-    tab?.url
+    }
+}
+
+/// The id of the tab the popup describes, as `popup_main` found it.
+fn tab_id() -> Option<i32> {
+    dom::by_id::<Element>("site")
+        .ok()?
+        .get_attribute("data-tab-id")?
+        .parse()
+        .ok()
 }
 
 async fn refresh(url: Rc<str>) {
     match runtime::send(&Request::SiteStatus {
         url: url.to_string(),
+        tab: tab_id(),
     })
     .await
     {
@@ -146,7 +188,9 @@ async fn refresh(url: Rc<str>) {
             // browser lets the user withdraw them: a rule without them sends
             // nothing, and the popup must say so.
             // <https://extensionworkshop.com/documentation/develop/manifest-v3-migration-guide/>
-            let permitted = match &view.rule {
+            // The rule that acts here: this tab's own, else the book's.
+            let acting = view.tab_rule.as_ref().or(view.rule.as_ref());
+            let permitted = match acting {
                 Some(rule) => permissions::contains_origins(&rule.host_permissions)
                     .await
                     .unwrap_or(false),
@@ -173,8 +217,12 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         },
     );
     let status: Element = dom::by_id("site-status")?;
-    let enabled = view.rule.as_ref().is_some_and(|r| r.enabled);
+    let enabled = view.tab_rule.is_some() || view.rule.as_ref().is_some_and(|r| r.enabled);
     let (state, text) = match view.state {
+        SiteState::Covered if view.tab_rule.is_some() && permitted => (
+            "covered",
+            "Tokenward sends headers to this site in this tab only.",
+        ),
         SiteState::Covered if enabled && !permitted => (
             "covered",
             "A rule covers this site, but Tokenward has no permission to send its headers here.",
@@ -209,6 +257,31 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
             let _ = headers.append_child(&item);
         }
         dom::by_id::<HtmlInputElement>("site-toggle")?.set_checked(rule.enabled);
+        dom::set_text(
+            &dom::find(&section, "[data-role=policy]")?,
+            &super::options::policy_text(rule),
+        );
+    }
+    let tab_section: Element = dom::by_id("site-tab-rule")?;
+    dom::show(&tab_section, view.tab_rule.is_some());
+    if let Some(rule) = &view.tab_rule {
+        let _ = tab_section.set_attribute("data-rule-id", &rule.id.to_string());
+        dom::set_host_permissions(&tab_section, &rule.host_permissions);
+        dom::set_text(
+            &dom::find(&tab_section, "[data-role=pattern]")?,
+            &rule.pattern,
+        );
+        let headers: Element = dom::find(&tab_section, "[data-role=headers]")?;
+        headers.set_text_content(None);
+        for header in &rule.headers {
+            let item = dom::instantiate("header-template")?;
+            dom::set_text(&item, &header.summary);
+            let _ = headers.append_child(&item);
+        }
+        dom::set_text(
+            &dom::find(&tab_section, "[data-role=policy]")?,
+            &super::options::policy_text(rule),
+        );
     }
     // Why a header is not sent: its credential expired or was deleted.
     let problem = view
@@ -260,7 +333,16 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
         }],
         ..RuleDraft::default()
     };
-    let mut pending = match start_save(draft) {
+    let tab_only = dom::by_id::<HtmlInputElement>("add-tab-only")?.checked();
+    let started = match (tab_only, tab_id()) {
+        (true, Some(tab)) => start_tab_save(tab, draft),
+        (true, None) => {
+            show_error("This tab is not known to Tokenward; save the rule for every tab instead.");
+            return Ok(());
+        }
+        (false, _) => start_save(draft),
+    };
+    let mut pending = match started {
         Ok(pending) => pending,
         Err(e) => {
             show_error(&e.to_string());
@@ -273,6 +355,9 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
             Ok(Response::Rules(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
                     secret.set_value("");
+                }
+                if let Ok(tab_only) = dom::by_id::<HtmlInputElement>("add-tab-only") {
+                    tab_only.set_checked(false);
                 }
                 // Shows the permission state once the prompt is answered.
                 let _ = pending.granted().await;

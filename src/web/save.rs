@@ -13,7 +13,7 @@ use crate::rules::{RuleDraft, RuleError};
 /// A save started inside a click, with its permission request.
 pub struct PendingSave {
     pub pattern: SitePattern,
-    host_permissions: [String; 2],
+    host_permissions: Vec<String>,
     permission: Result<JsFuture, BrowserError>,
     answer: Pin<Box<dyn Future<Output = Result<Response, BrowserError>>>>,
 }
@@ -24,11 +24,23 @@ pub struct PendingSave {
 /// way whatever happens to the prompt (it takes the focus, which closes a
 /// popup). A draft the page can already refuse sends nothing.
 pub fn start_save(draft: RuleDraft) -> Result<PendingSave, RuleError> {
-    let pattern = draft.precheck()?;
-    let host_permissions = pattern.host_permissions();
+    start_save_as(draft, |draft| Request::SaveRule { draft })
+}
+
+/// [`start_save`] of a rule for one tab ("Use in this tab only").
+pub fn start_tab_save(tab: i32, draft: RuleDraft) -> Result<PendingSave, RuleError> {
+    start_save_as(draft, |draft| Request::SaveTabRule { tab, draft })
+}
+
+fn start_save_as(
+    draft: RuleDraft,
+    request: impl FnOnce(RuleDraft) -> Request,
+) -> Result<PendingSave, RuleError> {
+    // The site's permissions, and those of the pages listed as allowed to
+    // use the header: the browser needs both for a request a page makes.
+    let (pattern, host_permissions) = draft.precheck()?;
     let permission = permissions::request_origins(&host_permissions);
-    let answer: Pin<Box<dyn Future<Output = _>>> =
-        Box::pin(runtime::send_now(&Request::SaveRule { draft }));
+    let answer: Pin<Box<dyn Future<Output = _>>> = Box::pin(runtime::send_now(&request(draft)));
     Ok(PendingSave {
         pattern,
         host_permissions,

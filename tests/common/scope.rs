@@ -11,13 +11,81 @@
 pub(crate) struct ScopeRule {
     pub(crate) pattern: &'static str,
     pub(crate) allow_http: bool,
+    /// Who may use the header: `None` is any site; `Some(also)` is the
+    /// same-site policy with those other sites.
+    pub(crate) same_site: Option<&'static [&'static str]>,
 }
 
 impl ScopeRule {
     /// The rule as the editor would submit it, with a bearer token.
     pub(crate) fn draft(&self) -> tokenward::rules::RuleDraft {
-        bearer_draft(self.pattern, self.allow_http, "scope-token")
+        let mut draft = bearer_draft(self.pattern, self.allow_http, "scope-token");
+        match self.same_site {
+            None => draft.any_site = true,
+            Some(also) => draft.also_from = also.iter().map(|s| (*s).to_owned()).collect(),
+        }
+        draft
     }
+}
+
+/// One request to a URL, as a browser's rule engine is asked about it:
+/// the page that made it (none for a typed address), its method and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopeRequest {
+    pub(crate) initiator: Option<String>,
+    pub(crate) method: &'static str,
+    pub(crate) kind: &'static str,
+}
+
+/// Pages requests come from: none, an opaque origin, the rules' own
+/// sites, listed companions, their subdomains, and strangers, on other
+/// ports and schemes too.
+const INITIATORS: &[Option<&str>] = &[
+    None,
+    Some("data:text/html,x"),
+    Some("https://api.example.localhost"),
+    Some("http://api.example.localhost:8080"),
+    Some("https://app.example.localhost"),
+    Some("https://deep.app.example.localhost"),
+    Some("https://x.apps.example.localhost"),
+    Some("https://example.localhost"),
+    Some("https://evil.localhost"),
+    Some("http://127.0.0.1:9999"),
+    Some("http://localhost:3000"),
+    Some("http://[::1]:1234"),
+    Some("https://svc.localhost"),
+];
+
+/// The requests asked about for the `i`-th URL: the user's own navigation,
+/// and two more drawn from every initiator, method and kind, so that each
+/// combination occurs often over a run. A `ws(s)` URL is a handshake, made
+/// by a page.
+pub(crate) fn requests(url: &str, i: usize) -> Vec<ScopeRequest> {
+    if url.starts_with("ws") {
+        return (0..2)
+            .map(|k| ScopeRequest {
+                initiator: INITIATORS[1 + (i * 2 + k) % (INITIATORS.len() - 1)].map(str::to_owned),
+                method: "get",
+                kind: "websocket",
+            })
+            .collect();
+    }
+    const KINDS: &[&str] = &["main_frame", "sub_frame", "xmlhttprequest", "image"];
+    const METHODS: &[&str] = &["get", "post", "head", "put"];
+    let mut out = vec![ScopeRequest {
+        initiator: None,
+        method: "get",
+        kind: "main_frame",
+    }];
+    for k in 0..2 {
+        let n = i * 2 + k;
+        out.push(ScopeRequest {
+            initiator: INITIATORS[n % INITIATORS.len()].map(str::to_owned),
+            method: METHODS[(n / INITIATORS.len()) % METHODS.len()],
+            kind: KINDS[(n / 7) % KINDS.len()],
+        });
+    }
+    out
 }
 
 /// A draft for `pattern` sending `Authorization: Bearer <secret>`.
@@ -50,58 +118,72 @@ pub(crate) const RULES: &[ScopeRule] = &[
     ScopeRule {
         pattern: "https://api.example.localhost",
         allow_http: false,
+        same_site: Some(&["https://app.example.localhost"]),
     },
     ScopeRule {
         pattern: "https://api.example.localhost/v1",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://*.apps.example.localhost",
         allow_http: false,
+        same_site: None,
     },
     ScopeRule {
         pattern: "https://*.apps.example.localhost:8443/v2",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://*.example.localhost",
         allow_http: false,
+        same_site: Some(&["svc.localhost"]),
     },
     ScopeRule {
         pattern: "http://api.example.localhost",
         allow_http: true,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "http://127.0.0.1:3000",
         allow_http: false,
+        same_site: Some(&["http://localhost:3000"]),
     },
     ScopeRule {
         pattern: "http://[::1]:8080/api",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "http://localhost:5000",
         allow_http: false,
+        same_site: None,
     },
     ScopeRule {
         pattern: "http://*.svc.localhost",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://bücher.localhost",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://xn--80ak6aa92e.localhost",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://deep.a.b.c.example.localhost/x/y",
         allow_http: false,
+        same_site: Some(&[]),
     },
     ScopeRule {
         pattern: "https://Example.localhost:444/Path",
         allow_http: false,
+        same_site: Some(&[]),
     },
 ];
 
