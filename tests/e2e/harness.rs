@@ -71,6 +71,10 @@ pub(crate) struct RuleSpec<'a> {
     pub(crate) label: &'a str,
     pub(crate) allow_http: bool,
     pub(crate) headers: Vec<Header<'a>>,
+    /// "Any site" instead of the default "Same site".
+    pub(crate) any_site: bool,
+    /// "Also from these sites", one per line.
+    pub(crate) also_from: Vec<&'a str>,
 }
 
 impl<'a> RuleSpec<'a> {
@@ -81,6 +85,8 @@ impl<'a> RuleSpec<'a> {
             label: "e2e",
             allow_http: false,
             headers: vec![Header::bearer(secret)],
+            any_site: false,
+            also_from: Vec::new(),
         }
     }
 }
@@ -497,6 +503,12 @@ impl Harness {
         b.fill("#rule-pattern", spec.pattern).await;
         b.fill("#rule-label", spec.label).await;
         b.set_checked("#rule-allow-http", spec.allow_http).await;
+        // The list first: "any site" disables it.
+        b.set_checked("#rule-same-site", true).await;
+        b.fill("#rule-also-from", &spec.also_from.join("\n")).await;
+        if spec.any_site {
+            b.set_checked("#rule-any-site", true).await;
+        }
         // Make the number of header rows match.
         let rows_sel = "#rule-headers .header-row";
         let count = |b: &Browser| {

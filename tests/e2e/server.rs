@@ -444,6 +444,13 @@ async fn websocket(mut stream: TcpStream, rec: &Recorded) {
 ///   script when `auto=1`, else by clicking `#submit`.
 /// - `ws?target=ws://...`: `new WebSocket(target)`.
 /// - `sw?target=U`: registers `/sw.js`, whose install handler fetches U.
+/// - `beacon?target=U`: `navigator.sendBeacon(U, 'x=1')`.
+/// - `link?target=U`: a link `#link` to U, for a person to click.
+/// - `frame-form?target=U&method=M`: a form posting (or getting, with its
+///   query as hidden fields) to U inside a hidden frame, submitted at load.
+/// - `opaque?target=U&frame=data|sandbox&method=M&mode=cors|no-cors`: a
+///   frame with an opaque origin (a `data:` URL, or a sandboxed `srcdoc`)
+///   whose script fetches U.
 pub(crate) fn fixture_page(name: &str) -> Option<String> {
     let script = match name {
         "plain" => "",
@@ -508,7 +515,67 @@ submit.type = 'submit';
 submit.textContent = 'Send';
 form.append(field, submit);
 document.body.appendChild(form);
-if (q.get('auto') === '1') form.submit();
+// `form.submit` is the button named `submit` (forms expose their controls
+// by id, over their own methods), so the method is taken from the prototype.
+if (q.get('auto') === '1') HTMLFormElement.prototype.submit.call(form);
+"#
+        }
+        "beacon" => {
+            r#"
+out(navigator.sendBeacon(target, 'x=1') ? 'queued' : 'refused');
+done();
+"#
+        }
+        "link" => {
+            r#"
+const a = document.createElement('a');
+a.id = 'link';
+a.href = target;
+a.textContent = 'Open the API';
+document.body.appendChild(a);
+done();
+"#
+        }
+        "frame-form" => {
+            r#"
+const sink = document.createElement('iframe');
+sink.name = 'sink';
+sink.onload = () => { if (sink.dataset.sent) { out('loaded'); done(); } };
+document.body.appendChild(sink);
+const form = document.createElement('form');
+form.method = q.get('method') || 'POST';
+form.target = 'sink';
+const url = new URL(target);
+// A GET form replaces the action's query with its fields: carry it over.
+for (const [k, v] of url.searchParams) {
+  const field = document.createElement('input');
+  field.type = 'hidden'; field.name = k; field.value = v;
+  form.appendChild(field);
+}
+const field = document.createElement('input');
+field.name = 'field'; field.value = 'value';
+form.appendChild(field);
+form.action = target;
+document.body.appendChild(form);
+sink.dataset.sent = '1';
+form.submit();
+"#
+        }
+        "opaque" => {
+            r#"
+const method = q.get('method') || 'GET';
+const init = { method, mode: q.get('mode') || 'cors', cache: 'no-store' };
+if (method !== 'GET') init.body = 'x=1';
+const script = 'fetch(' + JSON.stringify(target) + ', ' + JSON.stringify(init) + ').catch(() => {});';
+const f = document.createElement('iframe');
+if (q.get('frame') === 'sandbox') {
+  f.sandbox = 'allow-scripts';
+  f.srcdoc = '<script>' + script + '<' + '/script>';
+} else {
+  f.src = 'data:text/html,' + encodeURIComponent('<script>' + script + '<' + '/script>');
+}
+f.onload = () => { out('framed'); done(); };
+document.body.appendChild(f);
 "#
         }
         "ws" => {
