@@ -181,7 +181,7 @@ fn generated(results: &Value) -> String {
         md,
         "Each cell is the median over repeated runs, with (min–max); a ratio is \
          taken within each run and then summarised the same way. Rule counts are \
-         browser (DNR) rules: a site rule compiles to two.\n"
+         browser (DNR) rules: a same-site rule compiles to three (two for any site).\n"
     );
 
     // Budgets.
