@@ -186,6 +186,9 @@ pub enum Validity {
     /// Expires within [`EXPIRY_WARNING`] (7 days).
     ExpiringSoon,
     Expired,
+    /// The provider refused it the last time it was used (HTTP 401), so it
+    /// is not sent; [`CredentialInfo::refused`] says why.
+    Refused,
 }
 
 impl Validity {
@@ -449,6 +452,31 @@ pub struct CredentialInfo {
     pub last_verified: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<Renewal>,
+    /// The provider refused the token (HTTP 401) the last time Tokenward
+    /// used it, with the provider's reason when it gave one. Cleared by the
+    /// next call it accepts, or a login with the same token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// When a JSON Web Token says it expires: its payload's `exp` (RFC 7519
+/// §4.1.4). A pasted token that is a JWT learns its expiry from itself when
+/// the provider does not say; anything else reads as no expiry. The
+/// signature is not checked: the date only decides when Tokenward stops
+/// sending the token, never whether to trust it.
+pub fn jwt_expiry(token: &str) -> Option<Timestamp> {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 8192 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    (exp.is_finite() && exp > 0.0 && exp < 1e11).then_some(Timestamp(exp as i64))
 }
 
 impl CredentialInfo {
@@ -504,6 +532,7 @@ impl Credential {
                 expires: None,
                 last_verified: None,
                 renewal: None,
+                refused: None,
             },
             secret,
             refresh_token: None,
@@ -514,6 +543,9 @@ impl Credential {
     /// itself is not "expiring": its short-lived token is replaced before
     /// it expires, and only a failed refresh ends it.
     pub fn validity(&self, now: Timestamp) -> Validity {
+        if self.info.refused.is_some() {
+            return Validity::Refused;
+        }
         match self.info.validity(now) {
             Validity::ExpiringSoon if self.renews_itself() => Validity::Valid,
             v => v,
@@ -582,7 +614,8 @@ impl Credentials {
     /// log in again anyway).
     pub fn usable(&self, id: CredentialId, now: Timestamp) -> bool {
         self.get(id).is_some_and(|c| {
-            c.validity(now) != Validity::Expired && c.info.refresh_failure().is_none()
+            !matches!(c.validity(now), Validity::Expired | Validity::Refused)
+                && c.info.refresh_failure().is_none()
         })
     }
 
@@ -669,6 +702,54 @@ impl Credentials {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_jwt_says_when_it_expires() {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |payload: &str| format!("{}.{}.sig", b64(r#"{"alg":"HS256"}"#), b64(payload));
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"sub":"a","exp":1767225600}"#)),
+            Some(Timestamp(1_767_225_600))
+        );
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":1767225600.5}"#)),
+            Some(Timestamp(1_767_225_600))
+        );
+        for not_one in [
+            jwt(r#"{"sub":"a"}"#),
+            jwt(r#"{"exp":"tomorrow"}"#),
+            jwt(r#"{"exp":-1}"#),
+            jwt(r#"{"exp":1e300}"#),
+            jwt("not json"),
+            "hf_plain_token".to_owned(),
+            "a.b".to_owned(),
+            "a.b.c.d".to_owned(),
+            format!("x.{}.y", "A".repeat(9000)),
+        ] {
+            assert_eq!(jwt_expiry(&not_one), None, "{not_one:.40}");
+        }
+    }
+
+    #[test]
+    fn a_refused_token_is_not_usable_and_says_so() {
+        let mut credentials = Credentials::default();
+        let mut c = Credential::new(
+            0,
+            Provider::HuggingFace,
+            Endpoint::default_for(Provider::HuggingFace).unwrap_or_else(|| panic!()),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("hf_token_value").unwrap_or_else(|e| panic!("{e}")),
+        );
+        c.info.refused = Some("Invalid credentials in Authorization header".into());
+        let id = credentials.add(c).unwrap_or_default();
+        let now = Timestamp(1_766_000_000);
+        assert_eq!(
+            credentials.get(id).map(|c| c.validity(now)),
+            Some(Validity::Refused)
+        );
+        assert!(!credentials.usable(id, now));
+    }
+
     use serde_json::json;
 
     use super::*;

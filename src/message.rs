@@ -501,6 +501,12 @@ impl HeaderCredential {
                     renewable: validity != Validity::Valid
                         && credentials.creator_for(id, now).is_some(),
                     problem: match (c.info.refresh_failure(), validity, c.info.expires) {
+                        (None, Validity::Refused, _) => Some(format!(
+                            "{} was refused by the provider ({}), so this header is not sent; \
+                             log in again with a new token",
+                            credential_label(&c.info),
+                            c.info.refused.as_deref().unwrap_or("unauthorized"),
+                        )),
                         (Some(why), _, _) => Some(format!(
                             "{} could not be refreshed ({why}), so this header is not sent; log \
                              in again",
@@ -565,6 +571,74 @@ pub struct SiteView {
     pub tab_rule: Option<RuleView>,
     /// The pattern to prefill when adding a rule for this site.
     pub suggested_pattern: String,
+    /// The state was read locked: no header with a value is sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
+}
+
+/// What is sent to a page now, and why not: the one answer the popup's
+/// status line, its toggle, *Copy as curl* and the toolbar badge read
+/// ([`SiteView::sending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Sending {
+    /// Not a web page: nothing can be sent.
+    Unsupported,
+    /// No rule covers the page.
+    Uncovered,
+    /// The acting rule's headers are sent to the page and its own requests.
+    /// `partly`: some of its headers are held back (their rows say why).
+    #[serde(rename_all = "camelCase")]
+    Sent {
+        partly: bool,
+        /// The soonest expiry of a token sent, if any expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<Timestamp>,
+        expiring_soon: bool,
+    },
+    /// A rule covers the page, but nothing of it is sent.
+    NotSent { why: NotSent },
+}
+
+/// Why a covering rule sends nothing, most telling first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotSent {
+    /// The vault is locked.
+    Locked,
+    /// The rule is turned off.
+    Disabled,
+    /// Every token it sends has expired.
+    Expired,
+    /// The provider refused its token, or the token's renewal.
+    Refused,
+    /// The credential it sent was deleted.
+    CredentialDeleted,
+    /// Tokenward lacks the site's permission, so the browser applies nothing.
+    PermissionMissing,
+}
+
+impl Sending {
+    pub fn is_sent(&self) -> bool {
+        matches!(self, Sending::Sent { .. })
+    }
+
+    /// The toolbar badge: "ON" where headers are sent (amber when a token
+    /// sent expires within 7 days), "!" where only the permission is
+    /// missing, nothing elsewhere.
+    pub fn badge(&self) -> matcher::Badge {
+        match self {
+            Sending::Sent {
+                expiring_soon: true,
+                ..
+            } => matcher::Badge::OnExpiringSoon,
+            Sending::Sent { .. } => matcher::Badge::On,
+            Sending::NotSent {
+                why: NotSent::PermissionMissing,
+            } => matcher::Badge::NeedsPermission,
+            _ => matcher::Badge::Off,
+        }
+    }
 }
 
 impl RuleView {
@@ -644,6 +718,80 @@ impl RulesView {
 }
 
 impl SiteView {
+    /// The rule that acts on the page: this tab's own, else the book's.
+    pub fn acting(&self) -> Option<&RuleView> {
+        self.tab_rule.as_ref().or(self.rule.as_ref())
+    }
+
+    /// What is sent to the page now. `permitted` says whether Tokenward
+    /// holds the acting rule's host permissions, which only the browser
+    /// knows; everything else is in the view.
+    pub fn sending(&self, permitted: bool) -> Sending {
+        let rule = match (self.state, self.acting()) {
+            (SiteState::Unsupported, _) => return Sending::Unsupported,
+            (_, None) | (SiteState::Uncovered, _) => return Sending::Uncovered,
+            (SiteState::Covered, Some(rule)) => rule,
+        };
+        let sets_a_value = rule.headers.iter().any(|h| h.scheme != "remove");
+        if self.locked && sets_a_value {
+            return Sending::NotSent {
+                why: NotSent::Locked,
+            };
+        }
+        if !rule.enabled {
+            return Sending::NotSent {
+                why: NotSent::Disabled,
+            };
+        }
+        let mut held_back = None;
+        let mut sent = 0;
+        let mut expires: Option<Timestamp> = None;
+        let mut expiring_soon = false;
+        for header in &rule.headers {
+            let Some(c) = &header.credential else {
+                sent += 1;
+                continue;
+            };
+            let why = match c.validity {
+                _ if c.label.is_empty() => Some(NotSent::CredentialDeleted),
+                Validity::Refused => Some(NotSent::Refused),
+                // A refused renewal is reported through `problem`.
+                _ if c.problem.is_some() && c.validity != Validity::Expired => {
+                    Some(NotSent::Refused)
+                }
+                Validity::Expired => Some(NotSent::Expired),
+                Validity::Valid | Validity::ExpiringSoon => None,
+            };
+            match why {
+                Some(why) => {
+                    held_back.get_or_insert(why);
+                }
+                None => {
+                    sent += 1;
+                    expiring_soon |= c.validity == Validity::ExpiringSoon;
+                    if let Some(e) = c.expires {
+                        expires = Some(expires.map_or(e, |x: Timestamp| x.min(e)));
+                    }
+                }
+            }
+        }
+        if sent == 0 {
+            return Sending::NotSent {
+                why: held_back.unwrap_or(NotSent::Expired),
+            };
+        }
+        if !permitted {
+            return Sending::NotSent {
+                why: NotSent::PermissionMissing,
+            };
+        }
+        Sending::Sent {
+            partly: held_back.is_some(),
+            expires,
+            expiring_soon,
+        }
+    }
+
     /// What is sent to the page at `url`; with `tab`, in that tab, whose
     /// rules are among `tab.1`.
     pub fn of(
@@ -666,9 +814,16 @@ impl SiteView {
                 rule: None,
                 tab_rule: None,
                 suggested_pattern: String::new(),
+                locked: false,
             };
         };
-        let rule = matcher::covering(book, &spec).map(|r| RuleView::of(r, credentials, now));
+        // The rule that acts: the most specific one that is on, else the
+        // most specific one there is (which the popup can turn on).
+        let rule = matcher::applying(book, &spec)
+            .first()
+            .copied()
+            .or_else(|| matcher::covering(book, &spec))
+            .map(|r| RuleView::of(r, credentials, now));
         let tab_rule = tab.and_then(|(tab, rules)| {
             let mut covering: Vec<&SiteRule> = rules
                 .iter()
@@ -689,6 +844,7 @@ impl SiteView {
             },
             rule,
             tab_rule,
+            locked: false,
             suggested_pattern: origin.clone(),
             origin,
         }
@@ -766,6 +922,159 @@ mod tests {
                 "{page}"
             );
         }
+    }
+
+    #[test]
+    fn sending_tells_the_truth_in_every_state() {
+        use crate::credential::{Credential, CredentialKind, Endpoint};
+        use crate::header::Secret;
+        const DAY: i64 = 86_400;
+        let mut credentials = Credentials::default();
+        let mut token = |expires: Option<i64>, refused: bool, renewal_failed: bool| {
+            let mut c = Credential::new(
+                0,
+                Provider::HuggingFace,
+                Endpoint::default_for(Provider::HuggingFace).unwrap_or_else(|| panic!()),
+                CredentialKind::PersonalAccessToken,
+                Secret::from_input("hf_token_1234").unwrap_or_else(|e| panic!("{e}")),
+            );
+            c.info.expires = expires.map(|d| Timestamp(NOW.0 + d));
+            c.info.refused = refused.then(|| "Invalid credentials".to_owned());
+            if renewal_failed {
+                c.info.renewal = serde_json::from_value(json!({
+                    "tokenEndpoint": "https://idp.example/token", "clientId": "c",
+                    "failed": "invalid_grant"
+                }))
+                .ok();
+            }
+            credentials.add(c).unwrap_or_default()
+        };
+        let valid = token(None, false, false);
+        let soon = token(Some(2 * DAY), false, false);
+        let later = token(Some(30 * DAY), false, false);
+        let expired = token(Some(-DAY), false, false);
+        let refused = token(None, true, false);
+        let not_renewed = token(Some(DAY), false, true);
+        let deleted = 999;
+        let rule_with = |ids: &[u32]| {
+            let mut book = RuleBook::default();
+            let mut d = draft("https://api.example.com", "t");
+            if ids.is_empty() {
+                d.headers[0].scheme = "remove".into();
+            } else {
+                d.headers = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| crate::rules::HeaderDraft {
+                        name: format!("X-H{i}"),
+                        scheme: "bearer".into(),
+                        secret: "t".into(),
+                        credential: Some(*id),
+                    })
+                    .collect();
+            }
+            let saved = book.save(&d);
+            assert!(saved.is_ok(), "{saved:?}");
+            book
+        };
+        let url = "https://api.example.com/x";
+        let sending = |book: &RuleBook, locked: bool, permitted: bool| {
+            let mut view = SiteView::of(book, &credentials, NOW, url, None);
+            view.locked = locked;
+            view.sending(permitted)
+        };
+        let not = |why| Sending::NotSent { why };
+        let sent = |partly, expires: Option<i64>, expiring_soon| Sending::Sent {
+            partly,
+            expires: expires.map(|d| Timestamp(NOW.0 + d)),
+            expiring_soon,
+        };
+        let one = rule_with(&[valid]);
+        assert_eq!(sending(&one, false, true), sent(false, None, false));
+        assert_eq!(sending(&one, true, true), not(NotSent::Locked));
+        assert_eq!(sending(&one, false, false), not(NotSent::PermissionMissing));
+        assert_eq!(
+            sending(&one, true, false),
+            not(NotSent::Locked),
+            "locked says more"
+        );
+        let mut off = one.clone();
+        assert!(off.set_enabled(1, false).is_ok());
+        assert_eq!(sending(&off, false, true), not(NotSent::Disabled));
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, true),
+            not(NotSent::Expired)
+        );
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, false),
+            not(NotSent::Expired),
+            "a permission would not help"
+        );
+        assert_eq!(
+            sending(&rule_with(&[refused]), false, true),
+            not(NotSent::Refused)
+        );
+        assert_eq!(
+            sending(&rule_with(&[not_renewed]), false, true),
+            not(NotSent::Refused)
+        );
+        assert_eq!(
+            sending(&rule_with(&[deleted]), false, true),
+            not(NotSent::CredentialDeleted)
+        );
+        assert_eq!(
+            sending(&rule_with(&[soon]), false, true),
+            sent(false, Some(2 * DAY), true)
+        );
+        assert_eq!(
+            sending(&rule_with(&[later, soon]), false, true),
+            sent(false, Some(2 * DAY), true),
+            "the soonest expiry"
+        );
+        assert_eq!(
+            sending(&rule_with(&[valid, expired]), false, true),
+            sent(true, None, false),
+            "one header held back"
+        );
+        // A rule that only removes a header sends no secret: locked or not.
+        assert_eq!(
+            sending(&rule_with(&[]), true, true),
+            sent(false, None, false)
+        );
+        assert_eq!(
+            SiteView::of(&one, &credentials, NOW, "https://other.example/", None).sending(true),
+            Sending::Uncovered
+        );
+        assert_eq!(
+            SiteView::of(&one, &credentials, NOW, "chrome://extensions/", None).sending(true),
+            Sending::Unsupported
+        );
+        // The badge reads the same answer.
+        assert_eq!(
+            sending(&one, false, true).badge(),
+            crate::matcher::Badge::On
+        );
+        assert_eq!(
+            sending(&rule_with(&[soon]), false, true).badge(),
+            crate::matcher::Badge::OnExpiringSoon
+        );
+        assert_eq!(
+            sending(&one, false, false).badge(),
+            crate::matcher::Badge::NeedsPermission
+        );
+        assert_eq!(
+            sending(&one, true, true).badge(),
+            crate::matcher::Badge::Off
+        );
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, true).badge(),
+            crate::matcher::Badge::Off
+        );
+        // A tab rule acts over the book's rule in its tab.
+        let mut tabs = crate::store::TabRules::default();
+        assert!(tabs.add(3, &draft("https://api.example.com", "t")).is_ok());
+        let view = SiteView::of(&off, &credentials, NOW, url, Some((3, &tabs.rules)));
+        assert_eq!(view.sending(true), sent(false, None, false));
     }
 
     #[test]

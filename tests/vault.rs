@@ -252,6 +252,47 @@ async fn protected_tokens_never_reach_the_disk(engine: Engine) {
     for i in 0..tokens.len() {
         assert!(waiting.contains(&format!("site{i}.localhost")), "{waiting}");
     }
+    // On a covered site, the locked popup says so: not the green "sends
+    // headers" line, no toggle, no "Copy as curl", and a badge left off.
+    h.browser.switch_to(&site_tab).await;
+    let site_url = h.browser.current_url().await;
+    h.browser.switch_to(&popup_tab).await;
+    let site_tab_id = h.browser.tab_id_for_url(&site_url).await;
+    h.browser
+        .goto(
+            &h.browser
+                .extension_url(&format!("popup.html?tabId={site_tab_id}")),
+        )
+        .await;
+    let line = h
+        .browser
+        .wait_js(
+            "the site status to say the vault is locked",
+            WAIT,
+            "const s = document.querySelector('#site-status'); \
+             return s && s.dataset.sending === 'not-sent' && s.textContent;",
+        )
+        .await;
+    let line = line.as_str().unwrap_or_default().to_owned();
+    assert!(line.contains("locked"), "{line}");
+    let shown = h
+        .browser
+        .exec(
+            "return ['#site-rule', '#copy-curl', '#site-toggle'].filter((s) => { \
+               const e = document.querySelector(s); return e && e.offsetParent !== null; });",
+        )
+        .await;
+    assert_eq!(
+        shown,
+        serde_json::json!([]),
+        "nothing to act on while locked"
+    );
+    assert_eq!(
+        h.badge_text(site_tab_id).await,
+        "",
+        "the badge is off while locked"
+    );
+    open_popup(&h).await;
     let wrong = unlock(&h, "not the passphrase").await.unwrap_err();
     assert!(wrong.contains("still locked"), "{wrong}");
     assert_eq!(vault_state(&h).await, "protected/true");

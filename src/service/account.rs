@@ -130,6 +130,10 @@ pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
         credential.info.last_verified = Some(now);
         identity.confirmation
     };
+    // A pasted JWT says when it expires, where the provider did not.
+    if credential.info.expires.is_none() {
+        credential.info.expires = crate::credential::jwt_expiry(credential.secret.expose());
+    }
     let same = state
         .credentials
         .all()
@@ -148,6 +152,8 @@ pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
                 .ok_or(ServiceError::UnknownCredential(id))?;
             stored.info.account = credential.info.account;
             stored.info.last_verified = credential.info.last_verified;
+            // The provider accepted it again.
+            stored.info.refused = None;
             if !credential.info.name.is_empty() {
                 stored.info.name = credential.info.name;
             }
@@ -219,6 +225,11 @@ pub(super) async fn list_tokens<S: StateStore, E: RuleEngine, T: Transport>(
     match provider::list_tokens(&credential) {
         Ok(call) => match run(platform.transport, provider, call).await {
             Ok(tokens) => {
+                if credential.info.refused.is_some() {
+                    if let Err(e) = mark_refused(platform, &mut state, id, None).await {
+                        return error_response(&e, &state);
+                    }
+                }
                 let changed: Vec<(CredentialId, Option<Timestamp>)> = tokens
                     .iter()
                     .filter_map(|t| {
@@ -244,13 +255,55 @@ pub(super) async fn list_tokens<S: StateStore, E: RuleEngine, T: Transport>(
                 let credential = state.credentials.get(id).cloned().unwrap_or(credential);
                 Response::Tokens(tokens_view(&state, &credential, Some(tokens), None, now))
             }
-            Err(e) => error_response(&e, &state),
+            Err(e) => {
+                refused_answer(platform, &mut state, id, &e).await;
+                error_response(&e, &state)
+            }
         },
         Err(provider::ProviderError::Unsupported(why)) => {
             Response::Tokens(tokens_view(&state, &credential, None, Some(why), now))
         }
         Err(e) => error_response(&provider_error(provider, e), &state),
     }
+}
+
+/// The provider's 401 to a call made with credential `id`: the token is no
+/// longer good, so it is marked refused at once, which stops its headers and
+/// says so wherever it is shown. Other errors (403, 5xx, no answer) say
+/// nothing about the token and change nothing.
+async fn refused_answer<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    id: CredentialId,
+    error: &ServiceError,
+) {
+    if let ServiceError::Provider {
+        source: provider::ProviderError::Unauthorized { reason },
+        ..
+    } = error
+    {
+        let why = reason
+            .clone()
+            .unwrap_or_else(|| "the provider refused the token".to_owned());
+        // A failed write leaves the mark for the next refusal; the answer
+        // still carries the provider's error.
+        let _ = mark_refused(platform, state, id, Some(why)).await;
+    }
+}
+
+async fn mark_refused<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    id: CredentialId,
+    why: Option<String>,
+) -> Result<(), ServiceError> {
+    mutate(platform, state, |s| {
+        if let Some(c) = s.credentials.get_mut(id) {
+            c.info.refused = why;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Creates the token at the provider, then keeps it as a new credential.
@@ -271,7 +324,10 @@ pub(super) async fn create_token<S: StateStore, E: RuleEngine, T: Transport>(
     };
     let new = match created {
         Ok(new) => new,
-        Err(e) => return error_response(&e, &state),
+        Err(e) => {
+            refused_answer(platform, &mut state, creator.info.id, &e).await;
+            return error_response(&e, &state);
+        }
     };
     let now = platform.clock.now;
     let name = new.token.name.clone();
@@ -529,7 +585,7 @@ pub(crate) mod tests {
 
     use super::super::fakes::{Fakes, NOW};
     use super::super::handle;
-    use crate::credential::{Credential, CredentialKind, Endpoint, Timestamp, DAY};
+    use crate::credential::{Credential, CredentialKind, Endpoint, Timestamp, Validity, DAY};
     use crate::header::{HeaderAction, Secret, ValueScheme};
     use crate::message::{LoginDraft, Request, Response};
     use crate::provider::site::SuggestedHeader;
@@ -652,6 +708,95 @@ pub(crate) mod tests {
         // Logging in again with the same token does not add a copy.
         logged_in(&fakes);
         assert_eq!(fakes.state().credentials.all().len(), 1);
+    }
+
+    #[test]
+    fn a_token_the_provider_refuses_is_marked_at_once_and_stops() {
+        let fakes = bento();
+        let id = logged_in(&fakes);
+        assert!(matches!(
+            use_on(&fakes, id, "https://a.example"),
+            Response::Rules(_)
+        ));
+        assert_eq!(installed_values(&fakes).len(), 3);
+        // A 5xx says nothing about the token.
+        fakes
+            .transport
+            .answer("GET /api/v1/api_tokens", HttpResponse::new(503, "busy"));
+        fakes.handle(Request::ListTokens { credential: id });
+        assert_eq!(
+            fakes
+                .state()
+                .credentials
+                .get(id)
+                .map(|c| c.info.refused.clone()),
+            Some(None)
+        );
+        assert_eq!(installed_values(&fakes).len(), 3);
+        // A 401 does: the token is refused everywhere, and its header stops.
+        fakes.transport.answer(
+            "GET /api/v1/api_tokens",
+            HttpResponse::new(401, r#"{"error":"token revoked"}"#),
+        );
+        let answer = fakes.handle(Request::ListTokens { credential: id });
+        assert!(matches!(answer, Response::Error { .. }), "{answer:?}");
+        let state = fakes.state();
+        let marked = state.credentials.get(id).map(|c| c.validity(NOW));
+        assert_eq!(marked, Some(Validity::Refused));
+        assert!(installed_values(&fakes).is_empty(), "the header stops");
+        match fakes.handle(Request::Accounts) {
+            Response::Accounts(view) => assert!(
+                view.credentials
+                    .iter()
+                    .any(|c| c.validity == Validity::Refused),
+                "{view:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match fakes.handle(Request::SiteStatus {
+            url: "https://a.example/".into(),
+            tab: None,
+        }) {
+            Response::Site(view) => assert_eq!(
+                view.sending(true),
+                crate::message::Sending::NotSent {
+                    why: crate::message::NotSent::Refused
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Logging in again with a token the provider accepts brings it back.
+        logged_in(&fakes);
+        assert_eq!(
+            fakes.state().credentials.get(id).map(|c| c.validity(NOW)),
+            Some(Validity::Valid)
+        );
+        assert_eq!(installed_values(&fakes).len(), 3);
+    }
+
+    #[test]
+    fn a_pasted_jwt_learns_its_expiry() {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let exp = NOW.0 + 3 * 86_400;
+        let jwt = format!(
+            "{}.{}.signature",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(&format!(r#"{{"exp":{exp}}}"#))
+        );
+        let fakes = bento();
+        let id = match fakes.handle(Request::Login {
+            login: login_draft(&jwt),
+        }) {
+            Response::Accounts(view) => view.concerned.unwrap_or_else(|| panic!("{view:?}")),
+            other => panic!("{other:?}"),
+        };
+        let c = fakes.state().credentials.get(id).cloned();
+        assert_eq!(
+            c.as_ref().and_then(|c| c.info.expires),
+            Some(Timestamp(exp))
+        );
+        assert_eq!(c.map(|c| c.validity(NOW)), Some(Validity::ExpiringSoon));
     }
 
     #[test]

@@ -213,13 +213,15 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
                 },
                 None => TabRules::default(),
             };
-            return Response::Site(SiteView::of(
+            let mut view = SiteView::of(
                 &state.book,
                 &state.credentials,
                 now,
                 &url,
                 tab.map(|t| (t, tabs.rules.as_slice())),
-            ));
+            );
+            view.locked = state.locked;
+            return Response::Site(view);
         }
         Request::SaveTabRule { tab, draft } => {
             return save_tab_rule(platform, &state, tab, draft).await;

@@ -251,8 +251,12 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
     dom::set_text(
         &dom::find(&item, "[data-role=expires]")?,
         &match (c.info.refresh_failure(), c.info.expires) {
-            // A refused renewal is why its headers stopped: said here too,
-            // not only on the site's panel.
+            // A refused token or renewal is why its headers stopped: said
+            // here too, not only on the site's panel.
+            _ if c.validity == Validity::Refused => format!(
+                "refused by the provider ({}); log in again with a new token",
+                c.info.refused.as_deref().unwrap_or("unauthorized")
+            ),
             (Some(why), _) => format!("not renewed: {why}; log in again"),
             (None, Some(e)) if c.validity == Validity::Expired => {
                 format!("expired on {}", e.date())
@@ -299,6 +303,7 @@ fn validity_key(v: Validity) -> &'static str {
         Validity::Valid => "valid",
         Validity::ExpiringSoon => "expiringSoon",
         Validity::Expired => "expired",
+        Validity::Refused => "refused",
     }
 }
 
@@ -307,6 +312,7 @@ fn validity_text(v: Validity) -> &'static str {
         Validity::Valid => "valid",
         Validity::ExpiringSoon => "expires within 7 days",
         Validity::Expired => "expired",
+        Validity::Refused => "refused by the provider",
     }
 }
 

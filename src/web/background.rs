@@ -20,7 +20,7 @@ use super::browser::{
 };
 use crate::compile::Target;
 use crate::dnr::{Rule, UpdateRuleOptions};
-use crate::matcher::{self, Badge};
+use crate::matcher::Badge;
 use crate::message::{Request, Response};
 use crate::protection::SESSION_KEY;
 use crate::provider::{HttpRequest, HttpResponse};
@@ -426,31 +426,31 @@ async fn refresh_badges(state: &State) {
     }
 }
 
-/// The badge for a tab's URL. A rule whose site permission is missing (never
-/// granted in Firefox, or withdrawn) sends nothing, so the badge says so
-/// rather than "ON"; one sending a token that expires within 7 days is
-/// amber.
+/// The badge for a tab's URL: the same answer as the popup's status line
+/// ([`crate::message::SiteView::sending`]). A rule whose site permission is
+/// missing (never granted in Firefox, or withdrawn) sends nothing, so the
+/// badge says so rather than "ON"; one sending a token that expires within
+/// 7 days is amber.
 async fn badge_for(state: &State, tab_rules: &TabRules, tab: i32, url: Option<&str>) -> Badge {
+    let Some(url) = url else {
+        return Badge::Off;
+    };
     let now = browser::clock().now;
-    let mut book = state.rules_in_force(now);
-    // This tab's own rules act here too, above the book's; none while
-    // locked.
-    if !state.locked {
-        book.rules.extend(tab_rules.of_tab(tab).cloned());
-    }
-    let rule = url.and_then(|url| matcher::applying(&book, url).first().copied());
-    let permitted = match &rule {
-        Some(rule) => permissions::contains_origins(&rule.pattern.host_permissions())
+    let mut view = crate::message::SiteView::of(
+        &state.book,
+        &state.credentials,
+        now,
+        url,
+        Some((tab, &tab_rules.rules)),
+    );
+    view.locked = state.locked;
+    let permitted = match view.acting() {
+        Some(rule) => permissions::contains_origins(&rule.host_permissions)
             .await
             .unwrap_or(false),
         None => true,
     };
-    Badge::with_expiry(rule, permitted, |id| {
-        state
-            .credentials
-            .get(id)
-            .map_or(crate::credential::Validity::Expired, |c| c.validity(now))
-    })
+    view.sending(permitted).badge()
 }
 
 /// The "this tab only" rules; unreadable ones read as none, which only

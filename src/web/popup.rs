@@ -15,7 +15,7 @@ use super::browser::{permissions, runtime, tabs, Tab};
 use super::dom::{self, DomError};
 use super::save::{start_save, start_tab_save};
 use super::{accounts, browser_login, lock};
-use crate::message::{Request, Response, SiteState, SiteView};
+use crate::message::{NotSent, Request, Response, Sending, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
 #[wasm_bindgen]
@@ -217,34 +217,39 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         },
     );
     let status: Element = dom::by_id("site-status")?;
-    let enabled = view.tab_rule.is_some() || view.rule.as_ref().is_some_and(|r| r.enabled);
-    let (state, text) = match view.state {
-        SiteState::Covered if view.tab_rule.is_some() && permitted => (
-            "covered",
-            "Tokenward sends headers to this site in this tab only.",
-        ),
-        SiteState::Covered if enabled && !permitted => (
-            "covered",
-            "A rule covers this site, but Tokenward has no permission to send its headers here.",
-        ),
-        SiteState::Covered if enabled => ("covered", "Tokenward sends headers to this site."),
-        SiteState::Covered => ("covered", "A rule covers this site, but it is off."),
-        SiteState::Uncovered => ("uncovered", "No rule sends headers to this site."),
-        SiteState::Unsupported => (
-            "unsupported",
-            "Tokenward works on http and https sites only.",
-        ),
+    // One answer, from the core, for the status line, the toggle, "Copy as
+    // curl" and the badge: what is actually sent now, and why not.
+    let sending = view.sending(permitted);
+    let state = match view.state {
+        SiteState::Covered => "covered",
+        SiteState::Uncovered => "uncovered",
+        SiteState::Unsupported => "unsupported",
     };
     let _ = status.set_attribute("data-state", state);
     let _ = status.set_attribute(
         "data-permission",
         if permitted { "granted" } else { "missing" },
     );
-    dom::set_text(&status, text);
-    dom::show(&dom::by_id::<Element>("site-permission")?, !permitted);
+    let (sending_key, text) = status_line(view, &sending);
+    let _ = status.set_attribute("data-sending", sending_key);
+    dom::set_text(&status, &text);
+    let permission_missing = sending
+        == (Sending::NotSent {
+            why: NotSent::PermissionMissing,
+        });
+    dom::show(
+        &dom::by_id::<Element>("site-permission")?,
+        permission_missing,
+    );
+    let enabled = sending.is_sent();
 
     let section: Element = dom::by_id("site-rule")?;
-    dom::show(&section, view.rule.is_some());
+    // Locked, the rule's details wait for the unlock; a tab rule acting
+    // here has its own section.
+    dom::show(
+        &section,
+        view.rule.is_some() && view.tab_rule.is_none() && !view.locked,
+    );
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
         dom::set_host_permissions(&section, &rule.host_permissions);
@@ -310,7 +315,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         }
     }
     dom::show(&renew, renewable.is_some());
-    dom::show(&dom::by_id::<Element>("copy-curl")?, enabled && permitted);
+    dom::show(&dom::by_id::<Element>("copy-curl")?, enabled);
     let uncovered = view.state == SiteState::Uncovered;
     dom::show(&dom::by_id::<Element>("add-site")?, uncovered);
     dom::show(&dom::by_id::<Element>("add-form")?, false);
@@ -318,6 +323,62 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         dom::by_id::<HtmlInputElement>("add-pattern")?.set_value(&view.suggested_pattern);
     }
     Ok(())
+}
+
+/// The status line: a key for styling, and the words.
+fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, String) {
+    match sending {
+        Sending::Unsupported => (
+            "unsupported",
+            "Tokenward works on http and https sites only.".to_owned(),
+        ),
+        Sending::Uncovered => (
+            "uncovered",
+            "No rule sends headers to this site.".to_owned(),
+        ),
+        Sending::Sent {
+            partly,
+            expires,
+            expiring_soon,
+        } => {
+            let mut text = if view.tab_rule.is_some() {
+                "Tokenward sends headers to this site in this tab only.".to_owned()
+            } else if *partly {
+                "Tokenward sends some of this rule's headers to this site; the others are held back."
+                    .to_owned()
+            } else {
+                "Tokenward sends headers to this site.".to_owned()
+            };
+            if let Some(e) = expires {
+                text.push_str(&format!(
+                    " The token expires on {}{}.",
+                    e.date(),
+                    if *expiring_soon { ", within 7 days" } else { "" }
+                ));
+            }
+            (if *expiring_soon { "expiring" } else { "sent" }, text)
+        }
+        Sending::NotSent { why } => (
+            "not-sent",
+            match why {
+                NotSent::Locked => {
+                    "Tokenward is locked: no header is sent here until you unlock it."
+                }
+                NotSent::Disabled => "A rule covers this site, but it is off.",
+                NotSent::Expired => "The token has expired, so no header is sent here.",
+                NotSent::Refused => {
+                    "The provider refused the token, so no header is sent here."
+                }
+                NotSent::CredentialDeleted => {
+                    "The token was deleted, so no header is sent here."
+                }
+                NotSent::PermissionMissing => {
+                    "A rule covers this site, but Tokenward has no permission to send its headers here."
+                }
+            }
+            .to_owned(),
+        ),
+    }
 }
 
 fn save(url: Rc<str>) -> Result<(), DomError> {
