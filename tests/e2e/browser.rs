@@ -859,6 +859,56 @@ impl Browser {
         }
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light): Chromium's
+    /// DevTools `Emulation.setEmulatedMedia` on the current tab, Firefox's
+    /// `layout.css.prefers-color-scheme.content-override` pref (0 dark,
+    /// 1 light), set in the browser's chrome context. The caller checks
+    /// `matchMedia` on the page, so a switch that did not take fails there.
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn set_color_scheme(&self, dark: bool) {
+        let procs = &self._procs;
+        let session = procs.session_id.clone().expect("a driver session id");
+        let port = procs.driver_port;
+        let post = move |path: String, body: Json| async move {
+            let body = body.to_string();
+            let sent = path.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                driver_http(port, "POST", &sent, Some(&body), Duration::from_secs(30))
+            })
+            .await
+            .expect("the driver call task");
+            let (status, text) = answer.unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(status, 200, "{path} answered {status} {text}");
+        };
+        let scheme = if dark { "dark" } else { "light" };
+        match self.engine {
+            Engine::Chromium => {
+                post(
+                    format!("/session/{session}/goog/cdp/execute"),
+                    json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                        "features": [{"name": "prefers-color-scheme", "value": scheme}]
+                    }}),
+                )
+                .await;
+            }
+            Engine::Firefox => {
+                let context = format!("/session/{session}/moz/context");
+                post(context.clone(), json!({"context": "chrome"})).await;
+                let set = self
+                    .client
+                    .execute(
+                        "Services.prefs.setIntPref(\
+                           'layout.css.prefers-color-scheme.content-override', arguments[0]); \
+                         return true;",
+                        vec![json!(if dark { 0 } else { 1 })],
+                    )
+                    .await;
+                post(context, json!({"context": "content"})).await;
+                assert_eq!(set.ok(), Some(json!(true)), "Firefox did not take the pref");
+            }
+        }
+    }
+
     /// Poll until an extension page is served and has the extension APIs,
     /// which proves the extension loaded. Leaves the options page open.
     async fn wait_extension_loaded(&self) {

@@ -737,6 +737,78 @@ impl Harness {
         .await;
     }
 
+    /// Measures every visible text of the current page against the
+    /// background it is really drawn on (the nearest opaque background up
+    /// the tree, translucent layers blended over it, the page's own canvas
+    /// colour at the root), with the element's opacity, as WCAG 2.2's
+    /// contrast ratio. Disabled controls are exempt, as WCAG exempts them.
+    /// Returns `{dark, checked, min, failures}`: `dark` is what
+    /// `prefers-color-scheme` matches on the page; a failure is text under
+    /// 4.5:1 (3:1 when large: 24px, or 18.66px bold).
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn text_contrast(&self) -> Json {
+        self.browser
+            .exec(
+                r#"
+const parse = (c) => {
+  let m = c.match(/^rgba?\(([^)]*)\)/);
+  if (m) { const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; }
+  m = c.match(/^color\(srgb ([^)]*)\)/);
+  if (m) { const p = m[1].split(/[\s\/]+/).filter(Boolean).map(Number); return [p[0] * 255, p[1] * 255, p[2] * 255, p.length > 3 ? p[3] : 1]; }
+  return null;
+};
+const over = (top, bottom) => { const a = top[3]; return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat([1]); };
+const probe = document.createElement('div');
+probe.style.background = 'Canvas';
+document.documentElement.appendChild(probe);
+const canvas = parse(getComputedStyle(probe).backgroundColor) || [255, 255, 255, 1];
+probe.remove();
+const background = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let bg = canvas;
+  for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+  return bg;
+};
+const luminance = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const ratio = (a, b) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const opacity = (el) => { let o = 1; for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
+const owns = (el) => {
+  if (el.matches('input[type=text], input[type=password], input[type=number], input[type=date], textarea')) return el.value.trim() !== '';
+  if (el.matches('select')) return true;
+  return [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() !== '');
+};
+let checked = 0, min = Infinity;
+const failures = [];
+for (const el of document.body.querySelectorAll('*')) {
+  if (['SCRIPT', 'STYLE', 'TEMPLATE', 'OPTION'].includes(el.tagName) || el.closest('template')) continue;
+  if (!owns(el) || el.getClientRects().length === 0) continue;
+  const style = getComputedStyle(el);
+  if (style.visibility !== 'visible' || el.closest(':disabled, [aria-hidden=true]')) continue;
+  const bg = background(el);
+  const fg0 = parse(style.color);
+  const fg = over([fg0[0], fg0[1], fg0[2], fg0[3] * opacity(el)], bg);
+  const r = ratio(fg, bg);
+  const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+  const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+  checked++;
+  min = Math.min(min, r);
+  if (r < needed) {
+    failures.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + String(el.className).split(' ').join('.') : ''} "${(el.value || el.textContent).trim().slice(0, 40)}": ${r.toFixed(2)}:1 < ${needed} (text ${style.color} on ${bg.map(Math.round).slice(0, 3)})`);
+  }
+}
+return { dark: matchMedia('(prefers-color-scheme: dark)').matches, checked, min: Math.round(min * 100) / 100, failures };
+"#,
+            )
+            .await
+    }
+
     // ----------------------------------------------------------------- popup
 
     /// Open a new tab on an extension page and find the browser's tab id of the
