@@ -1290,9 +1290,17 @@ async fn assert_contrast(h: &Harness, engine: Engine, dark: bool, state: &str) -
         if dark { "dark" } else { "light" }
     );
     let min = report["min"].as_f64().unwrap_or(0.0);
+    let violations = h.axe_violations().await;
     eprintln!(
-        "contrast: {engine:?} {} {state}: {checked} texts, lowest {min}:1",
-        if dark { "dark" } else { "light" }
+        "contrast: {engine:?} {} {state}: {checked} texts, lowest {min}:1; axe: {} violations",
+        if dark { "dark" } else { "light" },
+        violations.len()
+    );
+    assert!(
+        violations.is_empty(),
+        "{engine:?} {} {state}: axe found violations:\n{}",
+        if dark { "dark" } else { "light" },
+        violations.join("\n")
     );
     min
 }
@@ -1303,7 +1311,7 @@ async fn assert_contrast(h: &Harness, engine: Engine, dark: bool, state: &str) -
 /// locked), is readable in light and in dark: at least 4.5:1 against the
 /// background it is drawn on, measured in the real page (axe-core alone
 /// assumes white behind a dark page).
-async fn text_contrast_holds_in_light_and_dark(engine: Engine) {
+async fn pages_are_readable_and_pass_axe_in_light_and_dark(engine: Engine) {
     let h = Harness::start(engine).await;
     let api = h.origin("api.localhost", 0);
     let off_site = h.origin("off.localhost", 0);
@@ -1749,5 +1757,5 @@ in_both_browsers!(
     header_on_beacon,
     resource_types_cover_the_browser_schema,
     tab_only_rule_stays_in_its_tab,
-    text_contrast_holds_in_light_and_dark,
+    pages_are_readable_and_pass_axe_in_light_and_dark,
 );

@@ -284,6 +284,19 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
         "Forget"
     };
     dom::set_text(&dom::find(&item, "[data-action=logout]")?, logout);
+    // Every account has the same buttons: each is named for the account it
+    // acts on, so a screen reader's list of buttons tells them apart.
+    let who = credential_label(&c.info);
+    for (action, verb) in [
+        ("tokens", "Tokens of"),
+        ("use", "Use on a site:"),
+        ("copy-env", "Copy env of"),
+        ("logout", logout),
+        ("confirm-logout", "Confirm log out of"),
+    ] {
+        let button: Element = dom::find(&item, &format!("[data-action={action}]"))?;
+        let _ = button.set_attribute("aria-label", &format!("{verb} {who}"));
+    }
     Ok(item)
 }
 

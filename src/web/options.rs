@@ -281,6 +281,17 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     );
     dom::set_text(&policy, &policy_text(rule));
     dom::find::<HtmlInputElement>(&item, "input[data-action=toggle]")?.set_checked(rule.enabled);
+    // The same controls on every rule, each named for its rule.
+    for (action, verb) in [
+        ("toggle", "Rule on:"),
+        ("grant", "Allow on this site:"),
+        ("edit", "Edit"),
+        ("delete", "Delete"),
+        ("confirm-delete", "Confirm delete of"),
+    ] {
+        let control: Element = dom::find(&item, &format!("[data-action={action}]"))?;
+        let _ = control.set_attribute("aria-label", &format!("{verb} {}", rule.pattern));
+    }
     Ok(item)
 }
 

@@ -809,6 +809,45 @@ return { dark: matchMedia('(prefers-color-scheme: dark)').matches, checked, min:
             .await
     }
 
+    /// Runs axe-core (the script `TOKENWARD_AXE` names, which `cargo xtask
+    /// test` installs at a pinned version) on the current page, every
+    /// WCAG 2.x A and AA rule and axe's best practices, and returns its
+    /// violations as `rule: n nodes (first target)` lines. axe's own
+    /// colour-contrast rule is left to [`Harness::text_contrast`], which
+    /// measures against the real background in dark mode too.
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn axe_violations(&self) -> Vec<String> {
+        let path = std::env::var("TOKENWARD_AXE").unwrap_or_else(|_| {
+            format!(
+                "{}/.tools/npm/node_modules/axe-core/axe.min.js",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        let script = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("axe-core at {path}: {e}; run the suite with cargo xtask test")
+        });
+        // Injected through WebDriver, which extension pages' CSP does not
+        // govern; the page's own scripts are untouched.
+        self.browser
+            .exec(&format!("{script}\n;return typeof axe === 'object';"))
+            .await;
+        let result = self
+            .browser
+            .exec_async(
+                "const r = await axe.run(document, { \
+                   runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }, \
+                   rules: { 'color-contrast': { enabled: false } }, resultTypes: ['violations'] }); \
+                 return r.violations.map((v) => `${v.id}: ${v.nodes.length} node(s), e.g. ${JSON.stringify(v.nodes[0].target)} (${v.help})`);",
+            )
+            .await;
+        result
+            .as_array()
+            .unwrap_or_else(|| panic!("axe did not run: {result}"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+
     // ----------------------------------------------------------------- popup
 
     /// Open a new tab on an extension page and find the browser's tab id of the

@@ -184,7 +184,9 @@ fn e2e_tests(
         .env(
             "TOKENWARD_NODE",
             process::find_on_path("node").ok_or("node not found on PATH")?,
-        );
+        )
+        // axe-core's script, which tests/e2e.rs runs inside the pages.
+        .env("TOKENWARD_AXE", tools::ensure_axe_core(workspace)?);
     for located in browsers {
         cargo
             .env(located.browser.binary_env, &located.binary)

@@ -199,6 +199,35 @@ pub(crate) fn ensure_web_ext(workspace: &Workspace) -> Result<PathBuf, Error> {
     Ok(web_ext)
 }
 
+/// Deque's axe-core from npm, installed into `.tools/npm` beside web-ext:
+/// the end-to-end suite runs it inside the real popup and options page
+/// (tests/e2e.rs `pages_are_readable_and_pass_axe_in_light_and_dark`). Check for newer
+/// releases with `npm view axe-core version`.
+pub(crate) const AXE_CORE_NPM_VERSION: &str = "4.11.0";
+
+/// Finds, or installs into `.tools/npm`, axe-core at exactly
+/// [`AXE_CORE_NPM_VERSION`]; returns its `axe.min.js`.
+pub(crate) fn ensure_axe_core(workspace: &Workspace) -> Result<PathBuf, Error> {
+    let prefix = workspace.tools_dir().join("npm");
+    let script = prefix.join("node_modules/axe-core/axe.min.js");
+    let ready =
+        || npm_package_version(&prefix, "axe-core").as_deref() == Some(AXE_CORE_NPM_VERSION);
+    if !ready() || !script.exists() {
+        println!("axe-core: installing axe-core@{AXE_CORE_NPM_VERSION} into .tools/npm");
+        npm_install(&prefix, "axe-core", AXE_CORE_NPM_VERSION)?;
+        if !ready() || !script.exists() {
+            return Err(format!(
+                "axe-core@{AXE_CORE_NPM_VERSION} installed into {} but {} is missing",
+                prefix.display(),
+                script.display()
+            )
+            .into());
+        }
+    }
+    println!("axe-core: {AXE_CORE_NPM_VERSION} from .tools/npm");
+    Ok(script)
+}
+
 /// The version of `oidc-provider` standin/oidc/package.json pins; its
 /// package-lock.json holds the rest of the tree.
 pub(crate) const OIDC_PROVIDER_NPM_VERSION: &str = "9.13.3";
