@@ -1420,6 +1420,116 @@ async fn pages_are_readable_and_pass_axe_in_light_and_dark(engine: Engine) {
     eprintln!("contrast: {engine:?} lowest per state: {lowest:?}");
 }
 
+/// The id of the focused element.
+async fn focused(h: &Harness) -> String {
+    h.browser
+        .exec("return document.activeElement ? document.activeElement.id : '';")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Presses Escape on the focused element, as a keyboard user does
+/// (WebDriver's key U+E00C).
+async fn press_escape(h: &Harness) {
+    let active = h
+        .browser
+        .client
+        .active_element()
+        .await
+        .expect("a focused element");
+    active.send_keys("\u{E00C}").await.expect("press Escape");
+}
+
+/// Keyboard and assistive technology: an error is tied to its field and
+/// takes the focus; repeated controls have names of their own; Escape
+/// leaves an edit and closes the popup's form, returning the focus to what
+/// opened it.
+async fn errors_focus_and_escape_follow_the_keyboard(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let a = h.origin("a.localhost", 0);
+    let b = h.origin("b.localhost", 0);
+    h.add_rule(&RuleSpec::bearer(&a, "kbd-Kk01")).await;
+    let second = h.add_rule(&RuleSpec::bearer(&b, "kbd-Kk02")).await;
+    h.open_options().await;
+    let names = h
+        .browser
+        .exec(
+            "return [...document.querySelectorAll('#rules [data-action=toggle], #rules [data-action=edit]')] \
+             .map((e) => e.getAttribute('aria-label'));",
+        )
+        .await;
+    let names: Vec<&str> = names
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!((names.len(), unique.len()), (4, 4), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("b.localhost")), "{names:?}");
+
+    // A refused pattern: the error is the field's, and the field has the focus.
+    h.browser.fill("#rule-pattern", "*").await;
+    h.browser.click("#rule-save").await;
+    h.browser.wait_visible("#rule-error", WAIT).await;
+    let field = h
+        .browser
+        .exec(
+            "const f = document.getElementById('rule-pattern'); \
+             return [f.getAttribute('aria-invalid'), f.getAttribute('aria-describedby')];",
+        )
+        .await;
+    assert_eq!(field, json!(["true", "rule-error"]));
+    assert_eq!(focused(&h).await, "rule-pattern");
+
+    // Escape leaves an edit.
+    h.browser
+        .click(&format!(
+            "li.rule[data-rule-id=\"{second}\"] [data-action=edit]"
+        ))
+        .await;
+    h.browser
+        .wait_js(
+            "the form to edit the rule",
+            WAIT,
+            "return document.getElementById('rule-form').hasAttribute('data-editing-id') \
+             && document.activeElement.id === 'rule-pattern';",
+        )
+        .await;
+    press_escape(&h).await;
+    h.browser
+        .wait_js(
+            "Escape to leave the edit",
+            WAIT,
+            "return !document.getElementById('rule-form').hasAttribute('data-editing-id') \
+             && document.getElementById('rule-pattern').value === '';",
+        )
+        .await;
+
+    // The popup's add form: opened, its secret field focused; Escape closes
+    // it and gives the focus back to the button that opened it.
+    let site = format!("{}/page/plain?kbd=1", h.origin("plain.localhost", 0));
+    h.browser.goto(&site).await;
+    let tab = h.tab_id_via_new_tab(&site).await;
+    assert_eq!(h.open_popup(tab).await, "uncovered");
+    h.browser.click("#add-site").await;
+    h.browser.wait_visible("#add-form", WAIT).await;
+    assert_eq!(focused(&h).await, "add-secret");
+    press_escape(&h).await;
+    h.browser
+        .wait_js(
+            "Escape to close the add form",
+            WAIT,
+            "return document.getElementById('add-form').hidden \
+             && document.activeElement.id === 'add-site';",
+        )
+        .await;
+}
+
 /// Whether the URL's host has an `xn--` label that does not decode.
 fn invalid_punycode(url: &str) -> bool {
     url.contains("xn--") && url::Url::parse(url).is_err()
@@ -1758,4 +1868,5 @@ in_both_browsers!(
     resource_types_cover_the_browser_schema,
     tab_only_rule_stays_in_its_tab,
     pages_are_readable_and_pass_axe_in_light_and_dark,
+    errors_focus_and_escape_follow_the_keyboard,
 );

@@ -19,7 +19,7 @@ use crate::vault::{VaultError, VaultHeader, VaultKey};
 /// The shortest passphrase accepted for a new vault. Argon2id makes each
 /// guess cost about a second in a browser, but a short passphrase is still
 /// found by an offline attack on a copied profile.
-pub(crate) const MIN_PASSPHRASE_CHARS: usize = 10;
+pub const MIN_PASSPHRASE_CHARS: usize = 10;
 
 fn check_new_passphrase(passphrase: &str) -> Result<(), ServiceError> {
     if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {

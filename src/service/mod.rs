@@ -14,6 +14,8 @@ use serde_json::Value;
 mod account;
 mod browser_login;
 mod lock;
+
+pub use lock::MIN_PASSPHRASE_CHARS;
 mod oauth;
 
 use crate::compile::{self, CompileError, Target};

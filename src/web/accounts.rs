@@ -484,6 +484,8 @@ async fn open_tokens(id: CredentialId) {
             if let Err(e) = render_tokens(&view).and_then(|()| open_tokens_panel(&view)) {
                 show_error(&e.to_string());
             }
+            // The list opened: the focus goes to its heading.
+            dom::focus("tokens-title");
         }
         Ok(Response::Error { message }) => show_error(&message),
         Ok(_) => show_error("unexpected answer from the background"),
@@ -648,6 +650,8 @@ fn create() -> Result<(), DomError> {
                 if let Ok(name) = dom::by_id::<HtmlInputElement>("create-name") {
                     name.set_value("");
                 }
+                // The token shown once: the focus goes to its Copy button.
+                dom::focus("copy-new-secret");
                 refresh_open_tokens(id).await;
                 refresh().await;
             }

@@ -34,6 +34,47 @@ pub fn by_id<T: JsCast>(id: &str) -> Result<T, DomError> {
         .map_err(|_| DomError(format!("#{id} is not the expected element")))
 }
 
+/// Moves the focus to `#id`: where an action's result appeared, so a
+/// keyboard or screen-reader user lands on it rather than on `<body>`.
+pub fn focus(id: &str) {
+    if let Ok(element) = by_id::<web_sys::HtmlElement>(id) {
+        let _ = element.focus();
+    }
+}
+
+/// Marks the field `#id` as the one an error (in `#error_id`) is about,
+/// or clears the mark (`None`): `aria-invalid` and `aria-describedby`, so
+/// assistive technology reads the error with the field.
+pub fn mark_invalid(id: &str, error_id: Option<&str>) {
+    if let Ok(field) = by_id::<Element>(id) {
+        match error_id {
+            Some(error) => {
+                let _ = field.set_attribute("aria-invalid", "true");
+                let _ = field.set_attribute("aria-describedby", error);
+            }
+            None => {
+                let _ = field.remove_attribute("aria-invalid");
+                let _ = field.remove_attribute("aria-describedby");
+            }
+        }
+    }
+}
+
+/// Calls `on_escape` when Escape is pressed anywhere in the page: the way
+/// out of an open form.
+pub fn on_escape(on_escape: impl Fn() + 'static) {
+    if let Ok(document) = document() {
+        listen(&document, "keydown", move |event| {
+            let escape = event
+                .dyn_ref::<web_sys::KeyboardEvent>()
+                .is_some_and(|k| k.key() == "Escape");
+            if escape {
+                on_escape();
+            }
+        });
+    }
+}
+
 /// The first element under `root` matching `selector`.
 pub fn find<T: JsCast>(root: &Element, selector: &str) -> Result<T, DomError> {
     root.query_selector(selector)

@@ -102,6 +102,7 @@ fn field(id: &str) -> String {
 /// Sends `request`, clears the passphrase fields whatever the answer (a
 /// passphrase stays in the page no longer than it must), then renders.
 fn act(request: Request, clear: &'static [&'static str]) {
+    let unlocking = matches!(request, Request::Unlock { .. });
     set_busy(true);
     let pending = runtime::send_now(&request);
     spawn_local(async move {
@@ -117,6 +118,10 @@ fn act(request: Request, clear: &'static [&'static str]) {
                 let _ = render(&view);
                 // The sites and accounts read differently locked.
                 futures_util::future::join(popup::refresh_site(), accounts::refresh()).await;
+                if unlocking && !view.locked {
+                    // Unlocked: the focus goes to what is now sent here.
+                    dom::focus("site-status");
+                }
             }
             Ok(Response::Error { message }) => show(None, Some(&message)),
             Ok(other) => show(None, Some(&format!("unexpected answer: {other:?}"))),
@@ -164,11 +169,11 @@ fn render(view: &VaultView) -> Result<(), DomError> {
     let protected = view.mode == "protected";
     let summary = match (view.mode.as_str(), view.locked) {
         ("protected", true) => "Locked: no header is sent until you unlock.".to_owned(),
-        ("protected", false) => format!(
-            "Protected: tokens are encrypted on disk ({}), and headers are sent while unlocked. \
-             Closing the browser locks it.",
-            view.kdf.as_deref().unwrap_or("Argon2id")
-        ),
+        // The key derivation's parameters are in the README, not here:
+        // they tell a user nothing they can act on.
+        ("protected", false) => "Protected: tokens are encrypted on disk, and headers are sent \
+             while unlocked. Closing the browser locks it."
+            .to_owned(),
         ("convenience", _) => "Convenience: no passphrase.".to_owned(),
         _ => "Choose how Tokenward keeps your tokens.".to_owned(),
     };
@@ -186,6 +191,26 @@ fn render(view: &VaultView) -> Result<(), DomError> {
         }
     };
     dom::set_text(&dom::by_id("vault-warning")?, warning);
+    // The rules before the typing, not as an error after it.
+    dom::set_text(
+        &dom::by_id("protect-rules")?,
+        &format!(
+            "At least {} characters. Nobody can recover it: if you forget it, you log in \
+             to your accounts again.",
+            crate::service::MIN_PASSPHRASE_CHARS
+        ),
+    );
+    // State first: locked, the popup is the unlock form and the sites that
+    // wait; before the choice, the choice. Nothing that needs an unlocked
+    // vault, or the choice, is offered (style.css hides it by this).
+    if let Some(body) = dom::document()?.body() {
+        let stage = match (view.mode.as_str(), view.locked) {
+            ("protected", true) => "locked",
+            ("unset", _) => "unset",
+            _ => "ready",
+        };
+        let _ = body.set_attribute("data-vault", stage);
+    }
     dom::show(&dom::by_id::<Element>("vault-choose")?, !protected);
     dom::show(
         &dom::by_id::<Element>("use-convenience")?,

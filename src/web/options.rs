@@ -56,6 +56,15 @@ pub async fn options_main() -> Result<(), JsValue> {
     export::install()?;
     dom::listen(&rules, "change", on_rules_change);
 
+    // Escape leaves an edit, as Cancel does.
+    dom::on_escape(|| {
+        let editing =
+            dom::by_id::<Element>("rule-form").is_ok_and(|f| f.has_attribute("data-editing-id"));
+        if editing {
+            let _ = reset_form();
+            dom::focus("rule-pattern");
+        }
+    });
     reset_form()?;
     run(Request::ListRules, None);
     Ok(())
@@ -106,13 +115,32 @@ fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Opti
     }
 }
 
+/// The form fields an error can be tied to.
+const FIELDS: [&str; 3] = ["rule-pattern", "rule-also-from", "rule-label"];
+
 fn submit() -> Result<(), DomError> {
     let draft = read_form()?;
     show_error("");
+    for field in FIELDS {
+        dom::mark_invalid(field, None);
+    }
     let mut pending = match start_save(draft) {
         Ok(pending) => pending,
         Err(e) => {
             show_error(&e.to_string());
+            // The error is tied to its field, which gets the focus.
+            let field = match &e {
+                crate::rules::RuleError::Pattern(_) | crate::rules::RuleError::Duplicate(_) => {
+                    Some("rule-pattern")
+                }
+                crate::rules::RuleError::Also { .. } => Some("rule-also-from"),
+                crate::rules::RuleError::LabelTooLong => Some("rule-label"),
+                _ => None,
+            };
+            if let Some(field) = field {
+                dom::mark_invalid(field, Some("rule-error"));
+                dom::focus(field);
+            }
             return Ok(());
         }
     };
@@ -201,6 +229,9 @@ fn reset_form() -> Result<(), DomError> {
     add_header_row(None)?;
     sync_initiators()?;
     show_error("");
+    for field in FIELDS {
+        dom::mark_invalid(field, None);
+    }
     Ok(())
 }
 

@@ -133,6 +133,33 @@ pub async fn popup_main() -> Result<(), JsValue> {
         });
     });
     dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
+    // Escape closes whatever form is open, and the focus returns to what
+    // opened it.
+    dom::on_escape(|| {
+        let open = |id: &str| dom::by_id::<Element>(id).is_ok_and(|e| !e.has_attribute("hidden"));
+        let click = |id: &str| {
+            if let Ok(button) = dom::by_id::<web_sys::HtmlElement>(id) {
+                button.click();
+            }
+        };
+        if open("add-form") {
+            if let (Ok(form), Ok(button)) = (
+                dom::by_id::<Element>("add-form"),
+                dom::by_id::<Element>("add-site"),
+            ) {
+                dom::show(&form, false);
+                dom::show(&button, true);
+                dom::focus("add-site");
+            }
+        } else if open("login-form") {
+            click("login-cancel");
+            dom::focus("show-login");
+        } else if open("use") {
+            click("use-cancel");
+        } else if open("tokens") {
+            click("tokens-close");
+        }
+    });
     accounts::install(Rc::clone(&url))?;
     lock::install()?;
     browser_login::install()?;
