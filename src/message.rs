@@ -44,6 +44,19 @@ pub enum Request {
     DeleteTabRule {
         id: SiteRuleId,
     },
+    /// The options page's "test a URL": which rules and headers apply to a
+    /// request to `url`, made by the page at `from` (none: the user's own
+    /// navigation), with `method` and of resource type `kind`, by the same
+    /// matcher the badge uses.
+    TestUrl {
+        url: String,
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default = "get")]
+        method: String,
+        #[serde(default = "main_frame")]
+        kind: crate::dnr::ResourceType,
+    },
     /// Every stored credential, by provider: the popup's status.
     Accounts,
     /// Checks a pasted token with the provider's who-am-I call and keeps it
@@ -204,9 +217,115 @@ pub enum Response {
         file_name: String,
         document: String,
     },
+    UrlTest(UrlTestView),
     Error {
         message: String,
     },
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+fn main_frame() -> crate::dnr::ResourceType {
+    crate::dnr::ResourceType::MainFrame
+}
+
+/// The answer to [`Request::TestUrl`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlTestView {
+    /// Each header the request would carry, with the rule it comes from.
+    pub headers: Vec<TestedHeader>,
+    /// Rules whose pattern contains the URL but that send nothing on this
+    /// request, with why.
+    pub not_applied: Vec<NotApplied>,
+    /// Why the URL could not be tested, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestedHeader {
+    pub rule: SiteRuleId,
+    pub pattern: String,
+    /// `Authorization: Bearer ••••wxyz`, or `X-Drop: removed`.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotApplied {
+    pub rule: SiteRuleId,
+    pub pattern: String,
+    pub why: String,
+}
+
+impl UrlTestView {
+    /// Tests a request against `book` (the stored book) as the browser
+    /// applies it at `in_force` (expired or refused tokens left out).
+    pub fn of(
+        book: &RuleBook,
+        in_force: &RuleBook,
+        url: &str,
+        from: Option<&str>,
+        method: &str,
+        kind: crate::dnr::ResourceType,
+    ) -> UrlTestView {
+        let Some(spec) = matcher::canonical(url.trim()).filter(|s| {
+            s.split_once("://")
+                .is_some_and(|(scheme, _)| Scheme::of_url(scheme).is_some())
+        }) else {
+            return UrlTestView {
+                headers: Vec::new(),
+                not_applied: Vec::new(),
+                problem: Some(
+                    "enter an http or https address, such as https://api.example.com/v1".to_owned(),
+                ),
+            };
+        };
+        let from = from.map(str::trim).filter(|f| !f.is_empty());
+        let request = crate::initiator::RequestFacts {
+            url: &spec,
+            initiator: from,
+            method: crate::dnr::RequestMethod::parse(method),
+            kind,
+        };
+        let headers: Vec<TestedHeader> = matcher::effective_headers_for(in_force, &request)
+            .into_iter()
+            .map(|(rule, action)| TestedHeader {
+                rule: rule.id,
+                pattern: rule.pattern.to_string(),
+                summary: action.summary(),
+            })
+            .collect();
+        let applied: Vec<SiteRuleId> = headers.iter().map(|h| h.rule).collect();
+        let not_applied = book
+            .rules()
+            .iter()
+            .filter(|r| r.pattern.matches_spec(&spec) && !applied.contains(&r.id))
+            .map(|r| NotApplied {
+                rule: r.id,
+                pattern: r.pattern.to_string(),
+                why: if !r.enabled {
+                    "the rule is off".to_owned()
+                } else if !r.initiators.allow(&r.pattern, &request) {
+                    "another site's page may not use it (same site): only a GET page load from elsewhere gets it"
+                        .to_owned()
+                } else if in_force.get(r.id).is_none() {
+                    "its token has expired, was refused or was deleted".to_owned()
+                } else {
+                    "a more specific rule sets the same headers".to_owned()
+                },
+            })
+            .collect();
+        UrlTestView {
+            headers,
+            not_applied,
+            problem: None,
+        }
+    }
 }
 
 /// A passphrase as a page sends it. Never printed.
@@ -454,6 +573,10 @@ pub struct RuleView {
     /// A rule for this tab only: gone when the tab closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tab: Option<i32>,
+    /// An enabled rule that sends nothing because each token it sends is
+    /// unusable: why. (A missing permission only the page can see.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<NotSent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -643,7 +766,7 @@ impl Sending {
 
 impl RuleView {
     pub fn of(rule: &SiteRule, credentials: &Credentials, now: Timestamp) -> RuleView {
-        RuleView {
+        let mut view = RuleView {
             id: rule.id,
             label: rule.label.clone(),
             pattern: rule.pattern.to_string(),
@@ -658,6 +781,7 @@ impl RuleView {
                 .map(|s| s.as_str().to_owned())
                 .collect(),
             tab: None,
+            held_back: None,
             headers: rule
                 .headers
                 .iter()
@@ -677,7 +801,31 @@ impl RuleView {
                     },
                 })
                 .collect(),
+        };
+        let values: Vec<Option<NotSent>> = view
+            .headers
+            .iter()
+            .filter(|h| h.scheme != "remove")
+            .map(held_back)
+            .collect();
+        if view.enabled && !values.is_empty() && values.iter().all(Option::is_some) {
+            view.held_back = values.into_iter().flatten().next();
         }
+        view
+    }
+}
+
+/// Why a header's token is not sent, if it is not: its credential was
+/// deleted, refused (or its renewal was), or has expired.
+fn held_back(header: &HeaderView) -> Option<NotSent> {
+    let c = header.credential.as_ref()?;
+    match c.validity {
+        _ if c.label.is_empty() => Some(NotSent::CredentialDeleted),
+        Validity::Refused => Some(NotSent::Refused),
+        // A refused renewal is reported through `problem`.
+        _ if c.problem.is_some() && c.validity != Validity::Expired => Some(NotSent::Refused),
+        Validity::Expired => Some(NotSent::Expired),
+        Validity::Valid | Validity::ExpiringSoon => None,
     }
 }
 
@@ -743,41 +891,29 @@ impl SiteView {
                 why: NotSent::Disabled,
             };
         }
-        let mut held_back = None;
+        let mut held_back_why = None;
         let mut sent = 0;
         let mut expires: Option<Timestamp> = None;
         let mut expiring_soon = false;
         for header in &rule.headers {
-            let Some(c) = &header.credential else {
-                sent += 1;
-                continue;
-            };
-            let why = match c.validity {
-                _ if c.label.is_empty() => Some(NotSent::CredentialDeleted),
-                Validity::Refused => Some(NotSent::Refused),
-                // A refused renewal is reported through `problem`.
-                _ if c.problem.is_some() && c.validity != Validity::Expired => {
-                    Some(NotSent::Refused)
-                }
-                Validity::Expired => Some(NotSent::Expired),
-                Validity::Valid | Validity::ExpiringSoon => None,
-            };
-            match why {
+            match held_back(header) {
                 Some(why) => {
-                    held_back.get_or_insert(why);
+                    held_back_why.get_or_insert(why);
                 }
                 None => {
                     sent += 1;
-                    expiring_soon |= c.validity == Validity::ExpiringSoon;
-                    if let Some(e) = c.expires {
-                        expires = Some(expires.map_or(e, |x: Timestamp| x.min(e)));
+                    if let Some(c) = &header.credential {
+                        expiring_soon |= c.validity == Validity::ExpiringSoon;
+                        if let Some(e) = c.expires {
+                            expires = Some(expires.map_or(e, |x: Timestamp| x.min(e)));
+                        }
                     }
                 }
             }
         }
         if sent == 0 {
             return Sending::NotSent {
-                why: held_back.unwrap_or(NotSent::Expired),
+                why: held_back_why.unwrap_or(NotSent::Expired),
             };
         }
         if !permitted {
@@ -786,7 +922,7 @@ impl SiteView {
             };
         }
         Sending::Sent {
-            partly: held_back.is_some(),
+            partly: held_back_why.is_some(),
             expires,
             expiring_soon,
         }
@@ -1049,6 +1185,19 @@ mod tests {
             SiteView::of(&one, &credentials, NOW, "chrome://extensions/", None).sending(true),
             Sending::Unsupported
         );
+        // The options page's list says the same of each rule.
+        let held = |book: &RuleBook| {
+            SiteView::of(book, &credentials, NOW, url, None)
+                .rule
+                .and_then(|r| r.held_back)
+        };
+        assert_eq!(held(&rule_with(&[expired])), Some(NotSent::Expired));
+        assert_eq!(
+            held(&rule_with(&[refused, expired])),
+            Some(NotSent::Refused)
+        );
+        assert_eq!(held(&rule_with(&[valid, expired])), None, "partly sent");
+        assert_eq!(held(&rule_with(&[])), None);
         // The badge reads the same answer.
         assert_eq!(
             sending(&one, false, true).badge(),
@@ -1075,6 +1224,70 @@ mod tests {
         assert!(tabs.add(3, &draft("https://api.example.com", "t")).is_ok());
         let view = SiteView::of(&off, &credentials, NOW, url, Some((3, &tabs.rules)));
         assert_eq!(view.sending(true), sent(false, None, false));
+    }
+
+    #[test]
+    fn a_url_test_names_each_header_and_what_is_held_back() {
+        use crate::dnr::ResourceType;
+        let mut book = RuleBook::default();
+        let mut wild = draft("https://*.example.com", "wild-secret-1");
+        wild.any_site = true;
+        let mut off = draft("https://off.example.com", "t");
+        off.enabled = false;
+        for d in [wild, draft("https://api.example.com", "api-secret-2"), off] {
+            assert!(book.save(&d).is_ok());
+        }
+        let test = |url, from, method, kind| UrlTestView::of(&book, &book, url, from, method, kind);
+        let own = test(
+            "https://api.example.com/v1",
+            None,
+            "GET",
+            ResourceType::MainFrame,
+        );
+        assert_eq!(own.headers.iter().map(|h| h.rule).collect::<Vec<_>>(), [2]);
+        assert!(
+            own.headers[0]
+                .summary
+                .starts_with("Authorization: Bearer ••"),
+            "{own:?}"
+        );
+        assert_eq!(own.not_applied.len(), 1);
+        assert!(own.not_applied[0].why.contains("more specific"), "{own:?}");
+        let cross = test(
+            "https://api.example.com/v1",
+            Some("https://evil.test"),
+            "POST",
+            ResourceType::Xmlhttprequest,
+        );
+        assert_eq!(
+            cross.headers.iter().map(|h| h.rule).collect::<Vec<_>>(),
+            [1],
+            "only the any-site rule"
+        );
+        assert!(
+            cross
+                .not_applied
+                .iter()
+                .any(|n| n.rule == 2 && n.why.contains("same site")),
+            "{cross:?}"
+        );
+        let off = test(
+            "https://off.example.com/",
+            None,
+            "GET",
+            ResourceType::MainFrame,
+        );
+        assert!(
+            off.not_applied
+                .iter()
+                .any(|n| n.rule == 3 && n.why.contains("off")),
+            "{off:?}"
+        );
+        assert!(test("ftp://x", None, "GET", ResourceType::MainFrame)
+            .problem
+            .is_some());
+        let json = serde_json::to_string(&own).unwrap_or_default();
+        assert!(!json.contains("api-secret"), "{json}");
     }
 
     #[test]

@@ -1420,6 +1420,96 @@ async fn pages_are_readable_and_pass_axe_in_light_and_dark(engine: Engine) {
     eprintln!("contrast: {engine:?} lowest per state: {lowest:?}");
 }
 
+/// The options page is the full editor: rules grouped by site, each with
+/// whether it sends and why not, a search, and "test a URL", whose answer
+/// is the browser's (checked here against real requests).
+async fn options_groups_rules_says_their_state_and_tests_urls(engine: Engine) {
+    let h = Harness::start(engine).await;
+    let api = h.origin("api.localhost", 0);
+    let off_site = h.origin("off.localhost", 0);
+    let evil = h.origin("evil.localhost", 0);
+    h.add_rule(&RuleSpec::bearer(&api, "editor-Ee01")).await;
+    let off = h
+        .add_rule(&RuleSpec::bearer(&off_site, "editor-Ee02"))
+        .await;
+    h.set_rule_enabled(&off, false).await;
+    h.open_options().await;
+    let read = |js: &'static str| {
+        let b = &h.browser;
+        async move { b.exec(js).await }
+    };
+    h.browser
+        .wait_js(
+            "both rules' states",
+            WAIT,
+            "const s = [...document.querySelectorAll('#rules [data-role=state]')].map((e) => e.textContent); \
+             return s.length === 2 && s.includes('Sending') && s.includes('Off') && s;",
+        )
+        .await;
+    assert_eq!(
+        read("return [...document.querySelectorAll('.rule-group h3')].map((e) => e.textContent);")
+            .await,
+        json!(["api.localhost", "off.localhost"])
+    );
+    // The search keeps what matches, and says when nothing does.
+    h.browser.fill("#rule-search", "off.local").await;
+    assert_eq!(
+        read("return [...document.querySelectorAll('#rules li.rule')].filter((e) => !e.hidden).map((e) => e.dataset.ruleId);").await,
+        json!([off])
+    );
+    h.browser.fill("#rule-search", "no such rule").await;
+    h.browser.wait_visible("#rules-none-found", WAIT).await;
+    h.browser.fill("#rule-search", "").await;
+
+    // Test a URL: the user's own page load gets the header...
+    let url = format!("{api}/v1/models");
+    h.browser.fill("#test-url", &url).await;
+    h.browser.click("#test-run").await;
+    let got = h
+        .browser
+        .wait_js(
+            "the URL test's answer",
+            WAIT,
+            "const s = document.getElementById('test-summary'); \
+             return s.dataset.headers === '1' && document.getElementById('test-headers').textContent;",
+        )
+        .await;
+    assert!(
+        got.as_str()
+            .unwrap_or_default()
+            .contains("Authorization: Bearer"),
+        "{got}"
+    );
+    // ...another site's fetch does not, and the page says why.
+    h.browser.fill("#test-from", &evil).await;
+    h.browser.select("#test-kind", "xmlhttprequest").await;
+    h.browser.select("#test-method", "POST").await;
+    h.browser.click("#test-run").await;
+    let why = h
+        .browser
+        .wait_js(
+            "the URL test's answer from another site",
+            WAIT,
+            "const s = document.getElementById('test-summary'); \
+             return s.dataset.headers === '0' && document.getElementById('test-not-applied').textContent;",
+        )
+        .await;
+    assert!(
+        why.as_str().unwrap_or_default().contains("same site"),
+        "{why}"
+    );
+    // The browser agrees on both.
+    let own = h.probe(Kind::Fetch, &url).await;
+    assert_header(
+        &own,
+        AUTH,
+        Some("Bearer editor-Ee01"),
+        "the site's own fetch",
+    );
+    let cross = h.probe_from(&evil, Kind::Fetch, &url).await;
+    assert_header(&cross, AUTH, None, "another site's fetch");
+}
+
 /// The id of the focused element.
 async fn focused(h: &Harness) -> String {
     h.browser
@@ -1869,4 +1959,5 @@ in_both_browsers!(
     tab_only_rule_stays_in_its_tab,
     pages_are_readable_and_pass_axe_in_light_and_dark,
     errors_focus_and_escape_follow_the_keyboard,
+    options_groups_rules_says_their_state_and_tests_urls,
 );

@@ -231,6 +231,21 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::DeleteTabRule { id } => {
             return delete_tab_rule(platform, &state, id).await;
         }
+        Request::TestUrl {
+            url,
+            from,
+            method,
+            kind,
+        } => {
+            return Response::UrlTest(crate::message::UrlTestView::of(
+                &state.book,
+                &state.rules_in_force(now),
+                &url,
+                from.as_deref(),
+                &method,
+                kind,
+            ));
+        }
         Request::SaveRule { mut draft } => {
             if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
                 return error_response(&e, &state);
@@ -403,6 +418,7 @@ fn allowed_while_locked(request: &Request) -> bool {
             | Request::SiteStatus { .. }
             // Removing a tab rule only ever stops a header.
             | Request::DeleteTabRule { .. }
+            | Request::TestUrl { .. }
             | Request::Accounts
             | Request::SuggestSite { .. }
             | Request::VaultStatus

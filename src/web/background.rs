@@ -591,6 +591,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 request,
                 Request::ListRules
                     | Request::SiteStatus { .. }
+                    | Request::TestUrl { .. }
                     | Request::Accounts
                     | Request::SuggestSite { .. }
                     | Request::CopyHelpers { .. }

@@ -15,7 +15,7 @@ use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
 use super::export;
 use super::save::start_save;
-use crate::message::{Request, Response, RuleView, RulesView};
+use crate::message::{NotSent, Request, Response, RuleView, RulesView, UrlTestView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 
 #[wasm_bindgen]
@@ -50,6 +50,13 @@ pub async fn options_main() -> Result<(), JsValue> {
     });
     let rules: Element = dom::by_id("rules")?;
     dom::listen(&rules, "click", on_rules_click);
+    dom::listen(&dom::by_id::<Element>("rule-search")?, "input", |_| {
+        apply_search();
+    });
+    dom::listen(&dom::by_id::<Element>("test-form")?, "submit", |event| {
+        event.prevent_default();
+        let _ = test_url();
+    });
     dom::listen(&dom::by_id::<Element>("rule-initiators")?, "change", |_| {
         let _ = sync_initiators();
     });
@@ -265,12 +272,31 @@ fn sync_secret_field(row: &Element) -> Result<(), DomError> {
 fn render(view: &RulesView) -> Result<(), DomError> {
     let list: Element = dom::by_id("rules")?;
     list.set_text_content(None);
+    // Grouped by site (a wildcard's suffix, an exact host), sites in
+    // alphabetical order, rules in the order they were made.
+    let mut groups: std::collections::BTreeMap<String, Vec<&RuleView>> = Default::default();
     for rule in &view.rules {
-        let item = rule_item(rule)?;
-        list.append_child(&item)
-            .map_err(|_| DomError("could not add a rule".to_owned()))?;
-        mark_permission(item, rule.host_permissions.clone());
+        groups.entry(site_of(&rule.pattern)).or_default().push(rule);
     }
+    for (site, rules) in groups {
+        let group = dom::instantiate("group-template")?;
+        dom::set_text(&dom::find(&group, "[data-role=site]")?, &site);
+        let items: Element = dom::find(&group, "ul")?;
+        for rule in rules {
+            let item = rule_item(rule)?;
+            items
+                .append_child(&item)
+                .map_err(|_| DomError("could not add a rule".to_owned()))?;
+            mark_permission(
+                item,
+                rule.host_permissions.clone(),
+                rule.enabled && rule.held_back.is_none(),
+            );
+        }
+        list.append_child(&group)
+            .map_err(|_| DomError("could not add a group".to_owned()))?;
+    }
+    apply_search();
     dom::show(
         &dom::by_id::<Element>("rules-empty")?,
         view.rules.is_empty(),
@@ -298,6 +324,28 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     dom::set_host_permissions(&item, &rule.host_permissions);
     dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
     dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
+    // Sending or not, and why not, as the popup says it for a site.
+    let (state, text) = match (rule.enabled, rule.held_back) {
+        (false, _) => ("off", "Off".to_owned()),
+        (true, Some(why)) => (
+            "held-back",
+            format!(
+                "Not sending: {}",
+                match why {
+                    NotSent::Expired => "its token has expired",
+                    NotSent::Refused => "the provider refused its token",
+                    NotSent::CredentialDeleted => "its token was deleted",
+                    NotSent::Locked => "Tokenward is locked",
+                    NotSent::Disabled => "the rule is off",
+                    NotSent::PermissionMissing => "Tokenward has no permission for this site",
+                }
+            ),
+        ),
+        (true, None) => ("sending", "Sending".to_owned()),
+    };
+    let state_line: Element = dom::find(&item, "[data-role=state]")?;
+    let _ = state_line.set_attribute("data-state", state);
+    dom::set_text(&state_line, &text);
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
     let summaries: Vec<&str> = rule.headers.iter().map(|h| h.summary.as_str()).collect();
     dom::set_text(&headers, &summaries.join("\n"));
@@ -328,8 +376,9 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
 
 /// Marks a rule whose site permission is missing, and offers the grant.
 /// Firefox grants MV3 host permissions only on request, and every browser
-/// lets the user withdraw them; without them the rule sends nothing.
-fn mark_permission(item: Element, origins: Vec<String>) {
+/// lets the user withdraw them; without them the rule sends nothing, and a
+/// rule otherwise `sending` says so.
+fn mark_permission(item: Element, origins: Vec<String>, sending: bool) {
     spawn_local(async move {
         let held = permissions::contains_origins(&origins)
             .await
@@ -338,7 +387,120 @@ fn mark_permission(item: Element, origins: Vec<String>) {
         if let Ok(grant) = dom::find::<Element>(&item, "[data-action=grant]") {
             dom::show(&grant, !held);
         }
+        if sending && !held {
+            if let Ok(line) = dom::find::<Element>(&item, "[data-role=state]") {
+                let _ = line.set_attribute("data-state", "permission");
+                dom::set_text(
+                    &line,
+                    "Not sending: Tokenward has no permission for this site",
+                );
+            }
+        }
     });
+}
+
+/// The site a rule is grouped under: its host, or a wildcard's suffix.
+fn site_of(pattern: &str) -> String {
+    let rest = pattern.split_once("://").map_or(pattern, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.rfind(':') {
+        // An IPv6 host keeps its colons.
+        Some(i) if !authority[i..].contains(']') => &authority[..i],
+        _ => authority,
+    };
+    host.trim_start_matches("*.").to_owned()
+}
+
+/// Shows only the rules whose text contains the search, and the groups
+/// that still hold one.
+fn apply_search() {
+    let query = dom::by_id::<HtmlInputElement>("rule-search")
+        .map(|i| i.value().trim().to_lowercase())
+        .unwrap_or_default();
+    let Ok(list) = dom::by_id::<Element>("rules") else {
+        return;
+    };
+    let mut any = false;
+    for group in dom::find_all(&list, ".rule-group") {
+        let mut shown = 0;
+        for item in dom::find_all(&group, "li.rule") {
+            let text = item.text_content().unwrap_or_default().to_lowercase();
+            let visible = query.is_empty() || text.contains(&query);
+            dom::show(&item, visible);
+            shown += usize::from(visible);
+        }
+        dom::show(&group, shown > 0);
+        any |= shown > 0;
+    }
+    if let Ok(none) = dom::by_id::<Element>("rules-none-found") {
+        dom::show(&none, !query.is_empty() && !any);
+    }
+}
+
+/// Runs the "test a URL" form.
+fn test_url() -> Result<(), DomError> {
+    let kind = dom::by_id::<HtmlSelectElement>("test-kind")?.value();
+    let request = Request::TestUrl {
+        url: dom::by_id::<HtmlInputElement>("test-url")?.value(),
+        from: Some(dom::by_id::<HtmlInputElement>("test-from")?.value()),
+        method: dom::by_id::<HtmlSelectElement>("test-method")?.value(),
+        kind: serde_json::from_value(serde_json::Value::String(kind))
+            .unwrap_or(crate::dnr::ResourceType::MainFrame),
+    };
+    let pending = runtime::send_now(&request);
+    spawn_local(async move {
+        let summary = match pending.await {
+            Ok(Response::UrlTest(view)) => {
+                let _ = render_test(&view);
+                return;
+            }
+            Ok(Response::Error { message }) => message,
+            Ok(_) => "unexpected answer from the background".to_owned(),
+            Err(e) => format!("The background did not answer: {e}"),
+        };
+        if let Ok(line) = dom::by_id::<Element>("test-summary") {
+            dom::set_text(&line, &summary);
+        }
+    });
+    Ok(())
+}
+
+fn render_test(view: &UrlTestView) -> Result<(), DomError> {
+    let summary = match (&view.problem, view.headers.len()) {
+        (Some(problem), _) => problem.clone(),
+        (None, 0) => "No header is sent on this request.".to_owned(),
+        (None, 1) => "This request gets 1 header:".to_owned(),
+        (None, n) => format!("This request gets {n} headers:"),
+    };
+    let line: Element = dom::by_id("test-summary")?;
+    let _ = line.set_attribute("data-headers", &view.headers.len().to_string());
+    dom::set_text(&line, &summary);
+    let fill = |id: &str, lines: Vec<String>| -> Result<(), DomError> {
+        let list: Element = dom::by_id(id)?;
+        list.set_text_content(None);
+        for text in lines {
+            let item = dom::document()?
+                .create_element("li")
+                .map_err(|_| DomError("could not create a list item".to_owned()))?;
+            dom::set_text(&item, &text);
+            let _ = list.append_child(&item);
+        }
+        Ok(())
+    };
+    fill(
+        "test-headers",
+        view.headers
+            .iter()
+            .map(|h| format!("{}  (rule {})", h.summary, h.pattern))
+            .collect(),
+    )?;
+    fill(
+        "test-not-applied",
+        view.not_applied
+            .iter()
+            .map(|n| format!("{}: not applied, {}", n.pattern, n.why))
+            .collect(),
+    )
 }
 
 fn rule_of(event: &Event) -> Option<(Element, SiteRuleId)> {
