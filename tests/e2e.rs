@@ -33,6 +33,8 @@ mod browser;
 mod harness;
 #[path = "common/scope.rs"]
 mod scope;
+#[path = "e2e/screenshot.rs"]
+mod screenshot;
 #[path = "e2e/server.rs"]
 mod server;
 
@@ -1510,6 +1512,213 @@ async fn options_groups_rules_says_their_state_and_tests_urls(engine: Engine) {
     assert_header(&cross, AUTH, None, "another site's fetch");
 }
 
+// ------------------------------------------------------------- screenshots
+
+/// Stores `state` as Tokenward's from the current extension page, as a
+/// restore would: the background takes it from `storage.onChanged`.
+async fn seed_state(h: &Harness, state: &tokenward::store::State) {
+    let value = state.encode();
+    let answer = h
+        .browser
+        .exec_async(&format!(
+            "await (globalThis.browser ?? chrome).storage.local.set({{ state: {value} }}); return true;"
+        ))
+        .await;
+    assert_eq!(answer, json!(true));
+}
+
+/// A state with three logins' tokens in use: one valid, one expiring in 2
+/// days, one expired, each sent to its own site.
+fn screenshot_state(h: &Harness) -> tokenward::store::State {
+    use tokenward::credential::{Credential, CredentialKind, Endpoint, Timestamp};
+    use tokenward::header::Secret;
+    use tokenward::protection::Protection;
+    use tokenward::provider::Provider;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut state = tokenward::store::State {
+        protection: Protection::Convenience,
+        ..Default::default()
+    };
+    for (host, user, expires) in [
+        ("api.localhost", "alice", None),
+        ("soon.localhost", "bob", Some(now + 2 * 86_400)),
+        ("old.localhost", "carol", Some(now - 86_400)),
+    ] {
+        let mut c = Credential::new(
+            0,
+            Provider::HuggingFace,
+            Endpoint::default_for(Provider::HuggingFace).unwrap(),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input(&format!("hf_screenshot_token_{user}")).unwrap(),
+        );
+        c.info.account.user = Some(user.to_owned());
+        c.info.expires = expires.map(Timestamp);
+        let id = state.credentials.add(c).unwrap();
+        let mut draft = scope::bearer_draft(
+            &h.origin(host, 0),
+            false,
+            &format!("hf_screenshot_token_{user}"),
+        );
+        draft.headers[0].credential = Some(id);
+        draft.label = format!("Hugging Face: {user}");
+        state.book.save(&draft).unwrap();
+    }
+    state
+}
+
+/// Ports and dates change from run to run; the screenshots show fixed ones.
+const NORMALIZE: &str = "const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); \
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) { \
+      n.textContent = n.textContent.replace(/:\\d{4,5}\\b/g, ':8080').replace(/\\d{4}-\\d{2}-\\d{2}/g, '2030-01-01'); } \
+    for (const i of document.querySelectorAll('input')) { \
+      i.value = i.value.replace(/:\\d{4,5}\\b/g, ':8080'); } \
+    return document.body.getBoundingClientRect().height;";
+
+/// The current page's `body`, normalized, as a PNG, checked against the
+/// stored one. Returns the page's height in CSS pixels.
+async fn shoot(h: &Harness, engine: Engine, name: &str) -> f64 {
+    let height = h.browser.exec(NORMALIZE).await.as_f64().unwrap_or(0.0);
+    // A frame for the edits to be painted.
+    h.browser
+        .exec_async("await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); return true;")
+        .await;
+    let body = h.browser.find("body").await;
+    let png = body.screenshot().await.expect("a screenshot of the page");
+    let differing = screenshot::check(engine, name, &png);
+    eprintln!(
+        "screenshot: {engine:?} {name}: {height:.0} px high, {:.2}% of pixels differ",
+        differing * 100.0
+    );
+    height
+}
+
+/// The popup in the states the user meets (first run, an uncovered site, a
+/// site sending, one whose token expires soon, one whose token expired,
+/// locked) and the options page, in light and dark, at fixed sizes,
+/// compared with the stored screenshots (`tests/screenshots/`). The
+/// popup's main states fit the browsers' 600 px popup.
+async fn screenshots_match_the_stored_ones(engine: Engine) {
+    let mut heights: Vec<(String, f64)> = Vec::new();
+    // First run: a fresh profile, before the user chose how tokens are kept.
+    {
+        let profile = browser::OwnedProfile::new(engine);
+        let h = Harness::start_on_profile(engine, profile.path()).await;
+        h.browser
+            .client
+            .set_window_size(1024, 1400)
+            .await
+            .expect("window size");
+        for dark in [false, true] {
+            h.browser.set_color_scheme(dark).await;
+            h.browser.goto(&h.browser.extension_url("popup.html")).await;
+            h.browser.set_color_scheme(dark).await;
+            h.browser
+                .wait_js("the popup to render", WAIT, "return document.body.dataset.ready === 'true' && document.body.dataset.vault === 'unset';")
+                .await;
+            let name = format!("popup-first-run-{}", if dark { "dark" } else { "light" });
+            heights.push((name.clone(), shoot(&h, engine, &name).await));
+        }
+    }
+    let h = Harness::start(engine).await;
+    h.browser
+        .client
+        .set_window_size(1024, 1400)
+        .await
+        .expect("window size");
+    h.open_options().await;
+    seed_state(&h, &screenshot_state(&h)).await;
+    h.browser
+        .goto(&h.browser.extension_url("options.html"))
+        .await;
+    h.browser
+        .wait_js(
+            "the seeded rules",
+            WAIT,
+            "return document.querySelectorAll('#rules li.rule').length === 3;",
+        )
+        .await;
+    let sites = [
+        (
+            "uncovered",
+            format!("{}/page/plain?shot=1", h.origin("plain.localhost", 0)),
+        ),
+        (
+            "sending",
+            format!("{}/page/plain?shot=2", h.origin("api.localhost", 0)),
+        ),
+        (
+            "expiring",
+            format!("{}/page/plain?shot=3", h.origin("soon.localhost", 0)),
+        ),
+        (
+            "expired",
+            format!("{}/page/plain?shot=4", h.origin("old.localhost", 0)),
+        ),
+    ];
+    let options_tab = h.browser.current_tab().await;
+    for (_, url) in &sites {
+        h.browser.new_tab().await;
+        h.browser.goto(url).await;
+    }
+    h.browser.switch_to(&options_tab).await;
+    let mut tabs = Vec::new();
+    for (_, url) in &sites {
+        tabs.push(h.browser.tab_id_for_url(url).await);
+    }
+    for dark in [false, true] {
+        let scheme = if dark { "dark" } else { "light" };
+        h.browser.set_color_scheme(dark).await;
+        h.open_options().await;
+        h.browser.set_color_scheme(dark).await;
+        h.browser
+            .wait_js("the rules' states", WAIT, "return [...document.querySelectorAll('#rules [data-role=state]')].every((e) => e.textContent !== '');")
+            .await;
+        let name = format!("options-{scheme}");
+        shoot(&h, engine, &name).await;
+        for ((state, _), tab) in sites.iter().zip(&tabs) {
+            h.browser.set_color_scheme(dark).await;
+            h.open_popup(*tab).await;
+            h.browser.set_color_scheme(dark).await;
+            h.browser
+                .wait_js("the popup to render", WAIT, "return document.body.dataset.ready === 'true' && !!document.querySelector('#site-status').dataset.sending;")
+                .await;
+            let name = format!("popup-{state}-{scheme}");
+            heights.push((name.clone(), shoot(&h, engine, &name).await));
+        }
+    }
+    let answer = h
+        .browser
+        .exec_async(
+            "const api = globalThis.browser ?? chrome; \
+             await api.runtime.sendMessage({ type: 'protect', passphrase: 'screenshot passphrase', idleMinutes: null }); \
+             return await api.runtime.sendMessage({ type: 'lock' });",
+        )
+        .await;
+    assert_eq!(answer["locked"], json!(true), "{answer}");
+    for dark in [false, true] {
+        h.browser.set_color_scheme(dark).await;
+        h.open_popup(tabs[1]).await;
+        h.browser.set_color_scheme(dark).await;
+        h.browser
+            .wait_js(
+                "the locked popup",
+                WAIT,
+                "return document.body.dataset.vault === 'locked';",
+            )
+            .await;
+        let name = format!("popup-locked-{}", if dark { "dark" } else { "light" });
+        heights.push((name.clone(), shoot(&h, engine, &name).await));
+    }
+    eprintln!("screenshots: {engine:?} popup heights: {heights:?}");
+    let too_tall: Vec<&(String, f64)> = heights.iter().filter(|(_, px)| *px > 600.0).collect();
+    assert!(
+        too_tall.is_empty(),
+        "{engine:?}: popup states taller than the 600 px popup: {too_tall:?}"
+    );
+}
+
 /// The id of the focused element.
 async fn focused(h: &Harness) -> String {
     h.browser
@@ -1960,4 +2169,5 @@ in_both_browsers!(
     pages_are_readable_and_pass_axe_in_light_and_dark,
     errors_focus_and_escape_follow_the_keyboard,
     options_groups_rules_says_their_state_and_tests_urls,
+    screenshots_match_the_stored_ones,
 );

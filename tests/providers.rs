@@ -588,15 +588,15 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
         .await;
     // The popup on the deployment's tab says why nothing is sent.
     w.h.open_popup(tab).await;
-    let problem = w
-        .h
-        .browser
-        .wait_js(
-            "#site-problem",
-            WAIT,
-            "const p = document.getElementById('site-problem'); return !p.hidden && p.textContent;",
-        )
-        .await;
+    let problem =
+        w.h.browser
+            .wait_js(
+                "the site status to say why nothing is sent",
+                WAIT,
+                "const p = document.getElementById('site-status'); \
+             return p.dataset.sending === 'not-sent' && p.textContent;",
+            )
+            .await;
     let problem = problem.as_str().unwrap_or("");
     assert!(
         problem.contains("expired on") && problem.contains("create a new one"),
@@ -631,7 +631,7 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
     b.wait_js(
         "the problem to go",
         CALL_WAIT,
-        "return document.getElementById('site-problem').hidden && \
+        "return document.getElementById('site-status').dataset.sending !== 'not-sent' && \
                 document.getElementById('site-renew').hidden;",
     )
     .await;
@@ -1149,9 +1149,10 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     w.h.open_popup(tab).await;
     let problem = b
         .wait_js(
-            "#site-problem",
+            "the site status to say why nothing is sent",
             WAIT,
-            "const p = document.getElementById('site-problem'); return !p.hidden && p.textContent;",
+            "const p = document.getElementById('site-status'); \
+             return p.dataset.sending === 'not-sent' && p.textContent;",
         )
         .await;
     assert_eq!(
@@ -1159,7 +1160,7 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
         format!(
             "OpenID Connect: alice ({host}) could not be refreshed (the identity provider \
              refused: invalid_grant: grant request is invalid), so this header is not sent; log \
-             in again"
+             in again."
         )
     );
     let listed = b

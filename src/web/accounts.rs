@@ -245,7 +245,14 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
     let validity: Element = dom::find(&item, "[data-role=validity]")?;
     let _ = validity.set_attribute("data-validity", validity_key(c.validity));
     dom::set_text(&validity, validity_text(c.validity));
-    dom::set_text(&dom::find(&item, "[data-role=kind]")?, &c.kind_name);
+    // The kind only where a provider has several (Nuclia's keys): the line
+    // stays short enough for the popup.
+    let kind = if c.info.provider == Provider::Nuclia {
+        format!("{} ·", c.kind_name)
+    } else {
+        String::new()
+    };
+    dom::set_text(&dom::find(&item, "[data-role=kind]")?, &kind);
     dom::set_text(&dom::find(&item, "[data-role=hint]")?, &c.hint);
     let renews = c.info.renewal.is_some();
     dom::set_text(
@@ -270,8 +277,8 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
         &dom::find(&item, "[data-role=rules]")?,
         &match c.rules {
             0 => String::new(),
-            1 => "· used by 1 rule".to_owned(),
-            n => format!("· used by {n} rules"),
+            1 => "· 1 rule".to_owned(),
+            n => format!("· {n} rules"),
         },
     );
     dom::show(

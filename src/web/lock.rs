@@ -174,10 +174,13 @@ fn render(view: &VaultView) -> Result<(), DomError> {
         ("protected", false) => "Protected: tokens are encrypted on disk, and headers are sent \
              while unlocked. Closing the browser locks it."
             .to_owned(),
-        ("convenience", _) => "Convenience: no passphrase.".to_owned(),
+        ("convenience", _) => "Tokens are kept without a passphrase.".to_owned(),
         _ => "Choose how Tokenward keeps your tokens.".to_owned(),
     };
-    dom::set_text(&dom::by_id("vault-summary")?, &summary);
+    let summary_line: Element = dom::by_id("vault-summary")?;
+    dom::set_text(&summary_line, &summary);
+    // At first run the question below says it; one line, not two alike.
+    dom::show(&summary_line, view.mode != "unset");
     let warning = match view.mode.as_str() {
         "convenience" => {
             "Anyone with access to this browser profile can read the tokens. Protect them \
@@ -211,7 +214,19 @@ fn render(view: &VaultView) -> Result<(), DomError> {
         };
         let _ = body.set_attribute("data-vault", stage);
     }
-    dom::show(&dom::by_id::<Element>("vault-choose")?, !protected);
+    let choose: Element = dom::by_id("vault-choose")?;
+    dom::show(&choose, !protected);
+    // The first run's one question stays open; in convenience mode it is
+    // one line to open.
+    let _ = choose.toggle_attribute_with_force("open", view.mode == "unset");
+    dom::set_text(
+        &dom::by_id("vault-choose-title")?,
+        if view.mode == "unset" {
+            "How should Tokenward keep your tokens?"
+        } else {
+            "Protect the tokens with a passphrase…"
+        },
+    );
     dom::show(
         &dom::by_id::<Element>("use-convenience")?,
         view.mode == "unset",

@@ -257,7 +257,24 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         "data-permission",
         if permitted { "granted" } else { "missing" },
     );
-    let (sending_key, text) = status_line(view, &sending);
+    let (sending_key, mut text) = status_line(view, &sending);
+    // Why a header is not sent: its credential expired, was refused or was
+    // deleted. The credential's own words (which, since when, what to do)
+    // are the status line then, said once.
+    let problem = view
+        .acting()
+        .iter()
+        .flat_map(|r| &r.headers)
+        .find_map(|h| h.credential.as_ref()?.problem.clone());
+    let about_the_token = matches!(
+        sending,
+        Sending::NotSent {
+            why: NotSent::Expired | NotSent::Refused | NotSent::CredentialDeleted
+        }
+    );
+    if let (true, Some(problem)) = (about_the_token, &problem) {
+        text = capitalized(problem);
+    }
     let _ = status.set_attribute("data-sending", sending_key);
     dom::set_text(&status, &text);
     let permission_missing = sending
@@ -273,10 +290,9 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     let section: Element = dom::by_id("site-rule")?;
     // Locked, the rule's details wait for the unlock; a tab rule acting
     // here has its own section.
-    dom::show(
-        &section,
-        view.rule.is_some() && view.tab_rule.is_none() && !view.locked,
-    );
+    let book_rule_acts = view.rule.is_some() && view.tab_rule.is_none() && !view.locked;
+    dom::show(&section, book_rule_acts);
+    dom::show(&dom::by_id::<Element>("site-toggle-row")?, book_rule_acts);
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
         dom::set_host_permissions(&section, &rule.host_permissions);
@@ -315,12 +331,8 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
             &super::options::policy_text(rule),
         );
     }
-    // Why a header is not sent: its credential expired or was deleted.
-    let problem = view
-        .rule
-        .iter()
-        .flat_map(|r| &r.headers)
-        .find_map(|h| h.credential.as_ref()?.problem.clone());
+    // A header held back while others are sent: why, under the rule.
+    let problem = problem.filter(|_| !about_the_token);
     let problem_area: Element = dom::by_id("site-problem")?;
     dom::set_text(&problem_area, problem.as_deref().unwrap_or(""));
     dom::show(&problem_area, problem.is_some());
@@ -350,6 +362,14 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         dom::by_id::<HtmlInputElement>("add-pattern")?.set_value(&view.suggested_pattern);
     }
     Ok(())
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
 }
 
 /// The status line: a key for styling, and the words.
