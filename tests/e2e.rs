@@ -1393,26 +1393,15 @@ async fn pages_are_readable_and_pass_axe_in_light_and_dark(engine: Engine) {
         }
     }
     // Locked: a passphrase, then the lock, through the popup's messages.
-    let answer = h
-        .browser
-        .exec_async(
-            "const api = globalThis.browser ?? chrome; \
-             await api.runtime.sendMessage({ type: 'protect', passphrase: 'contrast passphrase 1', idleMinutes: null }); \
-             return await api.runtime.sendMessage({ type: 'lock' });",
+    h.protect_and_lock("contrast passphrase 1").await;
+    for dark in [false, true] {
+        h.popup_in_scheme(
+            tabs[0],
+            dark,
+            "the popup to say it is locked",
+            "return document.querySelector('#site-status').dataset.sending === 'not-sent';",
         )
         .await;
-    assert_eq!(answer["locked"], json!(true), "{answer}");
-    for dark in [false, true] {
-        h.browser.set_color_scheme(dark).await;
-        h.open_popup(tabs[0]).await;
-        h.browser.set_color_scheme(dark).await;
-        h.browser
-            .wait_js(
-                "the popup to say it is locked",
-                WAIT,
-                "return document.querySelector('#site-status').dataset.sending === 'not-sent';",
-            )
-            .await;
         let min = assert_contrast(&h, engine, dark, "popup: locked").await;
         lowest.push((
             format!("{} popup locked", if dark { "dark" } else { "light" }),
@@ -1579,6 +1568,8 @@ const NORMALIZE: &str = "const walk = document.createTreeWalker(document.body, N
 /// The current page's `body`, normalized, as a PNG, checked against the
 /// stored one. Returns the page's height in CSS pixels.
 async fn shoot(h: &Harness, engine: Engine, name: &str) -> f64 {
+    // Each state shown is also readable and clean for axe.
+    assert_contrast(h, engine, name.ends_with("-dark"), name).await;
     let height = h.browser.exec(NORMALIZE).await.as_f64().unwrap_or(0.0);
     // A frame for the edits to be painted.
     h.browser
@@ -1597,8 +1588,9 @@ async fn shoot(h: &Harness, engine: Engine, name: &str) -> f64 {
 /// The popup in the states the user meets (first run, an uncovered site, a
 /// site sending, one whose token expires soon, one whose token expired,
 /// locked) and the options page, in light and dark, at fixed sizes,
-/// compared with the stored screenshots (`tests/screenshots/`). The
-/// popup's main states fit the browsers' 600 px popup.
+/// compared with the stored screenshots (`tests/screenshots/`), each also
+/// measured for contrast and checked by axe. The popup's main states fit
+/// the browsers' 600 px popup.
 async fn screenshots_match_the_stored_ones(engine: Engine) {
     let mut heights: Vec<(String, f64)> = Vec::new();
     // First run: a fresh profile, before the user chose how tokens are kept.
@@ -1688,26 +1680,15 @@ async fn screenshots_match_the_stored_ones(engine: Engine) {
             heights.push((name.clone(), shoot(&h, engine, &name).await));
         }
     }
-    let answer = h
-        .browser
-        .exec_async(
-            "const api = globalThis.browser ?? chrome; \
-             await api.runtime.sendMessage({ type: 'protect', passphrase: 'screenshot passphrase', idleMinutes: null }); \
-             return await api.runtime.sendMessage({ type: 'lock' });",
+    h.protect_and_lock("screenshot passphrase").await;
+    for dark in [false, true] {
+        h.popup_in_scheme(
+            tabs[1],
+            dark,
+            "the locked popup",
+            "return document.body.dataset.vault === 'locked';",
         )
         .await;
-    assert_eq!(answer["locked"], json!(true), "{answer}");
-    for dark in [false, true] {
-        h.browser.set_color_scheme(dark).await;
-        h.open_popup(tabs[1]).await;
-        h.browser.set_color_scheme(dark).await;
-        h.browser
-            .wait_js(
-                "the locked popup",
-                WAIT,
-                "return document.body.dataset.vault === 'locked';",
-            )
-            .await;
         let name = format!("popup-locked-{}", if dark { "dark" } else { "light" });
         heights.push((name.clone(), shoot(&h, engine, &name).await));
     }

@@ -416,9 +416,11 @@ async fn convenience_tokens_are_found_on_disk(engine: Engine) {
             "return document.querySelector('#vault').getAttribute('data-mode') === 'convenience';",
         )
         .await;
-    let warning = h.browser.text("#vault-warning").await;
+    // The risk is said in the line always shown, not only in the form to
+    // protect them.
+    let warning = h.browser.text("#vault-summary").await;
     assert!(
-        warning.contains("Anyone with access to this browser profile can read the tokens"),
+        warning.contains("anyone using this browser profile can read the tokens"),
         "{warning}"
     );
     add_sites(&h, &tokens).await;

@@ -174,7 +174,10 @@ fn render(view: &VaultView) -> Result<(), DomError> {
         ("protected", false) => "Protected: tokens are encrypted on disk, and headers are sent \
              while unlocked. Closing the browser locks it."
             .to_owned(),
-        ("convenience", _) => "Tokens are kept without a passphrase.".to_owned(),
+        // The risk, said where it is always seen.
+        ("convenience", _) => {
+            "No passphrase: anyone using this browser profile can read the tokens.".to_owned()
+        }
         _ => "Choose how Tokenward keeps your tokens.".to_owned(),
     };
     let summary_line: Element = dom::by_id("vault-summary")?;

@@ -252,6 +252,33 @@ impl Harness {
         );
     }
 
+    /// Protects the tokens with `passphrase`, then locks, through the
+    /// messages the popup sends (the vault's own flows are tests/vault.rs's).
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn protect_and_lock(&self, passphrase: &str) {
+        let answer = self
+            .browser
+            .exec_async(&format!(
+                "const api = globalThis.browser ?? chrome; \
+                 await api.runtime.sendMessage({{ type: 'protect', passphrase: {}, idleMinutes: null }}); \
+                 return await api.runtime.sendMessage({{ type: 'lock' }});",
+                json!(passphrase)
+            ))
+            .await;
+        assert_eq!(answer["locked"], json!(true), "{answer}");
+    }
+
+    /// Opens the popup of tab `tab` with pages seeing `prefers-color-scheme`
+    /// dark (or light), and waits until the page says `ready` (a script
+    /// returning true).
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn popup_in_scheme(&self, tab: i64, dark: bool, what: &str, ready: &str) {
+        self.browser.set_color_scheme(dark).await;
+        self.open_popup(tab).await;
+        self.browser.set_color_scheme(dark).await;
+        self.browser.wait_js(what, WAIT, ready).await;
+    }
+
     /// [`Harness::start`] with the browser on `profile`, a directory the
     /// test owns ([`crate::browser::OwnedProfile`]); see
     /// [`Browser::launch_on_profile`].
