@@ -280,7 +280,7 @@ async fn list_create_and_delete_tokens(engine: Engine) {
 
         // Delete it, with confirmation.
         let li = format!("#remote-tokens li[data-remote-id='{}']", created.id);
-        b.exec("document.getElementById('account-notice').hidden = true; return null;")
+        b.exec("document.getElementById('tokens-notice').hidden = true; return null;")
             .await;
         b.click(&format!("{li} [data-action=delete]")).await;
         b.click(&format!("{li} [data-action=confirm-delete]")).await;
@@ -290,10 +290,11 @@ async fn list_create_and_delete_tokens(engine: Engine) {
         b.wait_js(
             "the account list after the delete",
             CALL_WAIT,
-            "return !document.getElementById('account-notice').hidden;",
+            "return !document.getElementById('tokens-notice').hidden;",
         )
         .await;
-        let notice = b.text("#account-notice").await;
+        // Said in the token list, where the delete was clicked.
+        let notice = b.text("#tokens-notice").await;
         assert!(notice.contains("Deleted the token"), "{notice}");
         // The list no longer shows it.
         b.wait_js(
@@ -353,7 +354,7 @@ async fn log_out_ends_the_jina_session_and_forgets_the_rest(engine: Engine) {
         .wait_js(
             "one account left",
             CALL_WAIT,
-            "return document.querySelectorAll('#credentials li').length === 1;",
+            "return document.querySelectorAll('#credentials li.credential').length === 1;",
         )
         .await;
     let hf = w.credential_id("huggingFace").await;
@@ -363,7 +364,7 @@ async fn log_out_ends_the_jina_session_and_forgets_the_rest(engine: Engine) {
         .wait_js(
             "no account left",
             CALL_WAIT,
-            "return document.querySelectorAll('#credentials li').length === 0;",
+            "return document.querySelectorAll('#credentials li.credential').length === 0;",
         )
         .await;
     let state = w.stored_state().await;
@@ -407,11 +408,23 @@ async fn deployment_with_token_for_days(w: &World, days: Option<&str>) -> (Strin
     b.wait_js(
         "the new credential",
         CALL_WAIT,
-        "return document.querySelectorAll('#credentials li').length === 2;",
+        "return document.querySelectorAll('#credentials li.credential').length === 2;",
     )
     .await;
+    // One login and the token it made are one account, not two look-alikes.
+    let grouped = b
+        .exec(
+            "const a = document.querySelectorAll('#credentials li.account'); \
+             return a.length === 1 && a[0].querySelectorAll('li.credential').length;",
+        )
+        .await;
+    assert_eq!(
+        grouped,
+        serde_json::json!(2),
+        "the login's tokens grouped under it"
+    );
     let new_id = b
-        .exec("return document.querySelectorAll('#credentials li')[1].getAttribute('data-credential-id');")
+        .exec("return document.querySelectorAll('#credentials li.credential')[1].getAttribute('data-credential-id');")
         .await;
     let new_id = new_id.as_str().unwrap().to_owned();
 
@@ -678,7 +691,7 @@ async fn provider_failures_leave_stored_state_unchanged(engine: Engine) {
         b.fill("#create-name", "doomed").await;
         b.click("#create-submit").await;
         let error = b
-            .wait_js("the create error", CALL_WAIT, "const e = document.getElementById('popup-error'); return !e.hidden && e.textContent;")
+            .wait_js("the create error", CALL_WAIT, "const e = document.getElementById('tokens-error'); return !e.hidden && e.textContent;")
             .await;
         let error = error.as_str().unwrap_or("").to_owned();
         let want = match fault {
@@ -691,7 +704,7 @@ async fn provider_failures_leave_stored_state_unchanged(engine: Engine) {
             before,
             "{fault:?} changed stored state"
         );
-        b.exec("document.getElementById('popup-error').hidden = true; return null;")
+        b.exec("document.getElementById('tokens-error').hidden = true; return null;")
             .await;
     }
     // A second login that meets a failing provider keeps nothing either.

@@ -219,17 +219,61 @@ fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
     dom::by_id::<HtmlInputElement>("reminders-toggle")?.set_checked(view.reminders);
     let list: Element = dom::by_id("credentials")?;
     list.set_text_content(None);
+    // Grouped by provider account (provider, endpoint and who): one login's
+    // tokens sit under that login, each named for itself, rather than as
+    // look-alike accounts.
+    let mut groups: Vec<(String, Vec<&CredentialView>)> = Vec::new();
     for credential in &view.credentials {
-        list.append_child(&credential_item(credential)?.into())
-            .map_err(|_| DomError("cannot add a credential".into()))?;
+        let key = account_key(credential);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(credential),
+            None => groups.push((key, vec![credential])),
+        }
+    }
+    for (_, members) in groups {
+        if let [only] = members.as_slice() {
+            list.append_child(&credential_item(only)?.into())
+                .map_err(|_| DomError("cannot add a credential".into()))?;
+            continue;
+        }
+        let group = dom::instantiate("account-template")?;
+        let first = &members[0].info;
+        let who = first
+            .account
+            .user
+            .as_deref()
+            .or(first.account.email.as_deref())
+            .unwrap_or(first.endpoint.as_str());
+        dom::set_text(
+            &dom::find(&group, "[data-role=account]")?,
+            &format!("{}: {who}", first.provider.name()),
+        );
+        dom::set_text(
+            &dom::find(&group, "[data-role=count]")?,
+            &format!("{} tokens", members.len()),
+        );
+        let tokens: Element = dom::find(&group, "ul")?;
+        for credential in members {
+            let item = credential_item(credential)?;
+            // Inside its account, a token is named for itself.
+            let own = if credential.info.name.is_empty() {
+                credential.hint.clone()
+            } else {
+                credential.info.name.clone()
+            };
+            dom::set_text(&dom::find(&item, "[data-role=label]")?, &own);
+            tokens
+                .append_child(&item.into())
+                .map_err(|_| DomError("cannot add a credential".into()))?;
+        }
+        list.append_child(&group.into())
+            .map_err(|_| DomError("cannot add an account".into()))?;
     }
     dom::show(
         &dom::by_id::<Element>("accounts-empty")?,
         view.credentials.is_empty(),
     );
-    let notice: Element = dom::by_id("account-notice")?;
-    dom::set_text(&notice, view.notice.as_deref().unwrap_or(""));
-    dom::show(&notice, view.notice.is_some());
+    show_notice(view.notice.as_deref().unwrap_or(""));
     let _ = list.set_attribute("data-count", &view.credentials.len().to_string());
     Ok(())
 }
@@ -305,6 +349,23 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
         let _ = button.set_attribute("aria-label", &format!("{verb} {who}"));
     }
     Ok(item)
+}
+
+/// What makes credentials one provider account: the provider, where it is
+/// reached, and who it says the user is.
+fn account_key(c: &CredentialView) -> String {
+    let who = c
+        .info
+        .account
+        .user
+        .as_deref()
+        .or(c.info.account.email.as_deref())
+        .unwrap_or("");
+    format!(
+        "{}|{}|{who}",
+        provider_key(c.info.provider),
+        c.info.endpoint.as_str()
+    )
 }
 
 fn provider_key(p: Provider) -> &'static str {
@@ -813,15 +874,40 @@ fn copy_text(text: String, done: &'static str) {
     });
 }
 
+/// Feedback lands next to what caused it: in the token list while it is
+/// open, else under the accounts' heading. A new message replaces the last
+/// one, so no notice outlives its moment.
 fn show_notice(message: &str) {
-    if let Ok(notice) = dom::by_id::<Element>("account-notice") {
-        dom::set_text(&notice, message);
-        dom::show(&notice, true);
+    let tokens_open = dom::by_id::<Element>("tokens").is_ok_and(|t| !t.has_attribute("hidden"));
+    if !message.is_empty() {
+        set_feedback("account-error", "");
+        set_feedback("tokens-error", "");
     }
+    let (here, elsewhere) = if tokens_open {
+        ("tokens-notice", "account-notice")
+    } else {
+        ("account-notice", "tokens-notice")
+    };
+    set_feedback(elsewhere, "");
+    set_feedback(here, message);
 }
 
 fn show_error(message: &str) {
-    if let Ok(area) = dom::by_id::<Element>("popup-error") {
+    let tokens_open = dom::by_id::<Element>("tokens").is_ok_and(|t| !t.has_attribute("hidden"));
+    if !message.is_empty() {
+        set_feedback("account-notice", "");
+    }
+    let (here, elsewhere) = if tokens_open {
+        ("tokens-error", "account-error")
+    } else {
+        ("account-error", "tokens-error")
+    };
+    set_feedback(elsewhere, "");
+    set_feedback(here, message);
+}
+
+fn set_feedback(id: &str, message: &str) {
+    if let Ok(area) = dom::by_id::<Element>(id) {
         dom::set_text(&area, message);
         dom::show(&area, !message.is_empty());
     }

@@ -42,7 +42,7 @@ impl World {
     ) -> Result<String, String> {
         let b = &self.h.browser;
         b.exec(
-            "for (const id of ['account-notice', 'popup-error']) { \
+            "for (const id of ['account-notice', 'account-error', 'tokens-error', 'popup-error']) { \
                const e = document.getElementById(id); e.textContent = ''; e.hidden = true; } \
              return null;",
         )
@@ -60,10 +60,10 @@ impl World {
         b.click("#login-submit").await;
         let v = b
             .wait_js(
-                "the login to be answered (#account-notice or #popup-error)",
+                "the login to be answered (#account-notice or #account-error)",
                 CALL_WAIT,
                 "const n = document.getElementById('account-notice'); \
-                 const e = document.getElementById('popup-error'); \
+                 const e = document.getElementById('account-error'); \
                  if (!e.hidden && e.textContent) return {error: e.textContent}; \
                  if (!n.hidden && n.textContent) return {notice: n.textContent}; \
                  return null;",
@@ -79,7 +79,7 @@ impl World {
     pub(crate) async fn credential_count(&self) -> usize {
         self.h
             .browser
-            .exec("return document.querySelectorAll('#credentials li').length;")
+            .exec("return document.querySelectorAll('#credentials li.credential').length;")
             .await
             .as_u64()
             .unwrap_or(0) as usize
@@ -91,7 +91,7 @@ impl World {
             .h
             .browser
             .exec(&format!(
-                "const li = document.querySelector('#credentials li[data-provider={provider}]'); \
+                "const li = document.querySelector('#credentials li.credential[data-provider={provider}]'); \
                  return li && li.getAttribute('data-credential-id');"
             ))
             .await;
@@ -148,11 +148,17 @@ impl World {
             .await
     }
 
+    /// What the accounts' part of the popup says went wrong: under its
+    /// heading, or in the token list while that is open.
     pub(crate) async fn popup_error(&self) -> String {
-        self.h
-            .browser
-            .text_content("#popup-error")
-            .await
-            .unwrap_or_default()
+        let b = &self.h.browser;
+        b.exec(
+            "return ['account-error', 'tokens-error'].map((id) => document.getElementById(id)) \
+               .filter((e) => !e.hidden).map((e) => e.textContent).join(' ');",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 }
