@@ -658,17 +658,23 @@ impl HeaderCredential {
 
 /// `Jina AI: alice (laptop)`.
 pub fn credential_label(info: &CredentialInfo) -> String {
+    if info.name.is_empty() {
+        account_label(info)
+    } else {
+        format!("{} ({})", account_label(info), info.name)
+    }
+}
+
+/// `Jina AI: alice`: the provider account a credential belongs to, which
+/// the popup groups a login's tokens under.
+pub fn account_label(info: &CredentialInfo) -> String {
     let who = info
         .account
         .user
         .as_deref()
         .or(info.account.email.as_deref())
         .unwrap_or(info.endpoint.as_str());
-    if info.name.is_empty() {
-        format!("{}: {who}", info.provider.name())
-    } else {
-        format!("{}: {who} ({})", info.provider.name(), info.name)
-    }
+    format!("{}: {who}", info.provider.name())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -765,6 +771,17 @@ impl Sending {
 }
 
 impl RuleView {
+    /// One line saying who may use the rule's headers, for both pages.
+    pub fn policy_text(&self) -> String {
+        if self.any_site {
+            "Any site may use these headers".to_owned()
+        } else if self.also_from.is_empty() {
+            "Same site only".to_owned()
+        } else {
+            format!("Same site, also from {}", self.also_from.join(", "))
+        }
+    }
+
     pub fn of(rule: &SiteRule, credentials: &Credentials, now: Timestamp) -> RuleView {
         let mut view = RuleView {
             id: rule.id,

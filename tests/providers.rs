@@ -601,16 +601,7 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
         .await;
     // The popup on the deployment's tab says why nothing is sent.
     w.h.open_popup(tab).await;
-    let problem =
-        w.h.browser
-            .wait_js(
-                "the site status to say why nothing is sent",
-                WAIT,
-                "const p = document.getElementById('site-status'); \
-             return p.dataset.sending === 'not-sent' && p.textContent;",
-            )
-            .await;
-    let problem = problem.as_str().unwrap_or("");
+    let problem = w.why_nothing_is_sent().await;
     assert!(
         problem.contains("expired on") && problem.contains("create a new one"),
         "{problem}"
@@ -1160,16 +1151,9 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     })
     .await;
     w.h.open_popup(tab).await;
-    let problem = b
-        .wait_js(
-            "the site status to say why nothing is sent",
-            WAIT,
-            "const p = document.getElementById('site-status'); \
-             return p.dataset.sending === 'not-sent' && p.textContent;",
-        )
-        .await;
+    let problem = w.why_nothing_is_sent().await;
     assert_eq!(
-        problem.as_str().unwrap_or_default(),
+        problem,
         format!(
             "OpenID Connect: alice ({host}) could not be refreshed (the identity provider \
              refused: invalid_grant: grant request is invalid), so this header is not sent; log \

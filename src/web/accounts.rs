@@ -18,7 +18,8 @@ use super::dom::{self, DomError};
 use crate::credential::{CredentialId, Endpoint, Timestamp, Validity};
 use crate::header::ValueScheme;
 use crate::message::{
-    credential_label, AccountsView, CredentialView, LoginDraft, Request, Response, TokensView,
+    account_label, credential_label, AccountsView, CredentialView, LoginDraft, Request, Response,
+    TokensView,
 };
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::provider::site::SuggestedHeader;
@@ -237,16 +238,9 @@ fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
             continue;
         }
         let group = dom::instantiate("account-template")?;
-        let first = &members[0].info;
-        let who = first
-            .account
-            .user
-            .as_deref()
-            .or(first.account.email.as_deref())
-            .unwrap_or(first.endpoint.as_str());
         dom::set_text(
             &dom::find(&group, "[data-role=account]")?,
-            &format!("{}: {who}", first.provider.name()),
+            &account_label(&members[0].info),
         );
         dom::set_text(
             &dom::find(&group, "[data-role=count]")?,
@@ -354,18 +348,7 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
 /// What makes credentials one provider account: the provider, where it is
 /// reached, and who it says the user is.
 fn account_key(c: &CredentialView) -> String {
-    let who = c
-        .info
-        .account
-        .user
-        .as_deref()
-        .or(c.info.account.email.as_deref())
-        .unwrap_or("");
-    format!(
-        "{}|{}|{who}",
-        provider_key(c.info.provider),
-        c.info.endpoint.as_str()
-    )
+    format!("{}|{}", account_label(&c.info), c.info.endpoint.as_str())
 }
 
 fn provider_key(p: Provider) -> &'static str {

@@ -214,17 +214,6 @@ fn sync_initiators() -> Result<(), DomError> {
     Ok(())
 }
 
-/// One line saying who may use a rule's headers.
-pub(super) fn policy_text(rule: &RuleView) -> String {
-    if rule.any_site {
-        "Any site may use these headers".to_owned()
-    } else if rule.also_from.is_empty() {
-        "Same site only".to_owned()
-    } else {
-        format!("Same site, also from {}", rule.also_from.join(", "))
-    }
-}
-
 fn reset_form() -> Result<(), DomError> {
     let form: HtmlFormElement = dom::by_id("rule-form")?;
     form.reset();
@@ -358,7 +347,7 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
             "same-site"
         },
     );
-    dom::set_text(&policy, &policy_text(rule));
+    dom::set_text(&policy, &rule.policy_text());
     dom::find::<HtmlInputElement>(&item, "input[data-action=toggle]")?.set_checked(rule.enabled);
     // The same controls on every rule, each named for its rule.
     for (action, verb) in [

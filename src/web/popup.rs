@@ -307,7 +307,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         dom::by_id::<HtmlInputElement>("site-toggle")?.set_checked(rule.enabled);
         dom::set_text(
             &dom::find(&section, "[data-role=policy]")?,
-            &super::options::policy_text(rule),
+            &rule.policy_text(),
         );
     }
     let tab_section: Element = dom::by_id("site-tab-rule")?;
@@ -328,7 +328,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         }
         dom::set_text(
             &dom::find(&tab_section, "[data-role=policy]")?,
-            &super::options::policy_text(rule),
+            &rule.policy_text(),
         );
     }
     // A header held back while others are sent: why, under the rule.

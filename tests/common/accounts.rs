@@ -148,6 +148,22 @@ impl World {
             .await
     }
 
+    /// The popup's site status once it says nothing is sent, and why.
+    pub(crate) async fn why_nothing_is_sent(&self) -> String {
+        self.h
+            .browser
+            .wait_js(
+                "the site status to say why nothing is sent",
+                WAIT,
+                "const p = document.getElementById('site-status'); \
+                 return p.dataset.sending === 'not-sent' && p.textContent;",
+            )
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// What the accounts' part of the popup says went wrong: under its
     /// heading, or in the token list while that is open.
     pub(crate) async fn popup_error(&self) -> String {
