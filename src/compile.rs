@@ -41,6 +41,8 @@ use crate::header::{HeaderAction, HeaderError};
 use crate::initiator::Initiators;
 use crate::pattern::{HostPattern, SitePattern};
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// How many rules the browser takes. `modifyHeaders` rules count as
 /// "unsafe" in Chromium, which caps them separately from the 30,000 safe
@@ -137,6 +139,23 @@ pub enum CompileError {
     },
     #[error("rule id {0} is too large to compile")]
     IdOutOfRange(SiteRuleId),
+}
+
+impl Localize for CompileError {
+    fn text(&self) -> Text {
+        match self {
+            CompileError::TooManyRules { needed, max } => {
+                text!("error_compile_too_many_rules", *needed, *max)
+            }
+            CompileError::TooManyRegexRules { needed, max } => {
+                text!("error_compile_too_many_regex_rules", *needed, *max)
+            }
+            CompileError::Header { id, source } => {
+                text!("error_compile_header", *id, source.text())
+            }
+            CompileError::IdOutOfRange(id) => text!("error_compile_id_out_of_range", *id),
+        }
+    }
 }
 
 /// The browser rule id of a site rule's `slot`.

@@ -20,6 +20,8 @@ use url::{Host, Url};
 
 use crate::header::Secret;
 use crate::provider::Provider;
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// A credential's id in the vault. Allocated like site rule ids: stable for
 /// the credential's life and never reused, so a rule's reference to a
@@ -227,6 +229,19 @@ pub enum EndpointError {
     InsecureHttp,
 }
 
+impl Localize for EndpointError {
+    fn text(&self) -> Text {
+        match self {
+            EndpointError::Empty => text!("error_endpoint_empty"),
+            EndpointError::NotUrl(input) => text!("error_endpoint_not_url", input),
+            EndpointError::Scheme => text!("error_endpoint_scheme"),
+            EndpointError::Userinfo => text!("error_endpoint_userinfo"),
+            EndpointError::QueryOrFragment => text!("error_endpoint_query_or_fragment"),
+            EndpointError::InsecureHttp => text!("error_endpoint_insecure_http"),
+        }
+    }
+}
+
 impl Endpoint {
     /// The provider's public service.
     pub fn default_for(provider: Provider) -> Option<Endpoint> {
@@ -418,11 +433,32 @@ pub struct Renewal {
     pub token_endpoint: String,
     /// Why the provider refused to refresh: the rules using this
     /// credential stop until a new login.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_or_words"
+    )]
+    pub failed: Option<Text>,
     /// After a refresh that got no answer, when to try again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<Timestamp>,
+}
+
+/// A stored reason: a [`Text`], or the English words an earlier version
+/// kept, said as they are.
+fn text_or_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(Text),
+        Words(String),
+    }
+    Ok(
+        Option::<Stored>::deserialize(d)?.map(|stored| match stored {
+            Stored::Text(text) => text,
+            Stored::Words(words) => text!("error_refresh_stored_words", words),
+        }),
+    )
 }
 
 /// Everything about a credential but the secret: what storage keeps beside
@@ -453,8 +489,9 @@ pub struct CredentialInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<Renewal>,
     /// The provider refused the token (HTTP 401) the last time Tokenward
-    /// used it, with the provider's reason when it gave one. Cleared by the
-    /// next call it accepts, or a login with the same token.
+    /// used it: the provider's reason, as it gave it, or `401` when it gave
+    /// none (never words of ours: pages say them). Cleared by the next call
+    /// it accepts, or a login with the same token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
 }
@@ -485,8 +522,8 @@ impl CredentialInfo {
     }
 
     /// Why its provider refused to renew the token.
-    pub fn refresh_failure(&self) -> Option<&str> {
-        self.renewal.as_ref()?.failed.as_deref()
+    pub fn refresh_failure(&self) -> Option<Text> {
+        self.renewal.as_ref()?.failed.clone()
     }
 }
 
@@ -972,6 +1009,51 @@ mod tests {
             parse(Provider::Jina, "https://"),
             Err(EndpointError::NotUrl(_))
         ));
+        let said = |e: EndpointError| crate::text::english(&e.text());
+        assert_eq!(
+            parse(Provider::Jina, "http://api.example.com").map_err(said),
+            Err(
+                "Plain http would send the token unencrypted; use https (http is only accepted \
+                 for this computer: localhost, 127.0.0.1)."
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            parse(Provider::Jina, "https://").map_err(said),
+            Err("“https://” is not a web address; write it as https://host.".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_refresh_failure_reads_as_stored_by_any_version() {
+        let renewal = |failed: serde_json::Value| {
+            serde_json::from_value::<Renewal>(serde_json::json!({
+                "clientId": "c",
+                "tokenEndpoint": "https://idp.example/token",
+                "failed": failed,
+            }))
+            .map(|r| r.failed)
+            .map_err(|e| e.to_string())
+        };
+        let text = crate::text!("error_refresh_refused_by_idp", "invalid_grant");
+        let stored = serde_json::to_value(&text).unwrap_or_default();
+        assert_eq!(renewal(stored), Ok(Some(text)));
+        // An earlier version kept English words: they are said as they are.
+        let words = renewal(serde_json::json!(
+            "the identity provider refused: invalid_grant"
+        ));
+        assert_eq!(
+            words.as_ref().map(|w| w.as_ref().map(crate::text::english)),
+            Ok(Some(
+                "the identity provider refused: invalid_grant".to_owned()
+            ))
+        );
+        assert_eq!(renewal(serde_json::Value::Null), Ok(None));
+        let absent = serde_json::from_value::<Renewal>(serde_json::json!({
+            "clientId": "c",
+            "tokenEndpoint": "https://idp.example/token",
+        }));
+        assert_eq!(absent.map(|r| r.failed).ok(), Some(None));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::credential::CredentialId;
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// The most headers one rule may carry; more is a mistake, not a use case.
 pub const MAX_HEADERS_PER_RULE: usize = 16;
@@ -40,6 +42,26 @@ pub enum HeaderError {
     DuplicateName(String),
     #[error("add at least one header to the rule")]
     NoHeaders,
+}
+
+impl Localize for HeaderError {
+    fn text(&self) -> Text {
+        match self {
+            HeaderError::EmptyName => text!("error_header_empty_name"),
+            HeaderError::BadName(name) => text!("error_header_bad_name", name),
+            HeaderError::ForbiddenName(name) => text!("error_header_forbidden_name", name),
+            HeaderError::EmptySecret => text!("error_header_empty_secret"),
+            HeaderError::ControlCharacter => text!("error_header_control_character"),
+            HeaderError::NonAscii => text!("error_header_non_ascii"),
+            HeaderError::TooLong => text!("error_header_too_long", MAX_SECRET_LEN),
+            HeaderError::BadBasic => text!("error_header_bad_basic"),
+            HeaderError::TooManyHeaders => {
+                text!("error_header_too_many_headers", MAX_HEADERS_PER_RULE)
+            }
+            HeaderError::DuplicateName(name) => text!("error_header_duplicate_name", name),
+            HeaderError::NoHeaders => text!("error_header_no_headers"),
+        }
+    }
 }
 
 /// An HTTP field name (RFC 9110 `token`). Keeps the user's spelling for

@@ -25,6 +25,8 @@ use url::{Host, Url};
 
 use crate::dnr::{RequestMethod, ResourceType};
 use crate::pattern::{HostPattern, SitePattern};
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// How many "also from" sites one rule may list.
 pub const MAX_ALSO: usize = 20;
@@ -71,6 +73,17 @@ pub enum InitiatorError {
     TopLevel(String),
     #[error("at most {MAX_ALSO} sites may use one rule's headers")]
     TooMany,
+}
+
+impl Localize for InitiatorError {
+    fn text(&self) -> Text {
+        match self {
+            InitiatorError::Pattern(e) => e.text(),
+            InitiatorError::Path(input) => text!("error_initiator_path", input),
+            InitiatorError::TopLevel(domain) => text!("error_initiator_top_level", domain),
+            InitiatorError::TooMany => text!("error_initiator_too_many", MAX_ALSO),
+        }
+    }
 }
 
 impl InitiatorSite {

@@ -19,6 +19,7 @@ pub mod reminder;
 pub mod rules;
 pub mod service;
 pub mod store;
+pub mod text;
 pub mod vault;
 
 #[cfg(target_arch = "wasm32")]

@@ -156,11 +156,12 @@ impl Badge {
         }
     }
 
-    pub fn text(self) -> &'static str {
+    /// The badge's few letters; `None` for no badge.
+    pub fn text(self) -> Option<crate::text::Text> {
         match self {
-            Badge::On | Badge::OnExpiringSoon => "ON",
-            Badge::NeedsPermission => "!",
-            Badge::Off => "",
+            Badge::On | Badge::OnExpiringSoon => Some(crate::text!("badge_on")),
+            Badge::NeedsPermission => Some(crate::text!("badge_needs_permission")),
+            Badge::Off => None,
         }
     }
 }
@@ -314,7 +315,10 @@ mod tests {
         let rule = applying(&b, "https://api.example.com/").first().copied();
         assert_eq!(rule.map(|r| r.id), Some(2));
         assert_eq!(Badge::of(rule, true), Badge::On);
-        assert_eq!(Badge::of(rule, false).text(), "!");
+        assert_eq!(
+            Badge::of(rule, false).text(),
+            Some(crate::text!("badge_needs_permission"))
+        );
         let soon = |_| crate::credential::Validity::ExpiringSoon;
         // Rule 2 sends no credential's token: no amber.
         assert_eq!(Badge::with_expiry(rule, true, soon), Badge::On);
@@ -344,7 +348,10 @@ mod tests {
             assert_eq!(id, 7);
             Validity::ExpiringSoon
         });
-        assert_eq!((badge.text(), badge.color()), ("ON", "#9a6700"));
+        assert_eq!(
+            (badge.text(), badge.color()),
+            (Some(crate::text!("badge_on")), "#9a6700")
+        );
         assert_eq!(
             Badge::with_expiry(rule, true, |_| Validity::Valid),
             Badge::On

@@ -1,6 +1,8 @@
 //! The one message type pages send to the background, and what comes back.
 //! Views carry no secret: pages show masked values only.
 
+use crate::text;
+use crate::text::Text;
 use serde::{Deserialize, Serialize};
 
 use crate::compile::{self, Limits, TabRule};
@@ -218,8 +220,10 @@ pub enum Response {
         document: String,
     },
     UrlTest(UrlTestView),
+    /// What went wrong, in words the page says in the browser's language,
+    /// with every secret redacted from what the browser or provider said.
     Error {
-        message: String,
+        message: Text,
     },
 }
 
@@ -242,7 +246,7 @@ pub struct UrlTestView {
     pub not_applied: Vec<NotApplied>,
     /// Why the URL could not be tested, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub problem: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,7 +255,7 @@ pub struct TestedHeader {
     pub rule: SiteRuleId,
     pub pattern: String,
     /// `Authorization: Bearer ••••wxyz`, or `X-Drop: removed`.
-    pub summary: String,
+    pub summary: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,7 +263,7 @@ pub struct TestedHeader {
 pub struct NotApplied {
     pub rule: SiteRuleId,
     pub pattern: String,
-    pub why: String,
+    pub why: Text,
 }
 
 impl UrlTestView {
@@ -280,9 +284,7 @@ impl UrlTestView {
             return UrlTestView {
                 headers: Vec::new(),
                 not_applied: Vec::new(),
-                problem: Some(
-                    "enter an http or https address, such as https://api.example.com/v1".to_owned(),
-                ),
+                problem: Some(text!("test_url_not_web")),
             };
         };
         let from = from.map(str::trim).filter(|f| !f.is_empty());
@@ -297,7 +299,7 @@ impl UrlTestView {
             .map(|(rule, action)| TestedHeader {
                 rule: rule.id,
                 pattern: rule.pattern.to_string(),
-                summary: action.summary(),
+                summary: summary(action),
             })
             .collect();
         let applied: Vec<SiteRuleId> = headers.iter().map(|h| h.rule).collect();
@@ -309,14 +311,13 @@ impl UrlTestView {
                 rule: r.id,
                 pattern: r.pattern.to_string(),
                 why: if !r.enabled {
-                    "the rule is off".to_owned()
+                    text!("test_why_off")
                 } else if !r.initiators.allow(&r.pattern, &request) {
-                    "another site's page may not use it (same site): only a GET page load from elsewhere gets it"
-                        .to_owned()
+                    text!("test_why_same_site")
                 } else if in_force.get(r.id).is_none() {
-                    "its token has expired, was refused or was deleted".to_owned()
+                    text!("test_why_token")
                 } else {
-                    "a more specific rule sets the same headers".to_owned()
+                    text!("test_why_overridden")
                 },
             })
             .collect();
@@ -349,7 +350,7 @@ pub struct BrowserLoginView {
     /// While pending: the page where the user approves.
     pub approve_url: Option<String>,
     pub deadline: Option<Timestamp>,
-    pub message: Option<String>,
+    pub message: Option<Text>,
 }
 
 /// How secrets are kept, for the popup's lock panel and the options page.
@@ -363,14 +364,15 @@ pub struct VaultView {
     pub idle_choices: Vec<u32>,
     /// The patterns of the sites whose headers wait for an unlock.
     pub waiting: Vec<String>,
-    /// The key derivation, e.g. `Argon2id, 64 MiB, 6 passes`.
+    /// The key derivation, e.g. `Argon2id, 64 MiB, 6 passes`: for the
+    /// tests and a curious reader of the message, not shown.
     pub kdf: Option<String>,
-    /// What the last action did, in words.
-    pub notice: Option<String>,
+    /// What the last action did.
+    pub notice: Option<Text>,
 }
 
 impl VaultView {
-    pub fn of(state: &crate::store::State, notice: Option<String>) -> VaultView {
+    pub fn of(state: &crate::store::State, notice: Option<Text>, now: Timestamp) -> VaultView {
         let protection = &state.protection;
         VaultView {
             mode: protection.name().to_owned(),
@@ -378,7 +380,7 @@ impl VaultView {
             idle_minutes: protection.idle_minutes(),
             idle_choices: crate::protection::IDLE_CHOICES.to_vec(),
             waiting: state
-                .waiting_for_unlock()
+                .waiting_for_unlock(now)
                 .iter()
                 .map(|r| r.pattern.to_string())
                 .collect(),
@@ -434,7 +436,7 @@ pub struct CredentialView {
     pub info: CredentialInfo,
     pub provider_name: String,
     /// What kind of secret, in words.
-    pub kind_name: String,
+    pub kind_name: Text,
     pub hint: String,
     pub validity: Validity,
     /// How many rules send it.
@@ -448,7 +450,7 @@ impl CredentialView {
         let info = &credential.info;
         CredentialView {
             provider_name: info.provider.name().to_owned(),
-            kind_name: kind_name(&info.kind).to_owned(),
+            kind_name: kind_name(&info.kind),
             hint: credential.secret.hint(),
             validity: credential.validity(now),
             rules: book.using(info.id).count(),
@@ -458,14 +460,24 @@ impl CredentialView {
     }
 }
 
-pub fn kind_name(kind: &CredentialKind) -> &'static str {
+pub fn kind_name(kind: &CredentialKind) -> Text {
     match kind {
-        CredentialKind::PersonalAccessToken => "personal access token",
-        CredentialKind::ApiToken { .. } => "API token",
-        CredentialKind::KnowledgeBoxKey => "Knowledge Box API key",
-        CredentialKind::NuaKey => "NUA key",
-        CredentialKind::UserToken => "user token",
-        CredentialKind::OpenId { .. } => "OpenID Connect login",
+        CredentialKind::PersonalAccessToken => text!("kind_personal_access_token"),
+        CredentialKind::ApiToken { .. } => text!("kind_api_token"),
+        CredentialKind::KnowledgeBoxKey => text!("kind_knowledge_box_key"),
+        CredentialKind::NuaKey => text!("kind_nua_key"),
+        CredentialKind::UserToken => text!("kind_user_token"),
+        CredentialKind::OpenId { .. } => text!("kind_openid_login"),
+    }
+}
+
+/// `Authorization: Bearer ••••wxyz`, or `X-Drop: removed`.
+fn summary(action: &HeaderAction) -> Text {
+    match action {
+        HeaderAction::Set { name, value, .. } => {
+            text!("header_summary_set", name.to_string(), value.masked())
+        }
+        HeaderAction::Remove { name } => text!("header_summary_removed", name.to_string()),
     }
 }
 
@@ -475,7 +487,7 @@ pub struct AccountsView {
     pub credentials: Vec<CredentialView>,
     /// What the last action did, for the status line: `Logged in as …`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notice: Option<String>,
+    pub notice: Option<Text>,
     /// The credential the action concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concerned: Option<CredentialId>,
@@ -521,7 +533,7 @@ pub struct TokensView {
     pub remote: Option<Vec<RemoteTokenView>>,
     /// Why there is no list (Hugging Face manages tokens on its website).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub note: Option<Text>,
     /// Stored credentials of the same account.
     pub local: Vec<CredentialView>,
     /// What the form proposes for a new token.
@@ -550,7 +562,7 @@ pub struct RulesView {
     /// Stored rules that could not be read and were kept aside.
     pub unreadable: usize,
     /// Set when the enabled rules come close to the browser's limit.
-    pub limit_warning: Option<String>,
+    pub limit_warning: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -586,7 +598,7 @@ pub struct HeaderView {
     /// A `ValueScheme` name, or `remove`.
     pub scheme: String,
     /// `Authorization: Bearer ••••••••wxyz`.
-    pub summary: String,
+    pub summary: Text,
     /// The credential the value comes from, and whether it still works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<HeaderCredential>,
@@ -604,7 +616,7 @@ pub struct HeaderCredential {
     /// Why the header is not sent, for the popup: `expired on 2026-11-20;
     /// create a new one`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub problem: Option<Text>,
     /// Expired or expiring, and its account's login can make the next one
     /// ([`Request::RenewToken`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -624,19 +636,18 @@ impl HeaderCredential {
                     renewable: validity != Validity::Valid
                         && credentials.creator_for(id, now).is_some(),
                     problem: match (c.info.refresh_failure(), validity, c.info.expires) {
-                        (None, Validity::Refused, _) => Some(format!(
-                            "{} was refused by the provider ({}), so this header is not sent; \
-                             log in again with a new token",
+                        (None, Validity::Refused, _) => Some(text!(
+                            "header_problem_refused",
                             credential_label(&c.info),
-                            c.info.refused.as_deref().unwrap_or("unauthorized"),
+                            c.info.refused.as_deref().unwrap_or("401"),
                         )),
-                        (Some(why), _, _) => Some(format!(
-                            "{} could not be refreshed ({why}), so this header is not sent; log \
-                             in again",
+                        (Some(why), _, _) => Some(text!(
+                            "header_problem_not_refreshed",
                             credential_label(&c.info),
+                            why,
                         )),
-                        (None, Validity::Expired, Some(e)) => Some(format!(
-                            "{} expired on {}, so this header is not sent; create a new one",
+                        (None, Validity::Expired, Some(e)) => Some(text!(
+                            "header_problem_expired",
                             credential_label(&c.info),
                             e.date()
                         )),
@@ -649,7 +660,7 @@ impl HeaderCredential {
                 label: String::new(),
                 validity: Validity::Expired,
                 expires: None,
-                problem: Some("the credential was deleted, so this header is not sent".to_owned()),
+                problem: Some(text!("header_problem_deleted")),
                 renewable: false,
             },
         }
@@ -772,13 +783,13 @@ impl Sending {
 
 impl RuleView {
     /// One line saying who may use the rule's headers, for both pages.
-    pub fn policy_text(&self) -> String {
+    pub fn policy_text(&self) -> Text {
         if self.any_site {
-            "Any site may use these headers".to_owned()
+            text!("policy_any_site")
         } else if self.also_from.is_empty() {
-            "Same site only".to_owned()
+            text!("policy_same_site")
         } else {
-            format!("Same site, also from {}", self.also_from.join(", "))
+            text!("policy_same_site_also", self.also_from.join(", "))
         }
     }
 
@@ -808,7 +819,7 @@ impl RuleView {
                         HeaderAction::Set { value, .. } => value.scheme.as_str().to_owned(),
                         HeaderAction::Remove { .. } => "remove".to_owned(),
                     },
-                    summary: a.summary(),
+                    summary: summary(a),
                     credential: match a {
                         HeaderAction::Set {
                             credential: Some(id),
@@ -857,14 +868,12 @@ impl RulesView {
     ) -> RulesView {
         let used = compile::usage(book);
         let limit_warning = if Limits::near(used.rules, limits.max_rules) {
-            Some(format!(
-                "The enabled rules use {} of the browser's {} header rules; new rules will be refused past the limit.",
-                used.rules, limits.max_rules
-            ))
+            Some(text!("limit_near_rules", used.rules, limits.max_rules))
         } else if Limits::near(used.regex_rules, limits.max_regex_rules) {
-            Some(format!(
-                "The enabled wildcard rules use {} of the browser's {} pattern rules; new wildcard rules will be refused past the limit.",
-                used.regex_rules, limits.max_regex_rules
+            Some(text!(
+                "limit_near_regex_rules",
+                used.regex_rules,
+                limits.max_regex_rules
             ))
         } else {
             None
@@ -1008,6 +1017,7 @@ impl SiteView {
 mod tests {
     use super::*;
     use crate::rules::tests::draft;
+    use crate::text::english;
     use serde_json::json;
 
     const NOW: Timestamp = Timestamp(1_766_000_000);
@@ -1263,13 +1273,14 @@ mod tests {
         );
         assert_eq!(own.headers.iter().map(|h| h.rule).collect::<Vec<_>>(), [2]);
         assert!(
-            own.headers[0]
-                .summary
-                .starts_with("Authorization: Bearer ••"),
+            english(&own.headers[0].summary).starts_with("Authorization: Bearer ••"),
             "{own:?}"
         );
         assert_eq!(own.not_applied.len(), 1);
-        assert!(own.not_applied[0].why.contains("more specific"), "{own:?}");
+        assert!(
+            english(&own.not_applied[0].why).contains("more specific"),
+            "{own:?}"
+        );
         let cross = test(
             "https://api.example.com/v1",
             Some("https://evil.test"),
@@ -1285,7 +1296,7 @@ mod tests {
             cross
                 .not_applied
                 .iter()
-                .any(|n| n.rule == 2 && n.why.contains("same site")),
+                .any(|n| n.rule == 2 && english(&n.why).contains("same site")),
             "{cross:?}"
         );
         let off = test(
@@ -1297,7 +1308,7 @@ mod tests {
         assert!(
             off.not_applied
                 .iter()
-                .any(|n| n.rule == 3 && n.why.contains("off")),
+                .any(|n| n.rule == 3 && english(&n.why).contains("off")),
             "{off:?}"
         );
         assert!(test("ftp://x", None, "GET", ResourceType::MainFrame)
@@ -1358,6 +1369,7 @@ mod tests {
         };
         let warning = RulesView::of(&book, &Credentials::default(), NOW, None, 0, limits)
             .limit_warning
+            .map(|w| english(&w))
             .unwrap_or_default();
         assert!(
             warning.contains("9 of the browser's 10 pattern rules"),

@@ -26,6 +26,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::text;
+use crate::text::{Localize, Text};
+
 /// The longest pattern accepted. Long enough for any real endpoint, short
 /// enough that the compiled regex stays far below RE2's memory limit.
 pub const MAX_PATTERN_LEN: usize = 1024;
@@ -52,7 +55,7 @@ pub enum PatternError {
     #[error("`{0}` is not a valid port (1 to 65535)")]
     BadPort(String),
     #[error("`{host}` is not a valid host name: {reason}")]
-    BadHost { host: String, reason: String },
+    BadHost { host: String, reason: HostProblem },
     #[error("a wildcard is only allowed as the first label, as in https://*.example.com")]
     MisplacedWildcard,
     #[error(
@@ -67,6 +70,67 @@ pub enum PatternError {
     BadPathCharacter,
     #[error("plain http sends the token unencrypted; use https, or tick \"allow plain http\" for this rule")]
     InsecureHttp,
+}
+
+/// Why a host name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostProblem {
+    #[error("the IPv6 address has no closing `]`")]
+    UnclosedIpv6,
+    #[error("it has an empty label")]
+    EmptyLabel,
+    #[error("it contains characters a host name cannot have")]
+    BadCharacter,
+    /// What the URL parser found wrong.
+    #[error("{0}")]
+    Url(url::ParseError),
+}
+
+impl Localize for PatternError {
+    fn text(&self) -> Text {
+        match self {
+            PatternError::Empty => text!("error_pattern_empty"),
+            PatternError::TooLong => text!("error_pattern_too_long", MAX_PATTERN_LEN),
+            PatternError::ControlCharacter => text!("error_pattern_control_character"),
+            PatternError::AllSites(input) => text!("error_pattern_all_sites", input),
+            PatternError::UnsupportedScheme(scheme) => {
+                text!("error_pattern_unsupported_scheme", scheme)
+            }
+            PatternError::NoHost => text!("error_pattern_no_host"),
+            PatternError::Userinfo => text!("error_pattern_userinfo"),
+            PatternError::QueryOrFragment => text!("error_pattern_query_or_fragment"),
+            PatternError::BadPort(port) => text!("error_pattern_bad_port", port),
+            PatternError::BadHost { host, reason } => {
+                text!("error_pattern_bad_host", host, reason.text())
+            }
+            PatternError::MisplacedWildcard => text!("error_pattern_misplaced_wildcard"),
+            PatternError::WildcardOverTld(tld) => text!("error_pattern_wildcard_over_tld", tld),
+            PatternError::WildcardOverIp => text!("error_pattern_wildcard_over_ip"),
+            PatternError::TrailingDot => text!("error_pattern_trailing_dot"),
+            PatternError::BadPathCharacter => text!("error_pattern_bad_path_character"),
+            PatternError::InsecureHttp => text!("error_pattern_insecure_http"),
+        }
+    }
+}
+
+impl Localize for HostProblem {
+    fn text(&self) -> Text {
+        match self {
+            HostProblem::UnclosedIpv6 => text!("error_host_unclosed_ipv6"),
+            HostProblem::EmptyLabel => text!("error_host_empty_label"),
+            HostProblem::BadCharacter => text!("error_host_bad_character"),
+            HostProblem::Url(url::ParseError::EmptyHost) => text!("error_host_url_empty_host"),
+            HostProblem::Url(url::ParseError::IdnaError) => text!("error_host_url_idna"),
+            HostProblem::Url(url::ParseError::InvalidPort) => text!("error_host_url_port"),
+            HostProblem::Url(url::ParseError::InvalidIpv4Address) => text!("error_host_url_ipv4"),
+            HostProblem::Url(url::ParseError::InvalidIpv6Address) => text!("error_host_url_ipv6"),
+            HostProblem::Url(url::ParseError::InvalidDomainCharacter) => {
+                text!("error_host_bad_character")
+            }
+            // The parser's own words, for what a typed site rarely meets.
+            HostProblem::Url(other) => text!("error_host_url_other", other.to_string()),
+        }
+    }
 }
 
 /// `http` or `https`. WebSocket schemes map onto these.
@@ -434,7 +498,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), PatternError
     if authority.starts_with('[') {
         let end = authority.find(']').ok_or_else(|| PatternError::BadHost {
             host: authority.to_owned(),
-            reason: "the IPv6 address has no closing `]`".to_owned(),
+            reason: HostProblem::UnclosedIpv6,
         })?;
         let (host, rest) = authority.split_at(end + 1);
         return match rest {
@@ -468,16 +532,16 @@ fn canonical_host(scheme: Scheme, host: &str) -> Result<(String, HostKind), Patt
     if host.ends_with('.') {
         return Err(PatternError::TrailingDot);
     }
-    let bad = |reason: String| PatternError::BadHost {
+    let bad = |reason: HostProblem| PatternError::BadHost {
         host: host.to_owned(),
         reason,
     };
-    let url =
-        Url::parse(&format!("{}://{}/", scheme.as_str(), host)).map_err(|e| bad(e.to_string()))?;
+    let url = Url::parse(&format!("{}://{}/", scheme.as_str(), host))
+        .map_err(|e| bad(HostProblem::Url(e)))?;
     match url.host() {
         Some(Host::Domain(d)) => {
             if d.is_empty() || d.split('.').any(str::is_empty) {
-                return Err(bad("it has an empty label".to_owned()));
+                return Err(bad(HostProblem::EmptyLabel));
             }
             // The URL standard allows `*`, `$`, `+`, `~` and more in hosts,
             // and decodes `%2A` into `*` after our wildcard check. DNS names
@@ -487,9 +551,7 @@ fn canonical_host(scheme: Scheme, host: &str) -> Result<(String, HostKind), Patt
             if !d.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
             }) {
-                return Err(bad(
-                    "it contains characters a host name cannot have".to_owned()
-                ));
+                return Err(bad(HostProblem::BadCharacter));
             }
             Ok((d.to_owned(), HostKind::Domain))
         }
@@ -509,7 +571,7 @@ fn canonical_path(scheme: Scheme, tail: &str) -> Result<Option<String>, PatternE
     let url = Url::parse(&format!("{}://host.invalid{}", scheme.as_str(), tail)).map_err(|e| {
         PatternError::BadHost {
             host: tail.to_owned(),
-            reason: e.to_string(),
+            reason: HostProblem::Url(e),
         }
     })?;
     let path = url.path().trim_end_matches('/');
@@ -664,6 +726,57 @@ mod tests {
             parse("https://exa mple.com"),
             Err(PatternError::BadHost { .. })
         ));
+    }
+
+    #[test]
+    fn refusals_are_said_to_the_user() {
+        let said = |input: &str| parse(input).err().map(|e| text::english(&e.text()));
+        assert_eq!(
+            said("https://example.com:65536").as_deref(),
+            Some("The port “65536” is not valid (1 to 65535).")
+        );
+        assert_eq!(
+            said("https://*.com").as_deref(),
+            Some("“*.com” would cover a whole top-level domain; name your own domain, as in *.example.com.")
+        );
+        assert_eq!(
+            said("https://a$b.example").as_deref(),
+            Some("The host name “a$b.example” is not valid. It contains characters a host name cannot have.")
+        );
+        assert_eq!(
+            said("https://[::1").as_deref(),
+            Some("The host name “[::1” is not valid. The IPv6 address has no closing “]”.")
+        );
+        assert_eq!(
+            said("https://example.com/a*b").as_deref(),
+            Some("A path prefix cannot contain “*”, “^”, “|” or “\\”; wildcards are only allowed in the host.")
+        );
+        assert_eq!(
+            said(&"a".repeat(2000)).as_deref(),
+            Some("A pattern is at most 1024 characters long, once encoded.")
+        );
+        // Every refusal is a message of the catalogue, said as a sentence.
+        for input in [
+            "",
+            "*",
+            "ftp://x.example",
+            "https://",
+            "https://u@x.example",
+            "https://x.example/?q",
+            "https://*.*.x.example",
+            "https://*.127.0.0.1",
+            "https://x.example.",
+            "http://x.example",
+            "https://exa\nmple.com",
+            "https://exa mple.com",
+            "https://[1::2::3]",
+        ] {
+            let said = said(input).unwrap_or_default();
+            assert!(
+                said.starts_with(|c: char| c.is_uppercase() || c == '“'),
+                "{input:?}: {said}"
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::vault::{self, RngSource, Sealed, VaultError, VaultHeader, VaultKey};
+use crate::vault::{self, MalformedPart, RngSource, Sealed, VaultError, VaultHeader, VaultKey};
 
 /// What stands in for a sealed secret while the vault is locked, so the
 /// rest of the state (sites, accounts, expiry) still reads. It never
@@ -96,7 +96,8 @@ pub fn seal_secrets(
             return Ok(());
         };
         let sealed = vault::seal(key, plain.as_bytes(), place.as_bytes(), rng)?;
-        *slot = serde_json::to_value(sealed).map_err(|_| VaultError::Malformed("sealed"))?;
+        *slot = serde_json::to_value(sealed)
+            .map_err(|_| VaultError::Malformed(MalformedPart::Sealed))?;
         Ok(())
     })
 }
@@ -115,10 +116,10 @@ pub fn open_secrets(state: &mut Value, key: Option<&VaultKey>) -> Result<bool, V
             None => LOCKED_SECRET.to_owned(),
             Some(key) => {
                 let sealed: Sealed = serde_json::from_value(slot.clone())
-                    .map_err(|_| VaultError::Malformed("sealed secret"))?;
+                    .map_err(|_| VaultError::Malformed(MalformedPart::SealedSecret))?;
                 let bytes = vault::open(key, &sealed, place.as_bytes())?;
                 String::from_utf8(bytes.to_vec())
-                    .map_err(|_| VaultError::Malformed("sealed secret text"))?
+                    .map_err(|_| VaultError::Malformed(MalformedPart::SealedSecretText))?
             }
         };
         *slot = Value::String(plain);

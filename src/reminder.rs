@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::credential::{CredentialId, Credentials, Timestamp, DAY};
 use crate::message::credential_label;
+use crate::text;
+use crate::text::Text;
 
 /// Days before expiry at which a reminder is shown, most urgent last.
 pub const THRESHOLDS: [u32; 2] = [3, 1];
@@ -23,8 +25,8 @@ pub struct Reminder {
     pub days: u32,
     /// The notification's stable id, so showing it twice replaces it.
     pub id: String,
-    pub title: String,
-    pub message: String,
+    pub title: Text,
+    pub message: Text,
 }
 
 fn reached(expires: Timestamp, days: u32, now: Timestamp) -> bool {
@@ -63,19 +65,20 @@ pub fn due(
             continue;
         };
         let left = expires.0 - now.0;
-        let when = if left < DAY {
-            format!("in {} hours", (left + 3599) / 3600)
-        } else {
-            format!("in {} days", (left + DAY - 1) / DAY)
+        let title = match ((left + 3599) / 3600, (left + DAY - 1) / DAY) {
+            (..=1, _) => text!("reminder_title_within_the_hour"),
+            (hours, _) if left < DAY => text!("reminder_title_hours", hours),
+            (_, 1) => text!("reminder_title_one_day"),
+            (_, days) => text!("reminder_title_days", days),
         };
         out.push((
             Reminder {
                 credential: c.info.id,
                 days,
                 id: format!("expiry-{}-{days}", c.info.id),
-                title: format!("A token expires {when}"),
-                message: format!(
-                    "{} expires on {} UTC. Create a new one from Tokenward's popup before then.",
+                title,
+                message: text!(
+                    "reminder_message",
                     credential_label(&c.info),
                     expires.date()
                 ),
@@ -109,6 +112,7 @@ mod tests {
     use crate::credential::{Credential, CredentialKind, Endpoint};
     use crate::header::Secret;
     use crate::provider::Provider;
+    use crate::text::english;
 
     const NOW: Timestamp = Timestamp(1_766_000_000);
 
@@ -142,10 +146,11 @@ mod tests {
         assert_eq!(first.len(), 1);
         let (reminder, passed) = &first[0];
         assert_eq!(
-            (reminder.days, reminder.title.as_str()),
+            (reminder.days, english(&reminder.title).as_str()),
             (3, "A token expires in 3 days")
         );
-        assert!(reminder.message.contains("Jina AI"), "{}", reminder.message);
+        let message = english(&reminder.message);
+        assert!(message.contains("Jina AI"), "{message}");
         reminded.insert(reminder.credential, passed.clone());
         assert!(due(&credentials, &reminded, at).is_empty(), "once");
         assert_eq!(
@@ -156,7 +161,7 @@ mod tests {
         let later = Timestamp(NOW.0 + 4 * DAY + 1);
         let second = due(&credentials, &reminded, later);
         assert_eq!(second[0].0.days, 1);
-        assert_eq!(second[0].0.title, "A token expires in 24 hours");
+        assert_eq!(english(&second[0].0.title), "A token expires in 24 hours");
     }
 
     #[test]
@@ -166,7 +171,7 @@ mod tests {
         assert_eq!(due_now.len(), 1);
         assert_eq!(due_now[0].0.days, 1);
         assert_eq!(due_now[0].1, vec![3, 1]);
-        assert_eq!(due_now[0].0.title, "A token expires in 12 hours");
+        assert_eq!(english(&due_now[0].0.title), "A token expires in 12 hours");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::header::{
 };
 use crate::initiator::{self, InitiatorError, Initiators};
 use crate::pattern::{ParseOptions, PatternError, SitePattern};
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// A site rule's id. Stable for the rule's life and never reused, so the
 /// browser rule ids derived from it are deterministic.
@@ -69,7 +71,7 @@ pub enum RuleError {
     },
     #[error("{0}")]
     Headers(HeaderError),
-    #[error("header {0}: unknown value type; choose Bearer, Basic, Token, raw value or remove")]
+    #[error("header {0}: unknown value type; choose Bearer token, Basic, Token, Raw value or Remove header")]
     UnknownScheme(usize),
     #[error("another rule already covers exactly {0}; edit that one instead")]
     Duplicate(String),
@@ -85,6 +87,26 @@ pub enum RuleError {
         #[source]
         source: InitiatorError,
     },
+}
+
+impl Localize for RuleError {
+    fn text(&self) -> Text {
+        match self {
+            RuleError::Pattern(e) => e.text(),
+            RuleError::Header { position, source } => {
+                text!("error_rule_header", *position, source.text())
+            }
+            RuleError::Headers(e) => e.text(),
+            RuleError::UnknownScheme(position) => text!("error_rule_unknown_scheme", *position),
+            RuleError::Duplicate(pattern) => text!("error_rule_duplicate", pattern),
+            RuleError::NotFound(_) => text!("error_rule_not_found"),
+            RuleError::LabelTooLong => text!("error_rule_label_too_long", MAX_LABEL_LEN),
+            RuleError::IdsExhausted => text!("error_rule_ids_exhausted"),
+            RuleError::Also { position, source } => {
+                text!("error_rule_also", *position, source.text())
+            }
+        }
+    }
 }
 
 /// A rule as the editor submits it: plain strings, not yet validated. An
@@ -547,5 +569,59 @@ pub(crate) mod tests {
             "{err:?}"
         );
         assert!(!format!("{:?}", draft("https://a.example", secret)).contains("0123456789"));
+        let said = book
+            .save(&draft("https://a.example", secret))
+            .err()
+            .map(|e| crate::text::english(&e.text()));
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "Header 1: The secret contains a line break or NUL character, which would let it \
+                 inject other headers; paste it again without one."
+            )
+        );
+    }
+
+    #[test]
+    fn refusals_are_said_with_where_they_are() {
+        let said = |e: RuleError| crate::text::english(&e.text());
+        let mut book = RuleBook::default();
+        assert!(book.save(&draft("https://a.example", "t")).is_ok());
+        assert_eq!(
+            book.save(&draft("https://a.example", "t"))
+                .err()
+                .map(said)
+                .as_deref(),
+            Some("Another rule already covers exactly https://a.example/; edit that one instead.")
+        );
+        let mut also = draft("https://b.example", "t");
+        also.also_from = vec!["ok.example".into(), "https://app.example.com/v1".into()];
+        assert_eq!(
+            also.precheck().err().map(said).as_deref(),
+            Some(
+                "Also from, site 2: “https://app.example.com/v1” is a path; name the site only, \
+                 as in https://app.example.com."
+            )
+        );
+        let mut unnamed = draft("https://b.example", "t");
+        unnamed.headers[0].name = " ".into();
+        assert_eq!(
+            book.save(&unnamed).err().map(said).as_deref(),
+            Some("Header 1: Enter a header name, such as Authorization.")
+        );
+        unnamed.headers[0].scheme = "digest".into();
+        unnamed.headers[0].name = "X-Key".into();
+        assert_eq!(
+            book.save(&unnamed).err().map(said).as_deref(),
+            Some("Header 1: Unknown value type; choose Bearer token, Basic, Token, Raw value or Remove header.")
+        );
+        assert_eq!(
+            said(RuleError::Pattern(PatternError::Empty)),
+            "Enter a site, for example https://api.example.com."
+        );
+        assert_eq!(
+            said(RuleError::NotFound(9)),
+            "This rule no longer exists; it may have been deleted in another window."
+        );
     }
 }

@@ -15,6 +15,8 @@ use crate::pattern::{ParseOptions, SitePattern};
 use crate::protection::Protection;
 use crate::reminder::Reminded;
 use crate::rules::{RuleBook, RuleDraft, RuleError, SiteRule, SiteRuleId};
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// The `storage.local` key holding the whole state. One key, so one write
 /// is one atomic change.
@@ -31,6 +33,15 @@ pub enum StoreError {
     NewerSchema(u32),
     #[error("the saved settings are not readable ({0}); nothing was changed")]
     Unreadable(String),
+}
+
+impl Localize for StoreError {
+    fn text(&self) -> Text {
+        match self {
+            StoreError::NewerSchema(schema) => text!("error_store_newer_schema", *schema),
+            StoreError::Unreadable(reason) => text!("error_store_unreadable", reason),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -192,18 +203,28 @@ impl State {
 
     /// Rules that send a secret and wait for an unlock: enabled, with a
     /// header value, while the vault is locked.
-    pub fn waiting_for_unlock(&self) -> Vec<&SiteRule> {
+    pub fn waiting_for_unlock(&self, now: Timestamp) -> Vec<&SiteRule> {
         if !self.locked {
             return Vec::new();
         }
+        // A rule waits if an unlock would make it send something: it is on
+        // and sets a header whose token is still good (an expired, refused
+        // or deleted token stays unsent after an unlock too).
         self.book
             .rules()
             .iter()
             .filter(|r| {
                 r.enabled
-                    && r.headers
-                        .iter()
-                        .any(|h| matches!(h, HeaderAction::Set { .. }))
+                    && r.headers.iter().any(|h| match h {
+                        HeaderAction::Set {
+                            credential: Some(id),
+                            ..
+                        } => self.credentials.usable(*id, now),
+                        HeaderAction::Set {
+                            credential: None, ..
+                        } => true,
+                        HeaderAction::Remove { .. } => false,
+                    })
             })
             .collect()
     }
@@ -361,6 +382,53 @@ mod tests {
     use super::*;
     use crate::rules::tests::draft;
     use serde_json::json;
+
+    #[test]
+    fn only_rules_an_unlock_would_send_wait_for_it() {
+        use crate::credential::{Credential, CredentialKind, Endpoint};
+        use crate::header::Secret;
+        use crate::provider::Provider;
+        let now = Timestamp(1_766_000_000);
+        let mut state = State {
+            locked: true,
+            ..State::default()
+        };
+        let mut login = |expires: i64| {
+            let mut c = Credential::new(
+                0,
+                Provider::HuggingFace,
+                Endpoint::default_for(Provider::HuggingFace).expect("an endpoint"),
+                CredentialKind::PersonalAccessToken,
+                Secret::from_input("hf_token_1234").expect("a secret"),
+            );
+            c.info.expires = Some(Timestamp(now.0 + expires));
+            state.credentials.add(c).expect("room for a credential")
+        };
+        let (good, old) = (login(86_400), login(-86_400));
+        for (site, credential) in [
+            ("https://good.example", Some(good)),
+            ("https://old.example", Some(old)),
+            ("https://pasted.example", None),
+        ] {
+            let mut d = draft(site, "tok");
+            d.headers[0].credential = credential;
+            assert!(state.book.save(&d).is_ok());
+        }
+        let mut off = draft("https://off.example", "tok");
+        off.enabled = false;
+        assert!(state.book.save(&off).is_ok());
+        let waiting: Vec<String> = state
+            .waiting_for_unlock(now)
+            .iter()
+            .map(|r| r.pattern.to_string())
+            .collect();
+        assert_eq!(
+            waiting,
+            ["https://good.example/", "https://pasted.example/"]
+        );
+        state.locked = false;
+        assert!(state.waiting_for_unlock(now).is_empty());
+    }
 
     #[test]
     fn round_trips() {

@@ -56,6 +56,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::text;
+use crate::text::{Localize, Text};
+
 /// The envelope format written by this module. Older or newer formats are
 /// refused with a clear error, never guessed at.
 pub const FORMAT_VERSION: u32 = 1;
@@ -157,7 +160,7 @@ pub enum VaultError {
     #[error("the unlocked key does not belong to this vault; lock it and unlock it again with the passphrase")]
     KeyMismatch,
     #[error("the encrypted data is malformed ({0})")]
-    Malformed(&'static str),
+    Malformed(MalformedPart),
     #[error("this data was written by a newer version of Tokenward (format {0}); update the extension to read it")]
     UnsupportedVersion(u32),
     #[error("this data uses an encryption method Tokenward does not support")]
@@ -176,6 +179,101 @@ pub enum VaultError {
     TooLarge,
     #[error(transparent)]
     Random(#[from] RngUnavailable),
+}
+
+/// Which part of encrypted data could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedPart {
+    #[error("session key length")]
+    SessionKeyLength,
+    #[error("session key")]
+    SessionKey,
+    #[error("vault key length")]
+    VaultKeyLength,
+    #[error("key-derivation lanes")]
+    KdfLanes,
+    #[error("key-derivation settings")]
+    KdfSettings,
+    #[error("salt")]
+    Salt,
+    #[error("salt length")]
+    SaltLength,
+    #[error("nonce")]
+    Nonce,
+    #[error("ciphertext")]
+    Ciphertext,
+    #[error("ciphertext too short")]
+    CiphertextTooShort,
+    #[error("version")]
+    Version,
+    #[error("not a Tokenward export file")]
+    NotExport,
+    #[error("sealed")]
+    Sealed,
+    #[error("sealed secret")]
+    SealedSecret,
+    #[error("sealed secret text")]
+    SealedSecretText,
+}
+
+impl Localize for VaultError {
+    fn text(&self) -> Text {
+        match self {
+            VaultError::EmptyPassphrase => text!("error_vault_empty_passphrase"),
+            VaultError::WrongPassphrase => text!("error_vault_wrong_passphrase"),
+            VaultError::WrongPassphraseOrDamaged => {
+                text!("error_vault_wrong_passphrase_or_damaged")
+            }
+            VaultError::Damaged => text!("error_vault_damaged"),
+            VaultError::KeyMismatch => text!("error_vault_key_mismatch"),
+            VaultError::Malformed(part) => part.text(),
+            VaultError::UnsupportedVersion(version) => {
+                text!("error_vault_unsupported_version", *version)
+            }
+            VaultError::UnsupportedAlgorithm => text!("error_vault_unsupported_algorithm"),
+            VaultError::KdfTooWeak { memory_kib, passes } => {
+                text!("error_vault_kdf_too_weak", *memory_kib, *passes)
+            }
+            VaultError::KdfTooCostly {
+                memory_kib,
+                passes,
+                lanes,
+            } => text!("error_vault_kdf_too_costly", *memory_kib, *passes, *lanes),
+            VaultError::OutOfMemory(mib) => text!("error_vault_out_of_memory", *mib),
+            VaultError::TooLarge => text!("error_vault_too_large", MAX_PLAINTEXT_LEN),
+            VaultError::Random(e) => e.text(),
+        }
+    }
+}
+
+impl Localize for MalformedPart {
+    fn text(&self) -> Text {
+        match self {
+            MalformedPart::SessionKeyLength => text!("error_vault_malformed_session_key_length"),
+            MalformedPart::SessionKey => text!("error_vault_malformed_session_key"),
+            MalformedPart::VaultKeyLength => text!("error_vault_malformed_vault_key_length"),
+            MalformedPart::KdfLanes => text!("error_vault_malformed_kdf_lanes"),
+            MalformedPart::KdfSettings => text!("error_vault_malformed_kdf_settings"),
+            MalformedPart::Salt => text!("error_vault_malformed_salt"),
+            MalformedPart::SaltLength => text!("error_vault_malformed_salt_length"),
+            MalformedPart::Nonce => text!("error_vault_malformed_nonce"),
+            MalformedPart::Ciphertext => text!("error_vault_malformed_ciphertext"),
+            MalformedPart::CiphertextTooShort => {
+                text!("error_vault_malformed_ciphertext_too_short")
+            }
+            MalformedPart::Version => text!("error_vault_malformed_version"),
+            MalformedPart::NotExport => text!("error_vault_not_export"),
+            MalformedPart::Sealed => text!("error_vault_malformed_sealed"),
+            MalformedPart::SealedSecret => text!("error_vault_malformed_sealed_secret"),
+            MalformedPart::SealedSecretText => text!("error_vault_malformed_sealed_secret_text"),
+        }
+    }
+}
+
+impl Localize for RngUnavailable {
+    fn text(&self) -> Text {
+        text!("error_rng_unavailable")
+    }
 }
 
 /// The random source failed, or returned bytes that cannot be random (all
@@ -238,7 +336,7 @@ impl VaultKey {
     pub fn from_session_storage_bytes(bytes: &[u8]) -> Result<VaultKey, VaultError> {
         let bytes: &[u8; KEY_LEN] = bytes
             .try_into()
-            .map_err(|_| VaultError::Malformed("session key length"))?;
+            .map_err(|_| VaultError::Malformed(MalformedPart::SessionKeyLength))?;
         Ok(VaultKey(Zeroizing::new(*bytes)))
     }
 
@@ -246,7 +344,7 @@ impl VaultKey {
     pub fn from_session_storage_base64(text: &str) -> Result<VaultKey, VaultError> {
         let bytes = Zeroizing::new(
             B64.decode(text)
-                .map_err(|_| VaultError::Malformed("session key"))?,
+                .map_err(|_| VaultError::Malformed(MalformedPart::SessionKey))?,
         );
         VaultKey::from_session_storage_bytes(&bytes)
     }
@@ -342,19 +440,19 @@ impl KdfParams {
             });
         }
         if self.p == 0 {
-            return Err(VaultError::Malformed("key-derivation lanes"));
+            return Err(VaultError::Malformed(MalformedPart::KdfLanes));
         }
         if self.salt.len() > MAX_SALT_LEN * 2 {
-            return Err(VaultError::Malformed("salt"));
+            return Err(VaultError::Malformed(MalformedPart::Salt));
         }
         let salt = B64
             .decode(&self.salt)
-            .map_err(|_| VaultError::Malformed("salt"))?;
+            .map_err(|_| VaultError::Malformed(MalformedPart::Salt))?;
         if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
-            return Err(VaultError::Malformed("salt length"));
+            return Err(VaultError::Malformed(MalformedPart::SaltLength));
         }
         let params = Params::new(self.m, self.t, self.p, Some(KEY_LEN))
-            .map_err(|_| VaultError::Malformed("key-derivation settings"))?;
+            .map_err(|_| VaultError::Malformed(MalformedPart::KdfSettings))?;
         Ok((params, salt))
     }
 }
@@ -418,7 +516,7 @@ fn argon2id_into(
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     } else {
         Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
-            .map_err(|_| VaultError::Malformed("key-derivation settings"))?
+            .map_err(|_| VaultError::Malformed(MalformedPart::KdfSettings))?
     };
     let mut memory: Zeroizing<Vec<Block>> = Zeroizing::new(Vec::new());
     memory
@@ -427,7 +525,7 @@ fn argon2id_into(
     memory.resize(blocks, Block::new());
     context
         .hash_password_into_with_memory(password, salt, out, &mut memory[..])
-        .map_err(|_| VaultError::Malformed("key-derivation settings"))
+        .map_err(|_| VaultError::Malformed(MalformedPart::KdfSettings))
 }
 
 /// What a seal is for; part of its authenticated data, so a seal never
@@ -526,15 +624,15 @@ impl Sealed {
             .decode(&self.nonce)
             .ok()
             .and_then(|n| n.try_into().ok())
-            .ok_or(VaultError::Malformed("nonce"))?;
+            .ok_or(VaultError::Malformed(MalformedPart::Nonce))?;
         if self.ct.len() > base64::encoded_len(MAX_PLAINTEXT_LEN + TAG_LEN, true).unwrap_or(0) {
             return Err(VaultError::TooLarge);
         }
         let ct = B64
             .decode(&self.ct)
-            .map_err(|_| VaultError::Malformed("ciphertext"))?;
+            .map_err(|_| VaultError::Malformed(MalformedPart::Ciphertext))?;
         if ct.len() < TAG_LEN {
-            return Err(VaultError::Malformed("ciphertext too short"));
+            return Err(VaultError::Malformed(MalformedPart::CiphertextTooShort));
         }
         Ok((nonce, ct))
     }
@@ -542,7 +640,7 @@ impl Sealed {
 
 fn check_format(v: u32, cipher: &str) -> Result<(), VaultError> {
     if v == 0 {
-        return Err(VaultError::Malformed("version"));
+        return Err(VaultError::Malformed(MalformedPart::Version));
     }
     if v != FORMAT_VERSION {
         return Err(VaultError::UnsupportedVersion(v));
@@ -686,7 +784,7 @@ impl VaultHeader {
             VaultError::WrongPassphrase,
         )?;
         let key = VaultKey::from_session_storage_bytes(&bytes)
-            .map_err(|_| VaultError::Malformed("vault key length"))?;
+            .map_err(|_| VaultError::Malformed(MalformedPart::VaultKeyLength))?;
         self.verify_key(&key).map_err(|_| VaultError::Damaged)?;
         Ok(key)
     }
@@ -742,7 +840,7 @@ impl ExportEnvelope {
         if text.len() > 2 * base64::encoded_len(MAX_PLAINTEXT_LEN + TAG_LEN, true).unwrap_or(0) {
             return Err(VaultError::TooLarge);
         }
-        serde_json::from_str(text).map_err(|_| VaultError::Malformed("not a Tokenward export file"))
+        serde_json::from_str(text).map_err(|_| VaultError::Malformed(MalformedPart::NotExport))
     }
 
     fn sealed(&self) -> Sealed {
@@ -898,12 +996,12 @@ mod tests {
             .m_cost(32)
             .t_cost(3)
             .p_cost(4)
-            .data(ok(
-                argon2::AssociatedData::new(&[0x04; 12]).map_err(|_| VaultError::Malformed("ad"))
-            ))
+            .data(ok(argon2::AssociatedData::new(&[0x04; 12]).map_err(|_| {
+                VaultError::Malformed(MalformedPart::KdfSettings)
+            })))
             .output_len(32)
             .build()
-            .map_err(|_| VaultError::Malformed("params")));
+            .map_err(|_| VaultError::Malformed(MalformedPart::KdfSettings)));
         let mut out = [0u8; 32];
         ok(argon2id_into(
             &[0x01; 32],
@@ -1164,7 +1262,7 @@ mod tests {
 
         assert_eq!(
             VaultKey::from_session_storage_bytes(&bytes[..31]).map(|_| ()),
-            Err(VaultError::Malformed("session key length"))
+            Err(VaultError::Malformed(MalformedPart::SessionKeyLength))
         );
         assert!(VaultKey::from_session_storage_base64("not base64!").is_err());
     }
@@ -1254,7 +1352,7 @@ mod tests {
             params(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, &[1; 8])
                 .check(&PRODUCTION)
                 .map(|_| ()),
-            Err(VaultError::Malformed("salt length"))
+            Err(VaultError::Malformed(MalformedPart::SaltLength))
         );
         let mut other = params(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, &salt);
         other.alg = "argon2i".into();
@@ -1292,7 +1390,7 @@ mod tests {
         }
         assert_eq!(
             derive("pass", &params(ARGON2_MEMORY_KIB, 6, 0, &salt)).map(|_| ()),
-            Err(VaultError::Malformed("key-derivation lanes"))
+            Err(VaultError::Malformed(MalformedPart::KdfLanes))
         );
         assert!(params(MAX_ARGON2_MEMORY_KIB, 8, MAX_ARGON2_LANES, &salt)
             .check(&PRODUCTION)
@@ -1330,7 +1428,7 @@ mod tests {
                     v: 0,
                     ..good.clone()
                 },
-                VaultError::Malformed("version"),
+                VaultError::Malformed(MalformedPart::Version),
             ),
             (
                 Sealed {
@@ -1344,42 +1442,42 @@ mod tests {
                     nonce: "".into(),
                     ..good.clone()
                 },
-                VaultError::Malformed("nonce"),
+                VaultError::Malformed(MalformedPart::Nonce),
             ),
             (
                 Sealed {
                     nonce: "!!".into(),
                     ..good.clone()
                 },
-                VaultError::Malformed("nonce"),
+                VaultError::Malformed(MalformedPart::Nonce),
             ),
             (
                 Sealed {
                     nonce: B64.encode([1u8; 12]),
                     ..good.clone()
                 },
-                VaultError::Malformed("nonce"),
+                VaultError::Malformed(MalformedPart::Nonce),
             ),
             (
                 Sealed {
                     ct: "".into(),
                     ..good.clone()
                 },
-                VaultError::Malformed("ciphertext too short"),
+                VaultError::Malformed(MalformedPart::CiphertextTooShort),
             ),
             (
                 Sealed {
                     ct: B64.encode([1u8; TAG_LEN - 1]),
                     ..good.clone()
                 },
-                VaultError::Malformed("ciphertext too short"),
+                VaultError::Malformed(MalformedPart::CiphertextTooShort),
             ),
             (
                 Sealed {
                     ct: "%%%".into(),
                     ..good.clone()
                 },
-                VaultError::Malformed("ciphertext"),
+                VaultError::Malformed(MalformedPart::Ciphertext),
             ),
             (
                 Sealed {
@@ -1421,7 +1519,7 @@ mod tests {
         ] {
             assert_eq!(
                 ExportEnvelope::from_json(garbage),
-                Err(VaultError::Malformed("not a Tokenward export file")),
+                Err(VaultError::Malformed(MalformedPart::NotExport)),
                 "{garbage:?}"
             );
         }
@@ -1482,6 +1580,54 @@ mod tests {
         }
         let sealed = ok(seal(&key, b"hf_secret_token", b"", &mut rng));
         assert!(!format!("{sealed:?}").contains("hf_secret_token"));
+    }
+
+    #[test]
+    fn refusals_are_said_to_the_user() {
+        let said = |e: VaultError| crate::text::english(&e.text());
+        assert_eq!(said(VaultError::WrongPassphrase), "Wrong passphrase.");
+        assert_eq!(
+            said(VaultError::KdfTooWeak {
+                memory_kib: 8,
+                passes: 1
+            }),
+            "The stored key-derivation settings (8 KiB, 1 passes) are weaker than Tokenward \
+             accepts; the data may have been tampered with, so it was not used."
+        );
+        assert_eq!(
+            said(VaultError::Malformed(MalformedPart::SaltLength)),
+            "The encrypted data is malformed (salt length)."
+        );
+        assert_eq!(
+            said(VaultError::Malformed(MalformedPart::NotExport)),
+            "This is not a Tokenward export file."
+        );
+        assert_eq!(
+            said(VaultError::Random(RngUnavailable)),
+            "The browser's secure random number generator is not available."
+        );
+        // Every part a malformed message names reads as it did in English.
+        for part in [
+            MalformedPart::SessionKeyLength,
+            MalformedPart::SessionKey,
+            MalformedPart::VaultKeyLength,
+            MalformedPart::KdfLanes,
+            MalformedPart::KdfSettings,
+            MalformedPart::Salt,
+            MalformedPart::SaltLength,
+            MalformedPart::Nonce,
+            MalformedPart::Ciphertext,
+            MalformedPart::CiphertextTooShort,
+            MalformedPart::Version,
+            MalformedPart::Sealed,
+            MalformedPart::SealedSecret,
+            MalformedPart::SealedSecretText,
+        ] {
+            assert_eq!(
+                said(VaultError::Malformed(part)),
+                format!("The encrypted data is malformed ({part}).")
+            );
+        }
     }
 
     #[cfg(not(target_arch = "wasm32"))]

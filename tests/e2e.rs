@@ -1552,8 +1552,10 @@ const NORMALIZE: &str = "const walk = document.createTreeWalker(document.body, N
 /// The current page's `body`, normalized, as a PNG, checked against the
 /// stored one. Returns the page's height in CSS pixels.
 async fn shoot(h: &Harness, engine: Engine, name: &str) -> f64 {
-    // Each state shown is also readable and clean for axe.
+    // Each state shown is also readable and clean for axe, and says
+    // everything through the catalogue.
     assert_contrast(h, engine, name.ends_with("-dark"), name).await;
+    assert_words_from_catalogue(h, engine, "en", name).await;
     let height = h.browser.exec(NORMALIZE).await.as_f64().unwrap_or(0.0);
     // A frame for the edits to be painted.
     h.browser
@@ -1664,6 +1666,35 @@ async fn screenshots_match_the_stored_ones(engine: Engine) {
             heights.push((name.clone(), shoot(&h, engine, &name).await));
         }
     }
+    // The popup's forms, not photographed: each also readable, clean for
+    // axe and worded from the catalogue, in both schemes.
+    for dark in [false, true] {
+        let scheme = if dark { "dark" } else { "light" };
+        h.popup_in_scheme(
+            tabs[1],
+            dark,
+            "the popup",
+            "return document.body.dataset.ready === 'true';",
+        )
+        .await;
+        h.browser.click("#show-login").await;
+        h.browser.wait_visible("#login-form", WAIT).await;
+        let state = format!("popup login form {scheme}");
+        assert_contrast(&h, engine, dark, &state).await;
+        assert_words_from_catalogue(&h, engine, "en", &state).await;
+        h.browser.click("#login-cancel").await;
+        h.browser.click("#credentials [data-action=use]").await;
+        h.browser
+            .wait_js(
+                "the use form",
+                WAIT,
+                "return document.querySelector('#use').dataset.loaded === 'true' && !document.querySelector('#use').hidden;",
+            )
+            .await;
+        let state = format!("popup use on a site {scheme}");
+        assert_contrast(&h, engine, dark, &state).await;
+        assert_words_from_catalogue(&h, engine, "en", &state).await;
+    }
     h.protect_and_lock("screenshot passphrase").await;
     for dark in [false, true] {
         h.popup_in_scheme(
@@ -1682,6 +1713,228 @@ async fn screenshots_match_the_stored_ones(engine: Engine) {
         too_tall.is_empty(),
         "{engine:?}: popup states taller than the 600 px popup: {too_tall:?}"
     );
+}
+
+/// A catalogue's messages as patterns: each placeholder stands for one or
+/// more characters. Messages that are only placeholders (a date, a header
+/// line) would match anything and are left out.
+fn message_patterns(language: &str) -> Vec<(String, Vec<String>)> {
+    let path = format!(
+        "{}/extension/_locales/{language}/messages.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let catalogue =
+        tokenward::text::Catalogue::parse(&std::fs::read_to_string(&path).expect("the catalogue"))
+            .expect("a valid catalogue");
+    catalogue
+        .0
+        .into_iter()
+        .filter_map(|(name, message)| {
+            let text = message.message.replace("$$", "\u{0}");
+            let mut literals: Vec<String> = text
+                .split('$')
+                .step_by(2)
+                .map(|l| l.replace('\u{0}', "$"))
+                .collect();
+            if text.split('$').count() % 2 == 0 {
+                // An unpaired dollar sign: the whole message is literal.
+                literals = vec![message.message.clone()];
+            }
+            literals
+                .iter()
+                .any(|l| l.chars().any(char::is_alphabetic))
+                .then_some((name, literals))
+        })
+        .collect()
+}
+
+/// Whether `text` is `literals` with one or more characters between each
+/// two of them.
+fn fits(literals: &[String], text: &str) -> bool {
+    match literals {
+        [] => text.is_empty(),
+        [only] => text == only,
+        [first, rest @ ..] => {
+            let Some(after) = text.strip_prefix(first.as_str()) else {
+                return false;
+            };
+            // The placeholder takes at least one character; try each end.
+            after
+                .char_indices()
+                .skip(1)
+                .map(|(i, _)| i)
+                .chain(std::iter::once(after.len()))
+                .filter(|i| *i > 0)
+                .any(|i| fits(rest, &after[i..]))
+        }
+    }
+}
+
+/// Every word the page shows comes from `language`'s catalogue: a text no
+/// message explains bypassed it (or is the user's data and lacks
+/// `translate="no"`). Also: the page says which language it speaks.
+async fn assert_words_from_catalogue(h: &Harness, engine: Engine, language: &str, state: &str) {
+    let patterns = message_patterns(language);
+    let words = h.words_on_page().await;
+    assert!(words.len() >= 3, "{engine:?} {state}: only {words:?}");
+    let stray: Vec<&(String, String)> = words
+        .iter()
+        .filter(|(_, text)| !patterns.iter().any(|(_, literals)| fits(literals, text)))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "{engine:?} {state} ({language}): words that no message of the catalogue explains: {stray:#?}"
+    );
+    let lang = h
+        .browser
+        .exec("return document.documentElement.lang;")
+        .await;
+    assert!(
+        lang.as_str().is_some_and(|l| l.starts_with(language)),
+        "{engine:?} {state}: <html lang> is {lang}, not {language}"
+    );
+}
+
+/// The pages speak the browser's language: in a German browser every state
+/// of the popup and the options page says everything in German (each word
+/// from the German catalogue, as [`assert_words_from_catalogue`] checks),
+/// and the longer German words still fit the popup without a sideways
+/// scroll.
+async fn pages_speak_the_browsers_language(engine: Engine) {
+    let h = Harness::start_in_language(engine, "de").await;
+    h.browser
+        .client
+        .set_window_size(1024, 1400)
+        .await
+        .expect("window size");
+    let fits_popup = |state: &'static str| {
+        let h = &h;
+        async move {
+            let size = h
+                .browser
+                .exec(
+                    "const e = document.documentElement;                      return [e.scrollWidth, e.clientWidth, document.body.getBoundingClientRect().height];",
+                )
+                .await;
+            let (scroll, client, height) = (
+                size[0].as_f64().unwrap_or(0.0),
+                size[1].as_f64().unwrap_or(0.0),
+                size[2].as_f64().unwrap_or(0.0),
+            );
+            assert!(
+                scroll <= client,
+                "{engine:?} {state} (de): the popup scrolls sideways ({scroll} > {client} px)"
+            );
+            eprintln!("language: {engine:?} de {state}: {height:.0} px high");
+            // A state, not a form opened in it, fits the 600 px popup.
+            assert!(
+                state == "uncovered" || height <= 600.0,
+                "{engine:?} {state} (de): {height} px, taller than the 600 px popup"
+            );
+        }
+    };
+    // First run: the one question, in German.
+    h.browser.goto(&h.browser.extension_url("popup.html")).await;
+    h.browser
+        .wait_js(
+            "the first-run popup",
+            WAIT,
+            "return document.body.dataset.ready === 'true' && document.body.dataset.vault === 'unset';",
+        )
+        .await;
+    assert_words_from_catalogue(&h, engine, "de", "popup first run").await;
+    fits_popup("popup first run").await;
+    h.choose_convenience().await;
+    seed_state(&h, &screenshot_state(&h)).await;
+    h.browser
+        .goto(&h.browser.extension_url("options.html"))
+        .await;
+    h.browser
+        .wait_js(
+            "the seeded rules",
+            WAIT,
+            "return document.querySelectorAll('#rules li.rule').length === 3;",
+        )
+        .await;
+    let sites = [
+        (
+            "uncovered",
+            format!("{}/page/plain?de=1", h.origin("plain.localhost", 0)),
+        ),
+        (
+            "sending",
+            format!("{}/page/plain?de=2", h.origin("api.localhost", 0)),
+        ),
+        (
+            "expiring",
+            format!("{}/page/plain?de=3", h.origin("soon.localhost", 0)),
+        ),
+        (
+            "expired",
+            format!("{}/page/plain?de=4", h.origin("old.localhost", 0)),
+        ),
+    ];
+    let options_tab = h.browser.current_tab().await;
+    for (_, url) in &sites {
+        h.browser.new_tab().await;
+        h.browser.goto(url).await;
+    }
+    h.browser.switch_to(&options_tab).await;
+    let mut tabs = Vec::new();
+    for (_, url) in &sites {
+        tabs.push(h.browser.tab_id_for_url(url).await);
+    }
+    // The options page with its rules, a refused pattern's error, the
+    // any-site warning and a URL test's answer.
+    h.browser
+        .wait_js(
+            "the rules' states",
+            WAIT,
+            "const s = [...document.querySelectorAll('#rules [data-role=state]')];              return s.length === 3 && s.every((e) => e.textContent !== '');",
+        )
+        .await;
+    h.browser.fill("#rule-pattern", "*").await;
+    h.browser.click("#rule-save").await;
+    h.browser.wait_visible("#rule-error", WAIT).await;
+    h.browser.set_checked("#rule-any-site", true).await;
+    h.browser.wait_visible("#rule-any-site-warning", WAIT).await;
+    h.browser.fill("#test-url", &sites[1].1).await;
+    h.browser.click("#test-run").await;
+    h.browser
+        .wait_js(
+            "the URL test's answer",
+            WAIT,
+            "return document.querySelector('#test-summary').dataset.headers === '1';",
+        )
+        .await;
+    assert_words_from_catalogue(&h, engine, "de", "options").await;
+    for ((state, _), tab) in sites.iter().zip(&tabs) {
+        h.open_popup(*tab).await;
+        h.browser
+            .wait_js(
+                "the popup to render",
+                WAIT,
+                "return document.body.dataset.ready === 'true' && !!document.querySelector('#site-status').dataset.sending;",
+            )
+            .await;
+        if *state == "uncovered" {
+            h.browser.click("#add-site").await;
+            h.browser.wait_visible("#add-form", WAIT).await;
+        }
+        assert_words_from_catalogue(&h, engine, "de", state).await;
+        fits_popup(state).await;
+    }
+    h.protect_and_lock("Sprachtest Passphrase").await;
+    h.open_popup(tabs[1]).await;
+    h.browser
+        .wait_js(
+            "the locked popup",
+            WAIT,
+            "return document.body.dataset.ready === 'true' && document.body.dataset.vault === 'locked';",
+        )
+        .await;
+    assert_words_from_catalogue(&h, engine, "de", "locked").await;
+    fits_popup("locked").await;
 }
 
 /// The id of the focused element.
@@ -2135,4 +2388,5 @@ in_both_browsers!(
     errors_focus_and_escape_follow_the_keyboard,
     options_groups_rules_says_their_state_and_tests_urls,
     screenshots_match_the_stored_ones,
+    pages_speak_the_browsers_language,
 );

@@ -69,7 +69,11 @@ async fn log_in_to_each_provider_and_refuse_a_bad_token(engine: Engine) {
     let notice = w.log_in("bentoCloud", None, &bento.url, &bento.token).await;
     assert_eq!(
         notice.as_deref(),
-        Ok(format!("Logged in as {} at {} organization", bento.email, bento.org).as_str())
+        Ok(format!(
+            "Logged in as {} at {} organization.",
+            bento.email, bento.org
+        )
+        .as_str())
     );
     let who =
         w.s.wait_for_request(Service::BentoCloud, WAIT, |r| {
@@ -603,7 +607,7 @@ async fn expired_token_stops_its_rule_and_the_popup_says_why(engine: Engine) {
     w.h.open_popup(tab).await;
     let problem = w.why_nothing_is_sent().await;
     assert!(
-        problem.contains("expired on") && problem.contains("create a new one"),
+        problem.contains("expired on") && problem.contains("Create a new one"),
         "{problem}"
     );
     // And the header has stopped.
@@ -774,7 +778,10 @@ async fn log_in_to_bentocloud_with_the_browser(engine: Engine) {
     let done = wait_browser_login(&w, "done").await;
     assert_eq!(
         done,
-        format!("Logged in as {} at {} organization", bento.email, bento.org)
+        format!(
+            "Logged in as {} at {} organization.",
+            bento.email, bento.org
+        )
     );
     b.wait_js(
         "the popup to list the new account",
@@ -868,7 +875,7 @@ async fn log_in_to_jina_with_the_browser(engine: Engine) {
     assert_eq!(
         done,
         format!(
-            "Logged in to Jina AI as {} (username: {})",
+            "Logged in to Jina AI as {} (username: {}).",
             jina.nickname, jina.name
         )
     );
@@ -1065,8 +1072,8 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     assert_eq!(
         done,
         format!(
-            "Logged in to {host} as alice (alice@example.test); its token is renewed before it \
-             expires"
+            "Logged in to {host} as alice (alice@example.test). Its token is renewed before it \
+             expires."
         )
     );
     let id = w.credential_id("openId").await;
@@ -1155,8 +1162,8 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
     assert_eq!(
         problem,
         format!(
-            "OpenID Connect: alice ({host}) could not be refreshed (the identity provider \
-             refused: invalid_grant: grant request is invalid), so this header is not sent; log \
+            "OpenID Connect: alice ({host}) could not be refreshed (The identity provider \
+             refused: invalid_grant: grant request is invalid), so this header is not sent. Log \
              in again."
         )
     );
@@ -1170,7 +1177,7 @@ async fn log_in_with_openid_connect_and_stay_fresh(engine: Engine) {
         .await;
     assert_eq!(
         listed.as_str().unwrap_or_default(),
-        "not renewed: the identity provider refused: invalid_grant: grant request is invalid; \
+        "Not renewed: The identity provider refused: invalid_grant: grant request is invalid; \
          log in again"
     );
 }
@@ -1215,7 +1222,7 @@ async fn log_in_to_nuclia_with_the_browser_and_stay_fresh(engine: Engine) {
     assert_eq!(
         done,
         format!(
-            "User: {} <{}>; its token is renewed before it expires",
+            "User: {} <{}>. Its token is renewed before it expires.",
             nuclia.user, nuclia.email
         )
     );

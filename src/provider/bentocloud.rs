@@ -9,7 +9,9 @@
 use serde::Serialize;
 
 use super::http::{self, HttpRequest, HttpResponse, Method, Obj};
-use super::{Call, Identity, NewToken, ProviderError, RemoteToken, TokenSpec};
+use super::{
+    AnswerProblem, Call, Identity, NewToken, ProviderError, RemoteToken, Resource, TokenSpec,
+};
 use crate::credential::{Account, Clock, Endpoint};
 use crate::header::Secret;
 
@@ -34,10 +36,7 @@ fn api(endpoint: &Endpoint, path: &[&str]) -> String {
 }
 
 /// The JSON of an exactly-200 answer, or the failure it stands for.
-fn ok_json(
-    response: &HttpResponse,
-    what: &'static str,
-) -> Result<serde_json::Value, ProviderError> {
+fn ok_json(response: &HttpResponse, what: Resource) -> Result<serde_json::Value, ProviderError> {
     match response.status {
         200 => http::json(response),
         400 if response.body.contains("record not found") => {
@@ -55,12 +54,12 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
         request(Method::Get, api(endpoint, &["current_org"]), secret),
     ];
     Call::new(requests, secret, |responses| {
-        let user = ok_json(super::answer(responses, 0)?, "account")?;
+        let user = ok_json(super::answer(responses, 0)?, Resource::Account)?;
         let (name, email) = read_user(&Obj::of(&user, "")?)?;
-        let org = ok_json(super::answer(responses, 1)?, "organization")?;
+        let org = ok_json(super::answer(responses, 1)?, Resource::Organization)?;
         let org = read_org(&Obj::of(&org, "")?)?;
         Ok(Identity {
-            confirmation: format!("Logged in as {email} at {org} organization"),
+            confirmation: crate::text!("notice_bentocloud_logged_in", &email, &org),
             account: Account {
                 user: Some(name),
                 email: Some(email),
@@ -124,7 +123,7 @@ pub fn list_tokens(
     }
     let url = format!("{}?{}", api(endpoint, &["api_tokens"]), query.finish());
     Call::single(request(Method::Get, url, secret), secret, |response| {
-        let page = ok_json(response, "token list")?;
+        let page = ok_json(response, Resource::TokenList)?;
         let page = Obj::of(&page, "")?;
         page.require(&["start", "count", "total"])?;
         page.items("items")?.iter().map(read_token).collect()
@@ -163,14 +162,14 @@ pub fn create_token(
         serde_json::to_string(&body).unwrap_or_default(),
     );
     Call::single(request, secret, |response| {
-        let created = ok_json(response, "token")?;
+        let created = ok_json(response, Resource::Token)?;
         let created = Obj::of(&created, "")?;
         let token = read_token(&created)?;
         let secret = created
             .opt_str("token")?
-            .ok_or_else(|| http::malformed("`token` is missing"))?;
+            .ok_or_else(|| http::malformed(AnswerProblem::Missing("token".into())))?;
         let secret = Secret::from_input(secret)
-            .map_err(|_| http::malformed("the new token holds characters a header cannot carry"))?;
+            .map_err(|_| http::malformed(AnswerProblem::NewTokenNotHeaderSafe))?;
         Ok(NewToken { token, secret })
     })
 }
@@ -183,7 +182,7 @@ pub fn delete_token(endpoint: &Endpoint, secret: &Secret, uid: &str) -> Call<()>
         secret,
         |response| match response.status {
             200 => Ok(()),
-            _ => Err(http::failure(response, "API token")),
+            _ => Err(http::failure(response, Resource::ApiToken)),
         },
     )
 }
@@ -198,7 +197,7 @@ pub fn login_code_request(endpoint: &Endpoint) -> HttpRequest {
 
 /// The code in the answer to [`login_code_request`]: `{"code"}`.
 pub fn read_login_code(response: &HttpResponse) -> Result<String, ProviderError> {
-    let value = ok_json(response, "login code")?;
+    let value = ok_json(response, Resource::LoginCode)?;
     let code = Obj::of(&value, "")?.str("code")?.to_owned();
     // The code goes into a URL and a storage record: a hostile answer must
     // not smuggle anything else in.
@@ -208,7 +207,7 @@ pub fn read_login_code(response: &HttpResponse) -> Result<String, ProviderError>
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
     {
-        return Err(http::malformed("the login code is not a plain token"));
+        return Err(http::malformed(AnswerProblem::LoginCodeNotToken));
     }
     Ok(code)
 }
@@ -241,7 +240,7 @@ pub fn read_login_poll(response: &HttpResponse) -> Result<Option<Secret>, Provid
     let token = Obj::of(&value, "")?.str("token")?;
     Secret::from_input(token)
         .map(Some)
-        .map_err(|_| http::malformed("the token holds characters a header cannot carry"))
+        .map_err(|_| http::malformed(AnswerProblem::TokenNotHeaderSafe))
 }
 
 #[cfg(test)]
@@ -319,8 +318,8 @@ mod tests {
     fn login_confirms_as_the_cli_does() {
         let identity = login(&[ok(&user()), ok(&org())]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            identity.confirmation,
-            "Logged in as alice@example.com at acme organization"
+            crate::text::english(&identity.confirmation),
+            "Logged in as alice@example.com at acme organization."
         );
         assert_eq!(
             identity.account,
@@ -348,14 +347,14 @@ mod tests {
         assert_eq!(
             login(&[HttpResponse::new(400, "record not found")]),
             Err(ProviderError::NotFound {
-                what: "account",
+                what: Resource::Account,
                 reason: None
             })
         );
         assert_eq!(
             login(&[ok(&user()), HttpResponse::new(404, "")]),
             Err(ProviderError::NotFound {
-                what: "organization",
+                what: Resource::Organization,
                 reason: None
             })
         );
@@ -375,14 +374,14 @@ mod tests {
         }
         assert_eq!(
             login(&[ok(&user())]),
-            Err(ProviderError::Malformed("no answer was received".into()))
+            Err(ProviderError::Malformed(AnswerProblem::NoAnswer))
         );
     }
 
     #[test]
     fn login_answers_are_checked_like_the_sdk() {
         let malformed = |user: Value, org: Value| match login(&[ok(&user), ok(&org)]) {
-            Err(ProviderError::Malformed(m)) => m,
+            Err(ProviderError::Malformed(m)) => m.to_string(),
             other => panic!("{other:?}"),
         };
         let mut u = user();
@@ -396,17 +395,15 @@ mod tests {
         assert_eq!(malformed(u, org()), "`email` should be text");
         assert_eq!(
             login(&[HttpResponse::new(200, "<html>")]),
-            Err(ProviderError::Malformed("the answer is not JSON".into()))
+            Err(ProviderError::Malformed(AnswerProblem::NotJson))
         );
         assert_eq!(
             login(&[HttpResponse::new(200, "")]),
-            Err(ProviderError::Malformed("the answer is empty".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Empty))
         );
         assert_eq!(
             login(&[HttpResponse::new(200, "[]")]),
-            Err(ProviderError::Malformed(
-                "the answer is not a JSON object".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::NotObject))
         );
     }
 
@@ -457,7 +454,7 @@ mod tests {
             list(json!({"start": 0, "count": 100, "total": 1, "items": [t]}))
         };
         let err = |r: Result<Vec<RemoteToken>, ProviderError>| match r {
-            Err(ProviderError::Malformed(m)) => m,
+            Err(ProviderError::Malformed(m)) => m.to_string(),
             other => panic!("{other:?}"),
         };
         assert_eq!(err(list(json!({"items": []}))), "`start` is missing");
@@ -559,7 +556,9 @@ mod tests {
         // carry, is malformed; only 200 counts.
         assert_eq!(
             call.finish(&[ok(&api_token())]).err(),
-            Some(ProviderError::Malformed("`token` is missing".into()))
+            Some(ProviderError::Malformed(AnswerProblem::Missing(
+                "token".into()
+            )))
         );
         let create = || {
             create_token(

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::ProviderError;
+use super::{AnswerProblem, Expected, ProviderError, Resource};
 use crate::credential::Timestamp;
 use crate::header::Secret;
 
@@ -140,13 +140,13 @@ impl fmt::Debug for Names<'_> {
 /// The body as JSON. Never quotes the body: it may hold a token.
 pub(crate) fn json(response: &HttpResponse) -> Result<Value, ProviderError> {
     if response.body.trim().is_empty() {
-        return Err(malformed("the answer is empty"));
+        return Err(malformed(AnswerProblem::Empty));
     }
-    serde_json::from_str(&response.body).map_err(|_| malformed("the answer is not JSON"))
+    serde_json::from_str(&response.body).map_err(|_| malformed(AnswerProblem::NotJson))
 }
 
-pub(crate) fn malformed(what: impl Into<String>) -> ProviderError {
-    ProviderError::Malformed(what.into())
+pub(crate) fn malformed(problem: AnswerProblem) -> ProviderError {
+    ProviderError::Malformed(problem)
 }
 
 /// A JSON object being read, with its path for error messages
@@ -164,8 +164,11 @@ impl<'a> Obj<'a> {
                 map,
                 at: at.to_owned(),
             }),
-            _ if at.is_empty() => Err(malformed("the answer is not a JSON object")),
-            _ => Err(malformed(format!("`{at}` should be an object"))),
+            _ if at.is_empty() => Err(malformed(AnswerProblem::NotObject)),
+            _ => Err(malformed(AnswerProblem::Wrong {
+                field: at.to_owned(),
+                expected: Expected::Object,
+            })),
         }
     }
 
@@ -173,9 +176,12 @@ impl<'a> Obj<'a> {
     pub(crate) fn each(value: &'a Value, at: &str) -> Result<Vec<Obj<'a>>, ProviderError> {
         let Value::Array(items) = value else {
             return Err(if at.is_empty() {
-                malformed("the answer is not a JSON list")
+                malformed(AnswerProblem::NotList)
             } else {
-                malformed(format!("`{at}` should be a list"))
+                malformed(AnswerProblem::Wrong {
+                    field: at.to_owned(),
+                    expected: Expected::List,
+                })
             });
         };
         items
@@ -193,14 +199,17 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn wrong(&self, key: &str, expected: &str) -> ProviderError {
-        malformed(format!("`{}` should be {expected}", self.path(key)))
+    fn wrong(&self, key: &str, expected: Expected) -> ProviderError {
+        malformed(AnswerProblem::Wrong {
+            field: self.path(key),
+            expected,
+        })
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<&'a Value, ProviderError> {
         self.map
             .get(key)
-            .ok_or_else(|| malformed(format!("`{}` is missing", self.path(key))))
+            .ok_or_else(|| malformed(AnswerProblem::Missing(self.path(key))))
     }
 
     /// The official client requires these keys, whatever their values.
@@ -211,7 +220,7 @@ impl<'a> Obj<'a> {
     pub(crate) fn str(&self, key: &str) -> Result<&'a str, ProviderError> {
         self.get(key)?
             .as_str()
-            .ok_or_else(|| self.wrong(key, "text"))
+            .ok_or_else(|| self.wrong(key, Expected::Text))
     }
 
     /// Absent, `null` and `""` are all "not given".
@@ -220,7 +229,7 @@ impl<'a> Obj<'a> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.wrong(key, "text")),
+            Some(_) => Err(self.wrong(key, Expected::Text)),
         }
     }
 
@@ -238,7 +247,7 @@ impl<'a> Obj<'a> {
     pub(crate) fn list(&self, key: &str) -> Result<&'a [Value], ProviderError> {
         match self.get(key)? {
             Value::Array(items) => Ok(items),
-            _ => Err(self.wrong(key, "a list")),
+            _ => Err(self.wrong(key, Expected::List)),
         }
     }
 
@@ -251,7 +260,7 @@ impl<'a> Obj<'a> {
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<_>>()
-            .ok_or_else(|| self.wrong(key, "a list of text"))
+            .ok_or_else(|| self.wrong(key, Expected::ListOfText))
     }
 
     /// A date: an ISO 8601 string, or a number of seconds (milliseconds when
@@ -262,25 +271,26 @@ impl<'a> Obj<'a> {
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Timestamp::parse(s)
                 .map(Some)
-                .ok_or_else(|| self.wrong(key, "a date")),
+                .ok_or_else(|| self.wrong(key, Expected::Date)),
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(ms) if ms.abs() >= 100_000_000_000 => Ok(Some(Timestamp(ms / 1000))),
                 Some(secs) => Ok(Some(Timestamp(secs))),
-                None => Err(self.wrong(key, "a date")),
+                None => Err(self.wrong(key, Expected::Date)),
             },
-            Some(_) => Err(self.wrong(key, "a date")),
+            Some(_) => Err(self.wrong(key, Expected::Date)),
         }
     }
 
     pub(crate) fn time(&self, key: &str) -> Result<Timestamp, ProviderError> {
         self.get(key)?;
-        self.opt_time(key)?.ok_or_else(|| self.wrong(key, "a date"))
+        self.opt_time(key)?
+            .ok_or_else(|| self.wrong(key, Expected::Date))
     }
 }
 
 /// The error for a failed answer, from its status: 401, 403, 404, 429, 5xx,
 /// anything else. `what` names what a 404 did not find.
-pub(crate) fn failure(response: &HttpResponse, what: &'static str) -> ProviderError {
+pub(crate) fn failure(response: &HttpResponse, what: Resource) -> ProviderError {
     let reason = reason(&response.body);
     match response.status {
         401 => ProviderError::Unauthorized { reason },
@@ -416,7 +426,7 @@ mod tests {
 
     #[test]
     fn failures_map_by_status() {
-        let f = |status, body: &str| failure(&HttpResponse::new(status, body), "token");
+        let f = |status, body: &str| failure(&HttpResponse::new(status, body), Resource::Token);
         assert_eq!(
             f(401, r#"{"message":"Bad credentials"}"#),
             ProviderError::Unauthorized {
@@ -427,14 +437,14 @@ mod tests {
         assert_eq!(
             f(404, r#"{"detail":"no such token"}"#),
             ProviderError::NotFound {
-                what: "token",
+                what: Resource::Token,
                 reason: Some("no such token".into())
             }
         );
         assert_eq!(
             failure(
                 &HttpResponse::new(429, "").with_header("retry-after", "30"),
-                "token"
+                Resource::Token
             ),
             ProviderError::RateLimited {
                 retry_after: Some(30)
@@ -444,7 +454,7 @@ mod tests {
             failure(
                 &HttpResponse::new(502, "<html>bad gateway</html>")
                     .with_header("X-Trace-Id", "abc"),
-                "token"
+                Resource::Token
             ),
             ProviderError::Server {
                 status: 502,

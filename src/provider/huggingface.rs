@@ -5,30 +5,29 @@
 //! the web UI.
 
 use super::http::{self, HttpRequest, Method, Obj};
-use super::{Call, Identity, ProviderError};
+use super::{Call, Identity, ProviderError, Resource};
 use crate::credential::{Account, Endpoint};
 use crate::header::Secret;
+use crate::text;
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// Inference Endpoints are served under this domain.
 pub const ENDPOINTS_DOMAIN: &str = "endpoints.huggingface.cloud";
-pub(crate) const NO_TOKEN_API: &str =
-    "Hugging Face tokens are created and deleted only at huggingface.co/settings/tokens";
 
 /// `GET /api/whoami-v2`: `name` and `orgs` required; the token's role and
 /// name are optional. Organization tokens (`api_org…`) are refused before
 /// any request, as the official client refuses them.
 pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Result<Call<Identity>, ProviderError> {
     if secret.expose().starts_with("api_org") {
-        return Err(ProviderError::Invalid(
-            "organization API tokens (api_org…) are not accepted; use a user access token".into(),
-        ));
+        return Err(ProviderError::Invalid(text!(
+            "error_huggingface_organization_token"
+        )));
     }
     let request = HttpRequest::new(Method::Get, endpoint.join(&["api", "whoami-v2"]))
         .header("authorization", format!("Bearer {}", secret.expose()));
     Ok(Call::single(request, secret, |response| {
         if !response.is_success() {
-            return Err(http::failure(response, "account"));
+            return Err(http::failure(response, Resource::Account));
         }
         let body = http::json(response)?;
         let who = Obj::of(&body, "")?;
@@ -46,13 +45,21 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Result<Call<Identity>, 
             Some(t) => (t.opt_str("role")?, t.opt_str("displayName")?),
             None => (None, None),
         };
-        let mut confirmation = format!("Logged in as {name}");
-        if !organizations.is_empty() {
-            confirmation += &format!(" (orgs: {})", organizations.join(", "));
-        }
-        if let Some(role) = role {
-            confirmation += &format!(". Token is valid (permission: {role})");
-        }
+        let confirmation = match (organizations.is_empty(), role) {
+            (true, None) => text!("notice_huggingface_logged_in", name),
+            (false, None) => text!(
+                "notice_huggingface_logged_in_orgs",
+                name,
+                organizations.join(", ")
+            ),
+            (true, Some(role)) => text!("notice_huggingface_logged_in_role", name, role),
+            (false, Some(role)) => text!(
+                "notice_huggingface_logged_in_orgs_role",
+                name,
+                organizations.join(", "),
+                role
+            ),
+        };
         Ok(Identity {
             confirmation,
             account: Account {
@@ -71,7 +78,7 @@ mod tests {
 
     use super::*;
     use crate::provider::tests::{endpoint, secret, shape};
-    use crate::provider::{HttpResponse, Provider};
+    use crate::provider::{AnswerProblem, Expected, HttpResponse, Provider};
 
     const TOKEN: &str = "hf_0123456789abcdefghij";
 
@@ -110,15 +117,15 @@ mod tests {
             "auth": {"type": "access_token", "accessToken": {"displayName": "my-laptop", "role": "write"}}});
         let identity = whoami(ok(full)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            identity.confirmation,
-            "Logged in as alice (orgs: acme). Token is valid (permission: write)"
+            text::english(&identity.confirmation),
+            "Logged in as alice (orgs: acme). Token is valid (permission: write)."
         );
         assert_eq!(identity.token_name.as_deref(), Some("my-laptop"));
         assert_eq!(identity.account.email.as_deref(), Some("alice@example.com"));
         let minimal = whoami(ok(json!({"name": "bob", "orgs": []})));
         assert_eq!(
-            minimal.map(|i| (i.confirmation, i.token_name)),
-            Ok(("Logged in as bob".into(), None))
+            minimal.map(|i| (text::english(&i.confirmation), i.token_name)),
+            Ok(("Logged in as bob.".into(), None))
         );
     }
 
@@ -152,23 +159,28 @@ mod tests {
         ));
         assert_eq!(
             whoami(ok(json!({"name": "alice"}))),
-            Err(ProviderError::Malformed("`orgs` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "orgs".into()
+            )))
         );
         assert_eq!(
             whoami(ok(json!({"name": "alice", "orgs": [{"id": 1}]}))),
-            Err(ProviderError::Malformed("`orgs[0].name` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "orgs[0].name".into()
+            )))
         );
         assert_eq!(
             whoami(ok(
                 json!({"name": "alice", "orgs": [], "auth": {"accessToken": {"role": 1}}})
             )),
-            Err(ProviderError::Malformed(
-                "`auth.accessToken.role` should be text".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "auth.accessToken.role".into(),
+                expected: Expected::Text
+            }))
         );
         assert_eq!(
             whoami(HttpResponse::new(200, "<html>")),
-            Err(ProviderError::Malformed("the answer is not JSON".into()))
+            Err(ProviderError::Malformed(AnswerProblem::NotJson))
         );
     }
 }

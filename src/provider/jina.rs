@@ -14,9 +14,13 @@
 use serde_json::Value;
 
 use super::http::{self, HttpRequest, HttpResponse, Method, Obj};
-use super::{Call, Identity, LogoutOutcome, NewToken, ProviderError, RemoteToken, TokenSpec};
+use super::{
+    AnswerProblem, Call, Expected, Identity, LogoutOutcome, NewToken, ProviderError, RemoteToken,
+    Resource, TokenSpec,
+};
 use crate::credential::{Account, Endpoint, Timestamp};
 use crate::header::Secret;
+use crate::text;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.hubble.jina.ai";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -33,7 +37,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// The body's JSON for a 2xx answer; the error a failure stands for.
-fn ok_json(response: &HttpResponse, what: &'static str) -> Result<Value, ProviderError> {
+fn ok_json(response: &HttpResponse, what: Resource) -> Result<Value, ProviderError> {
     if response.is_success() {
         http::json(response)
     } else {
@@ -43,7 +47,7 @@ fn ok_json(response: &HttpResponse, what: &'static str) -> Result<Value, Provide
 
 /// A Hubble code (`status` in the body) decides, by its first three digits;
 /// a body without one falls back to the HTTP status.
-fn failure(response: &HttpResponse, what: &'static str) -> ProviderError {
+fn failure(response: &HttpResponse, what: Resource) -> ProviderError {
     let code = match serde_json::from_str::<Value>(&response.body) {
         Ok(Value::Object(body)) => body
             .get("status")
@@ -76,18 +80,21 @@ fn failure(response: &HttpResponse, what: &'static str) -> ProviderError {
 pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
     let request = rpc(endpoint, "user.identity.whoami", secret);
     Call::single(request, secret, |response| {
-        let body = ok_json(response, "account")?;
+        let body = ok_json(response, Resource::Account)?;
         let data = Obj::of(&body, "")?.obj("data")?;
         let name = data.opt_str("name")?;
         let nickname = data.opt_str("nickname")?;
-        let shown = nickname
-            .or(name)
-            .ok_or_else(|| http::malformed("`data.nickname` and `data.name` are missing"))?;
+        let shown = nickname.or(name).ok_or_else(|| {
+            http::malformed(AnswerProblem::BothMissing(
+                "data.nickname".into(),
+                "data.name".into(),
+            ))
+        })?;
         let confirmation = match (nickname, name) {
             (Some(nick), Some(name)) if nick != name => {
-                format!("Logged in to Jina AI as {nick} (username: {name})")
+                text!("notice_jina_logged_in_username", nick, name)
             }
-            _ => format!("Logged in to Jina AI as {shown}"),
+            _ => text!("notice_jina_logged_in", shown),
         };
         Ok(Identity {
             account: Account {
@@ -106,7 +113,7 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
 pub fn list_tokens(endpoint: &Endpoint, secret: &Secret) -> Call<Vec<RemoteToken>> {
     let request = rpc(endpoint, "user.pat.list", secret);
     Call::single(request, secret, |response| {
-        let body = ok_json(response, "token list")?;
+        let body = ok_json(response, Resource::TokenList)?;
         let data = Obj::of(&body, "")?.obj("data")?;
         data.items("personal_access_tokens")?
             .iter()
@@ -137,7 +144,7 @@ pub fn create_token(
     now: Timestamp,
 ) -> Result<Call<NewToken>, ProviderError> {
     let days = spec.expiry.days(now).ok_or_else(|| {
-        ProviderError::Unsupported("Jina AI tokens always expire: choose a number of days".into())
+        ProviderError::Unsupported(text!("error_unsupported_jina_never_expiring"))
     })?;
     let name = spec.name.trim().to_owned();
     let request = rpc(endpoint, "user.pat.create", secret).body(
@@ -145,10 +152,10 @@ pub fn create_token(
         form(&[("name", &name), ("expirationDays", &days.to_string())]),
     );
     Ok(Call::single(request, secret, move |response| {
-        let body = ok_json(response, "account")?;
+        let body = ok_json(response, Resource::Account)?;
         let data = Obj::of(&body, "")?.obj("data")?;
         let secret = Secret::from_input(data.str("token")?)
-            .map_err(|_| http::malformed("the new token holds characters a header cannot carry"))?;
+            .map_err(|_| http::malformed(AnswerProblem::NewTokenNotHeaderSafe))?;
         Ok(NewToken {
             token: RemoteToken {
                 id: name.clone(),
@@ -173,7 +180,7 @@ pub fn delete_token(endpoint: &Endpoint, secret: &Secret, name: &str) -> Call<()
         if response.is_success() {
             Ok(())
         } else {
-            Err(failure(response, "token"))
+            Err(failure(response, Resource::Token))
         }
     })
 }
@@ -189,23 +196,25 @@ pub fn logout(endpoint: &Endpoint, secret: &Secret) -> Call<LogoutOutcome> {
         let body = match http::json(response) {
             Ok(body) => body,
             Err(e) if response.is_success() => return Err(e),
-            Err(_) => return Err(failure(response, "session")),
+            Err(_) => return Err(failure(response, Resource::Session)),
         };
         let body = Obj::of(&body, "")?;
-        let code = body
-            .get("code")?
-            .as_u64()
-            .ok_or_else(|| http::malformed("`code` should be a number"))?;
+        let code = body.get("code")?.as_u64().ok_or_else(|| {
+            http::malformed(AnswerProblem::Wrong {
+                field: "code".into(),
+                expected: Expected::Number,
+            })
+        })?;
         match code {
             200 => Ok(LogoutOutcome::LoggedOut),
             401 => Ok(LogoutOutcome::NotLoggedIn),
             _ => Err(ProviderError::Rejected {
                 code: u32::try_from(code).unwrap_or(u32::MAX),
-                reason: Some(format!(
-                    "Failed to log out. {}",
-                    body.opt_str("message").ok().flatten().unwrap_or_default()
-                ))
-                .map(|r| r.trim().to_owned()),
+                reason: body
+                    .opt_str("message")
+                    .ok()
+                    .flatten()
+                    .map(|r| r.trim().to_owned()),
             }),
         }
     })
@@ -229,7 +238,7 @@ pub fn read_login_stream_head(head: &HttpResponse) -> Result<(), ProviderError> 
     if head.is_success() {
         Ok(())
     } else {
-        Err(failure(head, "login"))
+        Err(failure(head, Resource::Login))
     }
 }
 
@@ -256,7 +265,7 @@ pub fn read_login_event(line: &str) -> Result<Option<LoginEvent>, ProviderError>
         return Ok(None);
     }
     let value: Value = serde_json::from_str(line)
-        .map_err(|_| http::malformed("a line of the login stream is not JSON"))?;
+        .map_err(|_| http::malformed(AnswerProblem::StreamLineNotJson))?;
     let event = Obj::of(&value, "")?;
     match event.str("event")? {
         "redirect" => {
@@ -264,9 +273,11 @@ pub fn read_login_event(line: &str) -> Result<Option<LoginEvent>, ProviderError>
             // The page is opened in a tab: only a web page, never a
             // `javascript:` or extension URL from a hostile answer.
             let parsed = url::Url::parse(url)
-                .map_err(|_| http::malformed("`data.redirectTo` is not a URL"))?;
+                .map_err(|_| http::malformed(AnswerProblem::NotUrl("data.redirectTo".into())))?;
             if !matches!(parsed.scheme(), "https" | "http") || url.len() > 4096 {
-                return Err(http::malformed("`data.redirectTo` is not a web page"));
+                return Err(http::malformed(AnswerProblem::NotWebPage(
+                    "data.redirectTo".into(),
+                )));
             }
             Ok(Some(LoginEvent::Redirect(parsed.into())))
         }
@@ -274,7 +285,9 @@ pub fn read_login_event(line: &str) -> Result<Option<LoginEvent>, ProviderError>
             let data = event.obj("data")?;
             for key in ["code", "state"] {
                 if data.str(key)?.is_empty() {
-                    return Err(http::malformed(format!("`data.{key}` is empty")));
+                    return Err(http::malformed(AnswerProblem::EmptyField(format!(
+                        "data.{key}"
+                    ))));
                 }
             }
             Ok(Some(LoginEvent::Authorize(event.get("data")?.clone())))
@@ -298,10 +311,9 @@ pub fn grant_request(endpoint: &Endpoint, data: &Value) -> HttpRequest {
 
 /// The token in the answer to [`grant_request`]: `data.token`.
 pub fn read_grant(response: &HttpResponse) -> Result<Secret, ProviderError> {
-    let body = ok_json(response, "login")?;
+    let body = ok_json(response, Resource::Login)?;
     let token = Obj::of(&body, "")?.obj("data")?.str("token")?;
-    Secret::from_input(token)
-        .map_err(|_| http::malformed("the token holds characters a header cannot carry"))
+    Secret::from_input(token).map_err(|_| http::malformed(AnswerProblem::TokenNotHeaderSafe))
 }
 
 #[cfg(test)]
@@ -311,6 +323,7 @@ mod tests {
     use super::*;
     use crate::provider::tests::{endpoint, secret, shape, CLOCK};
     use crate::provider::{Expiry, Provider};
+    use crate::text::Localize;
 
     const PAT: &str = "jina_pat_0123456789abcdef";
     const AUTH: (&str, &str) = ("Authorization", "token jina_pat_0123456789abcdef");
@@ -353,14 +366,14 @@ mod tests {
             .finish(&[ok(json!({"code": 200, "data": {"_id": "u1", "name": "alice", "nickname": "Alice L."}}))])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            identity.confirmation,
-            "Logged in to Jina AI as Alice L. (username: alice)"
+            text::english(&identity.confirmation),
+            "Logged in to Jina AI as Alice L. (username: alice)."
         );
         assert_eq!(identity.account.user.as_deref(), Some("Alice L."));
         let by_name = whoami(ok(json!({"data": {"name": "alice", "nickname": ""}})));
         assert_eq!(
-            by_name.map(|i| i.confirmation),
-            Ok("Logged in to Jina AI as alice".into())
+            by_name.map(|i| text::english(&i.confirmation)),
+            Ok("Logged in to Jina AI as alice.".into())
         );
     }
 
@@ -397,7 +410,7 @@ mod tests {
         assert_eq!(
             whoami(HttpResponse::new(404, "not json")),
             Err(ProviderError::NotFound {
-                what: "account",
+                what: Resource::Account,
                 reason: Some("not json".into())
             })
         );
@@ -407,23 +420,27 @@ mod tests {
         ));
         assert_eq!(
             whoami(ok(json!({"data": {}}))),
-            Err(ProviderError::Malformed(
-                "`data.nickname` and `data.name` are missing".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::BothMissing(
+                "data.nickname".into(),
+                "data.name".into()
+            )))
         );
         assert_eq!(
             whoami(ok(json!({"data": {"name": ["alice"]}}))),
-            Err(ProviderError::Malformed(
-                "`data.name` should be text".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "data.name".into(),
+                expected: Expected::Text
+            }))
         );
         assert_eq!(
             whoami(ok(json!({"user": {}}))),
-            Err(ProviderError::Malformed("`data` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "data".into()
+            )))
         );
         assert_eq!(
             whoami(HttpResponse::new(200, "")),
-            Err(ProviderError::Malformed("the answer is empty".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Empty))
         );
     }
 
@@ -465,15 +482,16 @@ mod tests {
             list(
                 json!({"data": {"personal_access_tokens": [{"name": "x", "type": "PAT", "createdAt": null, "updatedAt": null}]}})
             ),
-            Err(ProviderError::Malformed(
-                "`data.personal_access_tokens[0].expireAt` is missing".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "data.personal_access_tokens[0].expireAt".into()
+            )))
         );
         assert_eq!(
             list(json!({"data": {"personal_access_tokens": {}}})),
-            Err(ProviderError::Malformed(
-                "`data.personal_access_tokens` should be a list".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "data.personal_access_tokens".into(),
+                expected: Expected::List
+            }))
         );
     }
 
@@ -518,7 +536,9 @@ mod tests {
         );
         assert_eq!(
             call.finish(&[ok(json!({"data": {}}))]).err(),
-            Some(ProviderError::Malformed("`data.token` is missing".into()))
+            Some(ProviderError::Malformed(AnswerProblem::Missing(
+                "data.token".into()
+            )))
         );
         let never = TokenSpec {
             expiry: Expiry::Never,
@@ -549,7 +569,7 @@ mod tests {
         assert_eq!(
             delete().finish(&[hubble_error(404, 40403, "RequestedEntityNotFoundError")]),
             Err(ProviderError::NotFound {
-                what: "token",
+                what: Resource::Token,
                 reason: Some("RequestedEntityNotFoundError".into())
             })
         );
@@ -586,23 +606,28 @@ mod tests {
         );
         assert_eq!(
             out(ok(json!({"code": 500, "message": "session store down"})))
-                .map_err(|e| e.to_string()),
-            Err(
-                "the provider refused the request (500): Failed to log out. session store down"
-                    .into()
-            )
+                .map_err(|e| (e.to_string(), text::english(&e.text()))),
+            Err((
+                "the provider refused the request (500): session store down".into(),
+                "The provider refused the request (500): session store down".into()
+            ))
         );
         assert_eq!(
             out(ok(json!({"code": "200"}))),
-            Err(ProviderError::Malformed("`code` should be a number".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "code".into(),
+                expected: Expected::Number
+            }))
         );
         assert_eq!(
             out(ok(json!({}))),
-            Err(ProviderError::Malformed("`code` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "code".into()
+            )))
         );
         assert_eq!(
             out(HttpResponse::new(200, "Bad Gateway")),
-            Err(ProviderError::Malformed("the answer is not JSON".into()))
+            Err(ProviderError::Malformed(AnswerProblem::NotJson))
         );
         assert!(matches!(
             out(HttpResponse::new(502, "Bad Gateway")),

@@ -29,6 +29,8 @@ use crate::credential::{
     DAY,
 };
 use crate::header::Secret;
+use crate::text;
+use crate::text::{Localize, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,7 +117,7 @@ pub enum ProviderError {
     Forbidden { reason: Option<String> },
     #[error("{what} not found{}", because(.reason))]
     NotFound {
-        what: &'static str,
+        what: Resource,
         reason: Option<String>,
     },
     #[error("the provider is limiting requests; try again {}", match .retry_after {
@@ -138,17 +140,21 @@ pub enum ProviderError {
     /// 201 from BentoCloud, which answers exactly 200.
     #[error("the provider answered with an unexpected status (HTTP {status})")]
     Unexpected { status: u16 },
-    /// The provider ended a browser login without a token.
+    /// The provider ended a browser login without a token, in its words.
     #[error("the login did not finish{}", because(.reason))]
     LoginFailed { reason: Option<String> },
+    /// Tokenward ended a browser login: what came back does not belong to
+    /// it, or is not what a login gives.
+    #[error("the login did not finish: {}", said(.0))]
+    LoginRefused(Text),
     #[error("the provider's answer could not be read: {0}")]
-    Malformed(String),
+    Malformed(AnswerProblem),
     /// The provider has no such operation or option.
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("{}", said(.0))]
+    Unsupported(Text),
     /// The request cannot be built from what was entered.
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}", said(.0))]
+    Invalid(Text),
 }
 
 fn because(reason: &Option<String>) -> String {
@@ -156,6 +162,225 @@ fn because(reason: &Option<String>) -> String {
         .as_ref()
         .map(|r| format!(": {r}"))
         .unwrap_or_default()
+}
+
+/// A [`Text`] for a `Display` impl, which serves logs and tests: natively
+/// in English; in the browser, whose catalogue the pages use, by its name.
+pub(crate) fn said(text: &Text) -> String {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::text::english(text)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        format!("[{}]", text.key)
+    }
+}
+
+/// What a provider did not find (HTTP 404).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Resource {
+    #[error("account")]
+    Account,
+    #[error("accounts")]
+    Accounts,
+    #[error("organization")]
+    Organization,
+    #[error("user")]
+    User,
+    #[error("token")]
+    Token,
+    #[error("token list")]
+    TokenList,
+    #[error("API token")]
+    ApiToken,
+    #[error("Knowledge Box")]
+    KnowledgeBox,
+    #[error("NUA key")]
+    NuaKey,
+    #[error("session")]
+    Session,
+    #[error("login")]
+    Login,
+    #[error("login code")]
+    LoginCode,
+    #[error("the OpenID configuration (.well-known/openid-configuration)")]
+    OpenIdConfiguration,
+    #[error("the token endpoint")]
+    TokenEndpoint,
+}
+
+impl Localize for Resource {
+    fn text(&self) -> Text {
+        match self {
+            Resource::Account => text!("error_resource_account"),
+            Resource::Accounts => text!("error_resource_accounts"),
+            Resource::Organization => text!("error_resource_organization"),
+            Resource::User => text!("error_resource_user"),
+            Resource::Token => text!("error_resource_token"),
+            Resource::TokenList => text!("error_resource_token_list"),
+            Resource::ApiToken => text!("error_resource_api_token"),
+            Resource::KnowledgeBox => text!("error_resource_knowledge_box"),
+            Resource::NuaKey => text!("error_resource_nua_key"),
+            Resource::Session => text!("error_resource_session"),
+            Resource::Login => text!("error_resource_login"),
+            Resource::LoginCode => text!("error_resource_login_code"),
+            Resource::OpenIdConfiguration => text!("error_resource_openid_configuration"),
+            Resource::TokenEndpoint => text!("error_resource_token_endpoint"),
+        }
+    }
+}
+
+/// What is wrong with a provider's answer. Names fields (`items[2].name`),
+/// never values: an answer may hold a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerProblem {
+    #[error("no answer was received")]
+    NoAnswer,
+    #[error("the answer is empty")]
+    Empty,
+    #[error("the answer is not JSON")]
+    NotJson,
+    #[error("the answer is not a JSON object")]
+    NotObject,
+    #[error("the answer is not a JSON list")]
+    NotList,
+    #[error("a line of the login stream is not JSON")]
+    StreamLineNotJson,
+    #[error("`{0}` is missing")]
+    Missing(String),
+    #[error("`{0}` and `{1}` are missing")]
+    BothMissing(String, String),
+    #[error("`{0}` is empty")]
+    EmptyField(String),
+    #[error("`{field}` should be {expected}")]
+    Wrong { field: String, expected: Expected },
+    #[error("`{0}` is not a URL")]
+    NotUrl(String),
+    #[error("`{0}` is not a web page")]
+    NotWebPage(String),
+    #[error("`{0}` holds characters a header cannot carry")]
+    FieldNotHeaderSafe(String),
+    #[error("the token holds characters a header cannot carry")]
+    TokenNotHeaderSafe,
+    #[error("the new token holds characters a header cannot carry")]
+    NewTokenNotHeaderSafe,
+    #[error("the login code is not a plain token")]
+    LoginCodeNotToken,
+    #[error("the login was authorized before its page was opened")]
+    AuthorizedBeforePage,
+}
+
+/// What a field of an answer should have been.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Object,
+    List,
+    Text,
+    ListOfText,
+    Date,
+    Number,
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Expected::Object => "an object",
+            Expected::List => "a list",
+            Expected::Text => "text",
+            Expected::ListOfText => "a list of text",
+            Expected::Date => "a date",
+            Expected::Number => "a number",
+        })
+    }
+}
+
+impl Localize for AnswerProblem {
+    fn text(&self) -> Text {
+        match self {
+            AnswerProblem::NoAnswer => text!("error_answer_no_answer"),
+            AnswerProblem::Empty => text!("error_answer_empty"),
+            AnswerProblem::NotJson => text!("error_answer_not_json"),
+            AnswerProblem::NotObject => text!("error_answer_not_object"),
+            AnswerProblem::NotList => text!("error_answer_not_list"),
+            AnswerProblem::StreamLineNotJson => text!("error_answer_stream_line_not_json"),
+            AnswerProblem::Missing(field) => text!("error_answer_missing", field),
+            AnswerProblem::BothMissing(a, b) => text!("error_answer_both_missing", a, b),
+            AnswerProblem::EmptyField(field) => text!("error_answer_empty_field", field),
+            AnswerProblem::Wrong { field, expected } => match expected {
+                Expected::Object => text!("error_answer_should_be_object", field),
+                Expected::List => text!("error_answer_should_be_list", field),
+                Expected::Text => text!("error_answer_should_be_text", field),
+                Expected::ListOfText => text!("error_answer_should_be_list_of_text", field),
+                Expected::Date => text!("error_answer_should_be_date", field),
+                Expected::Number => text!("error_answer_should_be_number", field),
+            },
+            AnswerProblem::NotUrl(field) => text!("error_answer_not_url", field),
+            AnswerProblem::NotWebPage(field) => text!("error_answer_not_web_page", field),
+            AnswerProblem::FieldNotHeaderSafe(field) => {
+                text!("error_answer_field_not_header_safe", field)
+            }
+            AnswerProblem::TokenNotHeaderSafe => text!("error_answer_token_not_header_safe"),
+            AnswerProblem::NewTokenNotHeaderSafe => {
+                text!("error_answer_new_token_not_header_safe")
+            }
+            AnswerProblem::LoginCodeNotToken => text!("error_answer_login_code_not_token"),
+            AnswerProblem::AuthorizedBeforePage => text!("error_answer_authorized_before_page"),
+        }
+    }
+}
+
+impl Localize for ProviderError {
+    fn text(&self) -> Text {
+        match self {
+            ProviderError::Unauthorized { reason: None } => text!("error_provider_unauthorized"),
+            ProviderError::Unauthorized { reason: Some(r) } => {
+                text!("error_provider_unauthorized_because", r)
+            }
+            ProviderError::Forbidden { reason: None } => text!("error_provider_forbidden"),
+            ProviderError::Forbidden { reason: Some(r) } => {
+                text!("error_provider_forbidden_because", r)
+            }
+            ProviderError::NotFound { what, reason: None } => {
+                text!("error_provider_not_found", what.text())
+            }
+            ProviderError::NotFound {
+                what,
+                reason: Some(r),
+            } => text!("error_provider_not_found_because", what.text(), r),
+            ProviderError::RateLimited { retry_after: None } => {
+                text!("error_provider_rate_limited")
+            }
+            ProviderError::RateLimited {
+                retry_after: Some(seconds),
+            } => text!("error_provider_rate_limited_for", *seconds),
+            ProviderError::Server {
+                status,
+                trace_id: None,
+            } => text!("error_provider_server", *status),
+            ProviderError::Server {
+                status,
+                trace_id: Some(trace),
+            } => text!("error_provider_server_traced", *status, trace),
+            ProviderError::Rejected { code, reason: None } => {
+                text!("error_provider_rejected", *code)
+            }
+            ProviderError::Rejected {
+                code,
+                reason: Some(r),
+            } => text!("error_provider_rejected_because", *code, r),
+            ProviderError::Unexpected { status } => text!("error_provider_unexpected", *status),
+            ProviderError::LoginFailed { reason: None } => text!("error_provider_login_failed"),
+            ProviderError::LoginFailed { reason: Some(r) } => {
+                text!("error_provider_login_failed_because", r)
+            }
+            ProviderError::LoginRefused(why) => {
+                text!("error_provider_login_failed_because", why.clone())
+            }
+            ProviderError::Malformed(problem) => text!("error_provider_malformed", problem.text()),
+            ProviderError::Unsupported(why) | ProviderError::Invalid(why) => why.clone(),
+        }
+    }
 }
 
 impl ProviderError {
@@ -229,7 +454,7 @@ impl<T: 'static> Call<T> {
 fn answer(responses: &[HttpResponse], i: usize) -> Result<&HttpResponse, ProviderError> {
     responses
         .get(i)
-        .ok_or_else(|| http::malformed("no answer was received"))
+        .ok_or_else(|| http::malformed(AnswerProblem::NoAnswer))
 }
 
 impl<T> fmt::Debug for Call<T> {
@@ -247,7 +472,7 @@ pub struct Identity {
     pub account: Account,
     /// The provider's own confirmation, such as BentoCloud's `Logged in as
     /// <email> at <org> organization`.
-    pub confirmation: String,
+    pub confirmation: Text,
     /// The token's name, where the provider tells it (Hugging Face).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_name: Option<String>,
@@ -413,15 +638,13 @@ impl TokenSpec {
 
     fn check(&self, now: Timestamp) -> Result<(), ProviderError> {
         if self.name.trim().is_empty() {
-            return Err(ProviderError::Invalid("enter a name for the token".into()));
+            return Err(ProviderError::Invalid(text!("error_token_spec_no_name")));
         }
         match self.expiry {
-            Expiry::Days(0) => Err(ProviderError::Invalid(
-                "a token must last at least one day".into(),
-            )),
-            Expiry::At(t) if t <= now => Err(ProviderError::Invalid(
-                "the expiry date is in the past".into(),
-            )),
+            Expiry::Days(0) => Err(ProviderError::Invalid(text!("error_token_spec_zero_days"))),
+            Expiry::At(t) if t <= now => Err(ProviderError::Invalid(text!(
+                "error_token_spec_past_expiry"
+            ))),
             _ => Ok(()),
         }
     }
@@ -436,13 +659,16 @@ pub enum LogoutOutcome {
     NotLoggedIn,
 }
 
-const OPENID_BROWSER_ONLY: &str =
-    "an OpenID Connect login is made with the browser: choose Log in with the browser";
-const OPENID_NO_TOKENS: &str =
-    "an OpenID Connect login has one access token, renewed by Tokenward; the identity provider manages the rest";
+fn unsupported<T>(why: Text) -> Result<T, ProviderError> {
+    Err(ProviderError::Unsupported(why))
+}
 
-fn unsupported<T>(what: &str) -> Result<T, ProviderError> {
-    Err(ProviderError::Unsupported(what.to_owned()))
+fn openid_no_tokens<T>() -> Result<T, ProviderError> {
+    unsupported(text!("error_unsupported_openid_no_tokens"))
+}
+
+fn huggingface_no_tokens<T>() -> Result<T, ProviderError> {
+    unsupported(text!("error_unsupported_huggingface_tokens"))
 }
 
 /// Checks a token and reads the account: the provider's who-am-I call.
@@ -458,10 +684,8 @@ pub fn who_am_i(credential: &Credential) -> Result<Call<Identity>, ProviderError
         (Provider::Nuclia, CredentialKind::NuaKey) => nuclia::verify_nua_key(secret),
         (Provider::Nuclia, _) => Ok(nuclia::who_am_i(endpoint, secret)),
         (Provider::HuggingFace, _) => huggingface::who_am_i(endpoint, secret),
-        (Provider::Custom, _) => {
-            unsupported("a custom site has no sign-in check; the credential is used as entered")
-        }
-        (Provider::OpenId, _) => unsupported(OPENID_BROWSER_ONLY),
+        (Provider::Custom, _) => unsupported(text!("error_unsupported_custom_check")),
+        (Provider::OpenId, _) => unsupported(text!("error_unsupported_openid_browser_only")),
     }
 }
 
@@ -472,9 +696,9 @@ pub fn list_tokens(credential: &Credential) -> Result<Call<Vec<RemoteToken>>, Pr
         Provider::BentoCloud => Ok(bentocloud::list_tokens(&info.endpoint, secret, None)),
         Provider::Jina => Ok(jina::list_tokens(&info.endpoint, secret)),
         Provider::Nuclia => nuclia_user(info).map(|()| nuclia::list_tokens(&info.endpoint, secret)),
-        Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
-        Provider::Custom => unsupported("a custom site has no token list"),
-        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
+        Provider::HuggingFace => huggingface_no_tokens(),
+        Provider::Custom => unsupported(text!("error_unsupported_custom_token_list")),
+        Provider::OpenId => openid_no_tokens(),
     }
 }
 
@@ -498,9 +722,9 @@ pub fn create_token(
             nuclia_user(info)?;
             nuclia::create_token(&info.endpoint, secret, spec, clock)
         }
-        Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
-        Provider::Custom => unsupported("a custom site has no token creation"),
-        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
+        Provider::HuggingFace => huggingface_no_tokens(),
+        Provider::Custom => unsupported(text!("error_unsupported_custom_token_creation")),
+        Provider::OpenId => openid_no_tokens(),
     }
 }
 
@@ -509,7 +733,9 @@ pub fn create_token(
 pub fn delete_token(credential: &Credential, id: &str) -> Result<Call<()>, ProviderError> {
     let (info, secret) = (&credential.info, &credential.secret);
     if id.is_empty() {
-        return Err(ProviderError::Invalid("choose the token to delete".into()));
+        return Err(ProviderError::Invalid(text!(
+            "error_token_delete_none_chosen"
+        )));
     }
     match info.provider {
         Provider::BentoCloud => Ok(bentocloud::delete_token(&info.endpoint, secret, id)),
@@ -517,9 +743,9 @@ pub fn delete_token(credential: &Credential, id: &str) -> Result<Call<()>, Provi
         Provider::Nuclia => {
             nuclia_user(info).map(|()| nuclia::delete_token(&info.endpoint, secret, id))
         }
-        Provider::HuggingFace => unsupported(huggingface::NO_TOKEN_API),
-        Provider::Custom => unsupported("a custom site has no token deletion"),
-        Provider::OpenId => unsupported(OPENID_NO_TOKENS),
+        Provider::HuggingFace => huggingface_no_tokens(),
+        Provider::Custom => unsupported(text!("error_unsupported_custom_token_deletion")),
+        Provider::OpenId => openid_no_tokens(),
     }
 }
 
@@ -536,9 +762,9 @@ pub fn logout(credential: &Credential) -> Option<Call<LogoutOutcome>> {
 /// are managed in its dashboard.
 fn nuclia_user(info: &CredentialInfo) -> Result<(), ProviderError> {
     match info.kind {
-        CredentialKind::KnowledgeBoxKey | CredentialKind::NuaKey => unsupported(
-            "Knowledge Box and NUA keys are managed in the Nuclia dashboard; log in with a personal token to manage tokens",
-        ),
+        CredentialKind::KnowledgeBoxKey | CredentialKind::NuaKey => {
+            unsupported(text!("error_unsupported_nuclia_keys"))
+        }
         _ => Ok(()),
     }
 }
@@ -622,8 +848,100 @@ pub(crate) mod tests {
         let call = who_am_i(&c).unwrap_or_else(|e| panic!("{e}"));
         let err = call.finish(&[HttpResponse::new(401, format!("Invalid token {token}"))]);
         assert_eq!(
-            err.err().map(|e| e.to_string()).as_deref(),
-            Some("the provider refused the token: Invalid token •••")
+            err.err()
+                .map(|e| (e.to_string(), crate::text::english(&e.text()))),
+            Some((
+                "the provider refused the token: Invalid token •••".to_owned(),
+                "The provider refused the token: Invalid token •••".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn errors_are_said_to_the_user() {
+        let said = |e: ProviderError| crate::text::english(&e.text());
+        for (error, english) in [
+            (
+                ProviderError::Unauthorized { reason: None },
+                "The provider refused the token.",
+            ),
+            (
+                ProviderError::Forbidden {
+                    reason: Some("read only".into()),
+                },
+                "The token is not allowed to do this: read only",
+            ),
+            (
+                ProviderError::NotFound {
+                    what: Resource::KnowledgeBox,
+                    reason: None,
+                },
+                "Knowledge Box not found.",
+            ),
+            (
+                ProviderError::NotFound {
+                    what: Resource::Token,
+                    reason: Some("gone".into()),
+                },
+                "Token not found: gone",
+            ),
+            (
+                ProviderError::RateLimited {
+                    retry_after: Some(12),
+                },
+                "The provider is limiting requests; try again in 12 seconds.",
+            ),
+            (
+                ProviderError::RateLimited { retry_after: None },
+                "The provider is limiting requests; try again later.",
+            ),
+            (
+                ProviderError::Server {
+                    status: 502,
+                    trace_id: Some("t-1".into()),
+                },
+                "The provider had an error (HTTP 502); try again later (trace id t-1).",
+            ),
+            (
+                ProviderError::Rejected {
+                    code: 40001,
+                    reason: None,
+                },
+                "The provider refused the request (40001).",
+            ),
+            (
+                ProviderError::Unexpected { status: 201 },
+                "The provider answered with an unexpected status (HTTP 201).",
+            ),
+            (
+                ProviderError::LoginFailed {
+                    reason: Some("access_denied".into()),
+                },
+                "The login did not finish: access_denied",
+            ),
+            (
+                ProviderError::LoginRefused(text!("error_login_no_code")),
+                "The login did not finish: The provider's redirect has no code.",
+            ),
+            (
+                ProviderError::Malformed(AnswerProblem::Wrong {
+                    field: "items[2].name".into(),
+                    expected: Expected::ListOfText,
+                }),
+                "The provider's answer could not be read: The field “items[2].name” should be a \
+                 list of text.",
+            ),
+            (
+                ProviderError::Unsupported(text!("error_unsupported_custom_token_list")),
+                "A custom site has no token list.",
+            ),
+        ] {
+            assert_eq!(said(error), english);
+        }
+        let hf = credential(Provider::HuggingFace, pat(), "hf_abc");
+        assert_eq!(
+            list_tokens(&hf).err().map(said).as_deref(),
+            Some("Hugging Face tokens are created and deleted only at huggingface.co/settings/tokens.")
         );
     }
 

@@ -20,9 +20,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::http::{self, HttpRequest, HttpResponse, Method, Obj};
-use super::{Call, Identity, NewToken, ProviderError, RemoteToken, TokenSpec};
+use super::{
+    AnswerProblem, Call, Identity, NewToken, ProviderError, RemoteToken, Resource, TokenSpec,
+};
 use crate::credential::{Account, Clock, Endpoint};
 use crate::header::Secret;
+use crate::text;
+use crate::text::Localize;
 
 /// The accounts service of the default domain, `progress.cloud`.
 pub const DEFAULT_ENDPOINT: &str = "https://accounts.progress.cloud";
@@ -99,10 +103,7 @@ fn user_request(method: Method, endpoint: &Endpoint, path: &str, secret: &Secret
 }
 
 /// A user-token answer: `None` for 204, the JSON of any other 2xx.
-fn user_answer(
-    response: &HttpResponse,
-    what: &'static str,
-) -> Result<Option<Value>, ProviderError> {
+fn user_answer(response: &HttpResponse, what: Resource) -> Result<Option<Value>, ProviderError> {
     match response.status {
         204 => Ok(None),
         200..=299 => http::json(response).map(Some),
@@ -110,8 +111,8 @@ fn user_answer(
     }
 }
 
-fn user_json(response: &HttpResponse, what: &'static str) -> Result<Value, ProviderError> {
-    user_answer(response, what)?.ok_or_else(|| http::malformed("the answer is empty"))
+fn user_json(response: &HttpResponse, what: Resource) -> Result<Value, ProviderError> {
+    user_answer(response, what)?.ok_or_else(|| http::malformed(AnswerProblem::Empty))
 }
 
 /// `GET /api/v1/user`, then `GET /api/v1/accounts`: the user, and the
@@ -122,11 +123,11 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
         user_request(Method::Get, endpoint, "api/v1/accounts", secret),
     ];
     Call::new(requests, secret, |responses| {
-        let user = user_json(super::answer(responses, 0)?, "user")?;
+        let user = user_json(super::answer(responses, 0)?, Resource::User)?;
         let user = Obj::of(&user, "")?;
         user.require(&["type"])?;
         let (name, email) = (user.str("name")?, user.str("email")?);
-        let accounts = user_json(super::answer(responses, 1)?, "accounts")?;
+        let accounts = user_json(super::answer(responses, 1)?, Resource::Accounts)?;
         let organizations = Obj::each(&accounts, "")?
             .iter()
             .map(|a| {
@@ -135,7 +136,7 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
             })
             .collect::<Result<_, ProviderError>>()?;
         Ok(Identity {
-            confirmation: format!("User: {name} <{email}>"),
+            confirmation: text!("notice_nuclia_logged_in", name, email),
             account: Account {
                 user: Some(name.to_owned()),
                 email: Some(email.to_owned()),
@@ -151,7 +152,7 @@ pub fn who_am_i(endpoint: &Endpoint, secret: &Secret) -> Call<Identity> {
 pub fn list_tokens(endpoint: &Endpoint, secret: &Secret) -> Call<Vec<RemoteToken>> {
     let request = user_request(Method::Get, endpoint, "api/v1/user/pa_tokens", secret);
     Call::single(request, secret, |response| {
-        let tokens = user_json(response, "token list")?;
+        let tokens = user_json(response, Resource::TokenList)?;
         Obj::each(&tokens, "")?
             .iter()
             .map(|t| {
@@ -190,7 +191,7 @@ pub fn create_token(
     clock: Clock,
 ) -> Result<Call<NewToken>, ProviderError> {
     let expires = spec.expiry.at(clock.now).ok_or_else(|| {
-        ProviderError::Unsupported("Nuclia tokens always expire: choose a number of days".into())
+        ProviderError::Unsupported(text!("error_unsupported_nuclia_never_expiring"))
     })?;
     let description = match spec.description.trim() {
         "" => spec.name.trim().to_owned(),
@@ -205,12 +206,12 @@ pub fn create_token(
         serde_json::to_string(&body).unwrap_or_default(),
     );
     Ok(Call::single(request, secret, move |response| {
-        let created = user_json(response, "account")?;
+        let created = user_json(response, Resource::Account)?;
         let created = Obj::of(&created, "")?;
         created.require(&["expires"])?;
         let id = created.str("id")?.to_owned();
         let secret = Secret::from_input(created.str("token")?)
-            .map_err(|_| http::malformed("the new token holds characters a header cannot carry"))?;
+            .map_err(|_| http::malformed(AnswerProblem::NewTokenNotHeaderSafe))?;
         Ok(NewToken {
             token: RemoteToken {
                 id,
@@ -234,7 +235,7 @@ pub fn delete_token(endpoint: &Endpoint, secret: &Secret, id: &str) -> Call<()> 
     let request = HttpRequest::new(Method::Delete, endpoint.join(&segments))
         .header("Authorization", bearer(secret));
     Call::single(request, secret, |response| {
-        user_answer(response, "token").map(drop)
+        user_answer(response, Resource::Token).map(drop)
     })
 }
 
@@ -245,7 +246,7 @@ pub fn verify_kb_key(kb_url: &Endpoint, secret: &Secret) -> Call<Identity> {
         .header(KB_CHECK_HEADER, bearer(secret));
     Call::single(request, secret, |response| {
         if response.status != 200 {
-            return Err(http::failure(response, "Knowledge Box"));
+            return Err(http::failure(response, Resource::KnowledgeBox));
         }
         let kb = http::json(response)?;
         let kb = Obj::of(&kb, "")?;
@@ -256,7 +257,7 @@ pub fn verify_kb_key(kb_url: &Endpoint, secret: &Secret) -> Call<Identity> {
         };
         let shown = title.or(kb.opt_str("slug")?).unwrap_or(uuid);
         Ok(Identity {
-            confirmation: format!("Validated Knowledge Box {shown}"),
+            confirmation: text!("notice_nuclia_knowledge_box_valid", shown),
             account: Account {
                 user: Some(shown.to_owned()),
                 ..Account::default()
@@ -275,7 +276,7 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIEN
 /// SDK decodes the JWT payload with standard base64; URL-safe base64, what
 /// JWTs normally use, is accepted too.
 pub fn nua_issuer(secret: &Secret) -> Result<Endpoint, ProviderError> {
-    let invalid = || ProviderError::Invalid("this is not a NUA key: paste the whole key".into());
+    let invalid = || ProviderError::Invalid(text!("error_nuclia_not_nua_key"));
     let payload = secret.expose().split('.').nth(1).ok_or_else(invalid)?;
     let bytes = STANDARD
         .decode(payload)
@@ -286,7 +287,8 @@ pub fn nua_issuer(secret: &Secret) -> Result<Endpoint, ProviderError> {
         .get("iss")
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
-    Endpoint::new(iss).map_err(|e| ProviderError::Invalid(format!("the NUA key's issuer: {e}")))
+    Endpoint::new(iss)
+        .map_err(|e| ProviderError::Invalid(text!("error_nuclia_nua_key_issuer", e.text())))
 }
 
 /// `GET <iss>/api/authorizer/info` with the key: 200 and `{"user":
@@ -297,14 +299,14 @@ pub fn verify_nua_key(secret: &Secret) -> Result<Call<Identity>, ProviderError> 
         .header(NUA_CHECK_HEADER, bearer(secret));
     Ok(Call::single(request, secret, |response| {
         if response.status != 200 {
-            return Err(http::failure(response, "NUA key"));
+            return Err(http::failure(response, Resource::NuaKey));
         }
         let info = http::json(response)?;
         let user = Obj::of(&info, "")?.obj("user")?;
         user.require(&["account_type"])?;
         let (user_id, account_id) = (user.str("user_id")?, user.str("account_id")?);
         Ok(Identity {
-            confirmation: format!("Validated NUA key {user_id}"),
+            confirmation: text!("notice_nuclia_nua_key_valid", user_id),
             account: Account {
                 user: Some(user_id.to_owned()),
                 email: None,
@@ -321,7 +323,7 @@ mod tests {
 
     use super::*;
     use crate::provider::tests::{body_json, endpoint, secret, shape, CLOCK};
-    use crate::provider::{Expiry, Provider};
+    use crate::provider::{Expected, Expiry, Provider};
 
     const TOKEN: &str = "nuclia-user-token-0123456789";
     const AUTH: (&str, &str) = ("Authorization", "Bearer nuclia-user-token-0123456789");
@@ -390,7 +392,10 @@ mod tests {
         let identity = call
             .finish(&[ok(user()), ok(accounts)])
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(identity.confirmation, "User: Alice <alice@example.com>");
+        assert_eq!(
+            text::english(&identity.confirmation),
+            "User: Alice <alice@example.com>."
+        );
         assert_eq!(identity.account.organizations, ["Acme", "Beta"]);
     }
 
@@ -408,30 +413,31 @@ mod tests {
         );
         assert_eq!(
             whoami(&[HttpResponse::new(200, "")]),
-            Err(ProviderError::Malformed("the answer is empty".into())),
+            Err(ProviderError::Malformed(AnswerProblem::Empty)),
             "a 2xx with an empty body is what crashes the SDK"
         );
         assert_eq!(
             whoami(&[HttpResponse::new(204, "")]),
-            Err(ProviderError::Malformed("the answer is empty".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Empty))
         );
         let mut u = user();
         u.as_object_mut().map(|o| o.remove("type"));
         assert_eq!(
             whoami(&[ok(u), ok(json!([]))]),
-            Err(ProviderError::Malformed("`type` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "type".into()
+            )))
         );
         assert_eq!(
             whoami(&[ok(user()), ok(json!({"accounts": []}))]),
-            Err(ProviderError::Malformed(
-                "the answer is not a JSON list".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::NotList))
         );
         assert_eq!(
             whoami(&[ok(user()), ok(json!([{"id": "a", "title": 3}]))]),
-            Err(ProviderError::Malformed(
-                "`[0].title` should be text".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "[0].title".into(),
+                expected: Expected::Text
+            }))
         );
         assert!(matches!(
             whoami(&[ok(user()), HttpResponse::new(500, "oops")]),
@@ -461,11 +467,16 @@ mod tests {
         let list = |v: Value| list_tokens(&ep(), &secret(TOKEN)).finish(&[ok(v)]);
         assert_eq!(
             list(json!([{"id": "t1", "description": "x"}])),
-            Err(ProviderError::Malformed("`[0].expires` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "[0].expires".into()
+            )))
         );
         assert_eq!(
             list(json!([{"id": 1, "description": "x", "expires": null}])),
-            Err(ProviderError::Malformed("`[0].id` should be text".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "[0].id".into(),
+                expected: Expected::Text
+            }))
         );
     }
 
@@ -514,7 +525,9 @@ mod tests {
                 201,
                 json!({"id": "t9", "expires": null}).to_string()
             )]),
-            Err(ProviderError::Malformed("`token` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "token".into()
+            )))
         );
         let never = TokenSpec {
             expiry: Expiry::Never,
@@ -541,12 +554,12 @@ mod tests {
         assert_eq!(delete().finish(&[ok(json!({"ok": true}))]), Ok(()));
         assert_eq!(
             delete().finish(&[HttpResponse::new(200, "")]),
-            Err(ProviderError::Malformed("the answer is empty".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Empty))
         );
         assert_eq!(
             delete().finish(&[HttpResponse::new(404, r#"{"detail":"Token not found"}"#)]),
             Err(ProviderError::NotFound {
-                what: "token",
+                what: Resource::Token,
                 reason: Some("Token not found".into())
             })
         );
@@ -567,8 +580,10 @@ mod tests {
         );
         let answer = json!({"uuid": "kb1", "slug": "docs", "config": {"title": "Docs"}});
         assert_eq!(
-            verify().finish(&[ok(answer)]).map(|i| i.confirmation),
-            Ok("Validated Knowledge Box Docs".into())
+            verify()
+                .finish(&[ok(answer)])
+                .map(|i| text::english(&i.confirmation)),
+            Ok("Validated Knowledge Box Docs.".into())
         );
         assert_eq!(
             verify()
@@ -578,18 +593,21 @@ mod tests {
         );
         assert_eq!(
             verify().finish(&[ok(json!({"slug": "docs"}))]),
-            Err(ProviderError::Malformed("`uuid` is missing".into()))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "uuid".into()
+            )))
         );
         assert_eq!(
             verify().finish(&[ok(json!({"uuid": "kb1", "config": "x"}))]),
-            Err(ProviderError::Malformed(
-                "`config` should be an object".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "config".into(),
+                expected: Expected::Object
+            }))
         );
         assert_eq!(
             verify().finish(&[HttpResponse::new(404, "")]),
             Err(ProviderError::NotFound {
-                what: "Knowledge Box",
+                what: Resource::KnowledgeBox,
                 reason: None
             })
         );
@@ -631,27 +649,32 @@ mod tests {
         );
         let answer = json!({"user": {"user_id": "client1", "account_type": "stash-trial", "account_id": "acc1"}});
         let identity = call.finish(&[ok(answer)]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(identity.confirmation, "Validated NUA key client1");
+        assert_eq!(
+            text::english(&identity.confirmation),
+            "Validated NUA key client1."
+        );
         assert_eq!(identity.account.organizations, ["acc1"]);
 
         let verify = |v: Value| verify_nua_key(&key).and_then(|c| c.finish(&[ok(v)]));
         assert_eq!(
             verify(json!({"user": {"user_id": null, "account_type": "x", "account_id": "a"}})),
-            Err(ProviderError::Malformed(
-                "`user.user_id` should be text".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Wrong {
+                field: "user.user_id".into(),
+                expected: Expected::Text
+            }))
         );
         assert_eq!(
             verify(json!({"user": {"user_id": "u", "account_id": "a"}})),
-            Err(ProviderError::Malformed(
-                "`user.account_type` is missing".into()
-            ))
+            Err(ProviderError::Malformed(AnswerProblem::Missing(
+                "user.account_type".into()
+            )))
         );
 
         let url_safe = jwt(&json!({"iss": "https://x.example/?>>"}), &URL_SAFE);
         assert!(matches!(
             nua_issuer(&secret(&url_safe)),
-            Err(ProviderError::Invalid(m)) if m.contains("query")
+            Err(ProviderError::Invalid(m))
+                if text::english(&m) == "The NUA key's issuer: The address names a site and a path, without “?query” or “#fragment”."
         ));
         for bad in [
             "not-a-jwt",

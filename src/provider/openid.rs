@@ -25,9 +25,11 @@ use url::form_urlencoded;
 use url::Url;
 
 use super::http::{self, Obj};
-use super::{HttpRequest, HttpResponse, Method, ProviderError};
+use super::{AnswerProblem, HttpRequest, HttpResponse, Method, ProviderError, Resource};
 use crate::credential::{Account, Endpoint, Timestamp};
 use crate::header::Secret;
+use crate::text;
+use crate::text::Localize;
 
 /// What is asked for: an ID token (`openid`), a refresh token
 /// (`offline_access`), and a name to show (`profile`, `email`). A provider
@@ -63,24 +65,24 @@ pub fn read_discovery(
     if !response.is_success() {
         return Err(match response.status {
             404 => ProviderError::NotFound {
-                what: "the OpenID configuration (.well-known/openid-configuration)",
+                what: Resource::OpenIdConfiguration,
                 reason: None,
             },
-            _ => http::failure(response, "the OpenID configuration"),
+            _ => http::failure(response, Resource::OpenIdConfiguration),
         });
     }
     let body = http::json(response)?;
     let doc = Obj::of(&body, "")?;
     let named = doc.str("issuer")?;
     if named.trim_end_matches('/') != issuer.as_str() {
-        return Err(ProviderError::Invalid(format!(
-            "the identity provider calls itself `{}`, not the issuer entered; enter exactly that",
+        return Err(ProviderError::Invalid(text!(
+            "error_openid_issuer_mismatch",
             shorten(named)
         )));
     }
     let endpoint = |key: &str| -> Result<Endpoint, ProviderError> {
         Endpoint::new(doc.str(key)?)
-            .map_err(|e| ProviderError::Invalid(format!("the provider's `{key}`: {e}")))
+            .map_err(|e| ProviderError::Invalid(text!("error_openid_bad_endpoint", key, e.text())))
     };
     let authorization_endpoint = endpoint("authorization_endpoint")?;
     let token_endpoint = endpoint("token_endpoint")?;
@@ -91,10 +93,9 @@ pub fn read_discovery(
         .unwrap_or(&Value::Null)
     {
         if !methods.iter().any(|m| m.as_str() == Some("S256")) {
-            return Err(ProviderError::Unsupported(
-                "the identity provider does not support PKCE with S256, which Tokenward requires"
-                    .to_owned(),
-            ));
+            return Err(ProviderError::Unsupported(text!(
+                "error_unsupported_openid_pkce"
+            )));
         }
     }
     Ok(Discovery {
@@ -175,18 +176,17 @@ pub fn read_redirect(
     secrets: &LoginSecrets,
     issuer: Option<&str>,
 ) -> Result<String, ProviderError> {
-    let url = Url::parse(redirect).map_err(|_| ProviderError::LoginFailed {
-        reason: Some("the provider's redirect is not a web address".to_owned()),
-    })?;
+    let url = Url::parse(redirect)
+        .map_err(|_| ProviderError::LoginRefused(text!("error_login_redirect_not_url")))?;
     let mut without_query = url.clone();
     without_query.set_query(None);
     without_query.set_fragment(None);
     let expected = Url::parse(redirect_uri)
-        .map_err(|_| ProviderError::Invalid("the redirect URL is not a web address".to_owned()))?;
+        .map_err(|_| ProviderError::Invalid(text!("error_login_redirect_uri_not_url")))?;
     if without_query != expected {
-        return Err(ProviderError::LoginFailed {
-            reason: Some("the provider redirected somewhere else".to_owned()),
-        });
+        return Err(ProviderError::LoginRefused(text!(
+            "error_login_redirected_elsewhere"
+        )));
     }
     let param = |name: &str| {
         url.query_pairs()
@@ -203,28 +203,21 @@ pub fn read_redirect(
         });
     }
     if param("state").as_deref() != Some(secrets.state.as_str()) {
-        return Err(ProviderError::LoginFailed {
-            reason: Some(
-                "the answer does not belong to this login (its state differs), so it was ignored"
-                    .to_owned(),
-            ),
-        });
+        return Err(ProviderError::LoginRefused(text!(
+            "error_login_state_differs"
+        )));
     }
     if let (Some(iss), Some(issuer)) = (param("iss"), issuer) {
         if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(ProviderError::LoginFailed {
-                reason: Some(format!(
-                    "the answer comes from `{}`, not from this identity provider",
-                    shorten(&iss)
-                )),
-            });
+            return Err(ProviderError::LoginRefused(text!(
+                "error_login_other_issuer",
+                shorten(&iss)
+            )));
         }
     }
     param("code")
         .filter(|c| !c.is_empty())
-        .ok_or(ProviderError::LoginFailed {
-            reason: Some("the provider's redirect has no code".to_owned()),
-        })
+        .ok_or(ProviderError::LoginRefused(text!("error_login_no_code")))
 }
 
 /// `grant_type=authorization_code`, from a public client: the verifier
@@ -292,7 +285,7 @@ pub fn read_tokens(response: &HttpResponse) -> Result<Tokens, TokenRefusal> {
         let error = oauth_error(&response.body);
         return Err(match response.status {
             400 | 401 | 403 => TokenRefusal::Final(ProviderError::LoginFailed { reason: error }),
-            _ => TokenRefusal::Passing(http::failure(response, "the token endpoint")),
+            _ => TokenRefusal::Passing(http::failure(response, Resource::TokenEndpoint)),
         });
     }
     let bad = TokenRefusal::Final;
@@ -302,8 +295,8 @@ pub fn read_tokens(response: &HttpResponse) -> Result<Tokens, TokenRefusal> {
     // Absent (Nuclia's contract does not promise it) means Bearer.
     let token_type = doc.opt_str("token_type").map_err(bad)?.unwrap_or("Bearer");
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(bad(ProviderError::Unsupported(format!(
-            "the provider issued a `{}` token; Tokenward sends Bearer tokens only",
+        return Err(bad(ProviderError::Unsupported(text!(
+            "error_unsupported_token_type",
             shorten(token_type)
         ))));
     }
@@ -312,15 +305,18 @@ pub fn read_tokens(response: &HttpResponse) -> Result<Tokens, TokenRefusal> {
             .map_err(bad)?
             .map(|s| {
                 Secret::from_input(s).map_err(|_| {
-                    bad(http::malformed(format!(
-                        "`{key}` holds characters a header cannot carry"
+                    bad(http::malformed(AnswerProblem::FieldNotHeaderSafe(
+                        key.to_owned(),
                     )))
                 })
             })
             .transpose()
     };
-    let access =
-        secret("access_token")?.ok_or_else(|| bad(http::malformed("`access_token` is missing")))?;
+    let access = secret("access_token")?.ok_or_else(|| {
+        bad(http::malformed(AnswerProblem::Missing(
+            "access_token".into(),
+        )))
+    })?;
     let expires_in = match doc.get("expires_in") {
         Ok(Value::Number(n)) => n.as_i64().filter(|s| *s > 0),
         // Some providers send it as a string.
@@ -365,24 +361,23 @@ pub fn read_id_token(
     nonce: Option<&str>,
     now: Timestamp,
 ) -> Result<IdClaims, ProviderError> {
-    let invalid = |what: &str| ProviderError::LoginFailed {
-        reason: Some(format!("the ID token {what}")),
-    };
+    let invalid = ProviderError::LoginRefused;
     let mut parts = id_token.split('.');
     let (Some(_), Some(payload), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(invalid("is not a JWT"));
+        return Err(invalid(text!("error_id_token_not_jwt")));
     };
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
-        .map_err(|_| invalid("is not a JWT"))?;
-    let claims: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("is not a JWT"))?;
+        .map_err(|_| invalid(text!("error_id_token_not_jwt")))?;
+    let claims: Value =
+        serde_json::from_slice(&bytes).map_err(|_| invalid(text!("error_id_token_not_jwt")))?;
     let claim = |name: &str| claims.get(name).and_then(Value::as_str);
     // Compared as discovery is: an issuer written with a trailing `/` is
     // the same issuer.
     if claim("iss").map(|i| i.trim_end_matches('/')) != Some(issuer.trim_end_matches('/')) {
-        return Err(invalid("comes from another issuer"));
+        return Err(invalid(text!("error_id_token_other_issuer")));
     }
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => aud == client_id,
@@ -390,21 +385,21 @@ pub fn read_id_token(
         _ => false,
     };
     if !audience_ok {
-        return Err(invalid("was issued to another client"));
+        return Err(invalid(text!("error_id_token_other_client")));
     }
     if let Some(nonce) = nonce {
         if claim("nonce") != Some(nonce) {
-            return Err(invalid("does not belong to this login (its nonce differs)"));
+            return Err(invalid(text!("error_id_token_nonce_differs")));
         }
     }
     match claims.get("exp").and_then(Value::as_i64) {
         Some(exp) if exp + CLOCK_SKEW > now.0 => {}
-        Some(_) => return Err(invalid("has expired; check this computer's clock")),
-        None => return Err(invalid("has no expiry")),
+        Some(_) => return Err(invalid(text!("error_id_token_expired"))),
+        None => return Err(invalid(text!("error_id_token_no_expiry"))),
     }
     let subject = claim("sub")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("names no subject"))?
+        .ok_or_else(|| invalid(text!("error_id_token_no_subject")))?
         .to_owned();
     let user = claim("preferred_username")
         .or(claim("name"))
@@ -517,12 +512,14 @@ mod tests {
         let other = read(
             json!({"issuer": "https://evil.example", "authorization_endpoint": "https://evil.example/a", "token_endpoint": "https://evil.example/t"}),
         );
-        assert!(matches!(other, Err(ProviderError::Invalid(m)) if m.contains("evil.example")));
+        assert!(
+            matches!(other, Err(ProviderError::Invalid(m)) if text::english(&m).contains("“https://evil.example”"))
+        );
         let plain = read(
             json!({"issuer": ISSUER, "authorization_endpoint": "http://idp.example/a", "token_endpoint": format!("{ISSUER}/t")}),
         );
         assert!(
-            matches!(plain, Err(ProviderError::Invalid(m)) if m.contains("authorization_endpoint"))
+            matches!(plain, Err(ProviderError::Invalid(m)) if text::english(&m).starts_with("The provider's “authorization_endpoint”: Plain http"))
         );
         let no_s256 = read(
             json!({"issuer": ISSUER, "authorization_endpoint": format!("{ISSUER}/a"), "token_endpoint": format!("{ISSUER}/t"), "code_challenge_methods_supported": ["plain"]}),
@@ -580,6 +577,7 @@ mod tests {
         );
         let reason = |url: &str| match read_redirect(url, REDIRECT, &s, Some(ISSUER)) {
             Err(ProviderError::LoginFailed { reason: Some(r) }) => r,
+            Err(ProviderError::LoginRefused(why)) => text::english(&why),
             other => panic!("{other:?}"),
         };
         assert!(reason(&format!("{REDIRECT}?code=c0de&state=other")).contains("state differs"));
@@ -685,7 +683,7 @@ mod tests {
             r#"{"access_token":"a\r\nX-Evil: 1","token_type":"bearer"}"#,
         );
         assert!(
-            matches!(read_tokens(&crlf), Err(TokenRefusal::Final(ProviderError::Malformed(m))) if !m.contains("Evil"))
+            matches!(read_tokens(&crlf), Err(TokenRefusal::Final(ProviderError::Malformed(m))) if !m.to_string().contains("Evil") && !text::english(&m.text()).contains("Evil"))
         );
     }
 
@@ -703,7 +701,7 @@ mod tests {
                 c.extend(change);
             }
             match read_id_token(&jwt(claims), ISSUER, "tokenward", nonce, NOW) {
-                Err(ProviderError::LoginFailed { reason: Some(r) }) => r,
+                Err(ProviderError::LoginRefused(why)) => text::english(&why),
                 other => panic!("{other:?}"),
             }
         };

@@ -6,8 +6,8 @@
 //! answers garbage leaves stored state exactly as it was.
 
 use super::{
-    accounts_response, error_response, mutate, Platform, RuleEngine, ServiceError, StateStore,
-    Transport,
+    accounts_response, error_response, mutate, redacted, Platform, RuleEngine, ServiceError,
+    StateStore, Transport,
 };
 use crate::credential::{Credential, CredentialId, CredentialKind, Endpoint, Timestamp, Validity};
 use crate::header::Secret;
@@ -17,6 +17,8 @@ use crate::message::{
 };
 use crate::provider::{self, nuclia, site, Call, HttpResponse, Provider, TokenSpec};
 use crate::store::State;
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// Sends a call's requests in order, stopping at the first answer that is
 /// not 2xx (the parser reports the first failure), and parses the answers.
@@ -44,10 +46,23 @@ pub(super) async fn run<T: 'static, X: Transport>(
         .map_err(|source| ServiceError::Provider { provider, source })
 }
 
+/// The origin of `url`; empty (said as "the provider") if it has none.
 fn origin_of(url: &str) -> String {
     url::Url::parse(url)
         .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| "the provider".to_owned())
+        .unwrap_or_default()
+}
+
+/// Two sentences, the second when there is one.
+fn then(first: Text, second: Option<Text>) -> Text {
+    match second {
+        Some(second) => text!("notice_joined", first, second),
+        None => first,
+    }
+}
+
+fn ids_exhausted() -> ServiceError {
+    ServiceError::Invalid(text!("error_account_ids_exhausted"))
 }
 
 fn provider_error(provider: Provider, source: provider::ProviderError) -> ServiceError {
@@ -65,8 +80,10 @@ fn kind_for(provider: Provider, kind: &str) -> Result<CredentialKind, ServiceErr
         (_, "userToken") => CredentialKind::UserToken,
         (_, "" | "personalAccessToken") => CredentialKind::PersonalAccessToken,
         (p, other) => {
-            return Err(ServiceError::Invalid(format!(
-                "{p} has no credential of kind `{other}`"
+            return Err(ServiceError::Invalid(text!(
+                "error_account_unknown_kind",
+                p.name(),
+                other
             )))
         }
     })
@@ -90,9 +107,9 @@ pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
                 nuclia::nua_issuer(&secret).map_err(|e| provider_error(provider, e))?
             }
             _ if provider == Provider::Custom && login.endpoint.trim().is_empty() => {
-                return Err(ServiceError::Invalid(
-                    "enter the address of the site this credential is for".to_owned(),
-                ))
+                return Err(ServiceError::Invalid(text!(
+                    "error_account_custom_no_address"
+                )))
             }
             _ => Endpoint::parse(provider, &login.endpoint)?,
         };
@@ -105,15 +122,12 @@ pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
     let now = platform.clock.now;
     let confirmation = if provider == Provider::Custom {
         credential.info.name = login.name.trim().to_owned();
-        format!(
-            "Saved {} for {}",
-            if credential.info.name.is_empty() {
-                "the credential"
-            } else {
-                credential.info.name.as_str()
-            },
-            credential.info.endpoint.as_str()
-        )
+        let endpoint = credential.info.endpoint.as_str();
+        if credential.info.name.is_empty() {
+            text!("notice_custom_saved", endpoint)
+        } else {
+            text!("notice_custom_saved_named", &credential.info.name, endpoint)
+        }
     } else {
         let identity = match provider::who_am_i(&credential) {
             Ok(call) => run(platform.transport, provider, call).await,
@@ -159,10 +173,7 @@ pub(super) async fn login<S: StateStore, E: RuleEngine, T: Transport>(
             }
             Ok(id)
         }
-        None => s
-            .credentials
-            .add(credential)
-            .ok_or_else(|| ServiceError::Invalid("no more credential ids are available".into())),
+        None => s.credentials.add(credential).ok_or_else(ids_exhausted),
     })
     .await;
     match saved {
@@ -175,7 +186,7 @@ fn tokens_view(
     state: &State,
     credential: &Credential,
     remote: Option<Vec<provider::RemoteToken>>,
-    note: Option<String>,
+    note: Option<Text>,
     now: Timestamp,
 ) -> TokensView {
     let info = &credential.info;
@@ -282,9 +293,8 @@ async fn refused_answer<S: StateStore, E: RuleEngine, T: Transport>(
         ..
     } = error
     {
-        let why = reason
-            .clone()
-            .unwrap_or_else(|| "the provider refused the token".to_owned());
+        // The provider's words, or its status: pages say the rest.
+        let why = reason.clone().unwrap_or_else(|| "401".to_owned());
         // A failed write leaves the mark for the next refusal; the answer
         // still carries the provider's error.
         let _ = mark_refused(platform, state, id, Some(why)).await;
@@ -334,9 +344,7 @@ pub(super) async fn create_token<S: StateStore, E: RuleEngine, T: Transport>(
     let credential = new.into_credential(0, &creator.info, &spec, now);
     let secret = credential.secret.expose().to_owned();
     let added = mutate(platform, &mut state, |s| {
-        s.credentials
-            .add(credential)
-            .ok_or_else(|| ServiceError::Invalid("no more credential ids are available".into()))
+        s.credentials.add(credential).ok_or_else(ids_exhausted)
     })
     .await;
     match added {
@@ -349,12 +357,7 @@ pub(super) async fn create_token<S: StateStore, E: RuleEngine, T: Transport>(
         },
         // The provider has the token but we could not keep it: say so, so
         // the user can delete it there rather than leave it unknown.
-        Err(e) => Response::Error {
-            message: format!(
-                "{provider} created the token “{name}”, but it could not be kept here ({}); delete it at {provider} or try again",
-                super::redact(&e.to_string(), &state)
-            ),
-        },
+        Err(e) => not_kept(provider, &name, &e, &state),
     }
 }
 
@@ -373,20 +376,17 @@ pub(super) async fn renew_token<S: StateStore, E: RuleEngine, T: Transport>(
     };
     let provider = old.info.provider;
     let Some(creator) = state.credentials.creator_for(id, now).cloned() else {
-        return error_response(
-            &ServiceError::Invalid(format!(
-                "{} cannot be renewed here: a new token is made by the login of its account; \
-                 log in to {provider}{} first, then try again",
-                credential_label(&old.info),
-                old.info
-                    .account
-                    .user
-                    .as_deref()
-                    .map(|u| format!(" as {u}"))
-                    .unwrap_or_default()
-            )),
-            &state,
-        );
+        let label = credential_label(&old.info);
+        let needs = match old.info.account.user.as_deref() {
+            Some(user) => text!(
+                "error_account_renew_needs_login_as",
+                label,
+                provider.name(),
+                user
+            ),
+            None => text!("error_account_renew_needs_login", label, provider.name()),
+        };
+        return error_response(&ServiceError::Invalid(needs), &state);
     };
     let spec = TokenSpec::successor(&old.info, now);
     let created = match provider::create_token(&creator, &spec, platform.clock) {
@@ -424,40 +424,58 @@ pub(super) async fn renew_token<S: StateStore, E: RuleEngine, T: Transport>(
     .await;
     let headers = match renewed {
         Ok(headers) => headers,
-        Err(e) => {
-            return Response::Error {
-                message: format!(
-                    "{provider} created the token “{name}”, but it could not be kept here ({}); delete it at {provider} or try again",
-                    super::redact(&e.to_string(), &state)
-                ),
-            }
-        }
+        Err(e) => return not_kept(provider, &name, &e, &state),
     };
-    let mut notice = format!(
-        "Created “{name}”{} and put it in {} in place of “{}”.",
-        expires
-            .map(|e| format!(" (expires on {})", e.date()))
-            .unwrap_or_default(),
-        match headers {
-            1 => "1 header".to_owned(),
-            n => format!("{n} headers"),
-        },
-        old.info.name
-    );
+    let old_name = &old.info.name;
+    let created = match (expires, headers) {
+        (None, 1) => text!("notice_renewed_one_header", &name, old_name),
+        (None, n) => text!("notice_renewed_headers", &name, n, old_name),
+        (Some(e), 1) => text!(
+            "notice_renewed_one_header_expiring",
+            &name,
+            e.date(),
+            old_name
+        ),
+        (Some(e), n) => text!(
+            "notice_renewed_headers_expiring",
+            &name,
+            e.date(),
+            n,
+            old_name
+        ),
+    };
     // The old token is of no use any more; deleting it is hygiene, and a
     // failure loses nothing.
+    let mut old_deleted = None;
     if let Some(remote_id) = old.info.remote_id.as_deref() {
         let deleted = match provider::delete_token(&creator, remote_id) {
             Ok(call) => run(platform.transport, provider, call).await.is_ok(),
             Err(_) => false,
         };
-        notice.push_str(&if deleted {
-            format!(" The old one was deleted at {provider}.")
+        old_deleted = Some(if deleted {
+            text!("notice_renewed_old_deleted", provider.name())
         } else {
-            format!(" The old one could not be deleted at {provider}; delete it there.")
+            text!("notice_renewed_old_not_deleted", provider.name())
         });
     }
+    let notice = then(created, old_deleted);
     accounts_response(&state, now, Some(notice), Some(id))
+}
+
+/// The provider made token `name`, but it could not be stored: said, so
+/// the user can delete it there rather than leave it unknown.
+fn not_kept(provider: Provider, name: &str, error: &ServiceError, state: &State) -> Response {
+    Response::Error {
+        message: redacted(
+            text!(
+                "error_account_created_not_kept",
+                provider.name(),
+                name,
+                error.text()
+            ),
+            state,
+        ),
+    }
 }
 
 /// Deletes the token at the provider; a stored copy of it is forgotten with
@@ -484,10 +502,10 @@ pub(super) async fn delete_token<S: StateStore, E: RuleEngine, T: Transport>(
         .credentials
         .matching_remote(&credential.info, &remote_id)
         .map(|c| c.info.id);
-    let mut notice = format!("Deleted the token at {provider}.");
+    let mut notice = text!("notice_token_deleted", provider.name());
     if let Some(stored) = stored {
         match mutate(platform, &mut state, |s| Ok(forget(s, stored))).await {
-            Ok(rules) => notice.push_str(&removed_rules(rules)),
+            Ok(rules) => notice = then(notice, removed_rules(rules)),
             Err(e) => return error_response(&e, &state),
         }
     }
@@ -500,11 +518,11 @@ fn forget(state: &mut State, id: CredentialId) -> usize {
     state.book.forget_credential(id).len()
 }
 
-fn removed_rules(count: usize) -> String {
+fn removed_rules(count: usize) -> Option<Text> {
     match count {
-        0 => String::new(),
-        1 => " 1 rule that used it was removed.".to_owned(),
-        n => format!(" {n} rules that used it were removed."),
+        0 => None,
+        1 => Some(text!("notice_rule_removed")),
+        n => Some(text!("notice_rules_removed", n)),
     }
 }
 
@@ -521,18 +539,23 @@ pub(super) async fn logout<S: StateStore, E: RuleEngine, T: Transport>(
     };
     let provider = credential.info.provider;
     let label = credential_label(&credential.info);
-    let mut notice = format!("Logged out of {label}.");
+    let mut notice = text!("notice_logged_out", &label);
     if let Some(call) = provider::logout(&credential) {
         if let Err(e) = run(platform.transport, provider, call).await {
-            notice = format!(
-                "Forgot {label} here, but {provider} could not be told ({}).",
-                super::redact(&e.to_string(), &state)
+            notice = redacted(
+                text!(
+                    "notice_logged_out_untold",
+                    &label,
+                    provider.name(),
+                    e.text()
+                ),
+                &state,
             );
         }
     }
     match mutate(platform, &mut state, |s| Ok(forget(s, id))).await {
         Ok(rules) => {
-            notice.push_str(&removed_rules(rules));
+            let notice = then(notice, removed_rules(rules));
             accounts_response(&state, platform.clock.now, Some(notice), None)
         }
         Err(e) => error_response(&e, &state),
@@ -565,9 +588,9 @@ pub(super) fn copy_helpers(
         Some(id) => match state.credentials.get(id) {
             Some(c) if c.validity(now) == Validity::Expired => {
                 return Response::Error {
-                    message: format!(
-                        "{} has expired; create a new one",
-                        credential_label(&c.info)
+                    message: redacted(
+                        text!("error_account_copy_expired", credential_label(&c.info)),
+                        state,
                     ),
                 }
             }
@@ -590,6 +613,7 @@ pub(crate) mod tests {
     use crate::message::{LoginDraft, Request, Response};
     use crate::provider::site::SuggestedHeader;
     use crate::provider::{Expiry, HttpResponse, Provider, TokenSpec};
+    use crate::text::english;
 
     pub(crate) const TOKEN: &str = "yatai-token-0123456789";
 
@@ -691,8 +715,8 @@ pub(crate) mod tests {
             panic!("{response:?}")
         };
         assert_eq!(
-            view.notice.as_deref(),
-            Some("Logged in as alice@example.com at acme organization")
+            view.notice.as_ref().map(english).as_deref(),
+            Some("Logged in as alice@example.com at acme organization.")
         );
         let stored = fakes.state();
         let c = &stored.credentials.all()[0];
@@ -805,22 +829,22 @@ pub(crate) mod tests {
             (
                 401,
                 r#"{"error":"bad credentials"}"#,
-                "BentoCloud: the provider refused the token",
+                "BentoCloud: The provider refused the token: bad credentials",
             ),
             (
                 500,
                 "oops",
-                "BentoCloud: the provider had an error (HTTP 500)",
+                "BentoCloud: The provider had an error (HTTP 500); try again later.",
             ),
             (
                 200,
                 "<html>not json</html>",
-                "BentoCloud: the provider's answer could not be read",
+                "BentoCloud: The provider's answer could not be read: The answer is not JSON.",
             ),
             (
                 200,
                 r#"{"name": 3}"#,
-                "BentoCloud: the provider's answer could not be read",
+                "BentoCloud: The provider's answer could not be read: The field “email” is missing.",
             ),
         ] {
             let fakes = bento();
@@ -832,7 +856,8 @@ pub(crate) mod tests {
             });
             match response {
                 Response::Error { message } => {
-                    assert!(message.starts_with(expected), "{status}: {message}");
+                    let message = english(&message);
+                    assert_eq!(message, expected, "{status}");
                     assert!(!message.contains(TOKEN));
                 }
                 other => panic!("{status}: {other:?}"),
@@ -845,7 +870,7 @@ pub(crate) mod tests {
             login: login_draft(TOKEN),
         });
         assert!(
-            matches!(&response, Response::Error { message } if message.starts_with("could not reach http://127.0.0.1:9000")),
+            matches!(&response, Response::Error { message } if english(message).starts_with("Could not reach http://127.0.0.1:9000: ")),
             "{response:?}"
         );
         assert_eq!(*fakes.store.saves.borrow(), 0);
@@ -855,25 +880,28 @@ pub(crate) mod tests {
     fn bad_input_is_refused_before_any_request() {
         let fakes = bento();
         for (draft, expected) in [
-            (login_draft("a\nb"), "the token:"),
+            (
+                login_draft("a\nb"),
+                "The token: The secret contains a line break",
+            ),
             (
                 LoginDraft {
                     endpoint: "http://example.com".into(),
                     ..login_draft(TOKEN)
                 },
-                "plain http",
+                "Plain http would send the token unencrypted",
             ),
             (
                 LoginDraft {
                     kind: "nuaKey".into(),
                     ..login_draft(TOKEN)
                 },
-                "BentoCloud has no credential of kind",
+                "BentoCloud has no credential of kind “nuaKey”.",
             ),
         ] {
             let response = fakes.handle(Request::Login { login: draft });
             assert!(
-                matches!(&response, Response::Error { message } if message.contains(expected)),
+                matches!(&response, Response::Error { message } if english(message).starts_with(expected)),
                 "{response:?}"
             );
         }
@@ -1032,7 +1060,7 @@ pub(crate) mod tests {
             panic!("{response:?}")
         };
         assert_eq!(
-            view.notice.as_deref(),
+            view.notice.as_ref().map(english).as_deref(),
             Some("Logged out of BentoCloud: alice. 1 rule that used it was removed.")
         );
         assert!(fakes.state().credentials.all().is_empty());
@@ -1093,7 +1121,7 @@ pub(crate) mod tests {
         let Response::Accounts(view) = response else {
             panic!("{response:?}")
         };
-        let notice = view.notice.unwrap_or_default();
+        let notice = view.notice.as_ref().map(english).unwrap_or_default();
         assert!(
             notice.starts_with("Created “ci-2026-01-26”") && notice.contains("put it in 2 headers"),
             "{notice}"
@@ -1144,8 +1172,9 @@ pub(crate) mod tests {
         let Response::Error { message } = response else {
             panic!("{response:?}")
         };
+        let message = english(&message);
         assert!(
-            message.contains("log in to BentoCloud as alice first"),
+            message.contains("Log in to BentoCloud as alice first"),
             "{message}"
         );
         assert_eq!(*fakes.store.value.borrow(), before);
@@ -1225,8 +1254,8 @@ pub(crate) mod tests {
             .and_then(|r| r.headers[0].credential.clone())
             .and_then(|c| c.problem);
         assert_eq!(
-            problem.as_deref(),
-            Some("Hugging Face: https://huggingface.co expired on 2025-12-18, so this header is not sent; create a new one")
+            problem.as_ref().map(english).as_deref(),
+            Some("Hugging Face: https://huggingface.co expired on 2025-12-18, so this header is not sent. Create a new one.")
         );
     }
 

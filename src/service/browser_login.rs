@@ -31,13 +31,16 @@ use serde::{Deserialize, Serialize};
 
 use super::oauth::{self, OAuthLogin};
 use super::{
-    account, error_response, Platform, RuleEngine, ServiceError, StateStore, StreamRead, Transport,
+    account, error_response, redacted, Platform, RuleEngine, ServiceError, StateStore, StreamRead,
+    Transport,
 };
 use crate::credential::{Endpoint, Timestamp};
 use crate::message::{BrowserLoginView, LoginDraft, Response};
 use crate::provider::jina::{self, LoginEvent};
-use crate::provider::{bentocloud, Provider, ProviderError};
+use crate::provider::{bentocloud, AnswerProblem, Provider, ProviderError};
 use crate::store::State;
+use crate::text;
+use crate::text::{Localize, Text};
 
 /// How long the user has to approve: generous for a person, bounded for a
 /// background that would otherwise poll forever.
@@ -65,7 +68,7 @@ pub(crate) struct PendingLogin {
     /// `pending`, `done` or `failed`.
     pub(crate) state: String,
     #[serde(default)]
-    pub(crate) message: Option<String>,
+    pub(crate) message: Option<Text>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -81,7 +84,7 @@ impl PendingLogin {
     /// Ends the login with `outcome` (`done` or `failed`): what could still
     /// be exchanged for a token (the code, the stream, the OAuth values) is
     /// dropped.
-    fn end(&mut self, transport: &impl Transport, outcome: &str, message: String) {
+    fn end(&mut self, transport: &impl Transport, outcome: &str, message: Text) {
         self.code = None;
         self.oauth = None;
         if let Some(id) = self.stream.take() {
@@ -188,18 +191,25 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
                 (page, None, None)
             }
             _ => {
-                return Err(ServiceError::Invalid(format!(
-                    "{} logs in with a pasted token here; browser login is for BentoCloud, \
-                     Jina AI, Nuclia and OpenID Connect",
+                return Err(ServiceError::Invalid(text!(
+                    "error_browser_login_unsupported",
                     provider.name()
                 )))
             }
         };
-        let verb = if code.is_some() { "Approve" } else { "Finish" };
-        let place = if provider == Provider::OpenId {
-            "login window".to_owned()
-        } else {
-            format!("{} tab", provider.name())
+        let minutes = LOGIN_WINDOW_SECONDS / 60;
+        let waiting = match (code.is_some(), provider) {
+            (_, Provider::OpenId) => text!("notice_browser_login_finish_in_window", minutes),
+            (true, _) => text!(
+                "notice_browser_login_approve_in_tab",
+                provider.name(),
+                minutes
+            ),
+            (false, _) => text!(
+                "notice_browser_login_finish_in_tab",
+                provider.name(),
+                minutes
+            ),
         };
         let login = PendingLogin {
             provider,
@@ -210,10 +220,7 @@ pub(super) async fn start<S: StateStore, E: RuleEngine, T: Transport>(
             oauth: oauth_login,
             deadline: Timestamp(platform.clock.now.0 + LOGIN_WINDOW_SECONDS),
             state: "pending".to_owned(),
-            message: Some(format!(
-                "{verb} the login in the {place} that opened; waiting up to {} minutes",
-                LOGIN_WINDOW_SECONDS / 60
-            )),
+            message: Some(waiting),
         };
         write(platform.store, Some(&login)).await?;
         Ok(login)
@@ -267,7 +274,7 @@ async fn open_jina_stream<S, E, T: Transport>(
                 Some(LoginEvent::Redirect(url)) => return Ok(url),
                 Some(LoginEvent::Authorize(_)) => {
                     return Err(failed(ProviderError::Malformed(
-                        "the login was authorized before its page was opened".to_owned(),
+                        AnswerProblem::AuthorizedBeforePage,
                     )))
                 }
                 None => {}
@@ -277,9 +284,9 @@ async fn open_jina_stream<S, E, T: Transport>(
             break;
         }
     }
-    Err(failed(ProviderError::LoginFailed {
-        reason: Some("no login page came".to_owned()),
-    }))
+    Err(failed(ProviderError::LoginRefused(text!(
+        "error_login_no_page"
+    ))))
 }
 
 /// One poll: gives up past the deadline, finishes the login once the
@@ -318,7 +325,7 @@ pub(super) async fn poll<S: StateStore, E: RuleEngine, T: Transport>(
             let (outcome, message) = log_in(platform, &state, &login, token).await;
             login.end(platform.transport, outcome, message);
         }
-        Some(Err(e)) => login.end(platform.transport, "failed", e.to_string()),
+        Some(Err(e)) => login.end(platform.transport, "failed", redacted(e.text(), &state)),
     }
     settle(platform.store, &state, &login).await
 }
@@ -340,9 +347,9 @@ async fn poll_bentocloud<S, E, T: Transport>(
         .transpose()
 }
 
-fn too_late(provider: Provider) -> String {
-    format!(
-        "{} saw no approval within {} minutes; nothing was changed. Start again to log in.",
+fn too_late(provider: Provider) -> Text {
+    text!(
+        "error_browser_login_too_late",
         provider.name(),
         LOGIN_WINDOW_SECONDS / 60
     )
@@ -355,7 +362,7 @@ async fn log_in<S: StateStore, E: RuleEngine, T: Transport>(
     state: &State,
     login: &PendingLogin,
     token: crate::header::Secret,
-) -> (&'static str, String) {
+) -> (&'static str, Text) {
     let draft = LoginDraft {
         provider: login.provider,
         kind: String::new(),
@@ -366,10 +373,10 @@ async fn log_in<S: StateStore, E: RuleEngine, T: Transport>(
     match account::login(platform, state.clone(), draft).await {
         Response::Accounts(view) => (
             "done",
-            view.notice.unwrap_or_else(|| "Logged in".to_owned()),
+            view.notice.unwrap_or_else(|| text!("notice_logged_in")),
         ),
         Response::Error { message } => ("failed", message),
-        _ => ("failed", "the login did not finish".to_owned()),
+        _ => ("failed", text!("error_provider_login_failed")),
     }
 }
 
@@ -389,10 +396,8 @@ async fn poll_jina_stream<S, E, T: Transport>(
         StreamRead::Lines(lines) => (lines, false),
         StreamRead::Ended(lines) => (lines, true),
         StreamRead::Gone => {
-            return Some(Err(ServiceError::Invalid(format!(
-                "the {} login was interrupted: the browser stopped Tokenward's background \
-                 while it waited, and the login cannot be resumed; nothing was changed. Start \
-                 again to log in.",
+            return Some(Err(ServiceError::Invalid(text!(
+                "error_browser_login_interrupted",
                 provider.name()
             ))))
         }
@@ -420,9 +425,9 @@ async fn poll_jina_stream<S, E, T: Transport>(
         }
     }
     ended.then(|| {
-        Err(failed(ProviderError::LoginFailed {
-            reason: Some("the provider closed the login before it was authorized".to_owned()),
-        }))
+        Err(failed(ProviderError::LoginRefused(text!(
+            "error_login_closed_early"
+        ))))
     })
 }
 
@@ -453,17 +458,17 @@ pub(super) async fn finish_web_auth_flow<S: StateStore, E: RuleEngine, T: Transp
             .await
         }
         (Some(_), Err(e)) => Err(e.into()),
-        (None, _) => Err(ServiceError::Invalid(format!(
-            "the login window closed before the login finished{}; nothing was changed. Start \
-             again to log in.",
-            error
-                .map(|e| format!(" ({})", e.chars().take(200).collect::<String>()))
-                .unwrap_or_default()
-        ))),
+        (None, _) => Err(ServiceError::Invalid(match error {
+            Some(e) => text!(
+                "error_browser_login_window_closed_because",
+                e.chars().take(200).collect::<String>()
+            ),
+            None => text!("error_browser_login_window_closed"),
+        })),
     };
     match outcome {
         Ok(confirmation) => login.end(platform.transport, "done", confirmation),
-        Err(e) => login.end(platform.transport, "failed", e.to_string()),
+        Err(e) => login.end(platform.transport, "failed", redacted(e.text(), &state)),
     }
     settle(platform.store, &state, &login).await
 }
@@ -500,6 +505,11 @@ mod tests {
     use super::*;
     use crate::message::Request;
     use crate::provider::HttpResponse;
+    use crate::text::english;
+
+    fn said(message: &Option<Text>) -> String {
+        message.as_ref().map(english).unwrap_or_default()
+    }
 
     fn view(response: Response) -> BrowserLoginView {
         match response {
@@ -555,8 +565,8 @@ mod tests {
         let done = view(fakes.handle(Request::PollBrowserLogin));
         assert_eq!(done.state, "done");
         assert_eq!(
-            done.message.as_deref(),
-            Some("Logged in as alice@example.com at acme organization")
+            done.message.as_ref().map(english).as_deref(),
+            Some("Logged in as alice@example.com at acme organization.")
         );
         assert_eq!(fakes.state().credentials.all()[0].secret.expose(), TOKEN);
         // Over: no more polls reach the provider, and the code is gone.
@@ -592,11 +602,7 @@ mod tests {
         )));
         assert_eq!(failed.state, "failed");
         assert!(
-            failed
-                .message
-                .as_deref()
-                .unwrap_or_default()
-                .contains("within 5 minutes"),
+            said(&failed.message).contains("within 5 minutes"),
             "{failed:?}"
         );
         assert_eq!(
@@ -695,8 +701,8 @@ mod tests {
         let done = view(fakes.handle(Request::PollBrowserLogin));
         assert_eq!(done.state, "done", "{done:?}");
         assert_eq!(
-            done.message.as_deref(),
-            Some("Logged in to Jina AI as alice (username: alice-liddell)")
+            done.message.as_ref().map(english).as_deref(),
+            Some("Logged in to Jina AI as alice (username: alice-liddell).")
         );
         let grant = t
             .sent
@@ -734,7 +740,7 @@ mod tests {
         fakes.transport.stop_worker();
         let failed = view(fakes.handle(Request::PollBrowserLogin));
         assert_eq!(failed.state, "failed");
-        let message = failed.message.unwrap_or_default();
+        let message = said(&failed.message);
         assert!(message.contains("interrupted"), "{message}");
         assert!(fakes.state().credentials.all().is_empty());
     }
@@ -750,8 +756,8 @@ mod tests {
         let failed = view(fakes.handle(Request::PollBrowserLogin));
         assert_eq!(failed.state, "failed");
         assert_eq!(
-            failed.message.as_deref(),
-            Some("Jina AI: the login did not finish: access denied")
+            failed.message.as_ref().map(english).as_deref(),
+            Some("Jina AI: The login did not finish: access denied")
         );
 
         // The stream ends without an authorization.
@@ -786,10 +792,7 @@ mod tests {
             &late,
             Request::PollBrowserLogin,
         )));
-        assert!(failed
-            .message
-            .unwrap_or_default()
-            .contains("within 5 minutes"));
+        assert!(said(&failed.message).contains("within 5 minutes"));
         assert!(fakes.transport.open_streams().is_empty());
 
         // Cancel closes the stream; a late authorization is never granted.

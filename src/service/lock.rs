@@ -14,6 +14,8 @@ use super::{
 use crate::message::{Response, VaultView};
 use crate::protection::{Protection, IDLE_CHOICES};
 use crate::store::State;
+use crate::text;
+use crate::text::Text;
 use crate::vault::{VaultError, VaultHeader, VaultKey};
 
 /// The shortest passphrase accepted for a new vault. Argon2id makes each
@@ -23,8 +25,9 @@ pub const MIN_PASSPHRASE_CHARS: usize = 10;
 
 fn check_new_passphrase(passphrase: &str) -> Result<(), ServiceError> {
     if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-        return Err(ServiceError::Invalid(format!(
-            "choose a passphrase of at least {MIN_PASSPHRASE_CHARS} characters; nothing was changed"
+        return Err(ServiceError::Invalid(text!(
+            "error_lock_passphrase_too_short",
+            MIN_PASSPHRASE_CHARS
         )));
     }
     Ok(())
@@ -32,8 +35,9 @@ fn check_new_passphrase(passphrase: &str) -> Result<(), ServiceError> {
 
 fn check_idle(minutes: Option<u32>) -> Result<(), ServiceError> {
     match minutes {
-        Some(m) if !IDLE_CHOICES.contains(&m) => Err(ServiceError::Invalid(format!(
-            "lock after {m} minutes is not one of the choices; nothing was changed"
+        Some(m) if !IDLE_CHOICES.contains(&m) => Err(ServiceError::Invalid(text!(
+            "error_lock_idle_not_a_choice",
+            m
         ))),
         _ => Ok(()),
     }
@@ -43,7 +47,7 @@ fn check_idle(minutes: Option<u32>) -> Result<(), ServiceError> {
 /// state, so the page sees what the browser now does.
 async fn settle<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
-    notice: String,
+    notice: Text,
 ) -> Response {
     let state = match load(platform.store).await {
         Ok(state) => state,
@@ -52,7 +56,7 @@ async fn settle<S: StateStore, E: RuleEngine, T: Transport>(
     if let Err(e) = apply(platform.store, platform.engine, &state, platform.clock.now).await {
         return error_response(&e, &state);
     }
-    Response::Vault(VaultView::of(&state, Some(notice)))
+    Response::Vault(VaultView::of(&state, Some(notice), platform.clock.now))
 }
 
 async fn keep_key<S: StateStore>(store: &S, key: &VaultKey) -> Result<(), ServiceError> {
@@ -85,9 +89,7 @@ pub(super) async fn protect<S: StateStore, E: RuleEngine, T: Transport>(
 ) -> Response {
     let result = async {
         if state.protection.is_protected() {
-            return Err(ServiceError::Invalid(
-                "Tokenward is already protected by a passphrase; change it instead".to_owned(),
-            ));
+            return Err(ServiceError::Invalid(text!("error_lock_already_protected")));
         }
         check_new_passphrase(passphrase)?;
         check_idle(idle_minutes)?;
@@ -108,15 +110,7 @@ pub(super) async fn protect<S: StateStore, E: RuleEngine, T: Transport>(
     }
     .await;
     match result {
-        Ok(()) => {
-            settle(
-                platform,
-                "Protected: tokens are encrypted with your passphrase, and headers are sent \
-                 until you lock or close the browser"
-                    .to_owned(),
-            )
-            .await
-        }
+        Ok(()) => settle(platform, text!("notice_vault_protected")).await,
         Err(e) => error_response(&e, &state),
     }
 }
@@ -130,29 +124,32 @@ pub(super) async fn unlock<S: StateStore, E: RuleEngine, T: Transport>(
 ) -> Response {
     let Some(header) = state.protection.header() else {
         return error_response(
-            &ServiceError::Invalid("Tokenward has no passphrase to unlock".to_owned()),
+            &ServiceError::Invalid(text!("error_lock_nothing_to_unlock")),
             &state,
         );
     };
     if !state.locked {
-        return Response::Vault(VaultView::of(&state, Some("Already unlocked".to_owned())));
+        return Response::Vault(VaultView::of(
+            &state,
+            Some(text!("notice_vault_already_unlocked")),
+            platform.clock.now,
+        ));
     }
-    let waiting = state.waiting_for_unlock().len();
+    let waiting = state.waiting_for_unlock(platform.clock.now).len();
     let result = match header.unlock(passphrase) {
         Ok(key) => keep_key(platform.store, &key).await,
-        Err(VaultError::WrongPassphrase) => Err(ServiceError::Invalid(
-            "that passphrase is not the one Tokenward was locked with; it is still locked"
-                .to_owned(),
-        )),
+        Err(VaultError::WrongPassphrase) => Err(ServiceError::Invalid(text!(
+            "error_lock_unlock_wrong_passphrase"
+        ))),
         Err(e) => Err(e.into()),
     };
     match result {
         Ok(()) => {
-            let sites = match waiting {
-                1 => "1 site gets its header again".to_owned(),
-                n => format!("{n} sites get their headers again"),
+            let notice = match waiting {
+                1 => text!("notice_vault_unlocked_one_site"),
+                n => text!("notice_vault_unlocked_sites", n),
             };
-            settle(platform, format!("Unlocked: {sites}")).await
+            settle(platform, notice).await
         }
         Err(e) => error_response(&e, &state),
     }
@@ -166,9 +163,7 @@ pub(super) async fn lock<S: StateStore, E: RuleEngine, T: Transport>(
 ) -> Response {
     if !state.protection.is_protected() {
         return error_response(
-            &ServiceError::Invalid(
-                "set a passphrase first: without one there is nothing to lock".to_owned(),
-            ),
+            &ServiceError::Invalid(text!("error_lock_nothing_to_lock")),
             &state,
         );
     }
@@ -181,11 +176,7 @@ pub(super) async fn lock<S: StateStore, E: RuleEngine, T: Transport>(
     if let Err(e) = platform.store.set_tab_rules(&no_tab_rules).await {
         return error_response(&ServiceError::SessionKey(e), &state);
     }
-    settle(
-        platform,
-        "Locked: no header is sent until you unlock".to_owned(),
-    )
-    .await
+    settle(platform, text!("notice_vault_locked")).await
 }
 
 /// Rewraps the same vault key under a new passphrase: the header alone
@@ -197,14 +188,15 @@ pub(super) async fn change_passphrase<S: StateStore, E: RuleEngine, T: Transport
     new: &str,
 ) -> Response {
     let result = async {
-        let header = state.protection.header().ok_or_else(|| {
-            ServiceError::Invalid("Tokenward has no passphrase yet; set one instead".to_owned())
-        })?;
+        let header = state
+            .protection
+            .header()
+            .ok_or_else(|| ServiceError::Invalid(text!("error_lock_no_passphrase_to_change")))?;
         check_new_passphrase(new)?;
         let key = header.unlock(current).map_err(|e| match e {
-            VaultError::WrongPassphrase => ServiceError::Invalid(
-                "the current passphrase is not right; nothing was changed".to_owned(),
-            ),
+            VaultError::WrongPassphrase => {
+                ServiceError::Invalid(text!("error_lock_change_wrong_passphrase"))
+            }
             e => e.into(),
         })?;
         let rewrapped = VaultHeader::rewrap(&key, new, &mut *platform.rng.borrow_mut())?;
@@ -220,7 +212,7 @@ pub(super) async fn change_passphrase<S: StateStore, E: RuleEngine, T: Transport
     }
     .await;
     match result {
-        Ok(()) => settle(platform, "Passphrase changed".to_owned()).await,
+        Ok(()) => settle(platform, text!("notice_vault_passphrase_changed")).await,
         Err(e) => error_response(&e, &state),
     }
 }
@@ -238,9 +230,9 @@ pub(super) async fn use_convenience<S: StateStore, E: RuleEngine, T: Transport>(
             None => state.clone(),
             Some(header) => {
                 let key = header.unlock(passphrase).map_err(|e| match e {
-                    VaultError::WrongPassphrase => ServiceError::Invalid(
-                        "that passphrase is not right; Tokenward stays protected".to_owned(),
-                    ),
+                    VaultError::WrongPassphrase => {
+                        ServiceError::Invalid(text!("error_lock_convenience_wrong_passphrase"))
+                    }
                     e => e.into(),
                 })?;
                 keep_key(platform.store, &key).await?;
@@ -257,15 +249,7 @@ pub(super) async fn use_convenience<S: StateStore, E: RuleEngine, T: Transport>(
     }
     .await;
     match result {
-        Ok(()) => {
-            settle(
-                platform,
-                "Convenience: no passphrase; anyone with access to this browser profile can \
-                 read the tokens"
-                    .to_owned(),
-            )
-            .await
-        }
+        Ok(()) => settle(platform, text!("notice_vault_convenience")).await,
         Err(e) => error_response(&e, &state),
     }
 }
@@ -278,9 +262,9 @@ pub(super) async fn set_idle_lock<S: StateStore, E: RuleEngine, T: Transport>(
     let result = async {
         check_idle(minutes)?;
         let Protection::Protected { header, .. } = &state.protection else {
-            return Err(ServiceError::Invalid(
-                "set a passphrase first: idle locking needs one".to_owned(),
-            ));
+            return Err(ServiceError::Invalid(text!(
+                "error_lock_idle_needs_passphrase"
+            )));
         };
         let mut next = state.clone();
         next.protection = Protection::Protected {
@@ -296,8 +280,8 @@ pub(super) async fn set_idle_lock<S: StateStore, E: RuleEngine, T: Transport>(
     }
     .await;
     let notice = match minutes {
-        Some(m) => format!("Locks after {m} minutes without input"),
-        None => "Locks only by hand and when the browser closes".to_owned(),
+        Some(m) => text!("notice_vault_idle_lock", m),
+        None => text!("notice_vault_no_idle_lock"),
     };
     match result {
         Ok(()) => settle(platform, notice).await,
@@ -332,8 +316,9 @@ pub(super) fn export<S, E, T>(
                 document.as_bytes(),
                 &mut *platform.rng.borrow_mut(),
             )?;
-            let text = serde_json::to_string(&envelope)
-                .map_err(|e| ServiceError::Invalid(format!("could not encode the export: {e}")))?;
+            let text = serde_json::to_string(&envelope).map_err(|e| {
+                ServiceError::Invalid(text!("error_lock_export_encoding", e.to_string()))
+            })?;
             Ok((format!("tokenward-{date}-with-tokens.json"), text))
         })(),
     };
@@ -358,7 +343,7 @@ async fn save_locked_protection<S: StateStore, E, T>(
         .map_err(ServiceError::Load)?
         .unwrap_or_default();
     let mode = serde_json::to_value(protection)
-        .map_err(|e| ServiceError::Invalid(format!("could not encode the mode: {e}")))?;
+        .map_err(|e| ServiceError::Invalid(text!("error_lock_mode_encoding", e.to_string())))?;
     if let Some(object) = stored.as_object_mut() {
         object.insert("vault".to_owned(), mode);
     }
@@ -376,6 +361,7 @@ mod tests {
     use crate::dnr::Rule;
     use crate::message::{Passphrase, Request, Response, VaultView};
     use crate::rules::tests::draft;
+    use crate::text::english;
 
     const PASS: &str = "correct horse battery";
     const RULE_SECRET: &str = "rule-secret-0123456789";
@@ -401,7 +387,7 @@ mod tests {
 
     fn error(response: Response) -> String {
         match response {
-            Response::Error { message } => message,
+            Response::Error { message } => english(&message),
             other => panic!("{other:?}"),
         }
     }
@@ -480,8 +466,8 @@ mod tests {
         }));
         assert!(!view.locked);
         assert_eq!(
-            view.notice.as_deref(),
-            Some("Unlocked: 2 sites get their headers again")
+            view.notice.as_ref().map(english).as_deref(),
+            Some("Unlocked: 2 sites get their headers again.")
         );
         assert_eq!(*fakes.engine.session.borrow(), before);
     }
@@ -616,7 +602,10 @@ mod tests {
             },
         ] {
             let message = error(fakes.handle(request));
-            assert!(message.contains("choose how Tokenward keeps"), "{message}");
+            assert!(
+                message.starts_with("Choose how Tokenward keeps"),
+                "{message}"
+            );
         }
         assert!(fakes.transport.sent.borrow().is_empty());
         assert_eq!(*fakes.store.saves.borrow(), 0);

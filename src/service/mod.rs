@@ -29,12 +29,20 @@ use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
 use crate::rules::{HeaderDraft, RuleDraft, RuleError};
 use crate::store::{State, StoreError, TabRules};
+use crate::text::{Arg, Localize, Text};
 use crate::vault::{RngSource, VaultError, VaultKey};
+use crate::{provider, text};
 
 /// An error reported by the browser, as text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct PlatformError(pub String);
+
+impl Localize for PlatformError {
+    fn text(&self) -> Text {
+        text!("error_platform", &self.0)
+    }
+}
 
 /// Where state is kept: `storage.local` in the browser, and the unlocked
 /// vault key in `storage.session`, which stays in memory and ends with the
@@ -155,7 +163,11 @@ pub enum ServiceError {
         #[source]
         source: ProviderError,
     },
-    #[error("could not reach {origin}: {reason}; nothing was changed")]
+    /// No answer came from `origin` (empty: unknown, "the provider").
+    #[error(
+        "could not reach {}: {reason}; nothing was changed",
+        if origin.is_empty() { "the provider" } else { origin }
+    )]
     Unreachable { origin: String, reason: String },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
@@ -163,8 +175,8 @@ pub enum ServiceError {
     Secret(HeaderError),
     #[error("this credential no longer exists; it may have been removed in another window")]
     UnknownCredential(CredentialId),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}", provider::said(.0))]
+    Invalid(Text),
     #[error("Tokenward is locked: unlock it from the toolbar popup first; nothing was changed")]
     Locked,
     #[error(
@@ -176,6 +188,36 @@ pub enum ServiceError {
     Vault(#[from] VaultError),
     #[error("could not keep the unlocked key for this session: {0}")]
     SessionKey(PlatformError),
+}
+
+impl Localize for ServiceError {
+    fn text(&self) -> Text {
+        match self {
+            ServiceError::Rule(e) => e.text(),
+            ServiceError::Compile(e) => e.text(),
+            ServiceError::Store(e) => e.text(),
+            ServiceError::Load(e) => text!("error_service_load", &e.0),
+            ServiceError::Save(e) => text!("error_service_save", &e.0),
+            ServiceError::Apply(e) => text!("error_service_apply", &e.0),
+            ServiceError::Provider { provider, source } => {
+                text!("error_service_provider", provider.name(), source.text())
+            }
+            ServiceError::Unreachable { origin, reason } if origin.is_empty() => {
+                text!("error_service_unreachable_provider", reason)
+            }
+            ServiceError::Unreachable { origin, reason } => {
+                text!("error_service_unreachable", origin, reason)
+            }
+            ServiceError::Endpoint(e) => e.text(),
+            ServiceError::Secret(e) => text!("error_service_secret", e.text()),
+            ServiceError::UnknownCredential(_) => text!("error_service_unknown_credential"),
+            ServiceError::Invalid(text) => text.clone(),
+            ServiceError::Locked => text!("error_service_locked"),
+            ServiceError::Unchosen => text!("error_service_unchosen"),
+            ServiceError::Vault(e) => e.text(),
+            ServiceError::SessionKey(e) => text!("error_service_session_key", &e.0),
+        }
+    }
 }
 
 /// What a reconciliation did.
@@ -330,7 +372,9 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
         Request::CopyHelpers { credential, url } => {
             return account::copy_helpers(&state, now, credential, url.as_deref())
         }
-        Request::VaultStatus => return Response::Vault(VaultView::of(&state, None)),
+        Request::VaultStatus => {
+            return Response::Vault(VaultView::of(&state, None, platform.clock.now))
+        }
         Request::Protect {
             passphrase,
             idle_minutes,
@@ -382,10 +426,9 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
                     &state,
                     now,
                     Some(if enabled {
-                        "Reminders on: a notification 3 days and 1 day before a token expires"
-                            .to_owned()
+                        text!("notice_reminders_on")
                     } else {
-                        "Reminders off".to_owned()
+                        text!("notice_reminders_off")
                     }),
                     None,
                 ),
@@ -471,7 +514,7 @@ fn resolve_credentials(
 fn accounts_response(
     state: &State,
     now: Timestamp,
-    notice: Option<String>,
+    notice: Option<Text>,
     concerned: Option<CredentialId>,
 ) -> Response {
     let mut view = AccountsView::of(&state.credentials, &state.book, now);
@@ -802,8 +845,20 @@ async fn apply<S: StateStore, E: RuleEngine>(
 
 fn error_response(error: &ServiceError, state: &State) -> Response {
     Response::Error {
-        message: redact(&error.to_string(), state),
+        message: redacted(error.text(), state),
     }
+}
+
+/// `text` with every stored secret redacted from the words that are not
+/// ours (the browser's, a provider's, what the user typed), at any depth.
+fn redacted(mut text: Text, state: &State) -> Text {
+    for arg in &mut text.args {
+        *arg = match std::mem::replace(arg, Arg::Data(String::new())) {
+            Arg::Data(words) => Arg::Data(redact(&words, state)),
+            Arg::Text(inner) => Arg::Text(redacted(inner, state)),
+        };
+    }
+    text
 }
 
 /// Browser error text may quote a rule, header value included. Replace every
@@ -1221,8 +1276,15 @@ mod tests {
         assert_eq!(
             response,
             Response::Error {
-                message: "could not save, nothing was changed: QUOTA_BYTES quota exceeded".into()
+                message: text!("error_service_save", "QUOTA_BYTES quota exceeded")
             }
+        );
+        let Response::Error { message } = response else {
+            unreachable!()
+        };
+        assert_eq!(
+            text::english(&message),
+            "Could not save, nothing was changed: QUOTA_BYTES quota exceeded"
         );
         assert_eq!(*store.value.borrow(), before);
         assert_eq!(
@@ -1230,6 +1292,90 @@ mod tests {
             [4, 5, 6],
             "the browser keeps the old rules"
         );
+    }
+
+    #[test]
+    fn errors_are_said_with_every_secret_redacted_at_any_depth() {
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "first-secret");
+        let state = fakes.state();
+        let error = ServiceError::Provider {
+            provider: Provider::Jina,
+            source: ProviderError::Rejected {
+                code: 400,
+                reason: Some("token first-secret is bad".into()),
+            },
+        };
+        let Response::Error { message } = error_response(&error, &state) else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            text!(
+                "error_service_provider",
+                "Jina AI",
+                text!(
+                    "error_provider_rejected_because",
+                    400_u32,
+                    "token ••• is bad"
+                )
+            )
+        );
+        assert_eq!(
+            text::english(&message),
+            "Jina AI: The provider refused the request (400): token ••• is bad"
+        );
+        let unreachable = |origin: &str| {
+            text::english(
+                &ServiceError::Unreachable {
+                    origin: origin.into(),
+                    reason: "Failed to fetch".into(),
+                }
+                .text(),
+            )
+        };
+        assert_eq!(
+            unreachable("https://api.example"),
+            "Could not reach https://api.example: Failed to fetch; nothing was changed."
+        );
+        assert_eq!(
+            unreachable(""),
+            "Could not reach the provider: Failed to fetch; nothing was changed."
+        );
+        for (error, english) in [
+            (
+                ServiceError::Locked,
+                "Tokenward is locked: unlock it from the toolbar popup first; nothing was changed.",
+            ),
+            (
+                ServiceError::Secret(HeaderError::EmptySecret),
+                "The token: Enter the token or secret to send.",
+            ),
+            (
+                ServiceError::Store(StoreError::NewerSchema(9)),
+                "The saved settings come from a newer Tokenward (schema 9); update the extension. \
+                 Nothing was changed.",
+            ),
+            (
+                ServiceError::Compile(CompileError::TooManyRules { needed: 9, max: 8 }),
+                "The enabled rules need 9 browser rules, but the browser allows 8; disable or \
+                 delete some.",
+            ),
+            (
+                ServiceError::Endpoint(EndpointError::Scheme),
+                "The address must start with https://.",
+            ),
+            (
+                ServiceError::Vault(VaultError::EmptyPassphrase),
+                "Enter a passphrase.",
+            ),
+            (
+                ServiceError::SessionKey(PlatformError("no session storage".into())),
+                "Could not keep the unlocked key for this session: no session storage",
+            ),
+        ] {
+            assert_eq!(text::english(&error.text()), english, "{error:?}");
+        }
     }
 
     #[test]
@@ -1242,9 +1388,10 @@ mod tests {
         let response = save(&fakes, "https://b.example", "second-secret");
         match response {
             Response::Error { message } => {
-                assert!(
-                    message.starts_with("saved, but the browser refused"),
-                    "{message}"
+                let message = text::english(&message);
+                assert_eq!(
+                    message,
+                    "Saved, but the browser refused the header rules: bad rule: value '•••' is invalid"
                 );
                 assert!(!message.contains("second-secret"), "{message}");
             }
@@ -1358,7 +1505,9 @@ mod tests {
         let fakes = Fakes::default();
         let (store, engine) = (&fakes.store, &fakes.engine);
         let response = save(&fakes, "http://api.example.com", "t");
-        assert!(matches!(response, Response::Error { message } if message.contains("plain http")));
+        assert!(
+            matches!(response, Response::Error { message } if message == text!("error_pattern_insecure_http"))
+        );
         assert_eq!(*store.saves.borrow(), 0);
         assert!(engine.updates.borrow().is_empty());
     }

@@ -30,6 +30,8 @@ use crate::message::Response;
 use crate::provider::openid::{self, LoginSecrets, TokenRefusal, Tokens};
 use crate::provider::{nuclia, Provider, ProviderError};
 use crate::store::State;
+use crate::text;
+use crate::text::{Arg, Localize, Text};
 
 /// How long after a refresh that got no answer the next try comes. Chrome
 /// fires alarms at most every 30 s.
@@ -88,14 +90,10 @@ pub(super) async fn start_openid<S, E, T: Transport>(
 ) -> Result<(String, OAuthLogin), ServiceError> {
     let client_id = client_id.trim();
     if client_id.is_empty() {
-        return Err(ServiceError::Invalid(
-            "enter the client id registered for Tokenward with the identity provider".to_owned(),
-        ));
+        return Err(ServiceError::Invalid(text!("error_oauth_no_client_id")));
     }
     if redirect_uri.is_empty() {
-        return Err(ServiceError::Invalid(
-            "this browser gave no redirect URL for the login".to_owned(),
-        ));
+        return Err(ServiceError::Invalid(text!("error_oauth_no_redirect_url")));
     }
     let answer = platform
         .transport
@@ -164,7 +162,7 @@ pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
     endpoint: &Endpoint,
     login: &OAuthLogin,
     redirect: &str,
-) -> Result<String, ServiceError> {
+) -> Result<Text, ServiceError> {
     let now = platform.clock.now;
     let failed = |e| failed_at(provider, e);
     let secrets = login.secrets();
@@ -199,11 +197,9 @@ pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
     let (mut credential, provider_words) = match (provider, &login.issuer, &login.nonce) {
         (Provider::OpenId, Some(issuer), Some(nonce)) => {
             let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-                failed(ProviderError::LoginFailed {
-                    reason: Some(
-                        "no ID token came; the client must be allowed the `openid` scope".into(),
-                    ),
-                })
+                failed(ProviderError::LoginRefused(text!(
+                    "error_oauth_no_id_token"
+                )))
             })?;
             let claims =
                 openid::read_id_token(id_token, issuer, &login.client_id, Some(nonce), now)
@@ -261,7 +257,7 @@ pub(super) async fn finish<S: StateStore, E: RuleEngine, T: Transport>(
         None => s
             .credentials
             .add(credential)
-            .ok_or_else(|| ServiceError::Invalid("no more credential ids are available".into())),
+            .ok_or_else(|| ServiceError::Invalid(text!("error_account_ids_exhausted"))),
     })
     .await?;
     Ok(confirmation)
@@ -288,33 +284,31 @@ fn same_login(stored: &Credential, new: &Credential) -> bool {
 
 /// `Logged in to idp.example.com as alice (alice@example.com)`, or the
 /// provider's own words, and what to expect of its token.
-fn confirmation(credential: &Credential, provider_words: Option<String>, now: Timestamp) -> String {
+fn confirmation(credential: &Credential, provider_words: Option<Text>, now: Timestamp) -> Text {
     let info = &credential.info;
-    let mut text = match provider_words {
+    let who = match provider_words {
         Some(words) => words,
         None => {
-            let who = info.account.user.as_deref().unwrap_or("you");
-            let mut text = format!("Logged in to {} as {who}", info.name);
-            if let Some(email) = info
-                .account
-                .email
-                .as_deref()
-                .filter(|e| Some(*e) != info.account.user.as_deref())
-            {
-                text.push_str(&format!(" ({email})"));
+            let user = info.account.user.as_deref();
+            let email = info.account.email.as_deref().filter(|e| Some(*e) != user);
+            match (user, email) {
+                (Some(user), Some(email)) => {
+                    text!("notice_openid_logged_in_as_email", &info.name, user, email)
+                }
+                (Some(user), None) => text!("notice_openid_logged_in_as", &info.name, user),
+                (None, Some(email)) => {
+                    text!("notice_openid_logged_in_email", &info.name, email)
+                }
+                (None, None) => text!("notice_openid_logged_in", &info.name),
             }
-            text
         }
     };
-    match (info.expires, credential.refresh_token.is_some()) {
-        (Some(_), true) => text.push_str("; its token is renewed before it expires"),
-        (Some(e), false) => text.push_str(&format!(
-            "; no refresh token came, so log in again when its token expires ({} min)",
-            (e.0 - now.0).max(0) / 60
-        )),
-        (None, _) => {}
-    }
-    text
+    let renewal = match (info.expires, credential.refresh_token.is_some()) {
+        (Some(_), true) => text!("notice_openid_renewed"),
+        (Some(e), false) => text!("notice_openid_no_refresh", (e.0 - now.0).max(0) / 60),
+        (None, _) => return who,
+    };
+    text!("notice_joined", who, renewal)
 }
 
 /// `idp.example.com`, or `127.0.0.1:4000`: how the login is named.
@@ -350,8 +344,9 @@ pub(super) fn take_tokens(credential: &mut Credential, tokens: Tokens, now: Time
 /// How one refresh went.
 enum Refreshed {
     Tokens(Tokens),
-    /// The login is over; the reason is shown.
-    Refused(String),
+    /// The login is over; the reason is shown: the provider's words, or
+    /// ours.
+    Refused(Arg),
     /// No answer, or a passing failure: try again later.
     Later,
 }
@@ -370,7 +365,7 @@ pub(super) async fn refresh_due<S: StateStore, E: RuleEngine, T: Transport>(
     if state.locked {
         return accounts_response(&state, now, None, None);
     }
-    let mut renewed = 0;
+    let mut renewed: usize = 0;
     for id in state.credentials.due_refreshes(now) {
         let Some(credential) = state.credentials.get(id).cloned() else {
             continue;
@@ -383,7 +378,11 @@ pub(super) async fn refresh_due<S: StateStore, E: RuleEngine, T: Transport>(
             Err(e) => return super::error_response(&e, &state),
         }
     }
-    let notice = (renewed > 0).then(|| format!("Renewed {renewed} token(s)"));
+    let notice = match renewed {
+        0 => None,
+        1 => Some(text!("notice_refresh_renewed_one")),
+        n => Some(text!("notice_refresh_renewed", n)),
+    };
     accounts_response(&state, now, notice, None)
 }
 
@@ -413,19 +412,17 @@ async fn refresh_one<S, E, T: Transport>(
                 match openid::read_id_token(id_token, issuer, client_id, None, platform.clock.now) {
                     Ok(claims) if claims.subject == *subject => {}
                     Ok(_) => {
-                        return Refreshed::Refused(
-                            "the identity provider answered for another user".to_owned(),
-                        )
+                        return Refreshed::Refused(Arg::Text(text!("error_refresh_other_user")))
                     }
-                    Err(e) => return Refreshed::Refused(e.to_string()),
+                    Err(e) => return Refreshed::Refused(Arg::Text(e.text())),
                 }
             }
             Refreshed::Tokens(tokens)
         }
         Err(TokenRefusal::Final(ProviderError::LoginFailed { reason: Some(why) })) => {
-            Refreshed::Refused(why)
+            Refreshed::Refused(Arg::Data(why))
         }
-        Err(TokenRefusal::Final(e)) => Refreshed::Refused(e.to_string()),
+        Err(TokenRefusal::Final(e)) => Refreshed::Refused(Arg::Text(e.text())),
         Err(TokenRefusal::Passing(_)) => Refreshed::Later,
     }
 }
@@ -450,12 +447,12 @@ fn apply_refresh(
             Ok(true)
         }
         Refreshed::Refused(why) => {
-            let who = match credential.info.provider {
-                Provider::OpenId => "the identity provider",
-                other => other.name(),
+            let failed = match credential.info.provider {
+                Provider::OpenId => text!("error_refresh_refused_by_idp", why),
+                other => text!("error_refresh_refused", other.name(), why),
             };
             if let Some(renewal) = &mut credential.info.renewal {
-                renewal.failed = Some(format!("{who} refused: {why}"));
+                renewal.failed = Some(failed);
             }
             Ok(false)
         }
@@ -481,6 +478,7 @@ mod tests {
     use crate::provider::openid::DEFAULT_SCOPE;
     use crate::provider::site::SuggestedHeader;
     use crate::provider::HttpResponse;
+    use crate::text::english;
 
     const ISSUER: &str = "http://127.0.0.1:4000";
     const REDIRECT: &str = "https://abcdefghijklmnopabcdefghijklmnop.chromiumapp.org/";
@@ -626,10 +624,10 @@ mod tests {
             &format!("{REDIRECT}?code=c0de&state={state}&iss={ISSUER}"),
         );
         assert_eq!(
-            done.message.as_deref(),
+            done.message.as_ref().map(english).as_deref(),
             Some(
-                "Logged in to 127.0.0.1:4000 as alice (alice@example.test); its token is \
-                 renewed before it expires"
+                "Logged in to 127.0.0.1:4000 as alice (alice@example.test). Its token is \
+                 renewed before it expires."
             ),
             "{done:?}"
         );
@@ -731,13 +729,13 @@ mod tests {
         let problem = site(&fakes, 90).rule.expect("the site's rule").headers[0]
             .credential
             .as_ref()
-            .and_then(|c| c.problem.clone())
+            .and_then(|c| c.problem.as_ref().map(english))
             .unwrap_or_default();
         assert_eq!(
             problem,
-            "OpenID Connect: alice (127.0.0.1:4000) could not be refreshed (the identity \
+            "OpenID Connect: alice (127.0.0.1:4000) could not be refreshed (The identity \
              provider refused: invalid_grant: grant request is invalid), so this header is not \
-             sent; log in again"
+             sent. Log in again."
         );
         assert_eq!(fakes.state().credentials.next_refresh(), None);
 
@@ -774,6 +772,8 @@ mod tests {
         assert_eq!(refused.state, "failed");
         assert!(refused
             .message
+            .as_ref()
+            .map(english)
             .unwrap_or_default()
             .contains("state differs"));
         assert_eq!(
@@ -795,7 +795,7 @@ mod tests {
             Some(id_token(Some("other"), "alice")),
         );
         let refused = finish(&fakes, &format!("{REDIRECT}?code=c&state={state}"));
-        let message = refused.message.unwrap_or_default();
+        let message = refused.message.as_ref().map(english).unwrap_or_default();
         assert!(message.contains("nonce"), "{message}");
         assert!(fakes.state().credentials.all().is_empty());
     }
@@ -810,9 +810,9 @@ mod tests {
         }));
         assert_eq!(closed.state, "failed");
         assert_eq!(
-            closed.message.as_deref(),
+            closed.message.as_ref().map(english).as_deref(),
             Some(
-                "the login window closed before the login finished (The user did not approve \
+                "The login window closed before the login finished (The user did not approve \
                  access.); nothing was changed. Start again to log in."
             )
         );
@@ -825,8 +825,8 @@ mod tests {
             ),
         );
         assert_eq!(
-            denied.message.as_deref(),
-            Some("OpenID Connect: the login did not finish: access_denied: denied by policy")
+            denied.message.as_ref().map(english).as_deref(),
+            Some("OpenID Connect: The login did not finish: access_denied: denied by policy")
         );
     }
 
@@ -888,8 +888,8 @@ mod tests {
         );
         let done = finish(&fakes, &landed("ory_ac_1", &q["state"]));
         assert_eq!(
-            done.message.as_deref(),
-            Some("User: Alice <alice@example.com>; its token is renewed before it expires"),
+            done.message.as_ref().map(english).as_deref(),
+            Some("User: Alice <alice@example.com>. Its token is renewed before it expires."),
             "{done:?}"
         );
         let sent = t.sent.borrow().clone();
@@ -950,9 +950,11 @@ mod tests {
                 redirect_uri: REDIRECT.into(),
             })
         };
-        assert!(matches!(start(" "), Response::Error { message } if message.contains("client id")));
         assert!(
-            matches!(start("tokenward"), Response::Error { message } if message.contains(".well-known")),
+            matches!(start(" "), Response::Error { message } if message == text!("error_oauth_no_client_id"))
+        );
+        assert!(
+            matches!(start("tokenward"), Response::Error { message } if english(&message) == "OpenID Connect: OpenID configuration (.well-known/openid-configuration) not found."),
             "no discovery document: 404"
         );
     }

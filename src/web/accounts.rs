@@ -24,10 +24,12 @@ use crate::message::{
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::provider::site::SuggestedHeader;
 use crate::provider::{Expiry, Provider, TokenSpec};
+use crate::text;
+use crate::text::{Localize, Text};
 
-/// Wires the accounts panels. `url` is the described tab's address, for the
-/// curl helper.
-pub fn install(url: Rc<str>) -> Result<(), DomError> {
+/// Wires the accounts panels, in the popup and on the options page. `url`
+/// is the popup's described tab's address, for the curl helper.
+pub fn install(url: Option<Rc<str>>) -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("show-login")?, "click", |_| {
         let _ = open_login();
     });
@@ -45,14 +47,13 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("login-form")?, "submit", |event| {
         event.prevent_default();
         if let Err(e) = login() {
-            show_error(&e.to_string());
+            show_error(Some(&dom::page_error(&e)));
         }
     });
-    dom::guard_secret_paste(&dom::by_id("login-secret")?, show_error);
-    dom::listen(
-        &dom::by_id::<Element>("reminders-toggle")?,
-        "change",
-        |_| {
+    dom::guard_secret_paste(&dom::by_id("login-secret")?, |text| show_error(Some(text)));
+    // Reminders are a setting of every account: the options page has it.
+    if let Ok(toggle) = dom::by_id::<Element>("reminders-toggle") {
+        dom::listen(&toggle, "change", |_| {
             let enabled = dom::by_id::<HtmlInputElement>("reminders-toggle")
                 .map(|t| t.checked())
                 .unwrap_or(true);
@@ -61,13 +62,13 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
                 let answer = pending.await;
                 if let Ok(Response::Accounts(view)) = &answer {
                     if let Some(notice) = &view.notice {
-                        show_notice(notice);
+                        show_notice(Some(notice));
                     }
                 }
                 render_answer(answer);
             });
-        },
-    );
+        });
+    }
 
     // One delegated listener for the whole credential list.
     dom::listen(&dom::by_id::<Element>("credentials")?, "click", |event| {
@@ -148,7 +149,7 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("create-form")?, "submit", |event| {
         event.prevent_default();
         if let Err(e) = create() {
-            show_error(&e.to_string());
+            show_error(Some(&dom::page_error(&e)));
         }
     });
     dom::listen(&dom::by_id::<Element>("tokens-close")?, "click", |_| {
@@ -158,7 +159,7 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
         if let Ok(value) = dom::by_id::<Element>("new-secret-value") {
             copy_text(
                 value.text_content().unwrap_or_default(),
-                "Copied the new token.",
+                text!("accounts_copied_new_token"),
             );
         }
     });
@@ -181,19 +182,21 @@ pub fn install(url: Rc<str>) -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("use-form")?, "submit", |event| {
         event.prevent_default();
         if let Err(e) = use_here() {
-            show_error(&e.to_string());
+            show_error(Some(&dom::page_error(&e)));
         }
     });
     dom::listen(&dom::by_id::<Element>("use-cancel")?, "click", |_| {
         close("use");
     });
 
-    dom::listen(&dom::by_id::<Element>("copy-curl")?, "click", move |_| {
-        copy_from_background(Request::CopyHelpers {
-            credential: None,
-            url: Some(url.to_string()),
+    if let Some(url) = url {
+        dom::listen(&dom::by_id::<Element>("copy-curl")?, "click", move |_| {
+            copy_from_background(Request::CopyHelpers {
+                credential: None,
+                url: Some(url.to_string()),
+            });
         });
-    });
+    }
     Ok(())
 }
 
@@ -205,19 +208,19 @@ pub async fn refresh() {
 pub(super) fn render_answer(answer: Result<Response, super::browser::BrowserError>) {
     match answer {
         Ok(Response::Accounts(view)) => {
-            show_error("");
+            show_error(None);
             if let Err(e) = render_accounts(&view) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
         }
-        Ok(Response::Error { message }) => show_error(&message),
-        Ok(_) => show_error("unexpected answer from the background"),
-        Err(e) => show_error(&format!("The background did not answer: {e}")),
+        other => show_error(dom::unexpected(other).as_ref()),
     }
 }
 
 fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
-    dom::by_id::<HtmlInputElement>("reminders-toggle")?.set_checked(view.reminders);
+    if let Ok(toggle) = dom::by_id::<HtmlInputElement>("reminders-toggle") {
+        toggle.set_checked(view.reminders);
+    }
     let list: Element = dom::by_id("credentials")?;
     list.set_text_content(None);
     // Grouped by provider account (provider, endpoint and who): one login's
@@ -242,9 +245,9 @@ fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
             &dom::find(&group, "[data-role=account]")?,
             &account_label(&members[0].info),
         );
-        dom::set_text(
+        dom::set_say(
             &dom::find(&group, "[data-role=count]")?,
-            &format!("{} tokens", members.len()),
+            &text!("accounts_token_count", members.len()),
         );
         let tokens: Element = dom::find(&group, "ul")?;
         for credential in members {
@@ -267,7 +270,7 @@ fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
         &dom::by_id::<Element>("accounts-empty")?,
         view.credentials.is_empty(),
     );
-    show_notice(view.notice.as_deref().unwrap_or(""));
+    show_notice(view.notice.as_ref());
     let _ = list.set_attribute("data-count", &view.credentials.len().to_string());
     Ok(())
 }
@@ -282,65 +285,75 @@ fn credential_item(c: &CredentialView) -> Result<Element, DomError> {
     );
     let validity: Element = dom::find(&item, "[data-role=validity]")?;
     let _ = validity.set_attribute("data-validity", validity_key(c.validity));
-    dom::set_text(&validity, validity_text(c.validity));
+    dom::set_say(&validity, &validity_text(c.validity));
     // The kind only where a provider has several (Nuclia's keys): the line
     // stays short enough for the popup.
-    let kind = if c.info.provider == Provider::Nuclia {
-        format!("{} ·", c.kind_name)
-    } else {
-        String::new()
-    };
-    dom::set_text(&dom::find(&item, "[data-role=kind]")?, &kind);
+    // (style.css adds the separator after a kind shown.)
+    let kind: Element = dom::find(&item, "[data-role=kind]")?;
+    if c.info.provider == Provider::Nuclia {
+        dom::set_say(&kind, &c.kind_name);
+    }
     dom::set_text(&dom::find(&item, "[data-role=hint]")?, &c.hint);
     let renews = c.info.renewal.is_some();
-    dom::set_text(
+    dom::set_say(
         &dom::find(&item, "[data-role=expires]")?,
         &match (c.info.refresh_failure(), c.info.expires) {
             // A refused token or renewal is why its headers stopped: said
             // here too, not only on the site's panel.
-            _ if c.validity == Validity::Refused => format!(
-                "refused by the provider ({}); log in again with a new token",
-                c.info.refused.as_deref().unwrap_or("unauthorized")
+            _ if c.validity == Validity::Refused => text!(
+                "accounts_refused",
+                c.info.refused.as_deref().unwrap_or("401")
             ),
-            (Some(why), _) => format!("not renewed: {why}; log in again"),
+            (Some(why), _) => text!("accounts_not_renewed", why),
             (None, Some(e)) if c.validity == Validity::Expired => {
-                format!("expired on {}", e.date())
+                text!("accounts_expired_on", e.date())
             }
-            (None, Some(_)) if renews => "renewed before it expires".to_owned(),
-            (None, Some(e)) => format!("expires {}", e.date()),
-            (None, None) => "no expiry".to_owned(),
+            (None, Some(_)) if renews => text!("accounts_renews"),
+            (None, Some(e)) => text!("accounts_expires_on", e.date()),
+            (None, None) => text!("accounts_no_expiry"),
         },
     );
-    dom::set_text(
-        &dom::find(&item, "[data-role=rules]")?,
-        &match c.rules {
-            0 => String::new(),
-            1 => "· 1 rule".to_owned(),
-            n => format!("· {n} rules"),
-        },
-    );
+    let rules = match c.rules {
+        0 => String::new(),
+        1 => dom::say(&text!("accounts_one_rule")),
+        n => dom::say(&text!("accounts_rules", n)),
+    };
+    dom::set_text(&dom::find(&item, "[data-role=rules]")?, &rules);
     dom::show(
         &dom::find::<Element>(&item, "[data-action=tokens]")?,
         c.manages_tokens,
     );
-    let logout = if c.info.provider == Provider::Jina {
-        "Log out"
+    // Jina's tokens end at the provider (a log out); the others are only
+    // forgotten here.
+    let jina = c.info.provider == Provider::Jina;
+    let logout = if jina {
+        text!("accounts_log_out")
     } else {
-        "Forget"
+        text!("accounts_forget")
     };
-    dom::set_text(&dom::find(&item, "[data-action=logout]")?, logout);
+    dom::set_say(&dom::find(&item, "[data-action=logout]")?, &logout);
     // Every account has the same buttons: each is named for the account it
     // acts on, so a screen reader's list of buttons tells them apart.
     let who = credential_label(&c.info);
-    for (action, verb) in [
-        ("tokens", "Tokens of"),
-        ("use", "Use on a site:"),
-        ("copy-env", "Copy env of"),
-        ("logout", logout),
-        ("confirm-logout", "Confirm log out of"),
+    for (action, name) in [
+        ("tokens", text!("accounts_name_tokens", &who)),
+        ("use", text!("accounts_name_use", &who)),
+        ("copy-env", text!("accounts_name_copy_env", &who)),
+        (
+            "logout",
+            if jina {
+                text!("accounts_name_log_out", &who)
+            } else {
+                text!("accounts_name_forget", &who)
+            },
+        ),
+        (
+            "confirm-logout",
+            text!("accounts_name_confirm_log_out", &who),
+        ),
     ] {
         let button: Element = dom::find(&item, &format!("[data-action={action}]"))?;
-        let _ = button.set_attribute("aria-label", &format!("{verb} {who}"));
+        let _ = button.set_attribute("aria-label", &dom::say(&name));
     }
     Ok(item)
 }
@@ -371,12 +384,12 @@ fn validity_key(v: Validity) -> &'static str {
     }
 }
 
-fn validity_text(v: Validity) -> &'static str {
+fn validity_text(v: Validity) -> Text {
     match v {
-        Validity::Valid => "valid",
-        Validity::ExpiringSoon => "expires within 7 days",
-        Validity::Expired => "expired",
-        Validity::Refused => "refused by the provider",
+        Validity::Valid => text!("validity_valid"),
+        Validity::ExpiringSoon => text!("validity_expiring_soon"),
+        Validity::Expired => text!("validity_expired"),
+        Validity::Refused => text!("validity_refused"),
     }
 }
 
@@ -417,12 +430,12 @@ fn login_fields() -> Result<(), DomError> {
         &dom::by_id::<Element>("login-browser")?,
         matches!(provider, Provider::BentoCloud | Provider::Jina) || openid || nuclia_user,
     );
-    dom::set_text(
+    dom::set_say(
         &dom::by_id("login-browser")?,
-        if openid {
-            "Log in with the browser"
+        &if openid {
+            text!("accounts_log_in_with_browser")
         } else {
-            "Log in with the browser instead"
+            text!("ui_log_in_with_the_browser_instead")
         },
     );
     dom::show(&dom::by_id::<Element>("login-secret-row")?, !openid);
@@ -440,19 +453,24 @@ fn login_fields() -> Result<(), DomError> {
     dom::show(&dom::by_id::<Element>("login-endpoint-row")?, !nua);
     let endpoint: HtmlInputElement = dom::by_id("login-endpoint")?;
     let placeholder = match (provider, kind.as_str()) {
-        (Provider::Nuclia, "knowledgeBoxKey") => {
-            "https://europe-1.rag.progress.cloud/api/v1/kb/<id>"
-        }
-        (Provider::Custom, _) => "https://model.example.com",
-        (Provider::OpenId, _) => "https://login.example.com/realms/ml (the issuer)",
-        (p, _) => p.default_endpoint().unwrap_or(""),
+        (Provider::Nuclia, "knowledgeBoxKey") => dom::say(&text!("example_nuclia_kb_endpoint")),
+        (Provider::Custom, _) => dom::say(&text!("example_custom_endpoint")),
+        (Provider::OpenId, _) => dom::say(&text!("example_openid_issuer")),
+        (p, _) => p.default_endpoint().unwrap_or("").to_owned(),
     };
-    endpoint.set_placeholder(placeholder);
+    // A provider's own address is data, not words to translate.
+    let own_address = placeholder == provider.default_endpoint().unwrap_or_default();
+    let _ = if own_address {
+        endpoint.set_attribute("translate", "no")
+    } else {
+        endpoint.remove_attribute("translate")
+    };
+    endpoint.set_placeholder(&placeholder);
     Ok(())
 }
 
 fn login() -> Result<(), DomError> {
-    show_error("");
+    show_error(None);
     let provider = selected_provider()?;
     let draft = LoginDraft {
         provider,
@@ -466,7 +484,7 @@ fn login() -> Result<(), DomError> {
         name: dom::by_id::<HtmlInputElement>("login-name")?.value(),
     };
     if let Err(e) = crate::header::Secret::from_input(&draft.secret) {
-        show_error(&format!("The token: {e}"));
+        show_error(Some(&text!("accounts_bad_token", e.text())));
         return Ok(());
     }
     // The background calls the provider; the browser lets it only where the
@@ -477,7 +495,7 @@ fn login() -> Result<(), DomError> {
         }
         Ok(_) => None,
         Err(e) if draft.kind != "nuaKey" => {
-            show_error(&e.to_string());
+            show_error(Some(&e.text()));
             return Ok(());
         }
         Err(_) => None,
@@ -531,16 +549,14 @@ fn close(panel: &str) {
 async fn open_tokens(id: CredentialId) {
     match runtime::send(&Request::ListTokens { credential: id }).await {
         Ok(Response::Tokens(view)) => {
-            show_error("");
+            show_error(None);
             if let Err(e) = render_tokens(&view).and_then(|()| open_tokens_panel(&view)) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
             // The list opened: the focus goes to its heading.
             dom::focus("tokens-title");
         }
-        Ok(Response::Error { message }) => show_error(&message),
-        Ok(_) => show_error("unexpected answer from the background"),
-        Err(e) => show_error(&format!("The background did not answer: {e}")),
+        other => show_error(dom::unexpected(other).as_ref()),
     }
 }
 
@@ -557,12 +573,10 @@ async fn refresh_open_tokens(id: CredentialId) {
     match answer {
         Ok(Response::Tokens(view)) => {
             if let Err(e) = render_tokens(&view) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
         }
-        Ok(Response::Error { message }) => show_error(&message),
-        Ok(_) => show_error("unexpected answer from the background"),
-        Err(e) => show_error(&format!("The background did not answer: {e}")),
+        other => show_error(dom::unexpected(other).as_ref()),
     }
 }
 
@@ -570,13 +584,14 @@ fn render_tokens(view: &TokensView) -> Result<(), DomError> {
     let section: Element = dom::by_id("tokens")?;
     let _ = section.set_attribute("data-credential-id", &view.credential.info.id.to_string());
     let _ = section.set_attribute("data-provider", provider_key(view.credential.info.provider));
-    dom::set_text(
+    dom::set_say(
         &dom::by_id::<Element>("tokens-title")?,
-        &format!("Tokens of {}", credential_label(&view.credential.info)),
+        &text!(
+            "accounts_tokens_of",
+            credential_label(&view.credential.info)
+        ),
     );
-    let note: Element = dom::by_id("tokens-note")?;
-    dom::set_text(&note, view.note.as_deref().unwrap_or(""));
-    dom::show(&note, view.note.is_some());
+    dom::feedback("tokens-note", view.note.as_ref());
     let list: Element = dom::by_id("remote-tokens")?;
     list.set_text_content(None);
     for token in view.remote.iter().flatten() {
@@ -585,34 +600,38 @@ fn render_tokens(view: &TokensView) -> Result<(), DomError> {
         dom::set_text(&dom::find(&item, "[data-role=name]")?, &token.token.name);
         let state: Element = dom::find(&item, "[data-role=state]")?;
         let _ = state.set_attribute("data-validity", validity_key(token.validity));
-        dom::set_text(&state, validity_text(token.validity));
-        dom::set_text(
-            &dom::find(&item, "[data-role=stored]")?,
-            match (token.current, token.stored) {
-                (true, _) => "· this login",
-                (false, Some(_)) => "· kept here",
-                (false, None) => "",
-            },
-        );
+        dom::set_say(&state, &validity_text(token.validity));
+        let stored = match (token.current, token.stored) {
+            (true, _) => dom::say(&text!("accounts_this_login")),
+            (false, Some(_)) => dom::say(&text!("accounts_kept_here")),
+            (false, None) => String::new(),
+        };
+        dom::set_text(&dom::find(&item, "[data-role=stored]")?, &stored);
         let scopes = if token.token.scopes.is_empty() {
             token.token.token_type.clone().unwrap_or_default()
         } else {
             token.token.scopes.join(", ")
         };
-        dom::set_text(&dom::find(&item, "[data-role=scopes]")?, &scopes);
-        let date =
-            |t: Option<Timestamp>, none: &str| t.map(|t| t.date()).unwrap_or(none.to_owned());
+        let t = &token.token;
+        let parts = [
+            (!scopes.is_empty()).then_some(scopes),
+            t.created
+                .map(|d| dom::say(&text!("accounts_token_created", d.date()))),
+            Some(dom::say(&match t.expires {
+                Some(d) => text!("accounts_token_expires", d.date()),
+                None => text!("accounts_token_never_expires"),
+            })),
+            Some(dom::say(&match t.last_used {
+                Some(d) => text!("accounts_token_last_used", d.date()),
+                None => text!("accounts_token_never_used"),
+            })),
+        ];
+        // Each part is a message of its own, joined by a separator that
+        // needs no translation.
+        let detail: Vec<String> = parts.into_iter().flatten().collect();
         dom::set_text(
-            &dom::find(&item, "[data-role=created]")?,
-            &date(token.token.created, "—"),
-        );
-        dom::set_text(
-            &dom::find(&item, "[data-role=expires]")?,
-            &date(token.token.expires, "never"),
-        );
-        dom::set_text(
-            &dom::find(&item, "[data-role=last-used]")?,
-            &date(token.token.last_used, "never"),
+            &dom::find(&item, "[data-role=detail]")?,
+            &detail.join(" · "),
         );
         list.append_child(&item.into())
             .map_err(|_| DomError("cannot add a token".into()))?;
@@ -651,7 +670,7 @@ fn open_tokens_panel(view: &TokensView) -> Result<(), DomError> {
 }
 
 fn create() -> Result<(), DomError> {
-    show_error("");
+    show_error(None);
     let Some(id) = panel_credential("tokens") else {
         return Ok(());
     };
@@ -664,7 +683,7 @@ fn create() -> Result<(), DomError> {
     } else if let Ok(d) = days.trim().parse::<u32>() {
         Expiry::Days(d)
     } else {
-        show_error("Choose when the token expires: a number of days, a date, or never.");
+        show_error(Some(&text!("accounts_choose_expiry")));
         return Ok(());
     };
     let scopes = dom::find_all(
@@ -706,9 +725,7 @@ fn create() -> Result<(), DomError> {
                 refresh_open_tokens(id).await;
                 refresh().await;
             }
-            Ok(Response::Error { message }) => show_error(&message),
-            Ok(_) => show_error("unexpected answer from the background"),
-            Err(e) => show_error(&format!("The background did not answer: {e}")),
+            other => show_error(dom::unexpected(other).as_ref()),
         }
     });
     Ok(())
@@ -731,9 +748,7 @@ async fn open_use(id: CredentialId, deployment: Option<String>) {
     .await;
     let suggestion = match answer {
         Ok(Response::Suggestion { suggestion }) => suggestion,
-        Ok(Response::Error { message }) => return show_error(&message),
-        Ok(_) => return show_error("unexpected answer from the background"),
-        Err(e) => return show_error(&format!("The background did not answer: {e}")),
+        other => return show_error(dom::unexpected(other).as_ref()),
     };
     let filled = (|| -> Result<(), DomError> {
         let section: Element = dom::by_id("use")?;
@@ -760,12 +775,12 @@ async fn open_use(id: CredentialId, deployment: Option<String>) {
         Ok(())
     })();
     if let Err(e) = filled {
-        show_error(&e.to_string());
+        show_error(Some(&dom::page_error(&e)));
     }
 }
 
 fn use_here() -> Result<(), DomError> {
-    show_error("");
+    show_error(None);
     let Some(id) = panel_credential("use") else {
         return Ok(());
     };
@@ -774,7 +789,7 @@ fn use_here() -> Result<(), DomError> {
     let parsed = match SitePattern::parse(&pattern, ParseOptions { allow_http }) {
         Ok(p) => p,
         Err(e) => {
-            show_error(&e.to_string());
+            show_error(Some(&e.text()));
             return Ok(());
         }
     };
@@ -802,11 +817,15 @@ fn use_here() -> Result<(), DomError> {
             Ok(Response::Rules(_)) => {
                 close("use");
                 refresh().await;
-                super::popup::refresh_site().await;
+                // The page's other half shows the new rule: the popup's
+                // site card, or the options page's list.
+                if dom::by_id::<Element>("site").is_ok() {
+                    super::popup::refresh_site().await;
+                } else {
+                    super::options::refresh_rules();
+                }
             }
-            Ok(Response::Error { message }) => show_error(&message),
-            Ok(_) => show_error("unexpected answer from the background"),
-            Err(e) => show_error(&format!("The background did not answer: {e}")),
+            other => show_error(dom::unexpected(other).as_ref()),
         }
     });
     Ok(())
@@ -820,17 +839,15 @@ fn copy_from_background(request: Request) {
         let answer = pending.await;
         match answer {
             Ok(Response::Copy(view)) => match view.curl.or(view.env) {
-                Some(text) => copy_text(text, "Copied."),
-                None => show_notice("Nothing to copy here."),
+                Some(text) => copy_text(text, text!("accounts_copied")),
+                None => show_notice(Some(&text!("accounts_nothing_to_copy"))),
             },
-            Ok(Response::Error { message }) => show_error(&message),
-            Ok(_) => show_error("unexpected answer from the background"),
-            Err(e) => show_error(&format!("The background did not answer: {e}")),
+            other => show_error(dom::unexpected(other).as_ref()),
         }
     });
 }
 
-fn copy_text(text: String, done: &'static str) {
+fn copy_text(text: String, done: Text) {
     let written = web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("navigator")).ok())
         .and_then(|n| js_sys::Reflect::get(&n, &JsValue::from_str("clipboard")).ok())
@@ -850,9 +867,9 @@ fn copy_text(text: String, done: &'static str) {
             None => false,
         };
         if result {
-            show_notice(done);
+            show_notice(Some(&done));
         } else {
-            show_error("The browser did not allow copying to the clipboard.");
+            show_error(Some(&text!("accounts_clipboard_refused")));
         }
     });
 }
@@ -860,38 +877,31 @@ fn copy_text(text: String, done: &'static str) {
 /// Feedback lands next to what caused it: in the token list while it is
 /// open, else under the accounts' heading. A new message replaces the last
 /// one, so no notice outlives its moment.
-fn show_notice(message: &str) {
+fn show_notice(message: Option<&Text>) {
     let tokens_open = dom::by_id::<Element>("tokens").is_ok_and(|t| !t.has_attribute("hidden"));
-    if !message.is_empty() {
-        set_feedback("account-error", "");
-        set_feedback("tokens-error", "");
+    if message.is_some() {
+        dom::feedback("account-error", None);
+        dom::feedback("tokens-error", None);
     }
     let (here, elsewhere) = if tokens_open {
         ("tokens-notice", "account-notice")
     } else {
         ("account-notice", "tokens-notice")
     };
-    set_feedback(elsewhere, "");
-    set_feedback(here, message);
+    dom::feedback(elsewhere, None);
+    dom::feedback(here, message);
 }
 
-fn show_error(message: &str) {
+pub(super) fn show_error(message: Option<&Text>) {
     let tokens_open = dom::by_id::<Element>("tokens").is_ok_and(|t| !t.has_attribute("hidden"));
-    if !message.is_empty() {
-        set_feedback("account-notice", "");
+    if message.is_some() {
+        dom::feedback("account-notice", None);
     }
     let (here, elsewhere) = if tokens_open {
         ("tokens-error", "account-error")
     } else {
         ("account-error", "tokens-error")
     };
-    set_feedback(elsewhere, "");
-    set_feedback(here, message);
-}
-
-fn set_feedback(id: &str, message: &str) {
-    if let Ok(area) = dom::by_id::<Element>(id) {
-        dom::set_text(&area, message);
-        dom::show(&area, !message.is_empty());
-    }
+    dom::feedback(elsewhere, None);
+    dom::feedback(here, message);
 }

@@ -28,6 +28,7 @@ use crate::service::{
     self, Platform, PlatformError, RuleEngine, StateStore, StreamRead, Transport,
 };
 use crate::store::{State, TabRules, STATE_KEY, TAB_RULES_KEY};
+use crate::text;
 
 const BADGE_COLOR: &str = "#1a7f37";
 
@@ -264,7 +265,7 @@ pub async fn background_on_alarm(alarm: JsValue) {
         poll_browser_login().await;
     } else if name.as_deref() == Some(REFRESH_ALARM) {
         if let Response::Error { message } = serve(Request::RefreshLogins).await {
-            warn("refresh", &message);
+            warn("refresh", &browser::say(&message));
         }
         follow_state().await;
     } else {
@@ -279,8 +280,12 @@ async fn show_reminders() {
     match exclusive(service::due_reminders(&browser_platform(&rng))).await {
         Ok(due) => {
             for reminder in due {
-                if let Err(e) =
-                    notifications::show(&reminder.id, &reminder.title, &reminder.message).await
+                if let Err(e) = notifications::show(
+                    &reminder.id,
+                    &browser::say(&reminder.title),
+                    &browser::say(&reminder.message),
+                )
+                .await
                 {
                     warn("reminder", &e);
                 }
@@ -367,7 +372,7 @@ async fn web_auth_flow(url: String) {
         },
     };
     if let Response::Error { message } = serve(request).await {
-        warn("login", &message);
+        warn("login", &browser::say(&message));
     }
     follow_state().await;
 }
@@ -396,7 +401,7 @@ async fn lock_if_idle() {
     match idle::away_for(minutes.saturating_mul(60)).await {
         Ok(true) => {
             if let Response::Error { message } = serve(Request::Lock).await {
-                warn("idle lock", &message);
+                warn("idle lock", &browser::say(&message));
             }
             sync_everything().await;
         }
@@ -568,13 +573,13 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
         browser::from_js::<Request>(&message),
     ) {
         (false, _) => Response::Error {
-            message: "Tokenward only accepts messages from its own pages".to_owned(),
+            message: text!("error_foreign_sender"),
         },
         (true, Err(e)) => Response::Error {
-            message: format!("malformed request: {e}"),
+            message: text!("error_malformed_request", e.0),
         },
         (true, Ok(Request::FinishWebAuthFlow { .. })) => Response::Error {
-            message: "only where the browser lands finishes an OAuth login".to_owned(),
+            message: text!("error_oauth_finish_from_page"),
         },
         (true, Ok(mut request)) => {
             if let Request::StartBrowserLogin {

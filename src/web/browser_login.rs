@@ -14,6 +14,7 @@ use super::dom::{self, DomError};
 use crate::credential::Endpoint;
 use crate::message::{BrowserLoginView, Request, Response};
 use crate::provider::Provider;
+use crate::text;
 
 pub fn install() -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("login-browser")?, "click", |_| {
@@ -104,16 +105,17 @@ fn render(view: &BrowserLoginView) -> Result<(), DomError> {
     let panel = dom::by_id::<Element>("browser-login")?;
     let _ = panel.set_attribute("data-state", &view.state);
     dom::show(&panel, view.state != "none");
-    dom::set_text(
-        &dom::by_id("browser-login-message")?,
-        view.message.as_deref().unwrap_or_default(),
-    );
-    dom::set_text(
+    let message: Element = dom::by_id("browser-login-message")?;
+    match &view.message {
+        Some(words) => dom::set_say(&message, words),
+        None => dom::set_text(&message, ""),
+    }
+    dom::set_say(
         &dom::by_id("browser-login-cancel")?,
-        if view.state == "pending" {
-            "Cancel"
+        &if view.state == "pending" {
+            text!("ui_cancel")
         } else {
-            "Dismiss"
+            text!("browser_login_dismiss")
         },
     );
     Ok(())

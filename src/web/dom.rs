@@ -3,6 +3,10 @@
 //! with one delegated listener each. Pages only: the background has no DOM.
 
 use wasm_bindgen::prelude::*;
+
+use super::browser;
+use crate::message::Response;
+use crate::text::{Localize, Text};
 use wasm_bindgen::JsCast;
 use web_sys::{
     Document, Element, Event, EventTarget, HtmlInputElement, HtmlSelectElement, HtmlTemplateElement,
@@ -18,6 +22,78 @@ impl From<DomError> for JsValue {
     fn from(error: DomError) -> Self {
         js_sys::Error::new(&error.0).into()
     }
+}
+
+pub use super::browser::say;
+
+/// Puts a [`Text`] into `element`, as text.
+pub fn set_say(element: &Element, text: &Text) {
+    set_text(element, &say(text));
+}
+
+/// Fills the page's static words from the catalogue: `data-i18n` names an
+/// element's text, `data-i18n-<attribute>` an attribute's (`placeholder`,
+/// `aria-label`, `title`). The HTML holds no words of its own, so a page
+/// cannot show one that bypassed the catalogue. Runs once, before the page
+/// is marked ready; templates are filled as they are instantiated.
+pub fn localize(root: &Element) {
+    const ATTRIBUTES: [&str; 3] = ["placeholder", "aria-label", "title"];
+    let mut elements = vec![root.clone()];
+    elements.extend(find_all(
+        root,
+        "[data-i18n], [data-i18n-placeholder], [data-i18n-aria-label], [data-i18n-title]",
+    ));
+    for element in elements {
+        if let Some(key) = element.get_attribute("data-i18n") {
+            set_say(&element, &Text::new(&key, Vec::new()));
+        }
+        for attribute in ATTRIBUTES {
+            if let Some(key) = element.get_attribute(&format!("data-i18n-{attribute}")) {
+                let _ = element.set_attribute(attribute, &say(&Text::new(&key, Vec::new())));
+            }
+        }
+    }
+}
+
+/// Localizes the whole page and tells assistive technology its language.
+pub fn localize_page() -> Result<(), DomError> {
+    let document = document()?;
+    if let Some(html) = document.document_element() {
+        // The language of the catalogue the browser picked, which is not
+        // always its interface's (`i18n.getUILanguage` said `en-US` in a
+        // Chromium started with `--lang=de` that spoke German).
+        let _ = html.set_attribute("lang", &say(&crate::text!("meta_language")));
+        localize(&html);
+    }
+    Ok(())
+}
+
+/// Shows a message in the feedback area `#id` (next to the action that
+/// caused it; the area is a live region in the HTML), or empties and hides
+/// it (`None`).
+pub fn feedback(id: &str, message: Option<&Text>) {
+    if let Ok(area) = by_id::<Element>(id) {
+        match message {
+            Some(message) => set_say(&area, message),
+            None => set_text(&area, ""),
+        }
+        show(&area, message.is_some());
+    }
+}
+
+/// What to tell the user about an answer the page did not expect: the
+/// background's own error, another answer than the one asked for, or none.
+pub fn unexpected(answer: Result<Response, browser::BrowserError>) -> Option<Text> {
+    Some(match answer {
+        Ok(Response::Error { message }) => message,
+        Ok(_) => crate::text!("error_unexpected_answer"),
+        Err(e) => crate::text!("error_no_answer", e.0),
+    })
+}
+
+/// The page's own structure failed it (a bug): said with the details.
+pub fn page_error(error: &DomError) -> Text {
+    crate::text!("error_page", error.0.clone())
 }
 
 pub fn document() -> Result<Document, DomError> {
@@ -110,6 +186,7 @@ pub fn instantiate(template_id: &str) -> Result<Element, DomError> {
         .first_element_child()
         .and_then(|e| e.clone_node_with_deep(true).ok())
         .and_then(|n| n.dyn_into::<Element>().ok())
+        .inspect(localize)
         .ok_or_else(|| DomError(format!("template #{template_id} is empty")))
 }
 
@@ -147,7 +224,7 @@ pub fn origin_of(event: &Event, selector: &str) -> Option<Element> {
 /// would turn `tok\nX-Evil: 1` into a wrong secret the user never typed;
 /// the HTML standard's value sanitization for `type=password` does this.
 /// <https://html.spec.whatwg.org/multipage/input.html#password-state-(type=password)>
-pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&str) + 'static) {
+pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&Text) + 'static) {
     listen(input, "paste", move |event| {
         let Some(clipboard) = event
             .dyn_ref::<web_sys::ClipboardEvent>()
@@ -159,7 +236,7 @@ pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&str) + 
         if let Err(e) = crate::header::Secret::from_input(&text) {
             if !text.trim().is_empty() {
                 event.prevent_default();
-                on_refused(&e.to_string());
+                on_refused(&e.text());
             }
         }
     });

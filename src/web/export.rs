@@ -8,6 +8,8 @@ use web_sys::{Element, HtmlAnchorElement, HtmlInputElement};
 use super::browser::runtime;
 use super::dom::{self, DomError};
 use crate::message::{Passphrase, Request, Response};
+use crate::text;
+use crate::text::Text;
 
 pub fn install() -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("export-plain")?, "click", |_| {
@@ -30,7 +32,7 @@ pub fn install() -> Result<(), DomError> {
                 }
             }
             if passphrase != again {
-                status("The two passphrases differ; nothing was exported.");
+                status(&text!("export_passphrases_differ"));
                 return;
             }
             export(Some(Passphrase(passphrase)));
@@ -41,10 +43,10 @@ pub fn install() -> Result<(), DomError> {
 
 fn export(passphrase: Option<Passphrase>) {
     let sealed = passphrase.is_some();
-    status(if sealed {
-        "Encrypting (about a second)…"
+    status(&if sealed {
+        text!("export_encrypting")
     } else {
-        "Exporting…"
+        text!("export_exporting")
     });
     let pending = runtime::send_now(&Request::Export { passphrase });
     spawn_local(async move {
@@ -54,18 +56,18 @@ fn export(passphrase: Option<Passphrase>) {
                 file_name,
                 document,
             }) => match download(&file_name, &document) {
-                Ok(()) => status(&format!(
-                    "Saved {file_name}{}",
-                    if sealed {
-                        ", encrypted with its passphrase"
-                    } else {
-                        ", without tokens"
-                    }
-                )),
-                Err(e) => status(&format!("Could not save the file: {e}")),
+                Ok(()) => status(&if sealed {
+                    text!("export_saved_sealed", file_name)
+                } else {
+                    text!("export_saved_plain", file_name)
+                }),
+                Err(e) => status(&text!("export_not_saved", e.0)),
             },
-            Ok(Response::Error { message }) => status(&message),
-            Ok(_) | Err(_) => status("The background did not answer."),
+            other => {
+                if let Some(message) = dom::unexpected(other) {
+                    status(&message);
+                }
+            }
         }
     });
 }
@@ -100,9 +102,6 @@ fn download(name: &str, text: &str) -> Result<(), DomError> {
     Ok(())
 }
 
-fn status(text: &str) {
-    if let Ok(area) = dom::by_id::<Element>("export-status") {
-        dom::set_text(&area, text);
-        dom::show(&area, !text.is_empty());
-    }
+fn status(message: &Text) {
+    dom::feedback("export-status", Some(message));
 }

@@ -12,6 +12,8 @@ use super::browser::runtime;
 use super::dom::{self, DomError};
 use super::{accounts, popup};
 use crate::message::{Passphrase, Request, Response, VaultView};
+use crate::text;
+use crate::text::Text;
 
 pub fn install() -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("lock")?, "click", |_| {
@@ -31,10 +33,7 @@ pub fn install() -> Result<(), DomError> {
         event.prevent_default();
         let (passphrase, again) = (field("protect-passphrase"), field("protect-confirm"));
         if passphrase != again {
-            show(
-                None,
-                Some("the two passphrases differ; nothing was changed"),
-            );
+            show(None, Some(&text!("lock_passphrases_differ")));
             return;
         }
         act(
@@ -63,10 +62,7 @@ pub fn install() -> Result<(), DomError> {
         event.prevent_default();
         let (new, again) = (field("change-new"), field("change-confirm"));
         if new != again {
-            show(
-                None,
-                Some("the two new passphrases differ; nothing was changed"),
-            );
+            show(None, Some(&text!("lock_new_passphrases_differ")));
             return;
         }
         act(
@@ -123,9 +119,7 @@ fn act(request: Request, clear: &'static [&'static str]) {
                     dom::focus("site-status");
                 }
             }
-            Ok(Response::Error { message }) => show(None, Some(&message)),
-            Ok(other) => show(None, Some(&format!("unexpected answer: {other:?}"))),
-            Err(e) => show(None, Some(&format!("The background did not answer: {e}"))),
+            other => show(None, dom::unexpected(other).as_ref()),
         }
     });
 }
@@ -144,22 +138,17 @@ pub async fn refresh() {
     match runtime::send(&Request::VaultStatus).await {
         Ok(Response::Vault(view)) => {
             if let Err(e) = render(&view) {
-                show(None, Some(&e.to_string()));
+                show(None, Some(&dom::page_error(&e)));
             }
         }
-        Ok(Response::Error { message }) => show(None, Some(&message)),
-        Ok(other) => show(None, Some(&format!("unexpected answer: {other:?}"))),
-        Err(e) => show(None, Some(&format!("The background did not answer: {e}"))),
+        other => show(None, dom::unexpected(other).as_ref()),
     }
 }
 
-fn show(notice: Option<&str>, error: Option<&str>) {
-    for (id, text) in [("vault-notice", notice), ("vault-error", error)] {
-        if let Ok(area) = dom::by_id::<Element>(id) {
-            dom::set_text(&area, text.unwrap_or_default());
-            dom::show(&area, text.is_some());
-        }
-    }
+/// The vault panel's feedback: a notice, an error, or neither.
+fn show(notice: Option<&Text>, error: Option<&Text>) {
+    dom::feedback("vault-notice", notice);
+    dom::feedback("vault-error", error);
 }
 
 fn render(view: &VaultView) -> Result<(), DomError> {
@@ -168,41 +157,28 @@ fn render(view: &VaultView) -> Result<(), DomError> {
     let _ = panel.set_attribute("data-locked", if view.locked { "true" } else { "false" });
     let protected = view.mode == "protected";
     let summary = match (view.mode.as_str(), view.locked) {
-        ("protected", true) => "Locked: no header is sent until you unlock.".to_owned(),
+        ("protected", true) => text!("lock_summary_locked"),
         // The key derivation's parameters are in the README, not here:
         // they tell a user nothing they can act on.
-        ("protected", false) => "Protected: tokens are encrypted on disk, and headers are sent \
-             while unlocked. Closing the browser locks it."
-            .to_owned(),
+        ("protected", false) => text!("lock_summary_protected"),
         // The risk, said where it is always seen.
-        ("convenience", _) => {
-            "No passphrase: anyone using this browser profile can read the tokens.".to_owned()
-        }
-        _ => "Choose how Tokenward keeps your tokens.".to_owned(),
+        ("convenience", _) => text!("lock_summary_convenience"),
+        _ => text!("lock_summary_unset"),
     };
     let summary_line: Element = dom::by_id("vault-summary")?;
-    dom::set_text(&summary_line, &summary);
+    dom::set_say(&dom::by_id("vault-summary-text")?, &summary);
     // At first run the question below says it; one line, not two alike.
     dom::show(&summary_line, view.mode != "unset");
     let warning = match view.mode.as_str() {
-        "convenience" => {
-            "Anyone with access to this browser profile can read the tokens. Protect them \
-             with a passphrase: they are then encrypted on disk, and headers are sent only \
-             while unlocked."
-        }
-        _ => {
-            "Recommended: protect them with a passphrase. They are encrypted on disk, headers \
-             are sent only while unlocked, and closing the browser locks them. Without one, \
-             anyone with access to this browser profile can read the tokens."
-        }
+        "convenience" => text!("lock_warning_convenience"),
+        _ => text!("lock_warning_unset"),
     };
-    dom::set_text(&dom::by_id("vault-warning")?, warning);
+    dom::set_say(&dom::by_id("vault-warning")?, &warning);
     // The rules before the typing, not as an error after it.
-    dom::set_text(
+    dom::set_say(
         &dom::by_id("protect-rules")?,
-        &format!(
-            "At least {} characters. Nobody can recover it: if you forget it, you log in \
-             to your accounts again.",
+        &text!(
+            "lock_passphrase_rules",
             crate::service::MIN_PASSPHRASE_CHARS
         ),
     );
@@ -222,12 +198,12 @@ fn render(view: &VaultView) -> Result<(), DomError> {
     // The first run's one question stays open; in convenience mode it is
     // one line to open.
     let _ = choose.toggle_attribute_with_force("open", view.mode == "unset");
-    dom::set_text(
+    dom::set_say(
         &dom::by_id("vault-choose-title")?,
-        if view.mode == "unset" {
-            "How should Tokenward keep your tokens?"
+        &if view.mode == "unset" {
+            text!("lock_choose_question")
         } else {
-            "Protect the tokens with a passphrase…"
+            text!("ui_protect_the_tokens_with_a_passphrase")
         },
     );
     dom::show(
@@ -264,11 +240,11 @@ fn render(view: &VaultView) -> Result<(), DomError> {
                 .create_element("option")
                 .map_err(|_| DomError("could not create an option".to_owned()))?;
             let _ = option.set_attribute("value", &minutes.to_string());
-            dom::set_text(&option, &format!("{minutes} minutes without input"));
+            dom::set_say(&option, &text!("lock_idle_minutes", *minutes));
             let _ = select.append_child(&option);
         }
     }
     select.set_value(&view.idle_minutes.map(|m| m.to_string()).unwrap_or_default());
-    show(view.notice.as_deref(), None);
+    show(view.notice.as_ref(), None);
     Ok(())
 }

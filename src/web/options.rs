@@ -7,24 +7,26 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    Element, Event, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlSelectElement,
-    HtmlTextAreaElement,
+    Element, Event, HtmlFormElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement,
 };
 
 use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
-use super::export;
 use super::save::start_save;
+use super::{accounts, browser_login, export};
 use crate::message::{NotSent, Request, Response, RuleView, RulesView, UrlTestView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
+use crate::text;
+use crate::text::{Localize, Text};
 
 #[wasm_bindgen]
 pub async fn options_main() -> Result<(), JsValue> {
+    dom::localize_page()?;
     let form: HtmlFormElement = dom::by_id("rule-form")?;
     dom::listen(&form, "submit", |event| {
         event.prevent_default();
         if let Err(e) = submit() {
-            show_error(&e.to_string());
+            show_error(Some(&dom::page_error(&e)));
         }
     });
     dom::listen(&dom::by_id::<Element>("rule-cancel")?, "click", |_| {
@@ -74,26 +76,37 @@ pub async fn options_main() -> Result<(), JsValue> {
     });
     reset_form()?;
     run(Request::ListRules, None);
+    // Accounts and their tokens, as in the popup.
+    accounts::install(None)?;
+    browser_login::install()?;
+    accounts::refresh().await;
+    browser_login::refresh().await;
     Ok(())
+}
+
+/// Draws the rule list again, after a change made elsewhere on the page
+/// (a token used on a site).
+pub(super) fn refresh_rules() {
+    run(Request::ListRules, None);
 }
 
 /// Sends a request and renders the answer. `done` is the status line to
 /// show on success.
-fn run(request: Request, done: Option<String>) {
+fn run(request: Request, done: Option<Text>) {
     let is_save = matches!(request, Request::SaveRule { .. });
     let pending = runtime::send_now(&request);
     spawn_local(async move {
         let answer = pending.await;
-        show_answer(is_save, answer, done.as_deref());
+        show_answer(is_save, answer, done.as_ref());
     });
 }
 
 /// Renders the background's answer; returns whether it was a success.
-fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Option<&str>) -> bool {
+fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Option<&Text>) -> bool {
     match answer {
         Ok(Response::Rules(view)) => {
             if let Err(e) = render(&view) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
             if view.saved.is_some() {
                 let _ = reset_form();
@@ -103,20 +116,14 @@ fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Opti
             }
             true
         }
-        Ok(Response::Error { message }) => {
-            if is_save {
-                show_error(&message);
-            } else {
-                set_status(&message);
+        other => {
+            if let Some(message) = dom::unexpected(other) {
+                if is_save {
+                    show_error(Some(&message));
+                } else {
+                    set_status(&message);
+                }
             }
-            false
-        }
-        Ok(other) => {
-            set_status(&format!("unexpected answer: {other:?}"));
-            false
-        }
-        Err(e) => {
-            set_status(&format!("The background did not answer: {e}"));
             false
         }
     }
@@ -127,14 +134,14 @@ const FIELDS: [&str; 3] = ["rule-pattern", "rule-also-from", "rule-label"];
 
 fn submit() -> Result<(), DomError> {
     let draft = read_form()?;
-    show_error("");
+    show_error(None);
     for field in FIELDS {
         dom::mark_invalid(field, None);
     }
     let mut pending = match start_save(draft) {
         Ok(pending) => pending,
         Err(e) => {
-            show_error(&e.to_string());
+            show_error(Some(&e.text()));
             // The error is tied to its field, which gets the focus.
             let field = match &e {
                 crate::rules::RuleError::Pattern(_) | crate::rules::RuleError::Duplicate(_) => {
@@ -154,15 +161,15 @@ fn submit() -> Result<(), DomError> {
     let origin = pending.pattern.origin();
     spawn_local(async move {
         let answer = pending.answer().await;
-        let waiting = format!("Saved. Waiting for the browser's permission for {origin}…");
+        let waiting = text!("options_saved_waiting_permission", &origin);
         if !show_answer(true, answer, Some(&waiting)) {
             return;
         }
         let granted = pending.granted().await;
         set_status(&if granted {
-            "Saved.".to_owned()
+            text!("options_saved")
         } else {
-            format!("Saved, but Tokenward has no permission for {origin}, so the header is not sent there. Use “Allow on this site” to grant it.")
+            text!("options_saved_no_permission", &origin)
         });
         // The answer may have changed what the list should mark.
         run(Request::ListRules, None);
@@ -219,12 +226,15 @@ fn reset_form() -> Result<(), DomError> {
     form.reset();
     let _ = form.remove_attribute("data-editing-id");
     let _ = form.remove_attribute("data-editing-enabled");
-    dom::set_text(&dom::by_id::<Element>("rule-form-title")?, "Add a rule");
-    dom::by_id::<HtmlButtonElement>("rule-save")?.set_text_content(Some("Add rule"));
+    dom::set_say(
+        &dom::by_id::<Element>("rule-form-title")?,
+        &text!("ui_add_a_rule"),
+    );
+    dom::set_say(&dom::by_id::<Element>("rule-save")?, &text!("ui_add_rule"));
     dom::by_id::<Element>("rule-headers")?.set_text_content(None);
     add_header_row(None)?;
     sync_initiators()?;
-    show_error("");
+    show_error(None);
     for field in FIELDS {
         dom::mark_invalid(field, None);
     }
@@ -240,10 +250,10 @@ fn add_header_row(from: Option<&crate::message::HeaderView>) -> Result<(), DomEr
         dom::find::<HtmlInputElement>(&row, "[data-field=name]")?.set_value(&header.name);
         dom::find::<HtmlSelectElement>(&row, "[data-field=scheme]")?.set_value(&header.scheme);
         dom::find::<HtmlInputElement>(&row, "[data-field=secret]")?
-            .set_placeholder("unchanged (leave blank to keep the saved secret)");
+            .set_placeholder(&dom::say(&text!("options_secret_unchanged")));
     }
     let secret: HtmlInputElement = dom::find(&row, "[data-field=secret]")?;
-    dom::guard_secret_paste(&secret, show_error);
+    dom::guard_secret_paste(&secret, |text| show_error(Some(text)));
     sync_secret_field(&row)?;
     dom::by_id::<Element>("rule-headers")?
         .append_child(&row)
@@ -290,18 +300,13 @@ fn render(view: &RulesView) -> Result<(), DomError> {
         &dom::by_id::<Element>("rules-empty")?,
         view.rules.is_empty(),
     );
-    let warning: Element = dom::by_id("limit-warning")?;
-    dom::set_text(&warning, view.limit_warning.as_deref().unwrap_or(""));
-    dom::show(&warning, view.limit_warning.is_some());
-    let unreadable: Element = dom::by_id("unreadable-note")?;
-    dom::set_text(
-        &unreadable,
-        &format!(
-            "{} saved rule(s) could not be read and are kept aside unchanged.",
-            view.unreadable
-        ),
+    dom::feedback("limit-warning", view.limit_warning.as_ref());
+    dom::feedback(
+        "unreadable-note",
+        (view.unreadable > 0)
+            .then(|| text!("options_unreadable_rules", view.unreadable))
+            .as_ref(),
     );
-    dom::show(&unreadable, view.unreadable > 0);
     dom::mark_ready();
     Ok(())
 }
@@ -314,29 +319,26 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
     dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
     // Sending or not, and why not, as the popup says it for a site.
-    let (state, text) = match (rule.enabled, rule.held_back) {
-        (false, _) => ("off", "Off".to_owned()),
+    let (state, line) = match (rule.enabled, rule.held_back) {
+        (false, _) => ("off", text!("options_rule_off")),
         (true, Some(why)) => (
             "held-back",
-            format!(
-                "Not sending: {}",
-                match why {
-                    NotSent::Expired => "its token has expired",
-                    NotSent::Refused => "the provider refused its token",
-                    NotSent::CredentialDeleted => "its token was deleted",
-                    NotSent::Locked => "Tokenward is locked",
-                    NotSent::Disabled => "the rule is off",
-                    NotSent::PermissionMissing => "Tokenward has no permission for this site",
-                }
-            ),
+            match why {
+                NotSent::Expired => text!("options_rule_not_sending_expired"),
+                NotSent::Refused => text!("options_rule_not_sending_refused"),
+                NotSent::CredentialDeleted => text!("options_rule_not_sending_deleted"),
+                NotSent::Locked => text!("options_rule_not_sending_locked"),
+                NotSent::Disabled => text!("options_rule_off"),
+                NotSent::PermissionMissing => text!("options_rule_not_sending_permission"),
+            },
         ),
-        (true, None) => ("sending", "Sending".to_owned()),
+        (true, None) => ("sending", text!("options_rule_sending")),
     };
     let state_line: Element = dom::find(&item, "[data-role=state]")?;
     let _ = state_line.set_attribute("data-state", state);
-    dom::set_text(&state_line, &text);
+    dom::set_say(&state_line, &line);
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
-    let summaries: Vec<&str> = rule.headers.iter().map(|h| h.summary.as_str()).collect();
+    let summaries: Vec<String> = rule.headers.iter().map(|h| dom::say(&h.summary)).collect();
     dom::set_text(&headers, &summaries.join("\n"));
     let policy: Element = dom::find(&item, "[data-role=policy]")?;
     let _ = policy.set_attribute(
@@ -347,18 +349,21 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
             "same-site"
         },
     );
-    dom::set_text(&policy, &rule.policy_text());
+    dom::set_say(&policy, &rule.policy_text());
     dom::find::<HtmlInputElement>(&item, "input[data-action=toggle]")?.set_checked(rule.enabled);
     // The same controls on every rule, each named for its rule.
-    for (action, verb) in [
-        ("toggle", "Rule on:"),
-        ("grant", "Allow on this site:"),
-        ("edit", "Edit"),
-        ("delete", "Delete"),
-        ("confirm-delete", "Confirm delete of"),
+    for (action, name) in [
+        ("toggle", text!("options_name_toggle", &rule.pattern)),
+        ("grant", text!("options_name_grant", &rule.pattern)),
+        ("edit", text!("options_name_edit", &rule.pattern)),
+        ("delete", text!("options_name_delete", &rule.pattern)),
+        (
+            "confirm-delete",
+            text!("options_name_confirm_delete", &rule.pattern),
+        ),
     ] {
         let control: Element = dom::find(&item, &format!("[data-action={action}]"))?;
-        let _ = control.set_attribute("aria-label", &format!("{verb} {}", rule.pattern));
+        let _ = control.set_attribute("aria-label", &dom::say(&name));
     }
     Ok(item)
 }
@@ -379,10 +384,7 @@ fn mark_permission(item: Element, origins: Vec<String>, sending: bool) {
         if sending && !held {
             if let Ok(line) = dom::find::<Element>(&item, "[data-role=state]") {
                 let _ = line.set_attribute("data-state", "permission");
-                dom::set_text(
-                    &line,
-                    "Not sending: Tokenward has no permission for this site",
-                );
+                dom::set_say(&line, &text!("options_rule_not_sending_permission"));
             }
         }
     });
@@ -443,13 +445,9 @@ fn test_url() -> Result<(), DomError> {
                 let _ = render_test(&view);
                 return;
             }
-            Ok(Response::Error { message }) => message,
-            Ok(_) => "unexpected answer from the background".to_owned(),
-            Err(e) => format!("The background did not answer: {e}"),
+            other => dom::unexpected(other),
         };
-        if let Ok(line) = dom::by_id::<Element>("test-summary") {
-            dom::set_text(&line, &summary);
-        }
+        dom::feedback("test-summary", summary.as_ref());
     });
     Ok(())
 }
@@ -457,21 +455,21 @@ fn test_url() -> Result<(), DomError> {
 fn render_test(view: &UrlTestView) -> Result<(), DomError> {
     let summary = match (&view.problem, view.headers.len()) {
         (Some(problem), _) => problem.clone(),
-        (None, 0) => "No header is sent on this request.".to_owned(),
-        (None, 1) => "This request gets 1 header:".to_owned(),
-        (None, n) => format!("This request gets {n} headers:"),
+        (None, 0) => text!("options_test_no_header"),
+        (None, 1) => text!("options_test_one_header"),
+        (None, n) => text!("options_test_headers", n),
     };
     let line: Element = dom::by_id("test-summary")?;
     let _ = line.set_attribute("data-headers", &view.headers.len().to_string());
-    dom::set_text(&line, &summary);
-    let fill = |id: &str, lines: Vec<String>| -> Result<(), DomError> {
+    dom::set_say(&line, &summary);
+    let fill = |id: &str, lines: Vec<Text>| -> Result<(), DomError> {
         let list: Element = dom::by_id(id)?;
         list.set_text_content(None);
         for text in lines {
             let item = dom::document()?
                 .create_element("li")
                 .map_err(|_| DomError("could not create a list item".to_owned()))?;
-            dom::set_text(&item, &text);
+            dom::set_say(&item, &text);
             let _ = list.append_child(&item);
         }
         Ok(())
@@ -480,14 +478,14 @@ fn render_test(view: &UrlTestView) -> Result<(), DomError> {
         "test-headers",
         view.headers
             .iter()
-            .map(|h| format!("{}  (rule {})", h.summary, h.pattern))
+            .map(|h| text!("options_test_header", h.summary.clone(), &h.pattern))
             .collect(),
     )?;
     fill(
         "test-not-applied",
         view.not_applied
             .iter()
-            .map(|n| format!("{}: not applied, {}", n.pattern, n.why))
+            .map(|n| text!("options_test_not_applied", &n.pattern, n.why.clone()))
             .collect(),
     )
 }
@@ -514,10 +512,10 @@ fn on_rules_click(event: Event) {
         });
     } else if dom::origin_of(&event, "[data-action=edit]").is_some() {
         if let Err(e) = start_edit(id) {
-            set_status(&e.to_string());
+            set_status(&dom::page_error(&e));
         }
     } else if dom::origin_of(&event, "[data-action=confirm-delete]").is_some() {
-        run(Request::DeleteRule { id }, Some("Deleted.".to_owned()));
+        run(Request::DeleteRule { id }, Some(text!("options_deleted")));
     } else if dom::origin_of(&event, "[data-action=delete]").is_some() {
         // Two steps, in the page: a modal confirm() would block the page and
         // any automation driving it.
@@ -549,7 +547,11 @@ fn on_rules_change(event: Event) {
     }
     run(
         Request::SetEnabled { id, enabled },
-        Some(if enabled { "Rule on." } else { "Rule off." }.to_owned()),
+        Some(if enabled {
+            text!("options_turned_on")
+        } else {
+            text!("options_turned_off")
+        }),
     );
 }
 
@@ -559,13 +561,17 @@ fn start_edit(id: SiteRuleId) -> Result<(), DomError> {
     spawn_local(async move {
         let view = match runtime::send(&Request::ListRules).await {
             Ok(Response::Rules(view)) => view,
-            _ => return set_status("Could not load the rule."),
+            other => {
+                return set_status(
+                    &dom::unexpected(other).unwrap_or(text!("error_unexpected_answer")),
+                )
+            }
         };
         let Some(rule) = view.rules.into_iter().find(|r| r.id == id) else {
-            return set_status("This rule no longer exists.");
+            return set_status(&text!("options_rule_gone"));
         };
         if let Err(e) = fill_form(&rule) {
-            set_status(&e.to_string());
+            set_status(&dom::page_error(&e));
         }
     });
     Ok(())
@@ -579,8 +585,14 @@ fn fill_form(rule: &RuleView) -> Result<(), DomError> {
         "data-editing-enabled",
         if rule.enabled { "true" } else { "false" },
     );
-    dom::set_text(&dom::by_id::<Element>("rule-form-title")?, "Edit rule");
-    dom::by_id::<HtmlButtonElement>("rule-save")?.set_text_content(Some("Save changes"));
+    dom::set_say(
+        &dom::by_id::<Element>("rule-form-title")?,
+        &text!("options_edit_rule"),
+    );
+    dom::set_say(
+        &dom::by_id::<Element>("rule-save")?,
+        &text!("options_save_changes"),
+    );
     dom::by_id::<HtmlInputElement>("rule-pattern")?.set_value(&rule.pattern);
     dom::by_id::<HtmlInputElement>("rule-label")?.set_value(&rule.label);
     dom::by_id::<HtmlInputElement>("rule-allow-http")?.set_checked(rule.allow_http);
@@ -601,15 +613,14 @@ fn fill_form(rule: &RuleView) -> Result<(), DomError> {
     Ok(())
 }
 
-fn show_error(message: &str) {
-    if let Ok(area) = dom::by_id::<Element>("rule-error") {
-        dom::set_text(&area, message);
-        dom::show(&area, !message.is_empty());
-    }
+/// The rule form's error, under the form, or none.
+fn show_error(message: Option<&Text>) {
+    dom::feedback("rule-error", message);
 }
 
-fn set_status(message: &str) {
+/// The rule list's status line.
+fn set_status(message: &Text) {
     if let Ok(status) = dom::by_id::<Element>("status") {
-        dom::set_text(&status, message);
+        dom::set_say(&status, message);
     }
 }

@@ -17,9 +17,12 @@ use super::save::{start_save, start_tab_save};
 use super::{accounts, browser_login, lock};
 use crate::message::{NotSent, Request, Response, Sending, SiteState, SiteView};
 use crate::rules::{HeaderDraft, RuleDraft, SiteRuleId};
+use crate::text;
+use crate::text::{Localize, Text};
 
 #[wasm_bindgen]
 pub async fn popup_main() -> Result<(), JsValue> {
+    dom::localize_page()?;
     let tab = target_tab().await;
     // The tab the popup describes, for its "this tab only" rules. Kept in
     // the page, as the rule being edited is in the options page's form.
@@ -53,7 +56,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
         move |event| {
             event.prevent_default();
             if let Err(e) = save(Rc::clone(&for_save)) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
         },
     );
@@ -82,7 +85,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
         "change",
         move |_| {
             if let Err(e) = toggle(Rc::clone(&for_toggle)) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
         },
     );
@@ -103,8 +106,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
             spawn_local(async move {
                 match pending.await {
                     Ok(Response::Rules(_)) => refresh(url).await,
-                    Ok(Response::Error { message }) => show_error(&message),
-                    Ok(_) | Err(_) => show_error("The background did not answer."),
+                    other => show_error(dom::unexpected(other).as_ref()),
                 }
             });
         },
@@ -119,7 +121,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
         else {
             return;
         };
-        show_error("");
+        show_error(None);
         spawn_local(async move {
             let busy = dom::by_id::<Element>("site-renew").ok();
             if let Some(b) = &busy {
@@ -132,7 +134,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
             refresh(url).await;
         });
     });
-    dom::guard_secret_paste(&dom::by_id("add-secret")?, show_error);
+    dom::guard_secret_paste(&dom::by_id("add-secret")?, |text| show_error(Some(text)));
     // Escape closes whatever form is open, and the focus returns to what
     // opened it.
     dom::on_escape(|| {
@@ -160,7 +162,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
             click("tokens-close");
         }
     });
-    accounts::install(Rc::clone(&url))?;
+    accounts::install(Some(Rc::clone(&url)))?;
     lock::install()?;
     browser_login::install()?;
 
@@ -224,25 +226,20 @@ async fn refresh(url: Rc<str>) {
                 None => true,
             };
             if let Err(e) = render(&view, permitted) {
-                show_error(&e.to_string());
+                show_error(Some(&dom::page_error(&e)));
             }
         }
-        Ok(Response::Error { message }) => show_error(&message),
-        Ok(other) => show_error(&format!("unexpected answer: {other:?}")),
-        Err(e) => show_error(&format!("The background did not answer: {e}")),
+        other => show_error(dom::unexpected(other).as_ref()),
     }
 }
 
 fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     let origin: Element = dom::by_id("site-origin")?;
-    dom::set_text(
-        &origin,
-        if view.origin.is_empty() {
-            "This page"
-        } else {
-            &view.origin
-        },
-    );
+    if view.origin.is_empty() {
+        dom::set_say(&origin, &text!("popup_this_page"));
+    } else {
+        dom::set_text(&origin, &view.origin);
+    }
     let status: Element = dom::by_id("site-status")?;
     // One answer, from the core, for the status line, the toggle, "Copy as
     // curl" and the badge: what is actually sent now, and why not.
@@ -257,7 +254,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         "data-permission",
         if permitted { "granted" } else { "missing" },
     );
-    let (sending_key, mut text) = status_line(view, &sending);
+    let (sending_key, mut line) = status_line(view, &sending);
     // Why a header is not sent: its credential expired, was refused or was
     // deleted. The credential's own words (which, since when, what to do)
     // are the status line then, said once.
@@ -273,10 +270,10 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         }
     );
     if let (true, Some(problem)) = (about_the_token, &problem) {
-        text = capitalized(problem);
+        line = problem.clone();
     }
     let _ = status.set_attribute("data-sending", sending_key);
-    dom::set_text(&status, &text);
+    dom::set_say(&status, &line);
     let permission_missing = sending
         == (Sending::NotSent {
             why: NotSent::PermissionMissing,
@@ -296,16 +293,20 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
         dom::set_host_permissions(&section, &rule.host_permissions);
-        dom::set_text(&dom::find(&section, "[data-role=pattern]")?, &rule.pattern);
+        let pattern: Element = dom::find(&section, "[data-role=pattern]")?;
+        dom::set_text(&pattern, &rule.pattern);
+        // The site's own address is already the card's first line; the
+        // pattern is shown where it says more (a wildcard, a path).
+        dom::show(&pattern, rule.pattern != format!("{}/", view.origin));
         let headers: Element = dom::find(&section, "[data-role=headers]")?;
         headers.set_text_content(None);
         for header in &rule.headers {
             let item = dom::instantiate("header-template")?;
-            dom::set_text(&item, &header.summary);
+            dom::set_say(&item, &header.summary);
             let _ = headers.append_child(&item);
         }
         dom::by_id::<HtmlInputElement>("site-toggle")?.set_checked(rule.enabled);
-        dom::set_text(
+        dom::set_say(
             &dom::find(&section, "[data-role=policy]")?,
             &rule.policy_text(),
         );
@@ -323,10 +324,10 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
         headers.set_text_content(None);
         for header in &rule.headers {
             let item = dom::instantiate("header-template")?;
-            dom::set_text(&item, &header.summary);
+            dom::set_say(&item, &header.summary);
             let _ = headers.append_child(&item);
         }
-        dom::set_text(
+        dom::set_say(
             &dom::find(&tab_section, "[data-role=policy]")?,
             &rule.policy_text(),
         );
@@ -334,7 +335,10 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     // A header held back while others are sent: why, under the rule.
     let problem = problem.filter(|_| !about_the_token);
     let problem_area: Element = dom::by_id("site-problem")?;
-    dom::set_text(&problem_area, problem.as_deref().unwrap_or(""));
+    match &problem {
+        Some(problem) => dom::set_say(&problem_area, problem),
+        None => dom::set_text(&problem_area, ""),
+    }
     dom::show(&problem_area, problem.is_some());
     // The one-click way out: a new token from the same login, in place of
     // the old one everywhere it was used.
@@ -364,72 +368,46 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     Ok(())
 }
 
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
-}
-
 /// The status line: a key for styling, and the words.
-fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, String) {
+fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
     match sending {
-        Sending::Unsupported => (
-            "unsupported",
-            "Tokenward works on http and https sites only.".to_owned(),
-        ),
-        Sending::Uncovered => (
-            "uncovered",
-            "No rule sends headers to this site.".to_owned(),
-        ),
+        Sending::Unsupported => ("unsupported", text!("popup_status_unsupported")),
+        Sending::Uncovered => ("uncovered", text!("popup_status_uncovered")),
         Sending::Sent {
             partly,
             expires,
             expiring_soon,
         } => {
-            let mut text = if view.tab_rule.is_some() {
-                "Tokenward sends headers to this site in this tab only.".to_owned()
+            let sent = if view.tab_rule.is_some() {
+                text!("popup_status_sent_tab")
             } else if *partly {
-                "Tokenward sends some of this rule's headers to this site; the others are held back."
-                    .to_owned()
+                text!("popup_status_sent_partly")
             } else {
-                "Tokenward sends headers to this site.".to_owned()
+                text!("popup_status_sent")
             };
-            if let Some(e) = expires {
-                text.push_str(&format!(
-                    " The token expires on {}{}.",
-                    e.date(),
-                    if *expiring_soon { ", within 7 days" } else { "" }
-                ));
-            }
-            (if *expiring_soon { "expiring" } else { "sent" }, text)
+            let line = match (expires, expiring_soon) {
+                (Some(e), true) => text!("popup_status_sent_expiring_soon", sent, e.date()),
+                (Some(e), false) => text!("popup_status_sent_expires", sent, e.date()),
+                (None, _) => sent,
+            };
+            (if *expiring_soon { "expiring" } else { "sent" }, line)
         }
         Sending::NotSent { why } => (
             "not-sent",
             match why {
-                NotSent::Locked => {
-                    "Tokenward is locked: no header is sent here until you unlock it."
-                }
-                NotSent::Disabled => "A rule covers this site, but it is off.",
-                NotSent::Expired => "The token has expired, so no header is sent here.",
-                NotSent::Refused => {
-                    "The provider refused the token, so no header is sent here."
-                }
-                NotSent::CredentialDeleted => {
-                    "The token was deleted, so no header is sent here."
-                }
-                NotSent::PermissionMissing => {
-                    "A rule covers this site, but Tokenward has no permission to send its headers here."
-                }
-            }
-            .to_owned(),
+                NotSent::Locked => text!("popup_status_locked"),
+                NotSent::Disabled => text!("popup_status_disabled"),
+                NotSent::Expired => text!("popup_status_expired"),
+                NotSent::Refused => text!("popup_status_refused"),
+                NotSent::CredentialDeleted => text!("popup_status_deleted"),
+                NotSent::PermissionMissing => text!("popup_status_permission_missing"),
+            },
         ),
     }
 }
 
 fn save(url: Rc<str>) -> Result<(), DomError> {
-    show_error("");
+    show_error(None);
     let draft = RuleDraft {
         pattern: dom::by_id::<HtmlInputElement>("add-pattern")?.value(),
         enabled: true,
@@ -445,7 +423,7 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
     let started = match (tab_only, tab_id()) {
         (true, Some(tab)) => start_tab_save(tab, draft),
         (true, None) => {
-            show_error("This tab is not known to Tokenward; save the rule for every tab instead.");
+            show_error(Some(&text!("popup_tab_unknown")));
             return Ok(());
         }
         (false, _) => start_save(draft),
@@ -453,7 +431,7 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
     let mut pending = match started {
         Ok(pending) => pending,
         Err(e) => {
-            show_error(&e.to_string());
+            show_error(Some(&e.text()));
             return Ok(());
         }
     };
@@ -471,9 +449,7 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
                 let _ = pending.granted().await;
                 refresh(url).await;
             }
-            Ok(Response::Error { message }) => show_error(&message),
-            Ok(other) => show_error(&format!("unexpected answer: {other:?}")),
-            Err(e) => show_error(&format!("The background did not answer: {e}")),
+            other => show_error(dom::unexpected(other).as_ref()),
         }
     });
     Ok(())
@@ -498,17 +474,14 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
         let answer = pending.await;
         match answer {
             Ok(Response::Rules(_)) => refresh(url).await,
-            Ok(Response::Error { message }) => show_error(&message),
-            Ok(_) | Err(_) => show_error("The background did not answer."),
+            other => show_error(dom::unexpected(other).as_ref()),
         }
     });
 
     Ok(())
 }
 
-fn show_error(message: &str) {
-    if let Ok(area) = dom::by_id::<Element>("popup-error") {
-        dom::set_text(&area, message);
-        dom::show(&area, !message.is_empty());
-    }
+/// Shows what went wrong under the site card, or clears it (`None`).
+fn show_error(message: Option<&Text>) {
+    dom::feedback("popup-error", message);
 }

@@ -380,7 +380,22 @@ impl Browser {
     /// Launch `engine` with the unpacked extension in `extension_dir` (the
     /// directory holding its manifest.json).
     pub(crate) async fn launch(engine: Engine, extension_dir: &Path) -> Browser {
-        Self::launch_with(engine, extension_dir, None).await
+        Self::launch_with(engine, extension_dir, None, None).await
+    }
+
+    /// [`Browser::launch`] with the browser's interface in `language` (an
+    /// ISO 639 code such as `de`), which is the language extensions'
+    /// `i18n.getMessage` speaks. Chromium takes `--lang` and needs the
+    /// language's resources (Debian's `chromium-l10n`); Firefox takes
+    /// `intl.locale.requested` and needs the language pack
+    /// (`firefox-esr-l10n-de`), else both stay in English.
+    #[allow(dead_code)] // tests/profile.rs includes this file too, and does not use it
+    pub(crate) async fn launch_in_language(
+        engine: Engine,
+        extension_dir: &Path,
+        language: &str,
+    ) -> Browser {
+        Self::launch_with(engine, extension_dir, None, Some(language)).await
     }
 
     /// Launch `engine` with the unpacked extension in `extension_dir` on the
@@ -402,10 +417,15 @@ impl Browser {
         extension_dir: &Path,
         profile: &Path,
     ) -> Browser {
-        Self::launch_with(engine, extension_dir, Some(profile)).await
+        Self::launch_with(engine, extension_dir, Some(profile), None).await
     }
 
-    async fn launch_with(engine: Engine, extension_dir: &Path, profile: Option<&Path>) -> Browser {
+    async fn launch_with(
+        engine: Engine,
+        extension_dir: &Path,
+        profile: Option<&Path>,
+        language: Option<&str>,
+    ) -> Browser {
         let extension_dir = extension_dir
             .canonicalize()
             .unwrap_or_else(|e| panic!("extension dir {}: {e}", extension_dir.display()));
@@ -415,8 +435,8 @@ impl Browser {
                 .unwrap_or_else(|e| panic!("profile dir {}: {e}", p.display()))
         });
         let browser = match engine {
-            Engine::Chromium => Self::launch_chromium(&extension_dir, profile).await,
-            Engine::Firefox => Self::launch_firefox(&extension_dir, profile).await,
+            Engine::Chromium => Self::launch_chromium(&extension_dir, profile, language).await,
+            Engine::Firefox => Self::launch_firefox(&extension_dir, profile, language).await,
         };
         browser.wait_extension_loaded().await;
         browser.check_host_permissions(&extension_dir).await;
@@ -589,7 +609,11 @@ impl Browser {
 
     /// `owned_profile`: the test's own `--user-data-dir`, else a fresh one in
     /// the launch's temp dir.
-    async fn launch_chromium(extension_dir: &Path, owned_profile: Option<PathBuf>) -> Browser {
+    async fn launch_chromium(
+        extension_dir: &Path,
+        owned_profile: Option<PathBuf>,
+        language: Option<&str>,
+    ) -> Browser {
         let extension_id = extension_id_of(extension_dir);
         let temp = fresh_temp_dir("chrome");
         let profile = owned_profile
@@ -636,6 +660,10 @@ impl Browser {
         if headed {
             args.retain(|a| a != "--headless=new");
         }
+        if let Some(language) = language {
+            args.push(format!("--lang={language}"));
+            args.push(format!("--accept-lang={language}"));
+        }
         let mut caps = Capabilities::new();
         caps.insert("browserName".to_owned(), json!("chrome"));
         caps.insert("pageLoadStrategy".to_owned(), json!("none"));
@@ -657,7 +685,11 @@ impl Browser {
     /// (`-profile` in the arguments; without it geckodriver would copy a
     /// profile to a temp dir of its own) and writes the prefs to its
     /// `user.js`.
-    async fn launch_firefox(extension_dir: &Path, owned_profile: Option<PathBuf>) -> Browser {
+    async fn launch_firefox(
+        extension_dir: &Path,
+        owned_profile: Option<PathBuf>,
+        language: Option<&str>,
+    ) -> Browser {
         let gecko_id = gecko_id_of(extension_dir);
         let temp = fresh_temp_dir("firefox");
         let profile = owned_profile
@@ -692,6 +724,12 @@ impl Browser {
             }
         }
         procs.owned_profile = owned_profile;
+        if let (Some(language), Some(prefs)) = (language, prefs.as_object_mut()) {
+            // The language pack sits in the application's own add-on
+            // folder, which geckodriver's profile leaves enabled.
+            prefs.insert("intl.locale.requested".to_owned(), json!(language));
+            prefs.insert("intl.accept_languages".to_owned(), json!(language));
+        }
 
         let mut caps = Capabilities::new();
         caps.insert("browserName".to_owned(), json!("firefox"));

@@ -235,6 +235,16 @@ impl Harness {
         h
     }
 
+    /// Start the server and `engine` with its interface in `language`
+    /// ([`Browser::launch_in_language`]), at the first run: nothing chosen
+    /// yet.
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn start_in_language(engine: Engine, language: &str) -> Harness {
+        let server = Server::start(3).await;
+        let browser = Browser::launch_in_language(engine, &extension_dir(engine), language).await;
+        Harness { browser, server }
+    }
+
     /// Tells the background to keep tokens without a passphrase, the
     /// popup's *Keep tokens without a passphrase*, through the same message.
     pub(crate) async fn choose_convenience(&self) {
@@ -762,6 +772,58 @@ impl Harness {
             async move { c.find(Locator::Css(&li)).await.is_err().then_some(()) }
         })
         .await;
+    }
+
+    /// Every word the page shows a person or assistive technology: its
+    /// visible text nodes, the options of its visible selects, the
+    /// `aria-label`, `placeholder` and `title` of its visible elements, and
+    /// its title, each with where it is. Text inside `translate="no"` is the
+    /// user's or the world's (a site, a header, a name) and left out.
+    #[allow(dead_code)] // only tests/e2e.rs uses it
+    pub(crate) async fn words_on_page(&self) -> Vec<(String, String)> {
+        let found = self
+            .browser
+            .exec(
+                r#"
+const out = [];
+const seen = (el) => el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0;
+const data = (el) => !!el.closest('[translate="no"]');
+const where = (el) => el.id ? '#' + el.id : el.tagName.toLowerCase() + (el.className ? '.' + el.className : '') + (el.dataset.role ? '[' + el.dataset.role + ']' : '') + (el.dataset.action ? '[' + el.dataset.action + ']' : '');
+const letters = /\p{L}/u;
+const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+  const el = n.parentElement;
+  const text = n.textContent.trim();
+  if (!letters.test(text) || el.closest('script, style, template, option') || data(el) || !seen(el)) continue;
+  out.push([where(el), text]);
+}
+for (const select of document.querySelectorAll('select')) {
+  if (!seen(select) || data(select)) continue;
+  for (const o of select.options) if (!data(o) && letters.test(o.text)) out.push([where(select) + ' option', o.text.trim()]);
+}
+for (const el of document.querySelectorAll('[aria-label], [placeholder], [title]')) {
+  if (!seen(el) || data(el)) continue;
+  for (const a of ['aria-label', 'placeholder', 'title']) {
+    const v = el.getAttribute(a);
+    if (v && letters.test(v)) out.push([where(el) + ' @' + a, v]);
+  }
+}
+if (document.title) out.push(['title', document.title]);
+return out;
+"#,
+            )
+            .await;
+        found
+            .as_array()
+            .expect("a list of words")
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap_or_default().to_owned(),
+                    pair[1].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// Measures every visible text of the current page against the

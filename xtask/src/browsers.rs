@@ -19,6 +19,10 @@ pub(crate) struct Browser {
     pub(crate) binary: &'static str,
     pub(crate) packages: &'static [&'static str],
     pub(crate) driver: Driver,
+    /// A file of the German interface, which the e2e tests start the
+    /// browser in (Debian packages each language apart: `packages` lists
+    /// it).
+    pub(crate) german: &'static str,
     /// Holds the absolute path of `binary` for the e2e tests.
     pub(crate) binary_env: &'static str,
     /// Holds the absolute path of the WebDriver for the e2e tests.
@@ -38,8 +42,9 @@ pub(crate) enum Driver {
 pub(crate) const CHROMIUM: Browser = Browser {
     name: "chromium",
     binary: "/usr/lib/chromium/chromium",
-    packages: &["chromium", "chromium-driver"],
+    packages: &["chromium", "chromium-driver", "chromium-l10n"],
     driver: Driver::Debian(CHROMEDRIVER),
+    german: "/usr/lib/chromium/locales/de.pak",
     binary_env: "TOKENWARD_CHROMIUM",
     driver_env: "CHROMEDRIVER",
 };
@@ -52,8 +57,9 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub(crate) const FIREFOX: Browser = Browser {
     name: "firefox-esr",
     binary: "/usr/lib/firefox-esr/firefox-esr",
-    packages: &["firefox-esr"],
+    packages: &["firefox-esr", "firefox-esr-l10n-de"],
     driver: Driver::Crate(GECKODRIVER),
+    german: "/usr/lib/firefox-esr/browser/extensions/langpack-de@firefox-esr.mozilla.org.xpi",
     binary_env: "TOKENWARD_FIREFOX",
     driver_env: "GECKODRIVER",
 };
@@ -116,6 +122,7 @@ fn packaged_files(browser: &Browser) -> Vec<&'static str> {
     if let Driver::Debian(driver) = browser.driver {
         files.push(driver);
     }
+    files.push(browser.german);
     files
 }
 
@@ -206,11 +213,18 @@ mod tests {
     fn apt_installs_debian_drivers_but_not_crates() {
         assert_eq!(
             packaged_files(&CHROMIUM),
-            ["/usr/lib/chromium/chromium", "/usr/bin/chromedriver"]
+            [
+                "/usr/lib/chromium/chromium",
+                "/usr/bin/chromedriver",
+                "/usr/lib/chromium/locales/de.pak"
+            ]
         );
         assert_eq!(
             packaged_files(&FIREFOX),
-            ["/usr/lib/firefox-esr/firefox-esr"]
+            [
+                "/usr/lib/firefox-esr/firefox-esr",
+                "/usr/lib/firefox-esr/browser/extensions/langpack-de@firefox-esr.mozilla.org.xpi"
+            ]
         );
     }
 

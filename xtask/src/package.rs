@@ -42,10 +42,18 @@ pub(crate) fn assemble(out_dir: &Path, contents: &Contents<'_>) -> Result<(), Er
             )
             .into());
         }
-        copy(
-            &contents.extension_dir.join(&relative),
-            &out_dir.join(&relative),
-        )?;
+        if relative.starts_with(PARTIALS) {
+            continue;
+        }
+        let from = contents.extension_dir.join(&relative);
+        if relative.extension().is_some_and(|e| e == "html") {
+            let page = fs::read_to_string(&from)?;
+            let page = expand_includes(&page, contents.extension_dir)
+                .map_err(|e| format!("{}: {e}", from.display()))?;
+            write_file(&out_dir.join(&relative), page.as_bytes())?;
+        } else {
+            copy(&from, &out_dir.join(&relative))?;
+        }
     }
     for relative in files_under(contents.wasm_dir)? {
         copy(
@@ -58,6 +66,33 @@ pub(crate) fn assemble(out_dir: &Path, contents: &Contents<'_>) -> Result<(), Er
     json.push('\n');
     fs::write(out_dir.join("manifest.json"), json)?;
     Ok(())
+}
+
+/// Where the pieces of HTML that several pages share live, under the
+/// extension directory; they are expanded into the pages, not shipped.
+pub(crate) const PARTIALS: &str = "partials";
+
+/// Replaces each `<!-- include partials/x.html -->` line of a page with
+/// that file (not recursively: a partial includes nothing).
+pub(crate) fn expand_includes(page: &str, extension_dir: &Path) -> Result<String, Error> {
+    let mut out = String::with_capacity(page.len());
+    for line in page.split_inclusive('\n') {
+        let included = line
+            .trim()
+            .strip_prefix("<!-- include ")
+            .and_then(|rest| rest.strip_suffix("-->"))
+            .map(str::trim);
+        match included {
+            Some(name) if Path::new(name).starts_with(PARTIALS) && !name.contains("..") => {
+                let text = fs::read_to_string(extension_dir.join(name))
+                    .map_err(|e| format!("include {name}: {e}"))?;
+                out.push_str(&text);
+            }
+            Some(name) => return Err(format!("include {name}: only {PARTIALS}/ files").into()),
+            None => out.push_str(line),
+        }
+    }
+    Ok(out)
 }
 
 /// Zips `dir` with entries relative to it (manifest.json at the root, as the
@@ -123,9 +158,51 @@ fn copy(from: &Path, to: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+fn write_file(to: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(to, bytes).map_err(|e| format!("write {}: {e}", to.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_get_their_partials_and_partials_do_not_ship() {
+        let temp = std::env::temp_dir().join(format!("tw-include-{}", std::process::id()));
+        let ext = temp.join("ext");
+        fs::create_dir_all(ext.join(PARTIALS)).expect("test setup");
+        fs::write(
+            ext.join("page.html"),
+            "<main>\n  <!-- include partials/a.html -->\n</main>\n",
+        )
+        .expect("test setup");
+        fs::write(ext.join("partials/a.html"), "<p>shared</p>\n").expect("test setup");
+        let wasm = temp.join("wasm");
+        fs::create_dir_all(&wasm).expect("test setup");
+        let out = temp.join("out");
+        let manifest = serde_json::json!({ "name": "x" });
+        assemble(
+            &out,
+            &Contents {
+                extension_dir: &ext,
+                wasm_dir: &wasm,
+                manifest: &manifest,
+            },
+        )
+        .expect("test setup");
+        assert_eq!(
+            fs::read_to_string(out.join("page.html")).expect("test setup"),
+            "<main>\n<p>shared</p>\n</main>\n"
+        );
+        assert!(!out.join(PARTIALS).exists());
+        assert!(expand_includes("<!-- include ../secret -->\n", &ext).is_err());
+        assert!(expand_includes("<!-- include partials/missing.html -->\n", &ext).is_err());
+        fs::remove_dir_all(&temp).expect("test setup");
+    }
     use serde_json::json;
     use std::io::Read;
 
