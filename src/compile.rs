@@ -250,6 +250,40 @@ pub fn compile(book: &RuleBook, target: Target) -> Result<Vec<Rule>, CompileErro
     Ok(out)
 }
 
+/// Whether the enabled rules of `book` fit the browser's limits.
+pub fn fits(book: &RuleBook, limits: Limits) -> Result<(), CompileError> {
+    check_limits(usage(book), limits)
+}
+
+/// The browser update one site rule's change needs, on rules installed as
+/// [`compile`] gave them for the book before the change: every browser rule
+/// the site rule may have is removed (its ids are deterministic, so nothing
+/// is read back), and those of `after`, the rule as it is now in force, are
+/// added. The browser removes before it adds, in the same call, and ignores
+/// the ids it does not hold. `after` is `None` for a rule deleted or with
+/// nothing in force. [`compile`]'s result, edit after edit, is what the
+/// incremental updates leave (`service::tests::edits_applied_alone_equal_a_full_reconcile`).
+pub fn rule_update(
+    id: SiteRuleId,
+    after: Option<&SiteRule>,
+    target: Target,
+) -> Result<UpdateRuleOptions, CompileError> {
+    if id >= TAB_RULE_BASE {
+        return Err(CompileError::IdOutOfRange(id));
+    }
+    let remove_rule_ids = browser_rule_ids(id)
+        .ok_or(CompileError::IdOutOfRange(id))?
+        .to_vec();
+    let add_rules = match after.filter(|r| r.enabled) {
+        Some(rule) => compile_rule(rule, target.browser)?,
+        None => Vec::new(),
+    };
+    Ok(UpdateRuleOptions {
+        remove_rule_ids,
+        add_rules,
+    })
+}
+
 /// A rule for one tab only, from the popup's "Use in this tab only": a
 /// session rule limited by `tabIds`, gone when the tab closes or the
 /// browser restarts.

@@ -194,6 +194,24 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether answering may change the stored state or what the browser
+    /// applies, so the badges and alarms must follow it afterwards.
+    pub fn may_change_state(&self) -> bool {
+        !matches!(
+            self,
+            Request::ListRules
+                | Request::SiteStatus { .. }
+                | Request::TestUrl { .. }
+                | Request::Accounts
+                | Request::SuggestSite { .. }
+                | Request::CopyHelpers { .. }
+                | Request::VaultStatus
+                | Request::BrowserLoginStatus
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {

@@ -33,6 +33,26 @@ pub struct SiteRule {
 }
 
 impl SiteRule {
+    /// The rule as the browser should apply it: without the headers whose
+    /// credential is not `usable`; `None` when no header is left.
+    pub fn in_force(&self, usable: impl Fn(CredentialId) -> bool) -> Option<SiteRule> {
+        let headers: Vec<HeaderAction> = self
+            .headers
+            .iter()
+            .filter(|a| match a {
+                HeaderAction::Set {
+                    credential: Some(id),
+                    ..
+                } => usable(*id),
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        (!headers.is_empty()).then(|| SiteRule {
+            headers,
+            ..self.clone()
+        })
+    }
     /// The host permissions the rule needs: its own site's
     /// ([`SitePattern::host_permissions`]) and, for each "also from" site,
     /// that site's pages: the browser applies a header to a request a page
@@ -346,24 +366,7 @@ impl RuleBook {
         let rules = self
             .rules
             .iter()
-            .filter_map(|rule| {
-                let headers: Vec<HeaderAction> = rule
-                    .headers
-                    .iter()
-                    .filter(|a| match a {
-                        HeaderAction::Set {
-                            credential: Some(id),
-                            ..
-                        } => usable(*id),
-                        _ => true,
-                    })
-                    .cloned()
-                    .collect();
-                (!headers.is_empty()).then(|| SiteRule {
-                    headers,
-                    ..rule.clone()
-                })
-            })
+            .filter_map(|rule| rule.in_force(&usable))
             .collect();
         RuleBook {
             next_id: self.next_id,

@@ -201,6 +201,20 @@ impl State {
         book
     }
 
+    /// Rule `id` as the browser should apply it now: one rule of
+    /// [`State::rules_in_force`], computed alone.
+    pub fn rule_in_force(&self, id: SiteRuleId, now: Timestamp) -> Option<SiteRule> {
+        let rule = self
+            .book
+            .get(id)?
+            .in_force(|c| self.credentials.usable(c, now))?;
+        let sets = rule
+            .headers
+            .iter()
+            .any(|h| matches!(h, HeaderAction::Set { .. }));
+        (!(self.locked && sets)).then_some(rule)
+    }
+
     /// Rules that send a secret and wait for an unlock: enabled, with a
     /// header value, while the vault is locked.
     pub fn waiting_for_unlock(&self, now: Timestamp) -> Vec<&SiteRule> {

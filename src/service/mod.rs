@@ -27,7 +27,7 @@ use crate::message::{
 };
 use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
-use crate::rules::{HeaderDraft, RuleDraft, RuleError};
+use crate::rules::{HeaderDraft, RuleDraft, RuleError, SiteRuleId};
 use crate::store::{State, StoreError, TabRules};
 use crate::text::{Arg, Localize, Text};
 use crate::vault::{RngSource, VaultError, VaultKey};
@@ -236,6 +236,27 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     request: Request,
 ) -> Response {
+    answer(platform, request, &mut None).await
+}
+
+/// [`handle`], and the state the request ended with where the request
+/// kept it (the rule requests: the state is loaded once per request, and
+/// the follow-up work, badges and alarms, uses it rather than loading it
+/// again); `None` where the request's own module loaded and wrote it.
+pub async fn handle_keeping_state<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+) -> (Response, Option<State>) {
+    let mut kept = None;
+    let response = answer(platform, request, &mut kept).await;
+    (response, kept)
+}
+
+async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+    kept: &mut Option<State>,
+) -> Response {
     let mut state = match load(platform.store).await {
         Ok(state) => state,
         Err(e) => return error_response(&e, &State::default()),
@@ -292,20 +313,23 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
             if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
                 return error_response(&e, &state);
             }
-            mutate(platform, &mut state, |s| {
-                Ok(s.book.save(&draft).map(|r| Some(r.id))?)
+            mutate_rule(platform, &mut state, |s| {
+                let id = s.book.save(&draft)?.id;
+                Ok((id, Some(id)))
             })
             .await
         }
         Request::SetEnabled { id, enabled } => {
-            mutate(platform, &mut state, |s| {
-                Ok(s.book.set_enabled(id, enabled).map(|_| None)?)
+            mutate_rule(platform, &mut state, |s| {
+                s.book.set_enabled(id, enabled)?;
+                Ok((id, None))
             })
             .await
         }
         Request::DeleteRule { id } => {
-            mutate(platform, &mut state, |s| {
-                Ok(s.book.delete(id).map(|_| None)?)
+            mutate_rule(platform, &mut state, |s| {
+                s.book.delete(id)?;
+                Ok((id, None))
             })
             .await
         }
@@ -439,7 +463,7 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
             return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
         }
     };
-    match result {
+    let response = match result {
         Ok(saved) => Response::Rules(RulesView::of(
             &state.book,
             &state.credentials,
@@ -449,7 +473,9 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
             platform.engine.target().limits,
         )),
         Err(e) => error_response(&e, &state),
-    }
+    };
+    *kept = Some(state);
+    response
 }
 
 /// What a locked state may still answer: views that need no secret, and
@@ -766,6 +792,52 @@ where
     Ok(out)
 }
 
+/// [`mutate`] for a change to one site rule (`change` says which): the
+/// browser gets that rule's own update, computed from it alone
+/// ([`compile::rule_update`]) and sent in one call, without reading the
+/// installed rules back or compiling the rest of the book. The rules the
+/// browser holds were a full reconciliation's (the background reconciles
+/// when it starts and when storage changes from outside), so the result is
+/// the same as a full reconciliation's; should the browser refuse the
+/// update, a full reconciliation is tried before the error is reported.
+async fn mutate_rule<S, E, T, F, R>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    change: F,
+) -> Result<R, ServiceError>
+where
+    S: StateStore,
+    E: RuleEngine,
+    T: Transport,
+    F: FnOnce(&mut State) -> Result<(SiteRuleId, R), ServiceError>,
+{
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
+    let target = platform.engine.target();
+    let now = platform.clock.now;
+    let mut next = state.clone();
+    let (id, out) = change(&mut next)?;
+    compile::fits(&next.book, target.limits)?;
+    let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
+    let stored = encode_for_storage(platform, &next).await?;
+    platform
+        .store
+        .save(stored)
+        .await
+        .map_err(ServiceError::Save)?;
+    *state = next;
+    let set = if state.protection.is_protected() {
+        RuleSet::Session
+    } else {
+        RuleSet::Dynamic
+    };
+    if platform.engine.update(set, &update).await.is_err() {
+        apply(platform.store, platform.engine, state, now).await?;
+    }
+    Ok(out)
+}
+
 /// The session rules: the book's when protected, and the tab rules (none
 /// while locked: a lock stops every header).
 fn desired_session_rules(
@@ -952,10 +1024,13 @@ pub(crate) mod fakes {
         pub(crate) session: RefCell<Vec<Rule>>,
         pub(crate) updates: RefCell<Vec<UpdateRuleOptions>>,
         pub(crate) reject: RefCell<Option<String>>,
+        /// How many times the installed rules were read back.
+        pub(crate) reads: std::cell::Cell<usize>,
     }
 
     impl RuleEngine for MemoryEngine {
         async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError> {
+            self.reads.set(self.reads.get() + 1);
             Ok(self.set(set).borrow().clone())
         }
         async fn update(
@@ -1149,6 +1224,10 @@ pub(crate) mod fakes {
 
         pub(crate) fn handle(&self, request: Request) -> Response {
             run(handle(&self.platform(), request))
+        }
+
+        pub(crate) fn handle_at(&self, now: Timestamp, request: Request) -> Response {
+            run(handle(&self.platform_at(now), request))
         }
 
         /// The stored state as the service reads it (secrets opened with
@@ -1559,5 +1638,181 @@ mod tests {
         run(handle(&later, Request::SetReminders { enabled: true }));
         let due = run(due_reminders(&later)).expect("on again");
         assert_eq!(due.iter().map(|r| r.days).collect::<Vec<_>>(), [1]);
+    }
+}
+
+/// Edits applied as their own diff leave the browser with exactly what a
+/// full reconciliation computes, over random sequences of edits, toggles,
+/// deletes, tokens expiring, locks and changes of mode.
+#[cfg(test)]
+mod incremental {
+    use proptest::prelude::*;
+
+    use super::fakes::{run, Fakes, MemoryEngine, NOW};
+    use super::*;
+    use crate::credential::{Credential, CredentialKind, Endpoint};
+    use crate::header::Secret;
+    use crate::message::Passphrase;
+    use crate::rules::tests::draft;
+
+    const DAY: i64 = 86_400;
+    const PASS: &str = "incremental passphrase 1";
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Save {
+            host: u8,
+            wildcard: bool,
+            any_site: bool,
+            credential: Option<u8>,
+        },
+        Edit {
+            rule: u8,
+            host: u8,
+            secret: u8,
+        },
+        Toggle {
+            rule: u8,
+        },
+        Delete {
+            rule: u8,
+        },
+        /// Time passes; the expiry alarm reconciles.
+        Pass {
+            days: u8,
+        },
+        Protect,
+        Unprotect,
+        Lock,
+        Unlock,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..6, any::<bool>(), any::<bool>(), proptest::option::of(0u8..2)).prop_map(
+                |(host, wildcard, any_site, credential)| Op::Save {
+                    host,
+                    wildcard,
+                    any_site,
+                    credential
+                }
+            ),
+            3 => (any::<u8>(), 0u8..6, any::<u8>())
+                .prop_map(|(rule, host, secret)| Op::Edit { rule, host, secret }),
+            3 => any::<u8>().prop_map(|rule| Op::Toggle { rule }),
+            2 => any::<u8>().prop_map(|rule| Op::Delete { rule }),
+            1 => (1u8..4).prop_map(|days| Op::Pass { days }),
+            1 => Just(Op::Protect),
+            1 => Just(Op::Unprotect),
+            1 => Just(Op::Lock),
+            1 => Just(Op::Unlock),
+        ]
+    }
+
+    /// Convenience mode with two logins: one whose token expires in two
+    /// days, one without expiry.
+    fn fakes() -> Fakes {
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        for (user, expires) in [("soon", Some(NOW.0 + 2 * DAY)), ("lasting", None)] {
+            let mut c = Credential::new(
+                0,
+                Provider::HuggingFace,
+                Endpoint::default_for(Provider::HuggingFace).expect("an endpoint"),
+                CredentialKind::PersonalAccessToken,
+                Secret::from_input(&format!("hf_token_{user}")).expect("a secret"),
+            );
+            c.info.expires = expires.map(Timestamp);
+            state.credentials.add(c).expect("room");
+        }
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes
+    }
+
+    fn pattern(host: u8, wildcard: bool) -> String {
+        if wildcard {
+            format!("https://*.h{host}.example")
+        } else {
+            format!("https://h{host}.example")
+        }
+    }
+
+    fn sorted(rules: &RefCell<Vec<Rule>>) -> Vec<Rule> {
+        let mut rules = rules.borrow().clone();
+        rules.sort_by_key(|r| r.id);
+        rules
+    }
+
+    fn pick(fakes: &Fakes, index: u8) -> Option<SiteRuleId> {
+        let ids: Vec<SiteRuleId> = fakes.state().book.rules().iter().map(|r| r.id).collect();
+        (!ids.is_empty()).then(|| ids[usize::from(index) % ids.len()])
+    }
+
+    fn passphrase() -> Passphrase {
+        Passphrase(PASS.to_owned())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn edits_applied_alone_equal_a_full_reconcile(ops in proptest::collection::vec(op(), 1..24)) {
+            let fakes = fakes();
+            let mut now = NOW;
+            run(reconcile(&fakes.store, &fakes.engine, now)).expect("the first reconciliation");
+            for op in ops {
+                let reads = fakes.engine.reads.get();
+                let edit = matches!(op, Op::Save { .. } | Op::Edit { .. } | Op::Toggle { .. } | Op::Delete { .. });
+                match op {
+                    Op::Save { host, wildcard, any_site, credential } => {
+                        let mut d = draft(&pattern(host, wildcard), "pasted-secret");
+                        d.any_site = any_site;
+                        d.headers[0].credential = credential.map(|c| u32::from(c) + 1);
+                        fakes.handle_at(now, Request::SaveRule { draft: d });
+                    }
+                    Op::Edit { rule, host, secret } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            let mut d = draft(&pattern(host, false), &format!("edited-{secret}"));
+                            d.id = Some(id);
+                            fakes.handle_at(now, Request::SaveRule { draft: d });
+                        }
+                    }
+                    Op::Toggle { rule } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            let enabled = !fakes.state().book.get(id).is_some_and(|r| r.enabled);
+                            fakes.handle_at(now, Request::SetEnabled { id, enabled });
+                        }
+                    }
+                    Op::Delete { rule } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            fakes.handle_at(now, Request::DeleteRule { id });
+                        }
+                    }
+                    Op::Pass { days } => {
+                        now = Timestamp(now.0 + i64::from(days) * DAY);
+                        run(reconcile(&fakes.store, &fakes.engine, now)).expect("the alarm's reconciliation");
+                    }
+                    Op::Protect => {
+                        fakes.handle_at(now, Request::Protect { passphrase: passphrase(), idle_minutes: None });
+                    }
+                    Op::Unprotect => {
+                        fakes.handle_at(now, Request::UseConvenience { passphrase: passphrase() });
+                    }
+                    Op::Lock => {
+                        fakes.handle_at(now, Request::Lock);
+                    }
+                    Op::Unlock => {
+                        fakes.handle_at(now, Request::Unlock { passphrase: passphrase() });
+                    }
+                }
+                if edit {
+                    prop_assert_eq!(fakes.engine.reads.get(), reads, "an edit read the installed rules back");
+                }
+                let state = fakes.state();
+                let full = MemoryEngine::default();
+                run(apply(&fakes.store, &full, &state, now)).expect("a full reconciliation");
+                prop_assert_eq!(sorted(&fakes.engine.rules), sorted(&full.rules));
+                prop_assert_eq!(sorted(&fakes.engine.session), sorted(&full.session));
+            }
+        }
     }
 }

@@ -52,7 +52,22 @@ impl StateStore for LocalStore {
         storage::local_get(STATE_KEY).await.map_err(platform)
     }
 
-    async fn save(&self, state: serde_json::Value) -> Result<(), PlatformError> {
+    async fn save(&self, mut state: serde_json::Value) -> Result<(), PlatformError> {
+        // Signed, so that the `storage.onChanged` this write fires is known
+        // for the background's own: it already applied what it wrote, and
+        // a second, full reconciliation would only cost the size of the
+        // store. The mark goes to `storage.session` first: if the worker
+        // stops in between, the next one reconciles fully as it starts.
+        let mark = format!(
+            "{:x}",
+            (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+        );
+        storage::session_set_string(OWN_WRITE_KEY, &mark)
+            .await
+            .map_err(platform)?;
+        if let Some(object) = state.as_object_mut() {
+            object.insert(WRITER_FIELD.to_owned(), serde_json::Value::String(mark));
+        }
         storage::local_set(STATE_KEY, &state)
             .await
             .map_err(platform)
@@ -162,6 +177,21 @@ async fn serve(request: Request) -> Response {
     exclusive(service::handle(&browser_platform(&rng), request)).await
 }
 
+/// [`serve`], and the state the request ended with, where it kept one.
+async fn serve_keeping_state(request: Request) -> (Response, Option<State>) {
+    let rng = RefCell::new(BrowserRandom);
+    exclusive(service::handle_keeping_state(
+        &browser_platform(&rng),
+        request,
+    ))
+    .await
+}
+
+/// Where the background notes its last write to `storage.local`
+/// (`storage.session`), and the field of the stored state that carries it.
+const OWN_WRITE_KEY: &str = "ownWrite";
+const WRITER_FIELD: &str = "writer";
+
 fn platform(error: BrowserError) -> PlatformError {
     PlatformError(error.0)
 }
@@ -214,10 +244,18 @@ async fn sync_everything() {
 /// shown (which records them, so first), then the alarms and the badges
 /// follow the state, read once.
 async fn follow_state() {
+    follow(None).await;
+}
+
+/// [`follow_state`] from the state a request ended with, if it kept one.
+async fn follow(state: Option<State>) {
     show_reminders().await;
-    let state = match load_state().await {
-        Ok(state) => state,
-        Err(e) => return warn("state", &e),
+    let state = match state {
+        Some(state) => state,
+        None => match load_state().await {
+            Ok(state) => state,
+            Err(e) => return warn("state", &e),
+        },
     };
     let now = browser::clock().now;
     schedule_expiry(state.credentials.next_expiry(now)).await;
@@ -498,14 +536,26 @@ async fn start() {
     sync_everything().await;
 }
 
-/// Stored state changed. The background wrote it and already applied it,
-/// so this is normally a no-op diff; it repairs the browser if a write
-/// happened without its apply (the worker stopped in between).
+/// Stored state changed. When the background wrote it, it applied it
+/// already: nothing to do. From outside (another version of Tokenward, a
+/// restore, the developer tools), everything is reconciled.
 #[wasm_bindgen]
 pub async fn background_on_storage_changed(changes: JsValue, area: String) {
     let ours =
         area == "local" && Reflect::has(&changes, &JsValue::from_str(STATE_KEY)).unwrap_or(false);
-    if ours {
+    if !ours {
+        return;
+    }
+    let writer = Reflect::get(&changes, &JsValue::from_str(STATE_KEY))
+        .and_then(|change| Reflect::get(&change, &JsValue::from_str("newValue")))
+        .and_then(|value| Reflect::get(&value, &JsValue::from_str(WRITER_FIELD)))
+        .ok()
+        .and_then(|w| w.as_string());
+    let own = storage::session_get_string(OWN_WRITE_KEY)
+        .await
+        .ok()
+        .flatten();
+    if writer.is_none() || writer != own {
         sync_everything().await;
     }
 }
@@ -592,20 +642,10 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 // `launchWebAuthFlow` stops at.
                 *redirect_uri = identity::redirect_url().unwrap_or_default();
             }
-            let mutates = !matches!(
-                request,
-                Request::ListRules
-                    | Request::SiteStatus { .. }
-                    | Request::TestUrl { .. }
-                    | Request::Accounts
-                    | Request::SuggestSite { .. }
-                    | Request::CopyHelpers { .. }
-                    | Request::VaultStatus
-                    | Request::BrowserLoginStatus
-            );
+            let mutates = request.may_change_state();
             let starts_login = matches!(request, Request::StartBrowserLogin { .. });
             let asks_login = matches!(request, Request::BrowserLoginStatus);
-            let response = serve(request).await;
+            let (response, kept) = serve_keeping_state(request).await;
             if asks_login {
                 // The popup following a login a stopped worker left pending.
                 resume_browser_login().await;
@@ -624,7 +664,12 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 }
             }
             if mutates {
-                follow_state().await;
+                // The page gets its answer first; the badges and alarms
+                // follow, from the state the request ended with. The
+                // browser keeps the worker alive while a page's message
+                // port is open and for 30 s after the last event.
+                // <https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/lifecycle>
+                wasm_bindgen_futures::spawn_local(follow(kept));
             }
             response
         }
