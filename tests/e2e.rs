@@ -1571,6 +1571,52 @@ async fn shoot(h: &Harness, engine: Engine, name: &str) -> f64 {
     height
 }
 
+/// Seeds [`screenshot_state`], waits for the options page (this tab) to
+/// list its rules, and opens a tab on each of its sites: the popup's states
+/// (uncovered, sending, expiring, expired), with their tab ids.
+async fn open_screenshot_sites(h: &Harness, tag: &str) -> ([(&'static str, String); 4], Vec<i64>) {
+    seed_state(h, &screenshot_state(h)).await;
+    h.browser
+        .goto(&h.browser.extension_url("options.html"))
+        .await;
+    h.browser
+        .wait_js(
+            "the seeded rules",
+            WAIT,
+            "return document.querySelectorAll('#rules li.rule').length === 3;",
+        )
+        .await;
+    let sites = [
+        (
+            "uncovered",
+            format!("{}/page/plain?{tag}=1", h.origin("plain.localhost", 0)),
+        ),
+        (
+            "sending",
+            format!("{}/page/plain?{tag}=2", h.origin("api.localhost", 0)),
+        ),
+        (
+            "expiring",
+            format!("{}/page/plain?{tag}=3", h.origin("soon.localhost", 0)),
+        ),
+        (
+            "expired",
+            format!("{}/page/plain?{tag}=4", h.origin("old.localhost", 0)),
+        ),
+    ];
+    let options_tab = h.browser.current_tab().await;
+    for (_, url) in &sites {
+        h.browser.new_tab().await;
+        h.browser.goto(url).await;
+    }
+    h.browser.switch_to(&options_tab).await;
+    let mut tabs = Vec::new();
+    for (_, url) in &sites {
+        tabs.push(h.browser.tab_id_for_url(url).await);
+    }
+    (sites, tabs)
+}
+
 /// The popup in the states the user meets (first run, an uncovered site, a
 /// site sending, one whose token expires soon, one whose token expired,
 /// locked) and the options page, in light and dark, at fixed sizes,
@@ -1606,45 +1652,7 @@ async fn screenshots_match_the_stored_ones(engine: Engine) {
         .await
         .expect("window size");
     h.open_options().await;
-    seed_state(&h, &screenshot_state(&h)).await;
-    h.browser
-        .goto(&h.browser.extension_url("options.html"))
-        .await;
-    h.browser
-        .wait_js(
-            "the seeded rules",
-            WAIT,
-            "return document.querySelectorAll('#rules li.rule').length === 3;",
-        )
-        .await;
-    let sites = [
-        (
-            "uncovered",
-            format!("{}/page/plain?shot=1", h.origin("plain.localhost", 0)),
-        ),
-        (
-            "sending",
-            format!("{}/page/plain?shot=2", h.origin("api.localhost", 0)),
-        ),
-        (
-            "expiring",
-            format!("{}/page/plain?shot=3", h.origin("soon.localhost", 0)),
-        ),
-        (
-            "expired",
-            format!("{}/page/plain?shot=4", h.origin("old.localhost", 0)),
-        ),
-    ];
-    let options_tab = h.browser.current_tab().await;
-    for (_, url) in &sites {
-        h.browser.new_tab().await;
-        h.browser.goto(url).await;
-    }
-    h.browser.switch_to(&options_tab).await;
-    let mut tabs = Vec::new();
-    for (_, url) in &sites {
-        tabs.push(h.browser.tab_id_for_url(url).await);
-    }
+    let (sites, tabs) = open_screenshot_sites(&h, "shot").await;
     for dark in [false, true] {
         let scheme = if dark { "dark" } else { "light" };
         h.browser.set_color_scheme(dark).await;
@@ -1845,45 +1853,7 @@ async fn pages_speak_the_browsers_language(engine: Engine) {
     assert_words_from_catalogue(&h, engine, "de", "popup first run").await;
     fits_popup("popup first run").await;
     h.choose_convenience().await;
-    seed_state(&h, &screenshot_state(&h)).await;
-    h.browser
-        .goto(&h.browser.extension_url("options.html"))
-        .await;
-    h.browser
-        .wait_js(
-            "the seeded rules",
-            WAIT,
-            "return document.querySelectorAll('#rules li.rule').length === 3;",
-        )
-        .await;
-    let sites = [
-        (
-            "uncovered",
-            format!("{}/page/plain?de=1", h.origin("plain.localhost", 0)),
-        ),
-        (
-            "sending",
-            format!("{}/page/plain?de=2", h.origin("api.localhost", 0)),
-        ),
-        (
-            "expiring",
-            format!("{}/page/plain?de=3", h.origin("soon.localhost", 0)),
-        ),
-        (
-            "expired",
-            format!("{}/page/plain?de=4", h.origin("old.localhost", 0)),
-        ),
-    ];
-    let options_tab = h.browser.current_tab().await;
-    for (_, url) in &sites {
-        h.browser.new_tab().await;
-        h.browser.goto(url).await;
-    }
-    h.browser.switch_to(&options_tab).await;
-    let mut tabs = Vec::new();
-    for (_, url) in &sites {
-        tabs.push(h.browser.tab_id_for_url(url).await);
-    }
+    let (sites, tabs) = open_screenshot_sites(&h, "de").await;
     // The options page with its rules, a refused pattern's error, the
     // any-site warning and a URL test's answer.
     h.browser

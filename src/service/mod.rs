@@ -781,15 +781,23 @@ where
     let mut next = state.clone();
     let out = change(&mut next)?;
     compile::compile(&next.book, platform.engine.target())?;
-    let stored = encode_for_storage(platform, &next).await?;
+    save(platform, &next).await?;
+    *state = next;
+    apply(platform.store, platform.engine, state, platform.clock.now).await?;
+    Ok(out)
+}
+
+/// Stores `state`, its secrets sealed when it is protected.
+async fn save<S: StateStore, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+) -> Result<(), ServiceError> {
+    let stored = encode_for_storage(platform, state).await?;
     platform
         .store
         .save(stored)
         .await
-        .map_err(ServiceError::Save)?;
-    *state = next;
-    apply(platform.store, platform.engine, state, platform.clock.now).await?;
-    Ok(out)
+        .map_err(ServiceError::Save)
 }
 
 /// [`mutate`] for a change to one site rule (`change` says which): the
@@ -820,12 +828,7 @@ where
     let (id, out) = change(&mut next)?;
     compile::fits(&next.book, target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
-    let stored = encode_for_storage(platform, &next).await?;
-    platform
-        .store
-        .save(stored)
-        .await
-        .map_err(ServiceError::Save)?;
+    save(platform, &next).await?;
     *state = next;
     let set = if state.protection.is_protected() {
         RuleSet::Session
