@@ -1647,7 +1647,7 @@ mod tests {
 /// Edits applied as their own diff leave the browser with exactly what a
 /// full reconciliation computes, over random sequences of edits, toggles,
 /// deletes, tokens expiring, locks and changes of mode.
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod incremental {
     use proptest::prelude::*;
 
