@@ -387,7 +387,10 @@ fn validity_key(v: Validity) -> &'static str {
 fn validity_text(v: Validity) -> Text {
     match v {
         Validity::Valid => text!("validity_valid"),
-        Validity::ExpiringSoon => text!("validity_expiring_soon"),
+        Validity::ExpiringSoon => text!(
+            "validity_expiring_soon",
+            crate::credential::EXPIRY_WARNING / crate::credential::DAY
+        ),
         Validity::Expired => text!("validity_expired"),
         Validity::Refused => text!("validity_refused"),
     }

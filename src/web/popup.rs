@@ -386,7 +386,12 @@ fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
                 text!("popup_status_sent")
             };
             let line = match (expires, expiring_soon) {
-                (Some(e), true) => text!("popup_status_sent_expiring_soon", sent, e.date()),
+                (Some(e), true) => text!(
+                    "popup_status_sent_expiring_soon",
+                    sent,
+                    e.date(),
+                    crate::credential::EXPIRY_WARNING / crate::credential::DAY
+                ),
                 (Some(e), false) => text!("popup_status_sent_expires", sent, e.date()),
                 (None, _) => sent,
             };
