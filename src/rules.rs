@@ -34,7 +34,9 @@ pub struct SiteRule {
 
 impl SiteRule {
     /// The rule as the browser should apply it: without the headers whose
-    /// credential is not `usable`; `None` when no header is left.
+    /// credential is not `usable` (expired, or gone); `None` when no header
+    /// is left. The stored rule keeps them, so a renewed credential brings
+    /// them back.
     pub fn in_force(&self, usable: impl Fn(CredentialId) -> bool) -> Option<SiteRule> {
         let headers: Vec<HeaderAction> = self
             .headers
@@ -356,22 +358,6 @@ impl RuleBook {
             .ok_or(RuleError::NotFound(id))?;
         rule.enabled = enabled;
         Ok(rule)
-    }
-
-    /// The book as the browser should apply it: every header whose
-    /// credential is not `usable` (expired, or gone) left out, and rules left
-    /// with nothing to do dropped. The stored book keeps them, so a renewed
-    /// credential brings them back.
-    pub fn in_force(&self, usable: impl Fn(CredentialId) -> bool) -> RuleBook {
-        let rules = self
-            .rules
-            .iter()
-            .filter_map(|rule| rule.in_force(&usable))
-            .collect();
-        RuleBook {
-            next_id: self.next_id,
-            rules,
-        }
     }
 
     /// The rules that take a header from credential `id`.

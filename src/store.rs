@@ -188,26 +188,27 @@ impl State {
     /// The rules as the browser should apply them at `now`: without the
     /// headers of expired or deleted credentials.
     pub fn rules_in_force(&self, now: Timestamp) -> RuleBook {
-        let mut book = self.book.in_force(|id| self.credentials.usable(id, now));
-        if self.locked {
-            // Locked, every value is a placeholder: keep only the rules
-            // that set nothing (removals).
-            book.rules.retain(|r| {
-                !r.headers
-                    .iter()
-                    .any(|h| matches!(h, HeaderAction::Set { .. }))
-            });
+        RuleBook {
+            next_id: self.book.next_id,
+            rules: self
+                .book
+                .rules()
+                .iter()
+                .filter_map(|r| self.in_force(r, now))
+                .collect(),
         }
-        book
     }
 
     /// Rule `id` as the browser should apply it now: one rule of
     /// [`State::rules_in_force`], computed alone.
     pub fn rule_in_force(&self, id: SiteRuleId, now: Timestamp) -> Option<SiteRule> {
-        let rule = self
-            .book
-            .get(id)?
-            .in_force(|c| self.credentials.usable(c, now))?;
+        self.in_force(self.book.get(id)?, now)
+    }
+
+    fn in_force(&self, rule: &SiteRule, now: Timestamp) -> Option<SiteRule> {
+        let rule = rule.in_force(|c| self.credentials.usable(c, now))?;
+        // Locked, every value is a placeholder: only the rules that set
+        // nothing (removals) apply.
         let sets = rule
             .headers
             .iter()

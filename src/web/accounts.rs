@@ -213,7 +213,7 @@ pub(super) fn render_answer(answer: Result<Response, super::browser::BrowserErro
                 show_error(Some(&dom::page_error(&e)));
             }
         }
-        other => show_error(dom::unexpected(other).as_ref()),
+        other => show_error(Some(&dom::unexpected(other))),
     }
 }
 
@@ -559,7 +559,7 @@ async fn open_tokens(id: CredentialId) {
             // The list opened: the focus goes to its heading.
             dom::focus("tokens-title");
         }
-        other => show_error(dom::unexpected(other).as_ref()),
+        other => show_error(Some(&dom::unexpected(other))),
     }
 }
 
@@ -579,7 +579,7 @@ async fn refresh_open_tokens(id: CredentialId) {
                 show_error(Some(&dom::page_error(&e)));
             }
         }
-        other => show_error(dom::unexpected(other).as_ref()),
+        other => show_error(Some(&dom::unexpected(other))),
     }
 }
 
@@ -728,7 +728,7 @@ fn create() -> Result<(), DomError> {
                 refresh_open_tokens(id).await;
                 refresh().await;
             }
-            other => show_error(dom::unexpected(other).as_ref()),
+            other => show_error(Some(&dom::unexpected(other))),
         }
     });
     Ok(())
@@ -751,7 +751,7 @@ async fn open_use(id: CredentialId, deployment: Option<String>) {
     .await;
     let suggestion = match answer {
         Ok(Response::Suggestion { suggestion }) => suggestion,
-        other => return show_error(dom::unexpected(other).as_ref()),
+        other => return show_error(Some(&dom::unexpected(other))),
     };
     let filled = (|| -> Result<(), DomError> {
         let section: Element = dom::by_id("use")?;
@@ -828,7 +828,7 @@ fn use_here() -> Result<(), DomError> {
                     super::options::refresh_rules();
                 }
             }
-            other => show_error(dom::unexpected(other).as_ref()),
+            other => show_error(Some(&dom::unexpected(other))),
         }
     });
     Ok(())
@@ -845,7 +845,7 @@ fn copy_from_background(request: Request) {
                 Some(text) => copy_text(text, text!("accounts_copied")),
                 None => show_notice(Some(&text!("accounts_nothing_to_copy"))),
             },
-            other => show_error(dom::unexpected(other).as_ref()),
+            other => show_error(Some(&dom::unexpected(other))),
         }
     });
 }

@@ -83,12 +83,12 @@ pub fn feedback(id: &str, message: Option<&Text>) {
 
 /// What to tell the user about an answer the page did not expect: the
 /// background's own error, another answer than the one asked for, or none.
-pub fn unexpected(answer: Result<Response, browser::BrowserError>) -> Option<Text> {
-    Some(match answer {
+pub fn unexpected(answer: Result<Response, browser::BrowserError>) -> Text {
+    match answer {
         Ok(Response::Error { message }) => message,
         Ok(_) => crate::text!("error_unexpected_answer"),
         Err(e) => crate::text!("error_no_answer", e.0),
-    })
+    }
 }
 
 /// The page's own structure failed it (a bug): said with the details.

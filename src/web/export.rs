@@ -63,11 +63,7 @@ fn export(passphrase: Option<Passphrase>) {
                 }),
                 Err(e) => status(&text!("export_not_saved", e.0)),
             },
-            other => {
-                if let Some(message) = dom::unexpected(other) {
-                    status(&message);
-                }
-            }
+            other => status(&dom::unexpected(other)),
         }
     });
 }

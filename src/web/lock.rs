@@ -119,7 +119,7 @@ fn act(request: Request, clear: &'static [&'static str]) {
                     dom::focus("site-status");
                 }
             }
-            other => show(None, dom::unexpected(other).as_ref()),
+            other => show(None, Some(&dom::unexpected(other))),
         }
     });
 }
@@ -141,7 +141,7 @@ pub async fn refresh() {
                 show(None, Some(&dom::page_error(&e)));
             }
         }
-        other => show(None, dom::unexpected(other).as_ref()),
+        other => show(None, Some(&dom::unexpected(other))),
     }
 }
 

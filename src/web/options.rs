@@ -117,12 +117,11 @@ fn show_answer(is_save: bool, answer: Result<Response, BrowserError>, done: Opti
             true
         }
         other => {
-            if let Some(message) = dom::unexpected(other) {
-                if is_save {
-                    show_error(Some(&message));
-                } else {
-                    set_status(&message);
-                }
+            let message = dom::unexpected(other);
+            if is_save {
+                show_error(Some(&message));
+            } else {
+                set_status(&message);
             }
             false
         }
@@ -447,7 +446,7 @@ fn test_url() -> Result<(), DomError> {
             }
             other => dom::unexpected(other),
         };
-        dom::feedback("test-summary", summary.as_ref());
+        dom::feedback("test-summary", Some(&summary));
     });
     Ok(())
 }
@@ -561,11 +560,7 @@ fn start_edit(id: SiteRuleId) -> Result<(), DomError> {
     spawn_local(async move {
         let view = match runtime::send(&Request::ListRules).await {
             Ok(Response::Rules(view)) => view,
-            other => {
-                return set_status(
-                    &dom::unexpected(other).unwrap_or(text!("error_unexpected_answer")),
-                )
-            }
+            other => return set_status(&dom::unexpected(other)),
         };
         let Some(rule) = view.rules.into_iter().find(|r| r.id == id) else {
             return set_status(&text!("options_rule_gone"));

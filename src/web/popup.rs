@@ -106,7 +106,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
             spawn_local(async move {
                 match pending.await {
                     Ok(Response::Rules(_)) => refresh(url).await,
-                    other => show_error(dom::unexpected(other).as_ref()),
+                    other => show_error(Some(&dom::unexpected(other))),
                 }
             });
         },
@@ -229,7 +229,7 @@ async fn refresh(url: Rc<str>) {
                 show_error(Some(&dom::page_error(&e)));
             }
         }
-        other => show_error(dom::unexpected(other).as_ref()),
+        other => show_error(Some(&dom::unexpected(other))),
     }
 }
 
@@ -334,12 +334,7 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     }
     // A header held back while others are sent: why, under the rule.
     let problem = problem.filter(|_| !about_the_token);
-    let problem_area: Element = dom::by_id("site-problem")?;
-    match &problem {
-        Some(problem) => dom::set_say(&problem_area, problem),
-        None => dom::set_text(&problem_area, ""),
-    }
-    dom::show(&problem_area, problem.is_some());
+    dom::feedback("site-problem", problem.as_ref());
     // The one-click way out: a new token from the same login, in place of
     // the old one everywhere it was used.
     let renewable = view
@@ -454,7 +449,7 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
                 let _ = pending.granted().await;
                 refresh(url).await;
             }
-            other => show_error(dom::unexpected(other).as_ref()),
+            other => show_error(Some(&dom::unexpected(other))),
         }
     });
     Ok(())
@@ -479,7 +474,7 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
         let answer = pending.await;
         match answer {
             Ok(Response::Rules(_)) => refresh(url).await,
-            other => show_error(dom::unexpected(other).as_ref()),
+            other => show_error(Some(&dom::unexpected(other))),
         }
     });
 
