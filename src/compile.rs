@@ -37,9 +37,10 @@ use crate::dnr::{
     Browser, HeaderOperation, ModifyHeaderInfo, RequestMethod, ResourceType, Rule, RuleAction,
     RuleActionType, RuleCondition, RuleId, UpdateRuleOptions,
 };
-use crate::header::{HeaderAction, HeaderError};
+use crate::header::HeaderError;
 use crate::initiator::Initiators;
 use crate::pattern::{HostPattern, SitePattern};
+use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, SiteRule, SiteRuleId};
 use crate::text;
 use crate::text::{Localize, Text};

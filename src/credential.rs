@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use crate::header::Secret;
-use crate::provider::Provider;
 use crate::text;
 use crate::text::{Localize, Text};
 
@@ -658,15 +657,14 @@ impl Credentials {
 
     /// When each short-lived token that can be refreshed is due: a
     /// retry's time after a refresh that got no answer, else
-    /// [`openid::refresh_at`](crate::provider::openid::refresh_at).
+    /// [`refresh_at`].
     fn refreshes(&self) -> impl Iterator<Item = (CredentialId, Timestamp)> + '_ {
         self.items
             .iter()
             .filter(|c| c.renews_itself())
             .filter_map(|c| {
                 let expires = c.info.expires?;
-                let due =
-                    crate::provider::openid::refresh_at(c.info.created.unwrap_or(expires), expires);
+                let due = refresh_at(c.info.created.unwrap_or(expires), expires);
                 let retry_at = c.info.renewal.as_ref()?.retry_at;
                 Some((c.info.id, retry_at.map_or(due, |r| r.max(due))))
             })
@@ -705,9 +703,7 @@ impl Credentials {
         if expired.info.remote_id.is_none()
             || !matches!(
                 expired.info.provider,
-                crate::provider::Provider::BentoCloud
-                    | crate::provider::Provider::Jina
-                    | crate::provider::Provider::Nuclia
+                Provider::BentoCloud | Provider::Jina | Provider::Nuclia
             )
         {
             return None;
@@ -734,6 +730,97 @@ impl Credentials {
             .filter_map(|c| c.info.expires)
             .filter(|e| *e > now)
             .min()
+    }
+}
+
+/// `Jina AI: alice (laptop)`.
+pub fn credential_label(info: &CredentialInfo) -> String {
+    if info.name.is_empty() {
+        account_label(info)
+    } else {
+        format!("{} ({})", account_label(info), info.name)
+    }
+}
+
+/// `Jina AI: alice`: the provider account a credential belongs to, which
+/// the popup groups a login's tokens under.
+pub fn account_label(info: &CredentialInfo) -> String {
+    let who = info
+        .account
+        .user
+        .as_deref()
+        .or(info.account.email.as_deref())
+        .unwrap_or(info.endpoint.as_str());
+    format!("{}: {who}", info.provider.name())
+}
+
+/// When to refresh a token obtained at `obtained` that expires at
+/// `expires`: with a quarter of its life left, at least a minute before it
+/// expires, but never before half of it has passed. A 60-second token is
+/// refreshed after 30 s, a 30-minute one (Nuclia's) after 22½ minutes, an
+/// hour-long one 15 minutes before its end: early enough that a missed
+/// alarm (Chrome fires them at most every 30 s) or a slow provider still
+/// leaves the old token valid, so no request meets a 401.
+pub fn refresh_at(obtained: Timestamp, expires: Timestamp) -> Timestamp {
+    let lifetime = (expires.0 - obtained.0).max(0);
+    let margin = (lifetime / 4).max(60).min(lifetime / 2);
+    Timestamp(expires.0 - margin)
+}
+
+/// Which service a credential belongs to: the provider's identity and its
+/// public endpoint. How to talk to it is [`crate::provider`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Provider {
+    BentoCloud,
+    Jina,
+    Nuclia,
+    HuggingFace,
+    /// Any other site, with any header: nothing to call.
+    Custom,
+    /// A self-hosted deployment behind an OpenID Connect identity provider:
+    /// logged in with the browser, its access token kept fresh
+    /// ([`crate::provider::openid`]).
+    OpenId,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 6] = [
+        Provider::BentoCloud,
+        Provider::Jina,
+        Provider::Nuclia,
+        Provider::HuggingFace,
+        Provider::Custom,
+        Provider::OpenId,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::BentoCloud => "BentoCloud",
+            Provider::Jina => "Jina AI",
+            Provider::Nuclia => "Nuclia",
+            Provider::HuggingFace => "Hugging Face",
+            Provider::Custom => "Custom site",
+            Provider::OpenId => "OpenID Connect",
+        }
+    }
+
+    /// The public service, as each official client defaults to it (for
+    /// Nuclia, the accounts service of the default domain, `progress.cloud`).
+    pub fn default_endpoint(self) -> Option<&'static str> {
+        match self {
+            Provider::BentoCloud => Some("https://cloud.bentoml.com"),
+            Provider::Jina => Some("https://api.hubble.jina.ai"),
+            Provider::Nuclia => Some("https://accounts.progress.cloud"),
+            Provider::HuggingFace => Some("https://huggingface.co"),
+            Provider::Custom | Provider::OpenId => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -6,7 +6,6 @@ use std::fmt;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::credential::CredentialId;
 use crate::text;
 use crate::text::{Localize, Text};
 
@@ -292,60 +291,10 @@ fn is_base64(s: &str) -> bool {
         .is_ok_and(|bytes| bytes.contains(&b':'))
 }
 
-/// What a rule does to one request header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
-pub enum HeaderAction {
-    Set {
-        name: HeaderName,
-        value: HeaderValue,
-        /// The credential the secret comes from, when the rule was made from
-        /// one. The value keeps a copy of its secret so that a rule compiles
-        /// on its own; the service keeps the copy equal to the credential's
-        /// secret (rotation) and drops the header with the credential.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        credential: Option<CredentialId>,
-    },
-    Remove {
-        name: HeaderName,
-    },
-}
-
-impl HeaderAction {
-    pub fn name(&self) -> &HeaderName {
-        match self {
-            HeaderAction::Set { name, .. } | HeaderAction::Remove { name } => name,
-        }
-    }
-
-    /// `Authorization: Bearer ••••••••wxyz`, or `X-Foo: (removed)`.
-    pub fn summary(&self) -> String {
-        match self {
-            HeaderAction::Set { name, value, .. } => format!("{name}: {}", value.masked()),
-            HeaderAction::Remove { name } => format!("{name}: (removed)"),
-        }
-    }
-}
-
-/// Checks a rule's list of header actions as a whole.
-pub fn check_actions(actions: &[HeaderAction]) -> Result<(), HeaderError> {
-    if actions.is_empty() {
-        return Err(HeaderError::NoHeaders);
-    }
-    if actions.len() > MAX_HEADERS_PER_RULE {
-        return Err(HeaderError::TooManyHeaders);
-    }
-    for (i, a) in actions.iter().enumerate() {
-        if actions[..i].iter().any(|b| b.name().same_as(a.name())) {
-            return Err(HeaderError::DuplicateName(a.name().to_string()));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::{check_actions, HeaderAction};
 
     fn secret(s: &str) -> Secret {
         Secret::from_input(s).unwrap_or_else(|e| panic!("{e}"))

@@ -16,8 +16,8 @@
 
 use url::Url;
 
-use crate::header::HeaderAction;
 use crate::initiator::RequestFacts;
+use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, SiteRule};
 
 /// The URL string the browser would match: the `url` crate's serialization
@@ -133,7 +133,7 @@ impl Badge {
         let badge = Badge::of(applying, permitted);
         let soon = applying.is_some_and(|rule| {
             rule.headers.iter().any(|h| match h {
-                crate::header::HeaderAction::Set {
+                crate::rules::HeaderAction::Set {
                     credential: Some(id),
                     ..
                 } => validity(*id) == crate::credential::Validity::ExpiringSoon,

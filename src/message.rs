@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::compile::{self, Limits, TabRule};
 use crate::credential::{
-    Credential, CredentialId, CredentialInfo, CredentialKind, Credentials, Timestamp, Validity,
+    credential_label, Credential, CredentialId, CredentialInfo, CredentialKind, Credentials,
+    Timestamp, Validity,
 };
-use crate::header::HeaderAction;
 use crate::matcher;
 use crate::pattern::Scheme;
 use crate::provider::site::{SiteSuggestion, SuggestedHeader};
 use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
+use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -683,27 +684,6 @@ impl HeaderCredential {
             },
         }
     }
-}
-
-/// `Jina AI: alice (laptop)`.
-pub fn credential_label(info: &CredentialInfo) -> String {
-    if info.name.is_empty() {
-        account_label(info)
-    } else {
-        format!("{} ({})", account_label(info), info.name)
-    }
-}
-
-/// `Jina AI: alice`: the provider account a credential belongs to, which
-/// the popup groups a login's tokens under.
-pub fn account_label(info: &CredentialInfo) -> String {
-    let who = info
-        .account
-        .user
-        .as_deref()
-        .or(info.account.email.as_deref())
-        .unwrap_or(info.endpoint.as_str());
-    format!("{}: {who}", info.provider.name())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

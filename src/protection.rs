@@ -131,12 +131,11 @@ pub fn open_secrets(state: &mut Value, key: Option<&VaultKey>) -> Result<bool, V
 /// The `format` of an export file.
 pub const EXPORT_FORMAT: &str = "tokenward-export";
 
-/// An export of `state`: rules and accounts, and their secrets only when
+/// An export of an encoded state: rules and accounts, and their secrets only when
 /// `with_secrets` (the caller then seals the whole file under a passphrase,
 /// [`crate::vault::seal_export`]). Never the vault header, and never the
 /// entries kept aside as unreadable, which may hold anything.
-pub fn export_document(state: &crate::store::State, with_secrets: bool) -> Value {
-    let mut stored = state.encode();
+pub fn export_document(mut stored: Value, with_secrets: bool) -> Value {
     if let Some(object) = stored.as_object_mut() {
         for kept_aside in ["vault", "unreadable", "unreadableCredentials"] {
             object.remove(kept_aside);
@@ -336,12 +335,12 @@ pub(crate) mod tests {
         })))
         .expect("test setup");
         state.protection = Protection::Convenience;
-        let plain = export_document(&state, false).to_string();
+        let plain = export_document(state.encode(), false).to_string();
         assert!(!plain.contains("tok-rule-seven"), "{plain}");
         assert!(!plain.contains("kept-aside-secret"), "{plain}");
         assert!(plain.contains("https://a.example/"), "{plain}");
         assert!(!plain.contains("convenience"), "{plain}");
-        let full = export_document(&state, true).to_string();
+        let full = export_document(state.encode(), true).to_string();
         assert!(full.contains("tok-rule-seven"), "{full}");
         assert!(!full.contains("kept-aside-secret"), "{full}");
     }

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::credential::credential_label;
 use crate::credential::{CredentialId, Credentials, Timestamp, DAY};
-use crate::message::credential_label;
 use crate::text;
 use crate::text::Text;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credential::CredentialId;
 use crate::header::{
-    self, HeaderAction, HeaderError, HeaderName, HeaderValue, Secret, ValueScheme,
+    HeaderError, HeaderName, HeaderValue, Secret, ValueScheme, MAX_HEADERS_PER_RULE,
 };
 use crate::initiator::{self, InitiatorError, Initiators};
 use crate::pattern::{ParseOptions, PatternError, SitePattern};
@@ -254,7 +254,7 @@ impl RuleDraft {
                 credential,
             });
         }
-        header::check_actions(&actions).map_err(RuleError::Headers)?;
+        check_actions(&actions).map_err(RuleError::Headers)?;
         Ok((pattern, actions, initiators))
     }
 
@@ -415,6 +415,57 @@ impl RuleBook {
             .ok_or(RuleError::NotFound(id))?;
         Ok(self.rules.remove(index))
     }
+}
+
+/// What a rule does to one request header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum HeaderAction {
+    Set {
+        name: HeaderName,
+        value: HeaderValue,
+        /// The credential the secret comes from, when the rule was made from
+        /// one. The value keeps a copy of its secret so that a rule compiles
+        /// on its own; the service keeps the copy equal to the credential's
+        /// secret (rotation) and drops the header with the credential.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<CredentialId>,
+    },
+    Remove {
+        name: HeaderName,
+    },
+}
+
+impl HeaderAction {
+    pub fn name(&self) -> &HeaderName {
+        match self {
+            HeaderAction::Set { name, .. } | HeaderAction::Remove { name } => name,
+        }
+    }
+
+    /// `Authorization: Bearer ••••••••wxyz`, or `X-Foo: (removed)`.
+    pub fn summary(&self) -> String {
+        match self {
+            HeaderAction::Set { name, value, .. } => format!("{name}: {}", value.masked()),
+            HeaderAction::Remove { name } => format!("{name}: (removed)"),
+        }
+    }
+}
+
+/// Checks a rule's list of header actions as a whole.
+pub fn check_actions(actions: &[HeaderAction]) -> Result<(), HeaderError> {
+    if actions.is_empty() {
+        return Err(HeaderError::NoHeaders);
+    }
+    if actions.len() > MAX_HEADERS_PER_RULE {
+        return Err(HeaderError::TooManyHeaders);
+    }
+    for (i, a) in actions.iter().enumerate() {
+        if actions[..i].iter().any(|b| b.name().same_as(a.name())) {
+            return Err(HeaderError::DuplicateName(a.name().to_string()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use crate::compile::{TabRule, MAX_SITE_RULE_ID, TAB_RULE_BASE};
 use crate::credential::{Credential, CredentialId, Credentials, Timestamp};
-use crate::header::HeaderAction;
 use crate::initiator::Initiators;
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::protection::Protection;
 use crate::reminder::Reminded;
+use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, RuleDraft, RuleError, SiteRule, SiteRuleId};
 use crate::text;
 use crate::text::{Localize, Text};
@@ -367,7 +367,7 @@ fn decode_rule(raw: &Value) -> Option<SiteRule> {
         },
     )
     .ok()?;
-    crate::header::check_actions(&stored.headers).ok()?;
+    crate::rules::check_actions(&stored.headers).ok()?;
     Some(SiteRule {
         id: stored.id,
         label: stored.label,

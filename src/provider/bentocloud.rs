@@ -15,7 +15,6 @@ use super::{
 use crate::credential::{Account, Clock, Endpoint};
 use crate::header::Secret;
 
-pub const DEFAULT_ENDPOINT: &str = "https://cloud.bentoml.com";
 /// Deployments are served under `<name>.<org>.` this domain.
 pub const DEPLOYMENT_DOMAIN: &str = "cloud-apps.bentoml.com";
 pub const TOKEN_HEADER: &str = "X-YATAI-API-TOKEN";

@@ -10,7 +10,6 @@ use crate::credential::{Account, Endpoint};
 use crate::header::Secret;
 use crate::text;
 
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// Inference Endpoints are served under this domain.
 pub const ENDPOINTS_DOMAIN: &str = "endpoints.huggingface.cloud";
 

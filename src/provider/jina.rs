@@ -22,7 +22,6 @@ use crate::credential::{Account, Endpoint, Timestamp};
 use crate::header::Secret;
 use crate::text;
 
-pub const DEFAULT_ENDPOINT: &str = "https://api.hubble.jina.ai";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 fn rpc(endpoint: &Endpoint, method: &str, secret: &Secret) -> HttpRequest {

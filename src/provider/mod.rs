@@ -32,53 +32,10 @@ use crate::header::Secret;
 use crate::text;
 use crate::text::{Localize, Text};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Provider {
-    BentoCloud,
-    Jina,
-    Nuclia,
-    HuggingFace,
-    /// Any other site, with any header: nothing to call.
-    Custom,
-    /// A self-hosted deployment behind an OpenID Connect identity provider:
-    /// logged in with the browser, its access token kept fresh
-    /// ([`openid`]).
-    OpenId,
-}
+pub use crate::credential::Provider;
 
+/// What each provider's official client does by default.
 impl Provider {
-    pub const ALL: [Provider; 6] = [
-        Provider::BentoCloud,
-        Provider::Jina,
-        Provider::Nuclia,
-        Provider::HuggingFace,
-        Provider::Custom,
-        Provider::OpenId,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::BentoCloud => "BentoCloud",
-            Provider::Jina => "Jina AI",
-            Provider::Nuclia => "Nuclia",
-            Provider::HuggingFace => "Hugging Face",
-            Provider::Custom => "Custom site",
-            Provider::OpenId => "OpenID Connect",
-        }
-    }
-
-    /// The public service, as each official client defaults to it.
-    pub fn default_endpoint(self) -> Option<&'static str> {
-        match self {
-            Provider::BentoCloud => Some(bentocloud::DEFAULT_ENDPOINT),
-            Provider::Jina => Some(jina::DEFAULT_ENDPOINT),
-            Provider::Nuclia => Some(nuclia::DEFAULT_ENDPOINT),
-            Provider::HuggingFace => Some(huggingface::DEFAULT_ENDPOINT),
-            Provider::Custom | Provider::OpenId => None,
-        }
-    }
-
     /// The official client's default expiry for a new token: BentoCloud
     /// none, Jina 7 days (`jina-auth token create`), Nuclia 90 days.
     pub fn default_expiry(self) -> Expiry {
@@ -97,12 +54,6 @@ impl Provider {
             Expiry::Never => Expiry::Days(30),
             e => e,
         }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -28,8 +28,6 @@ use crate::header::Secret;
 use crate::text;
 use crate::text::Localize;
 
-/// The accounts service of the default domain, `progress.cloud`.
-pub const DEFAULT_ENDPOINT: &str = "https://accounts.progress.cloud";
 /// Checks a Knowledge Box key (wire case as the SDK sends it).
 pub const KB_CHECK_HEADER: &str = "X-Nuclia-Serviceaccount";
 /// A Knowledge Box key on the public API, as the issue names it.

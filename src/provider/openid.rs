@@ -415,19 +415,6 @@ pub fn read_id_token(
     })
 }
 
-/// When to refresh a token obtained at `obtained` that expires at
-/// `expires`: with a quarter of its life left, at least a minute before it
-/// expires, but never before half of it has passed. A 60-second token is
-/// refreshed after 30 s, a 30-minute one (Nuclia's) after 22½ minutes, an
-/// hour-long one 15 minutes before its end: early enough that a missed
-/// alarm (Chrome fires them at most every 30 s) or a slow provider still
-/// leaves the old token valid, so no request meets a 401.
-pub fn refresh_at(obtained: Timestamp, expires: Timestamp) -> Timestamp {
-    let lifetime = (expires.0 - obtained.0).max(0);
-    let margin = (lifetime / 4).max(60).min(lifetime / 2);
-    Timestamp(expires.0 - margin)
-}
-
 /// Provider words for the user: no control characters, bounded.
 fn clean(text: &str) -> String {
     shorten(
@@ -450,6 +437,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::refresh_at;
     use serde_json::json;
 
     const ISSUER: &str = "http://127.0.0.1:4000";

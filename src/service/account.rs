@@ -9,12 +9,11 @@ use super::{
     accounts_response, error_response, mutate, redacted, Platform, RuleEngine, ServiceError,
     StateStore, Transport,
 };
+use crate::credential::credential_label;
 use crate::credential::{Credential, CredentialId, CredentialKind, Endpoint, Timestamp, Validity};
 use crate::header::Secret;
 use crate::matcher;
-use crate::message::{
-    credential_label, CopyView, CredentialView, LoginDraft, RemoteTokenView, Response, TokensView,
-};
+use crate::message::{CopyView, CredentialView, LoginDraft, RemoteTokenView, Response, TokensView};
 use crate::provider::{self, nuclia, site, Call, HttpResponse, Provider, TokenSpec};
 use crate::store::State;
 use crate::text;
@@ -576,10 +575,10 @@ pub(super) fn copy_helpers(
         let headers: Vec<(String, String)> = matcher::effective_headers(&book, &spec)
             .into_iter()
             .filter_map(|(_, action)| match action {
-                crate::header::HeaderAction::Set { name, value, .. } => {
+                crate::rules::HeaderAction::Set { name, value, .. } => {
                     Some((name.as_str().to_owned(), value.render().ok()?))
                 }
-                crate::header::HeaderAction::Remove { .. } => None,
+                crate::rules::HeaderAction::Remove { .. } => None,
             })
             .collect();
         (!headers.is_empty()).then(|| site::curl_command(url, &headers))
@@ -609,10 +608,11 @@ pub(crate) mod tests {
     use super::super::fakes::{Fakes, NOW};
     use super::super::handle;
     use crate::credential::{Credential, CredentialKind, Endpoint, Timestamp, Validity, DAY};
-    use crate::header::{HeaderAction, Secret, ValueScheme};
+    use crate::header::{Secret, ValueScheme};
     use crate::message::{LoginDraft, Request, Response};
     use crate::provider::site::SuggestedHeader;
     use crate::provider::{Expiry, HttpResponse, Provider, TokenSpec};
+    use crate::rules::HeaderAction;
     use crate::text::english;
 
     pub(crate) const TOKEN: &str = "yatai-token-0123456789";

@@ -301,7 +301,7 @@ pub(super) fn export<S, E, T>(
     let result = match passphrase {
         None => Ok((
             format!("tokenward-{date}.json"),
-            crate::protection::export_document(state, false).to_string(),
+            crate::protection::export_document(state.encode(), false).to_string(),
         )),
         Some(passphrase) => (|| {
             if state.locked {
@@ -309,7 +309,7 @@ pub(super) fn export<S, E, T>(
             }
             check_new_passphrase(passphrase)?;
             let document = zeroize::Zeroizing::new(
-                crate::protection::export_document(state, true).to_string(),
+                crate::protection::export_document(state.encode(), true).to_string(),
             );
             let envelope = crate::vault::seal_export(
                 passphrase,

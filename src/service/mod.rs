@@ -19,14 +19,14 @@ pub use lock::MIN_PASSPHRASE_CHARS;
 mod oauth;
 
 use crate::compile::{self, CompileError, Target};
+use crate::credential::credential_label;
 use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
 use crate::dnr::{Rule, RuleSet, UpdateRuleOptions};
-use crate::header::{HeaderAction, HeaderError};
-use crate::message::{
-    credential_label, AccountsView, Request, Response, RulesView, SiteView, VaultView,
-};
+use crate::header::HeaderError;
+use crate::message::{AccountsView, Request, Response, RulesView, SiteView, VaultView};
 use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
+use crate::rules::HeaderAction;
 use crate::rules::{HeaderDraft, RuleDraft, RuleError, SiteRuleId};
 use crate::store::{State, StoreError, TabRules};
 use crate::text::{Arg, Localize, Text};

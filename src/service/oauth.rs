@@ -8,7 +8,7 @@
 //! header that used the old one; reconciliation then replaces those
 //! browser rules by id in one update. A request never meets a gap or a
 //! stale token: the old token is still valid when the new one replaces it
-//! ([`openid::refresh_at`] leaves at least a quarter of its life).
+//! ([`credential::refresh_at`](crate::credential::refresh_at) leaves at least a quarter of its life).
 //!
 //! **A refused refresh ends the login.** `invalid_grant` and the like mean
 //! the refresh token is dead (revoked, expired, the user removed): the

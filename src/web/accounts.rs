@@ -15,12 +15,11 @@ use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 
 use super::browser::{permissions, runtime};
 use super::dom::{self, DomError};
-use crate::credential::{CredentialId, Endpoint, Timestamp, Validity};
-use crate::header::ValueScheme;
-use crate::message::{
-    account_label, credential_label, AccountsView, CredentialView, LoginDraft, Request, Response,
-    TokensView,
+use crate::credential::{
+    account_label, credential_label, CredentialId, Endpoint, Timestamp, Validity,
 };
+use crate::header::ValueScheme;
+use crate::message::{AccountsView, CredentialView, LoginDraft, Request, Response, TokensView};
 use crate::pattern::{ParseOptions, SitePattern};
 use crate::provider::site::SuggestedHeader;
 use crate::provider::{Expiry, Provider, TokenSpec};
