@@ -4,22 +4,10 @@
 //! the browser is shown and stays open until Enter is pressed.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-#[path = "../tests/common/accounts.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod accounts;
-#[path = "../tests/e2e/browser.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod browser;
-#[path = "../tests/e2e/harness.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod harness;
-#[path = "../tests/e2e/server.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod server;
-
 use accounts::{World, CALL_WAIT};
 use browser::{Engine, WAIT};
 use tokenward_standin::{Service, DEPLOYMENT_OK};
+use tokenward_testkit::{accounts, browser};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

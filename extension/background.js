@@ -3,12 +3,14 @@
 // delivers it only to listeners registered at start-up.
 // https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/events
 // Each event is handed to Rust once the module is ready. Nothing is kept
-// here; Rust reads stored state on every event.
-import init, * as tokenward from "./wasm/tokenward.js";
+// here; Rust reads stored state on every event. The background's module
+// holds the service, the vault, the providers and the compiler; the pages
+// load their own, smaller one (wasm/pages.js).
+import init, * as tokenward from "./wasm/background.js";
 
 const ready = init();
 // Firefox defines `browser`; Chromium only `chrome`. Rust resolves the same
-// way in src/web/browser.rs.
+// way in src/browser.rs.
 const api = globalThis.browser ?? globalThis.chrome;
 
 api.runtime.onInstalled.addListener((details) => {

@@ -1,3 +1,3 @@
-import init, { options_main } from "./wasm/tokenward.js";
+import init, { options_main } from "./wasm/pages.js";
 
 init().then(() => options_main());

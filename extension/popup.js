@@ -1,3 +1,3 @@
-import init, { popup_main } from "./wasm/tokenward.js";
+import init, { popup_main } from "./wasm/pages.js";
 
 init().then(() => popup_main());

@@ -9,16 +9,14 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/scope.rs"]
-mod scope;
-
 use proptest::prelude::*;
 use regex::Regex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokenward::compile::{compile_rule, site_rule_id, Target};
-use tokenward::dnr::{Browser, RequestMethod, ResourceType, Rule};
-use tokenward::initiator::RequestFacts;
-use tokenward::rules::{RuleBook, SiteRule};
+use tokenward_core::compile::{compile_rule, site_rule_id, Target};
+use tokenward_core::dnr::{Browser, RequestMethod, ResourceType, Rule};
+use tokenward_core::initiator::RequestFacts;
+use tokenward_core::rules::{RuleBook, SiteRule};
+use tokenward_testkit::scope;
 use url::Url;
 
 /// How many generated cases the browser would inject into: the property is
@@ -302,7 +300,7 @@ fn tricky_families_agree_with_the_matcher() {
             .unwrap_or_else(|e| panic!("{}: {e}", rule.pattern));
     }
     for target in [Target::CHROMIUM, Target::FIREFOX] {
-        let compiled: Vec<(Rule, Regex)> = tokenward::compile::compile(&book, target)
+        let compiled: Vec<(Rule, Regex)> = tokenward_core::compile::compile(&book, target)
             .unwrap()
             .into_iter()
             .map(|r| {
@@ -329,7 +327,7 @@ fn tricky_families_agree_with_the_matcher() {
                     .collect();
                 by_conditions.sort_unstable();
                 by_conditions.dedup();
-                let mut by_matcher: Vec<u32> = tokenward::matcher::applying_to(&book, &facts)
+                let mut by_matcher: Vec<u32> = tokenward_core::matcher::applying_to(&book, &facts)
                     .iter()
                     .map(|r| r.id)
                     .collect();
@@ -339,7 +337,7 @@ fn tricky_families_agree_with_the_matcher() {
                     "{:?}: {} ({}) as {url}, {request:?}",
                     target.browser, case.url, case.family
                 );
-                let by_url = tokenward::matcher::applying(&book, url.as_str()).len();
+                let by_url = tokenward_core::matcher::applying(&book, url.as_str()).len();
                 refused_elsewhere += usize::from(by_url > by_matcher.len());
                 compared += 1;
                 matched += usize::from(!by_matcher.is_empty());

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use tokenward::text::Catalogue;
+use tokenward_core::text::Catalogue;
 
 const LANGUAGES: [&str; 2] = ["en", "de"];
 
@@ -57,6 +57,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every name the code passes to `text!`, with where.
 fn names_in_code() -> BTreeMap<String, String> {
     let mut files = Vec::new();
+    rust_files(&root().join("core/src"), &mut files);
     rust_files(&root().join("src"), &mut files);
     let mut names = BTreeMap::new();
     for file in files {
@@ -154,7 +155,7 @@ fn every_language_has_every_message_with_the_same_placeholders() {
                 Catalogue::positions(theirs),
                 "{language} {name}: other placeholders than English"
             );
-            let upper = |m: &tokenward::text::Message| -> BTreeSet<String> {
+            let upper = |m: &tokenward_core::text::Message| -> BTreeSet<String> {
                 m.placeholders
                     .keys()
                     .map(|k| k.to_ascii_uppercase())
@@ -309,7 +310,7 @@ fn pages_hold_no_words_of_their_own() {
 
 #[test]
 fn english_says_what_the_code_means() {
-    use tokenward::text;
+    use tokenward_core::text;
     // A nested message, as the pages say it.
     let said = text::english(&text!(
         "popup_status_sent_expires",

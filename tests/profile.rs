@@ -16,22 +16,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
-#[path = "e2e/browser.rs"]
-#[macro_use]
-#[allow(dead_code)]
-mod browser;
-#[path = "e2e/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-#[path = "common/profile_scan.rs"]
-mod profile_scan;
-#[path = "e2e/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tokenward_testkit::in_both_browsers;
+use tokenward_testkit::{browser, harness, profile_scan};
 
 use serde_json::{json, Value as Json};
 

@@ -15,22 +15,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/accounts.rs"]
-mod accounts;
-#[path = "common/oidc.rs"]
-mod oidc;
-#[path = "e2e/browser.rs"]
-#[macro_use]
-#[allow(dead_code)]
-mod browser;
-#[path = "e2e/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-#[path = "e2e/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::time::Duration;
+use tokenward_testkit::in_both_browsers;
+use tokenward_testkit::{accounts, browser, harness, oidc};
 
 use serde_json::Value as Json;
 use tokenward_standin::{Fault, Service, DEPLOYMENT_OK};

@@ -18,23 +18,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
-#[path = "e2e/browser.rs"]
-#[macro_use]
-#[allow(dead_code)]
-mod browser;
-#[path = "e2e/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-#[path = "common/profile_scan.rs"]
-#[allow(dead_code)]
-mod profile_scan;
-#[path = "e2e/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::io::Read as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokenward_testkit::in_both_browsers;
+use tokenward_testkit::{browser, harness, profile_scan};
 
 use serde_json::json;
 
@@ -329,8 +317,8 @@ async fn protected_tokens_never_reach_the_disk(engine: Engine) {
     let file_passphrase = random_token();
     let sealed = h.browser.exec_async(&export(Some(&file_passphrase))).await;
     let sealed = sealed["document"].as_str().unwrap_or_default().to_owned();
-    let envelope = tokenward::vault::ExportEnvelope::from_json(&sealed).unwrap();
-    let opened = tokenward::vault::open_export(&file_passphrase, &envelope).unwrap();
+    let envelope = tokenward_core::vault::ExportEnvelope::from_json(&sealed).unwrap();
+    let opened = tokenward_core::vault::open_export(&file_passphrase, &envelope).unwrap();
     let opened = String::from_utf8(opened.to_vec()).unwrap();
     for token in &tokens {
         assert!(

@@ -96,18 +96,18 @@ window.benchPopupOnce = (url, timeoutMs) => new Promise((resolve) => {
 });
 
 // The wasm's start-up cost on its own, in this page: import a fresh copy of
-// the glue (a new URL is a new module), then its init(): fetch, compile,
+// the pages' glue (a new URL is a new module), then its init(): fetch, compile,
 // instantiate, run the start function. Then fetch alone and compile alone.
 let fresh = 0;
 window.benchWasmInit = async () => {
   fresh += 1;
   const base = api.runtime.getURL("wasm/");
   const t0 = performance.now();
-  const glue = await import(`${base}tokenward.js?fresh=${fresh}`);
+  const glue = await import(`${base}pages.js?fresh=${fresh}`);
   const t1 = performance.now();
   await glue.default();
   const t2 = performance.now();
-  const bytes = await (await fetch(`${base}tokenward_bg.wasm`, { cache: "no-store" })).arrayBuffer();
+  const bytes = await (await fetch(`${base}pages_bg.wasm`, { cache: "no-store" })).arrayBuffer();
   const t3 = performance.now();
   await WebAssembly.compile(bytes);
   const t4 = performance.now();

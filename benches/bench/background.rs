@@ -111,6 +111,25 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
     );
 }
 
+/// Tokenward's cold start and heap over the reference extension's, in the
+/// same browser and run.
+pub(crate) fn ratios(engine: &str, rows: &mut Rows) {
+    for (what, label) in [
+        ("cold", "message to a stopped background, answered"),
+        ("heap", "background JS heap after start-up"),
+    ] {
+        rows.push_ratio_of_medians(
+            &format!("background.ratio_reference.{what}"),
+            engine,
+            &format!("Tokenward ÷ reference: {label}"),
+            (
+                &format!("background.{what}.tokenward"),
+                &format!("background.{what}.reference"),
+            ),
+        );
+    }
+}
+
 /// A background's memory once it answered its first message.
 #[derive(Debug)]
 struct Memory {

@@ -5,15 +5,15 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use tokenward::compile::{self, Target};
-use tokenward::credential::{
+use tokenward_core::compile::{self, Target};
+use tokenward_core::credential::{
     Account, Credential, CredentialKind, Credentials, Endpoint, Timestamp,
 };
-use tokenward::header::Secret;
-use tokenward::protection::Protection;
-use tokenward::provider::Provider;
-use tokenward::rules::RuleBook;
-use tokenward::store::State;
+use tokenward_core::header::Secret;
+use tokenward_core::protection::Protection;
+use tokenward_core::provider::Provider;
+use tokenward_core::rules::RuleBook;
+use tokenward_core::store::State;
 
 use crate::browser::Browser;
 use crate::workload;
@@ -61,7 +61,7 @@ pub(crate) fn dnr_rules(browser: &Browser, book: &RuleBook) -> Json {
 pub(crate) fn dnr_rules_of(
     browser: &Browser,
     book: &RuleBook,
-    id: tokenward::rules::SiteRuleId,
+    id: tokenward_core::rules::SiteRuleId,
 ) -> Json {
     let ids = compile::browser_rule_ids(id).unwrap_or_else(|| panic!("site rule id {id}"));
     let rules: Vec<_> = compile::compile(book, target(browser))

@@ -13,24 +13,16 @@
 //! browsers' variables of the e2e suite, all set by xtask.
 //!
 //! It reuses the e2e suite's browser launcher, recording server and options
-//! page helpers as they are (`#[path]` modules). Every wait polls with a
+//! page helpers (the `tokenward-testkit` crate), and the core's benchmark
+//! workload (`tokenward_core::testing::workload`). Every wait polls with a
 //! deadline; the browsers run one at a time, except the three of the
 //! per-request comparison, which take turns.
 #![cfg(not(target_arch = "wasm32"))]
 // A command-line tool reports progress on stdout.
 #![allow(clippy::print_stdout)]
 
-// The e2e suite's files, whole: the bench uses part of each, and the rest
-// serves the e2e tests.
-#[path = "../../tests/e2e/browser.rs"]
-#[allow(dead_code)]
-mod browser;
-#[path = "../../tests/e2e/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-#[path = "../../tests/e2e/server.rs"]
-#[allow(dead_code)]
-mod server;
+use tokenward_core::testing::workload;
+use tokenward_testkit::{browser, harness};
 
 mod background;
 mod config;
@@ -42,14 +34,6 @@ mod site;
 mod stats;
 mod update;
 mod wd;
-// `Case::parse` and `run_json` serve the wasm build only.
-#[allow(dead_code)]
-mod workload;
-
-/// The tokenward modules under the name `workload.rs` uses for them.
-mod tw {
-    pub(crate) use tokenward::{compile, matcher, rules, store};
-}
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -148,8 +132,12 @@ async fn main() -> ExitCode {
                 for c in contenders.iter().filter(|c| c.variant != Variant::Bare) {
                     background::run(&config, c, &mut rows).await;
                 }
+                background::ratios(key, &mut rows);
             }
         }
+    }
+    if config.runs("popup") {
+        popup::firefox_over_chromium(&config, &mut rows);
     }
 
     let out = json!({

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value as Json};
 
-use tokenward::compile;
+use tokenward_core::compile;
 
 use crate::browser::Browser;
 use crate::config::Config;
@@ -190,6 +190,31 @@ pub(crate) async fn apply(config: &Config, browser: &Browser, rows: &mut Rows) {
         vec![empty, Json::Null, json!(60_000)],
     )
     .await;
+}
+
+/// Firefox's popup first render over Chromium's, for each credential count
+/// measured in both.
+pub(crate) fn firefox_over_chromium(config: &Config, rows: &mut Rows) {
+    for &count in &config.popup_counts {
+        let id = format!("popup.first_render.{count}");
+        let label = format!("Firefox ÷ Chromium: popup first render, {count} credentials");
+        match (rows.median(&id, "firefox"), rows.median(&id, "chromium")) {
+            (Some(f), Some(c)) if c > 0.0 => rows.push(
+                &format!("popup.ratio_engines.first_render.{count}"),
+                "-",
+                &label,
+                "×",
+                &[f / c],
+            ),
+            _ => rows.missing(
+                &format!("popup.ratio_engines.first_render.{count}"),
+                "-",
+                &label,
+                "×",
+                "not measured in both browsers",
+            ),
+        }
+    }
 }
 
 /// The floor of [`apply`]: the reference extension, from its page, installs

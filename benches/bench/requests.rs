@@ -125,7 +125,7 @@ pub(crate) async fn launch(
 }
 
 impl Contender {
-    async fn install(&self, book: &tokenward::rules::RuleBook) {
+    async fn install(&self, book: &tokenward_core::rules::RuleBook) {
         let Some(page) = &self.extension_page else {
             return;
         };

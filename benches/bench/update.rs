@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::wd::WindowHandle;
 use serde_json::json;
-use tokenward::compile;
+use tokenward_core::compile;
 
 use crate::browser::Browser;
 use crate::config::Config;
@@ -487,6 +487,19 @@ pub(crate) async fn floor(config: &Config, reference: &Contender, site: &Site, r
                 ),
                 "ms",
                 &session[i],
+            );
+            // Protected, Tokenward's rules are session rules: the floor is
+            // the same change to a session rule.
+            rows.push_ratio_of_medians(
+                &format!("update.protected.ratio_floor.{what}.{total}"),
+                engine,
+                &format!(
+                    "protected: Tokenward ÷ session-rule floor: {label}, {total} rules installed"
+                ),
+                (
+                    &format!("update.protected.{what}.{total}"),
+                    &format!("update.floor_session.{what}.{total}"),
+                ),
             );
         }
     }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenward::header::{HeaderName, HeaderValue, Secret, ValueScheme};
+use tokenward_core::header::{HeaderName, HeaderValue, Secret, ValueScheme};
 
 fuzz_target!(|input: (u8, &str, &str)| {
     let (selector, name, secret) = input;

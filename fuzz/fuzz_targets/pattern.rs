@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenward::compile::{compile_rule, Target};
-use tokenward::dnr::Browser;
-use tokenward::pattern::{ParseOptions, SitePattern, MAX_PATTERN_LEN};
-use tokenward::rules::{HeaderDraft, RuleBook, RuleDraft};
+use tokenward_core::compile::{compile_rule, Target};
+use tokenward_core::dnr::Browser;
+use tokenward_core::pattern::{ParseOptions, SitePattern, MAX_PATTERN_LEN};
+use tokenward_core::rules::{HeaderDraft, RuleBook, RuleDraft};
 
 fuzz_target!(|input: &str| {
     for allow_http in [false, true] {
@@ -56,5 +56,5 @@ fuzz_target!(|input: &str| {
 });
 
 fn compile(book: &RuleBook) -> usize {
-    tokenward::compile::compile(book, Target::CHROMIUM).map_or(0, |r| r.len())
+    tokenward_core::compile::compile(book, Target::CHROMIUM).map_or(0, |r| r.len())
 }

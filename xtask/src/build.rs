@@ -1,4 +1,4 @@
-//! `cargo xtask build`: the wasm core plus both browsers' extensions.
+//! `cargo xtask build`: the wasm modules plus both browsers' extensions.
 
 use std::path::{Path, PathBuf};
 
@@ -44,19 +44,23 @@ pub(crate) fn run(workspace: &Workspace, profile: Profile) -> Result<Outputs, Er
     tools::ensure_wasm_target()?;
     let wasm_bindgen = tools::ensure_wasm_bindgen(workspace)?;
 
-    let compiled = wasm::compile(workspace, profile)?;
-    let wasm_dir = workspace.stage_dir().join("wasm");
-    let final_wasm = wasm::bindgen(&wasm_bindgen, &compiled, &wasm_dir)?;
-    match profile {
-        Profile::Release => {
-            if let Some(wasm_opt) = tools::ensure_wasm_opt(workspace) {
-                wasm::optimize(&wasm_opt, &final_wasm)?;
-            }
-        }
+    let wasm_opt = match profile {
+        Profile::Release => tools::ensure_wasm_opt(workspace),
         // A debug build is for fast iteration and readable stack traces.
-        Profile::Debug => println!("wasm-opt: skipped for --debug"),
-    }
-    wasm::report_size(&final_wasm)?;
+        Profile::Debug => {
+            println!("wasm-opt: skipped for --debug");
+            None
+        }
+    };
+    let wasm_dir = workspace.stage_dir().join("wasm");
+    wasm::build_modules(
+        workspace,
+        &wasm_bindgen,
+        wasm_opt.as_deref(),
+        profile,
+        None,
+        &wasm_dir,
+    )?;
 
     let source = read_manifest(&workspace.source_manifest())?;
     let version = source

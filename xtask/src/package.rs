@@ -234,8 +234,8 @@ mod tests {
         write(&ext.join("popup.html"), "<p>")?;
         write(&ext.join("icons/icon-16.png"), "png")?;
         write(&ext.join(".gitkeep"), "")?;
-        write(&wasm.join("tokenward.js"), "js")?;
-        write(&wasm.join("tokenward_bg.wasm"), "wasm")?;
+        write(&wasm.join("pages.js"), "js")?;
+        write(&wasm.join("pages_bg.wasm"), "wasm")?;
         write(&out.join("stale.txt"), "old build")?;
         let manifest = json!({ "name": "Tokenward" });
 
@@ -251,8 +251,8 @@ mod tests {
                 "icons/icon-16.png",
                 "manifest.json",
                 "popup.html",
-                "wasm/tokenward.js",
-                "wasm/tokenward_bg.wasm"
+                "wasm/pages.js",
+                "wasm/pages_bg.wasm"
             ]
             .map(PathBuf::from)
         );

@@ -39,8 +39,10 @@ fn step<T>(name: &str, body: impl FnOnce() -> Result<T, Error>) -> Result<T, Err
 }
 
 /// Formatting, and clippy with the lints of [workspace.lints] as errors, for
-/// the native crates and for the wasm build, whose `src/web/` a native check
-/// never compiles.
+/// the native crates and for the wasm builds, whose browser boundary (`src/`)
+/// a native check never compiles: each context's feature alone, as
+/// `cargo xtask build` compiles it, and the bench's. Then the core's promise:
+/// no wasm-bindgen, js-sys or web-sys in its dependency tree.
 fn lint_rust(workspace: &Workspace) -> Result<(), Error> {
     process::run(
         process::cargo()
@@ -55,17 +57,69 @@ fn lint_rust(workspace: &Workspace) -> Result<(), Error> {
         "-D",
         "warnings",
     ]))?;
-    process::run(process::cargo().current_dir(workspace.root()).args([
-        "clippy",
+    for features in ["background", "pages", "background,pages,bench"] {
+        process::run(process::cargo().current_dir(workspace.root()).args([
+            "clippy",
+            "--package",
+            "tokenward",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--no-default-features",
+            "--features",
+            features,
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    core_stays_pure(workspace)
+}
+
+/// The crates only the browser boundary may depend on.
+const BROWSER_CRATES: [&str; 4] = ["wasm-bindgen", "js-sys", "web-sys", "gloo"];
+
+/// Fails when `tokenward-core`, built for wasm32 with every feature, has a
+/// browser binding anywhere in its dependency tree.
+fn core_stays_pure(workspace: &Workspace) -> Result<(), Error> {
+    let tree = process::stdout(process::cargo().current_dir(workspace.root()).args([
+        "tree",
         "--package",
-        "tokenward",
-        "--lib",
+        "tokenward-core",
         "--target",
         WASM_TARGET,
-        "--",
-        "-D",
-        "warnings",
-    ]))
+        "--all-features",
+        "--edges",
+        "normal,build",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]))?;
+    let found = browser_crates_in(&tree);
+    if found.is_empty() {
+        println!("tokenward-core: no browser bindings in its dependency tree");
+        Ok(())
+    } else {
+        Err(format!(
+            "tokenward-core must stay pure, but its tree has {}",
+            found.join(", ")
+        )
+        .into())
+    }
+}
+
+/// The [`BROWSER_CRATES`] named in `cargo tree --prefix none` output.
+fn browser_crates_in(tree: &str) -> Vec<String> {
+    let mut found: Vec<String> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| BROWSER_CRATES.contains(name) || name.starts_with("gloo-"))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Unit and property tests of every crate. The e2e tests are #[ignore]d, so
@@ -287,6 +341,18 @@ fn lint_verdict(report: &Value) -> LintVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browser_bindings_in_a_tree_are_found() {
+        let pure = "tokenward-core v0.1.0 (/w/core)\nserde v1.0.228\nurl v2.5.7\n";
+        assert!(browser_crates_in(pure).is_empty());
+        let bound = "tokenward-core v0.1.0\njs-sys v0.3.82\nwasm-bindgen v0.2.130\n\
+                     wasm-bindgen-macro v0.2.130\njs-sys v0.3.82\ngloo-timers v0.3.0\n";
+        assert_eq!(
+            browser_crates_in(bound),
+            ["gloo-timers", "js-sys", "wasm-bindgen"]
+        );
+    }
 
     #[test]
     fn a_clean_report_passes() {

@@ -8,17 +8,17 @@
 //!   store builds and zips in `dist/`, and in `extension/` the store build
 //!   with the test build's loopback host permissions and a bench page;
 //! - the minimal reference extension, in `reference/`;
-//! - the core built with the `bench` feature, in `core-wasm/`.
+//! - the background's module built with the `bench` feature, in `core-wasm/`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::build::Profile;
 use crate::manifest;
 use crate::package::{self, Contents};
 use crate::permissions;
-use crate::process;
-use crate::tools::{self, WasmBindgen, WASM_TARGET};
+use crate::tools::{self, WasmBindgen};
 use crate::wasm;
 use crate::workspace::Workspace;
 use crate::Error;
@@ -32,11 +32,12 @@ pub(crate) struct Prepared {
     pub(crate) extension: PathBuf,
     /// `chrome/` and `firefox/`: the reference extension.
     pub(crate) reference: PathBuf,
-    /// `tokenward.js` and `tokenward_bg.wasm` of the `bench` feature build.
+    /// `tokenward.js` and `tokenward_bg.wasm` of the `bench` feature build (the
+    /// background's module plus the core benchmark).
     pub(crate) core_wasm: PathBuf,
-    /// The release module as rustc left it, before wasm-bindgen: what the
-    /// size listing starts from.
-    pub(crate) compiled: PathBuf,
+    /// Each context's release module, as rustc left it (what the size
+    /// listing starts from) and as shipped.
+    pub(crate) modules: Vec<wasm::Built>,
     pub(crate) wasm_bindgen: WasmBindgen,
     pub(crate) wasm_opt: Option<PathBuf>,
 }
@@ -61,16 +62,15 @@ pub(crate) fn all(workspace: &Workspace, bench_dir: &Path) -> Result<Prepared, E
     let wasm_opt = tools::ensure_wasm_opt(workspace);
     let cargo_target = Prepared::cargo_target(bench_dir);
 
-    // The release module. Kept aside: the `bench` build below is uplifted
-    // to the same path.
-    let compiled = bench_dir.join("tokenward.release.wasm");
-    std::fs::copy(compile(workspace, &cargo_target, false)?, &compiled)?;
     let wasm_dir = bench_dir.join("wasm");
-    let bg = wasm::bindgen(&wasm_bindgen, &compiled, &wasm_dir)?;
-    if let Some(wasm_opt) = &wasm_opt {
-        wasm::optimize(wasm_opt, &bg)?;
-    }
-    wasm::report_size(&bg)?;
+    let modules = wasm::build_modules(
+        workspace,
+        &wasm_bindgen,
+        wasm_opt.as_deref(),
+        Profile::Release,
+        Some(&cargo_target),
+        &wasm_dir,
+    )?;
 
     let text = std::fs::read_to_string(workspace.source_manifest())?;
     let source: Value = serde_json::from_str(&text)?;
@@ -122,8 +122,18 @@ pub(crate) fn all(workspace: &Workspace, bench_dir: &Path) -> Result<Prepared, E
     let reference = reference(workspace, &bench_dir.join("reference"))?;
 
     let core_wasm = bench_dir.join("core-wasm");
-    let bench_compiled = compile(workspace, &cargo_target, true)?;
-    let bg = wasm::bindgen(&wasm_bindgen, &bench_compiled, &core_wasm)?;
+    // The core benchmark's own module: the background's, plus `bench_core`.
+    let bench_compiled = wasm::compile(
+        workspace,
+        Profile::Release,
+        Some(&cargo_target),
+        "bench",
+        "bench",
+    )?;
+    if core_wasm.exists() {
+        std::fs::remove_dir_all(&core_wasm)?;
+    }
+    let bg = wasm::bindgen(&wasm_bindgen, &bench_compiled, &core_wasm, "tokenward")?;
     if let Some(wasm_opt) = &wasm_opt {
         wasm::optimize(wasm_opt, &bg)?;
     }
@@ -132,7 +142,7 @@ pub(crate) fn all(workspace: &Workspace, bench_dir: &Path) -> Result<Prepared, E
         extension,
         reference,
         core_wasm,
-        compiled,
+        modules,
         wasm_bindgen,
         wasm_opt,
     })
@@ -152,28 +162,6 @@ fn with_loopback_hosts(store: &Value) -> Value {
         });
     }
     built
-}
-
-/// `cargo build --release` of the tokenward cdylib for wasm32, as
-/// `cargo xtask build` does, into `cargo_target`, with the `bench` feature
-/// when `bench`; returns the module's path.
-fn compile(workspace: &Workspace, cargo_target: &Path, bench: bool) -> Result<PathBuf, Error> {
-    let features = if bench { " --features bench" } else { "" };
-    println!("compile: tokenward{features} for {WASM_TARGET} (release)");
-    let mut cargo = process::cargo();
-    cargo
-        .current_dir(workspace.root())
-        .args(["build", "--target", WASM_TARGET, "-p", "tokenward", "--lib"])
-        .args(["--release", "--target-dir"])
-        .arg(cargo_target);
-    if bench {
-        cargo.args(["--features", "bench"]);
-    }
-    process::run(&mut cargo)?;
-    Ok(cargo_target
-        .join(WASM_TARGET)
-        .join("release")
-        .join("tokenward.wasm"))
 }
 
 /// `bench/reference-extension/` as Chrome and Firefox builds, with exactly

@@ -1,5 +1,5 @@
-//! Size: the shipped wasm raw and gzipped, each store zip, and what takes
-//! the space, from twiggy on a copy of the same module that keeps its
+//! Size: each context's shipped wasm module raw and gzipped, each store
+//! zip, and what takes the space in each module, from twiggy on a copy of the same module that keeps its
 //! function names (`wasm-opt -g`; the shipped one has none).
 
 use std::collections::BTreeMap;
@@ -28,20 +28,28 @@ const TOP_ITEMS: usize = 25;
 
 #[derive(Debug)]
 pub(crate) struct Sizes {
+    /// Each context's module, in [`wasm::Module::ALL`]'s order.
+    modules: Vec<ModuleSize>,
+    zips: Vec<(String, u64)>,
+    /// twiggy's `--version`, or why it could not run.
+    pub(crate) twiggy: String,
+}
+
+#[derive(Debug)]
+struct ModuleSize {
+    /// `background` or `pages`.
+    name: &'static str,
     wasm_raw: u64,
     wasm_gzip: u64,
-    zips: Vec<(String, u64)>,
     /// Shallow bytes per crate (or "data segments", "wasm-bindgen imports"…),
     /// largest first, from the named copy.
     by_crate: Vec<(String, u64)>,
-    /// The `tokenward` share, per module of the crate.
+    /// The `tokenward` and `tokenward_core` shares, per module.
     by_module: Vec<(String, u64)>,
     top: Vec<(String, u64)>,
     /// Bytes of the named copy without its name sections: equal to
     /// `wasm_raw` when the copy is the shipped module plus names.
     named_without_names: u64,
-    /// twiggy's `--version`, or why it could not run.
-    pub(crate) twiggy: String,
 }
 
 pub(crate) fn measure(
@@ -50,11 +58,6 @@ pub(crate) fn measure(
     prepared: &Prepared,
 ) -> Result<Sizes, Error> {
     println!("\n==> size");
-    let shipped = prepared.dist.join("chrome/wasm/tokenward_bg.wasm");
-    let bytes = std::fs::read(&shipped)?;
-    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
-    gzip.write_all(&bytes)?;
-    let wasm_gzip = gzip.finish()?.len() as u64;
     let mut zips = Vec::new();
     for entry in std::fs::read_dir(&prepared.dist)? {
         let path = entry?.path();
@@ -70,54 +73,70 @@ pub(crate) fn measure(
 
     let twiggy = ensure_twiggy(workspace)?;
     let twiggy_version = process::version_line(&twiggy).unwrap_or_default();
-    let named = named_copy(bench_dir, prepared)?;
-    let listing = process::stdout(
-        Command::new(&twiggy)
-            .args(["top", "-f", "json", "-n", "1000000"])
-            .arg(&named),
-    )?;
-    let items: Vec<Value> = serde_json::from_str(&listing)?;
-    let mut by_crate: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_module: BTreeMap<String, u64> = BTreeMap::new();
-    let mut top = Vec::new();
-    let mut names = 0u64;
-    for item in &items {
-        let name = item["name"].as_str().unwrap_or("");
-        let size = item["shallow_size"].as_u64().unwrap_or(0);
-        if is_name_section(name) {
-            names += size;
-            continue;
+    let mut modules = Vec::new();
+    for built in &prepared.modules {
+        let name = built.module.name();
+        let shipped = prepared
+            .dist
+            .join("chrome/wasm")
+            .join(format!("{name}_bg.wasm"));
+        let bytes = std::fs::read(&shipped)?;
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+        gzip.write_all(&bytes)?;
+        let wasm_gzip = gzip.finish()?.len() as u64;
+        let named = named_copy(bench_dir, prepared, built)?;
+        let listing = process::stdout(
+            Command::new(&twiggy)
+                .args(["top", "-f", "json", "-n", "1000000"])
+                .arg(&named),
+        )?;
+        let items: Vec<Value> = serde_json::from_str(&listing)?;
+        let mut by_crate: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_module: BTreeMap<String, u64> = BTreeMap::new();
+        let mut top = Vec::new();
+        let mut names = 0u64;
+        for item in &items {
+            let item_name = item["name"].as_str().unwrap_or("");
+            let size = item["shallow_size"].as_u64().unwrap_or(0);
+            if is_name_section(item_name) {
+                names += size;
+                continue;
+            }
+            let owner = owner(item_name);
+            if owner == "tokenward" || owner == "tokenward_core" {
+                *by_module.entry(module_of(item_name, &owner)).or_default() += size;
+            }
+            *by_crate.entry(owner).or_default() += size;
+            if top.len() < TOP_ITEMS {
+                top.push((item_name.to_owned(), size));
+            }
         }
-        let owner = owner(name);
-        if owner == "tokenward" {
-            *by_module.entry(module_of(name)).or_default() += size;
-        }
-        *by_crate.entry(owner).or_default() += size;
-        if top.len() < TOP_ITEMS {
-            top.push((name.to_owned(), size));
-        }
+        let largest_first = |map: BTreeMap<String, u64>| {
+            let mut list: Vec<(String, u64)> = map.into_iter().collect();
+            list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            list
+        };
+        let named_size = std::fs::metadata(&named)?.len();
+        let module = ModuleSize {
+            name,
+            wasm_raw: bytes.len() as u64,
+            wasm_gzip,
+            by_crate: largest_first(by_crate),
+            by_module: largest_first(by_module),
+            top,
+            named_without_names: named_size.saturating_sub(names),
+        };
+        println!(
+            "size: {name} wasm {} bytes, {} gzipped; named copy without names {} bytes",
+            module.wasm_raw, module.wasm_gzip, module.named_without_names
+        );
+        modules.push(module);
     }
-    let largest_first = |map: BTreeMap<String, u64>| {
-        let mut list: Vec<(String, u64)> = map.into_iter().collect();
-        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        list
-    };
-    let named_size = std::fs::metadata(&named)?.len();
-    let sizes = Sizes {
-        wasm_raw: bytes.len() as u64,
-        wasm_gzip,
+    Ok(Sizes {
+        modules,
         zips,
-        by_crate: largest_first(by_crate),
-        by_module: largest_first(by_module),
-        top,
-        named_without_names: named_size.saturating_sub(names),
         twiggy: twiggy_version,
-    };
-    println!(
-        "size: wasm {} bytes, {} gzipped; named copy without names {} bytes",
-        sizes.wasm_raw, sizes.wasm_gzip, sizes.named_without_names
-    );
-    Ok(sizes)
+    })
 }
 
 impl Sizes {
@@ -129,10 +148,19 @@ impl Sizes {
                 "median": value, "min": value, "max": value, "n": 1,
             })
         };
-        let mut rows = vec![
-            row("size.wasm_raw", "wasm, raw", self.wasm_raw),
-            row("size.wasm_gzip", "wasm, gzip -9", self.wasm_gzip),
-        ];
+        let mut rows = Vec::new();
+        for m in &self.modules {
+            rows.push(row(
+                &format!("size.{}.wasm_raw", m.name),
+                &format!("{} wasm, raw", m.name),
+                m.wasm_raw,
+            ));
+            rows.push(row(
+                &format!("size.{}.wasm_gzip", m.name),
+                &format!("{} wasm, gzip -9", m.name),
+                m.wasm_gzip,
+            ));
+        }
         for (name, bytes) in &self.zips {
             rows.push(row(&format!("size.zip.{name}"), name, *bytes));
         }
@@ -145,25 +173,43 @@ impl Sizes {
                 .map(|(name, bytes)| json!({ "name": name, "bytes": bytes }))
                 .collect::<Vec<_>>()
         };
+        let modules: Vec<Value> = self
+            .modules
+            .iter()
+            .map(|m| {
+                json!({
+                    "name": m.name,
+                    "wasm_raw": m.wasm_raw,
+                    "wasm_gzip": m.wasm_gzip,
+                    "by_crate": pairs(&m.by_crate),
+                    "by_module": pairs(&m.by_module),
+                    "top": pairs(&m.top),
+                    "named_copy_without_names": m.named_without_names,
+                })
+            })
+            .collect();
         json!({
-            "wasm_raw": self.wasm_raw,
-            "wasm_gzip": self.wasm_gzip,
+            "modules": modules,
             "zips": pairs(&self.zips),
-            "by_crate": pairs(&self.by_crate),
-            "by_module": pairs(&self.by_module),
-            "top": pairs(&self.top),
-            "named_copy_without_names": self.named_without_names,
             "twiggy": self.twiggy,
         })
     }
 }
 
-/// The release module through wasm-bindgen and `wasm-opt -Oz -g`: the
+/// A release module through wasm-bindgen and `wasm-opt -Oz -g`: the
 /// shipped module plus its name sections.
-fn named_copy(bench_dir: &Path, prepared: &Prepared) -> Result<PathBuf, Error> {
+fn named_copy(
+    bench_dir: &Path,
+    prepared: &Prepared,
+    built: &wasm::Built,
+) -> Result<PathBuf, Error> {
     let out = bench_dir.join("size");
-    let bg = wasm::bindgen(&prepared.wasm_bindgen, &prepared.compiled, &out)?;
-    let named = out.join("tokenward_named.wasm");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    let name = built.module.name();
+    let bg = wasm::bindgen(&prepared.wasm_bindgen, &built.compiled, &out, name)?;
+    let named = out.join(format!("{name}_named.wasm"));
     match &prepared.wasm_opt {
         Some(wasm_opt) => process::run(
             Command::new(wasm_opt)
@@ -250,16 +296,16 @@ pub(crate) fn owner(item: &str) -> String {
         .unwrap_or_else(|| "(other)".to_owned())
 }
 
-/// `tokenward::<module>` of an item [`owner`] gives to `tokenward`.
-fn module_of(item: &str) -> String {
-    let at = item
-        .find("tokenward::")
-        .map_or(0, |i| i + "tokenward::".len());
+/// `<crate>::<module>` of an item [`owner`] gives to `krate` (`tokenward`
+/// or `tokenward_core`).
+fn module_of(item: &str, krate: &str) -> String {
+    let prefix = format!("{krate}::");
+    let at = item.find(&prefix).map_or(0, |i| i + prefix.len());
     let rest = &item[at..];
     let end = rest
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(rest.len());
-    format!("tokenward::{}", &rest[..end])
+    format!("{prefix}{}", &rest[..end])
 }
 
 /// The first path segment of `path` when it is a crate (`name::` or
@@ -313,12 +359,18 @@ mod tests {
     #[test]
     fn modules_of_the_crate() {
         assert_eq!(
-            module_of("tokenward::store::State::decode::hb622"),
-            "tokenward::store"
+            module_of(
+                "tokenward_core::store::State::decode::hb622",
+                "tokenward_core"
+            ),
+            "tokenward_core::store"
         );
         assert_eq!(
-            module_of("<tokenward::web::background::Engine as tokenward::service::RuleEngine>::x"),
-            "tokenward::web"
+            module_of(
+                "<tokenward::background::Engine as tokenward_core::service::RuleEngine>::x",
+                "tokenward"
+            ),
+            "tokenward::background"
         );
     }
 

@@ -1,0 +1,34 @@
+//! Tokenward's core: per-site authentication headers compiled to
+//! declarativeNetRequest, and everything around them (credentials and their
+//! providers, the vault, stored state, the background's service).
+//!
+//! Pure: no IO, no browser types, no wasm-bindgen in the dependency tree,
+//! so everything here builds and tests natively. The browser reaches the
+//! core through the traits in [`service`]; the `tokenward` crate (the
+//! repository's `src/`) implements them. See `ARCHITECTURE.md` for the map.
+//!
+//! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
+//! up: [`text`], [`dnr`], [`vault`], [`pattern`], [`header`] →
+//! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
+//! [`matcher`] → [`protection`], [`reminder`] → [`store`] → [`message`] →
+//! [`service`].
+
+pub mod compile;
+pub mod credential;
+pub mod dnr;
+pub mod header;
+pub mod initiator;
+pub mod matcher;
+pub mod message;
+pub mod pattern;
+pub mod protection;
+pub mod provider;
+pub mod reminder;
+pub mod rules;
+pub mod service;
+pub mod store;
+pub mod text;
+pub mod vault;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

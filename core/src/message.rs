@@ -1,0 +1,1426 @@
+//! The one message type pages send to the background, and what comes back.
+//! Views carry no secret: pages show masked values only.
+
+use crate::text;
+use crate::text::Text;
+use serde::{Deserialize, Serialize};
+
+use crate::compile::{self, Limits, TabRule};
+use crate::credential::{
+    credential_label, Credential, CredentialId, CredentialInfo, CredentialKind, Credentials,
+    Timestamp, Validity,
+};
+use crate::matcher;
+use crate::pattern::Scheme;
+use crate::provider::site::{SiteSuggestion, SuggestedHeader};
+use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
+use crate::rules::HeaderAction;
+use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Request {
+    ListRules,
+    SaveRule {
+        draft: RuleDraft,
+    },
+    SetEnabled {
+        id: SiteRuleId,
+        enabled: bool,
+    },
+    DeleteRule {
+        id: SiteRuleId,
+    },
+    /// What is sent to the page at `url` in tab `tab` (when the page
+    /// knows its tab: its tab rules are then part of the answer).
+    SiteStatus {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tab: Option<i32>,
+    },
+    /// Everything the popup shows when it opens, from one load of the
+    /// state: what is sent to the page at `url` in tab `tab` (drawn first),
+    /// then the accounts and the lock panel.
+    OpenPopup {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tab: Option<i32>,
+    },
+    /// "Use in this tab only": a rule for one tab, kept in memory, gone
+    /// when the tab closes or the browser restarts.
+    SaveTabRule {
+        tab: i32,
+        draft: RuleDraft,
+    },
+    DeleteTabRule {
+        id: SiteRuleId,
+    },
+    /// The options page's "test a URL": which rules and headers apply to a
+    /// request to `url`, made by the page at `from` (none: the user's own
+    /// navigation), with `method` and of resource type `kind`, by the same
+    /// matcher the badge uses.
+    TestUrl {
+        url: String,
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default = "get")]
+        method: String,
+        #[serde(default = "main_frame")]
+        kind: crate::dnr::ResourceType,
+    },
+    /// Every stored credential, by provider: the popup's status.
+    Accounts,
+    /// Checks a pasted token with the provider's who-am-I call and keeps it
+    /// only if the provider accepts it.
+    Login {
+        login: LoginDraft,
+    },
+    /// The account's tokens at the provider, beside the stored ones.
+    ListTokens {
+        credential: CredentialId,
+    },
+    /// Creates a token with `credential`; the answer carries the new secret,
+    /// the one time a page sees it.
+    CreateToken {
+        credential: CredentialId,
+        spec: TokenSpec,
+    },
+    /// Replaces the token `credential` (one made here, usually expired)
+    /// with a new one created by its account's login: same scopes, same
+    /// lifetime, its secret put in every header that used the old one.
+    RenewToken {
+        credential: CredentialId,
+    },
+    /// Deletes (revokes) the provider's token `remote_id`, and forgets it
+    /// here with its rules if it is stored.
+    #[serde(rename_all = "camelCase")]
+    DeleteToken {
+        credential: CredentialId,
+        remote_id: String,
+    },
+    /// The provider's logout where it has one, then forgets the credential
+    /// and removes the rules that used it.
+    Logout {
+        credential: CredentialId,
+    },
+    /// Where and how the credential is used, by its provider's convention.
+    SuggestSite {
+        credential: CredentialId,
+        #[serde(default)]
+        deployment: Option<String>,
+    },
+    /// Adds a rule sending `credential` on `pattern`.
+    #[serde(rename_all = "camelCase")]
+    UseCredential {
+        credential: CredentialId,
+        pattern: String,
+        #[serde(default)]
+        allow_http: bool,
+        header: SuggestedHeader,
+    },
+    /// The copy helpers. **The answer carries secrets**: only for the
+    /// user's copy click.
+    CopyHelpers {
+        #[serde(default)]
+        credential: Option<CredentialId>,
+        #[serde(default)]
+        url: Option<String>,
+    },
+    /// How secrets are kept, locked or not, and what waits for an unlock.
+    VaultStatus,
+    /// Protects every secret with a passphrase (from unset or convenience).
+    #[serde(rename_all = "camelCase")]
+    Protect {
+        passphrase: Passphrase,
+        #[serde(default)]
+        idle_minutes: Option<u32>,
+    },
+    Unlock {
+        passphrase: Passphrase,
+    },
+    Lock,
+    ChangePassphrase {
+        current: Passphrase,
+        new: Passphrase,
+    },
+    /// Keeps secrets without a passphrase: from unset, or from protected
+    /// with the passphrase.
+    UseConvenience {
+        #[serde(default)]
+        passphrase: Passphrase,
+    },
+    /// An export file: without secrets, or, with a passphrase, with them,
+    /// sealed under it.
+    Export {
+        #[serde(default)]
+        passphrase: Option<Passphrase>,
+    },
+    /// Logs in with the browser (BentoCloud, Jina AI, Nuclia, OpenID
+    /// Connect): the answer names the page to open, and the background
+    /// polls until the user approved there, or, for the OAuth logins, waits
+    /// for where the browser lands (`identity.launchWebAuthFlow` for OpenID
+    /// Connect, the address of Nuclia's login tab).
+    #[serde(rename_all = "camelCase")]
+    StartBrowserLogin {
+        provider: Provider,
+        #[serde(default)]
+        endpoint: String,
+        /// OpenID Connect: the client registered with the identity provider.
+        #[serde(default)]
+        client_id: String,
+        /// OpenID Connect: `identity.getRedirectURL()`, which the background
+        /// fills in itself.
+        #[serde(default)]
+        redirect_uri: String,
+    },
+    /// Where an OAuth login's browser landed: the provider's redirect
+    /// (`identity.launchWebAuthFlow`'s end, or Nuclia's login tab at its
+    /// loopback address), or the browser's reason (the window was closed).
+    /// Sent by the background itself.
+    FinishWebAuthFlow {
+        #[serde(default)]
+        redirect: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// Refreshes the OAuth logins (OpenID Connect, Nuclia) that are due
+    /// (the background's alarm sends it).
+    RefreshLogins,
+    /// One poll of the pending browser login (the background's own loop and
+    /// alarm send it).
+    PollBrowserLogin,
+    BrowserLoginStatus,
+    /// Cancels a pending browser login, or dismisses a finished one.
+    CancelBrowserLogin,
+    /// Expiry reminders (notifications 3 days and 1 day before) on or off.
+    SetReminders {
+        enabled: bool,
+    },
+    /// Lock after `minutes` without input; `None` turns idle locking off.
+    SetIdleLock {
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
+}
+
+impl Request {
+    /// Whether answering may change the stored state or what the browser
+    /// applies, so the badges and alarms must follow it afterwards.
+    pub fn may_change_state(&self) -> bool {
+        !matches!(
+            self,
+            Request::ListRules
+                | Request::SiteStatus { .. }
+                | Request::OpenPopup { .. }
+                | Request::TestUrl { .. }
+                | Request::Accounts
+                | Request::SuggestSite { .. }
+                | Request::CopyHelpers { .. }
+                | Request::VaultStatus
+                | Request::BrowserLoginStatus
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Response {
+    Rules(RulesView),
+    Site(SiteView),
+    Popup(Box<PopupView>),
+    Accounts(AccountsView),
+    Tokens(TokensView),
+    /// A token was created. `secret` is shown once and never sent again.
+    Created {
+        credential: CredentialView,
+        secret: String,
+    },
+    Suggestion {
+        suggestion: Option<SiteSuggestion>,
+    },
+    Copy(CopyView),
+    Vault(VaultView),
+    BrowserLogin(BrowserLoginView),
+    /// An export file's name and text. With secrets, the text is the
+    /// sealed envelope only.
+    #[serde(rename_all = "camelCase")]
+    Export {
+        file_name: String,
+        document: String,
+    },
+    UrlTest(UrlTestView),
+    /// What went wrong, in words the page says in the browser's language,
+    /// with every secret redacted from what the browser or provider said.
+    Error {
+        message: Text,
+    },
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+fn main_frame() -> crate::dnr::ResourceType {
+    crate::dnr::ResourceType::MainFrame
+}
+
+/// The answer to [`Request::TestUrl`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlTestView {
+    /// Each header the request would carry, with the rule it comes from.
+    pub headers: Vec<TestedHeader>,
+    /// Rules whose pattern contains the URL but that send nothing on this
+    /// request, with why.
+    pub not_applied: Vec<NotApplied>,
+    /// Why the URL could not be tested, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestedHeader {
+    pub rule: SiteRuleId,
+    pub pattern: String,
+    /// `Authorization: Bearer ••••wxyz`, or `X-Drop: removed`.
+    pub summary: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotApplied {
+    pub rule: SiteRuleId,
+    pub pattern: String,
+    pub why: Text,
+}
+
+impl UrlTestView {
+    /// Tests a request against `book` (the stored book) as the browser
+    /// applies it at `in_force` (expired or refused tokens left out).
+    pub fn of(
+        book: &RuleBook,
+        in_force: &RuleBook,
+        url: &str,
+        from: Option<&str>,
+        method: &str,
+        kind: crate::dnr::ResourceType,
+    ) -> UrlTestView {
+        let Some(spec) = matcher::canonical(url.trim()).filter(|s| {
+            s.split_once("://")
+                .is_some_and(|(scheme, _)| Scheme::of_url(scheme).is_some())
+        }) else {
+            return UrlTestView {
+                headers: Vec::new(),
+                not_applied: Vec::new(),
+                problem: Some(text!("test_url_not_web")),
+            };
+        };
+        let from = from.map(str::trim).filter(|f| !f.is_empty());
+        let request = crate::initiator::RequestFacts {
+            url: &spec,
+            initiator: from,
+            method: crate::dnr::RequestMethod::parse(method),
+            kind,
+        };
+        let headers: Vec<TestedHeader> = matcher::effective_headers_for(in_force, &request)
+            .into_iter()
+            .map(|(rule, action)| TestedHeader {
+                rule: rule.id,
+                pattern: rule.pattern.to_string(),
+                summary: summary(action),
+            })
+            .collect();
+        let applied: Vec<SiteRuleId> = headers.iter().map(|h| h.rule).collect();
+        let not_applied = book
+            .rules()
+            .iter()
+            .filter(|r| r.pattern.matches_spec(&spec) && !applied.contains(&r.id))
+            .map(|r| NotApplied {
+                rule: r.id,
+                pattern: r.pattern.to_string(),
+                why: if !r.enabled {
+                    text!("test_why_off")
+                } else if !r.initiators.allow(&r.pattern, &request) {
+                    text!("test_why_same_site")
+                } else if in_force.get(r.id).is_none() {
+                    text!("test_why_token")
+                } else {
+                    text!("test_why_overridden")
+                },
+            })
+            .collect();
+        UrlTestView {
+            headers,
+            not_applied,
+            problem: None,
+        }
+    }
+}
+
+/// A passphrase as a page sends it. Never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Passphrase(pub String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// A browser login, as the popup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserLoginView {
+    pub provider: Option<Provider>,
+    /// `none`, `pending`, `done` or `failed`.
+    pub state: String,
+    /// While pending: the page where the user approves.
+    pub approve_url: Option<String>,
+    pub deadline: Option<Timestamp>,
+    pub message: Option<Text>,
+}
+
+/// The answer to [`Request::OpenPopup`]: the popup's three parts, as one
+/// state holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PopupView {
+    pub site: SiteView,
+    pub accounts: AccountsView,
+    pub vault: VaultView,
+}
+
+/// How secrets are kept, for the popup's lock panel and the options page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultView {
+    /// `unset`, `convenience` or `protected`.
+    pub mode: String,
+    pub locked: bool,
+    pub idle_minutes: Option<u32>,
+    pub idle_choices: Vec<u32>,
+    /// The patterns of the sites whose headers wait for an unlock.
+    pub waiting: Vec<String>,
+    /// The key derivation, e.g. `Argon2id, 64 MiB, 6 passes`: for the
+    /// tests and a curious reader of the message, not shown.
+    pub kdf: Option<String>,
+    /// What the last action did.
+    pub notice: Option<Text>,
+}
+
+impl VaultView {
+    pub fn of(state: &crate::store::State, notice: Option<Text>, now: Timestamp) -> VaultView {
+        let protection = &state.protection;
+        VaultView {
+            mode: protection.name().to_owned(),
+            locked: state.locked,
+            idle_minutes: protection.idle_minutes(),
+            idle_choices: crate::protection::IDLE_CHOICES.to_vec(),
+            waiting: state
+                .waiting_for_unlock(now)
+                .iter()
+                .map(|r| r.pattern.to_string())
+                .collect(),
+            kdf: protection.header().map(|h| {
+                let kdf = h.kdf();
+                format!(
+                    "Argon2id, {} MiB, {} passes",
+                    kdf.memory_kib() / 1024,
+                    kdf.passes()
+                )
+            }),
+            notice,
+        }
+    }
+}
+
+/// What the login form submits.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginDraft {
+    pub provider: Provider,
+    /// `personalAccessToken`, `apiToken`, `knowledgeBoxKey`, `nuaKey` or
+    /// `userToken`; blank for the provider's usual kind.
+    #[serde(default)]
+    pub kind: String,
+    /// Blank keeps the provider's public service.
+    #[serde(default)]
+    pub endpoint: String,
+    pub secret: String,
+    /// A name for a custom site's credential; providers name their tokens.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl std::fmt::Debug for LoginDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginDraft")
+            .field("provider", &self.provider)
+            .field("kind", &self.kind)
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A stored credential as pages see it: everything but the secret, which
+/// appears only as a hint (`••••••••wxyz`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView {
+    #[serde(flatten)]
+    pub info: CredentialInfo,
+    pub provider_name: String,
+    /// What kind of secret, in words.
+    pub kind_name: Text,
+    pub hint: String,
+    pub validity: Validity,
+    /// How many rules send it.
+    pub rules: usize,
+    /// Whether the provider lists, creates and deletes tokens with it.
+    pub manages_tokens: bool,
+}
+
+impl CredentialView {
+    pub fn of(credential: &Credential, book: &RuleBook, now: Timestamp) -> CredentialView {
+        let info = &credential.info;
+        CredentialView {
+            provider_name: info.provider.name().to_owned(),
+            kind_name: kind_name(&info.kind),
+            hint: credential.secret.hint(),
+            validity: credential.validity(now),
+            rules: book.using(info.id).count(),
+            manages_tokens: provider::list_tokens(credential).is_ok(),
+            info: info.clone(),
+        }
+    }
+}
+
+pub fn kind_name(kind: &CredentialKind) -> Text {
+    match kind {
+        CredentialKind::PersonalAccessToken => text!("kind_personal_access_token"),
+        CredentialKind::ApiToken { .. } => text!("kind_api_token"),
+        CredentialKind::KnowledgeBoxKey => text!("kind_knowledge_box_key"),
+        CredentialKind::NuaKey => text!("kind_nua_key"),
+        CredentialKind::UserToken => text!("kind_user_token"),
+        CredentialKind::OpenId { .. } => text!("kind_openid_login"),
+    }
+}
+
+/// `Authorization: Bearer ••••wxyz`, or `X-Drop: removed`.
+fn summary(action: &HeaderAction) -> Text {
+    match action {
+        HeaderAction::Set { name, value, .. } => {
+            text!("header_summary_set", name.to_string(), value.masked())
+        }
+        HeaderAction::Remove { name } => text!("header_summary_removed", name.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsView {
+    pub credentials: Vec<CredentialView>,
+    /// What the last action did, for the status line: `Logged in as …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Text>,
+    /// The credential the action concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concerned: Option<CredentialId>,
+    /// Whether expiry reminders are on.
+    #[serde(default)]
+    pub reminders: bool,
+}
+
+impl AccountsView {
+    pub fn of(credentials: &Credentials, book: &RuleBook, now: Timestamp) -> AccountsView {
+        AccountsView {
+            credentials: credentials
+                .all()
+                .iter()
+                .map(|c| CredentialView::of(c, book, now))
+                .collect(),
+            notice: None,
+            concerned: None,
+            reminders: true,
+        }
+    }
+}
+
+/// A token as the provider lists it, with its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteTokenView {
+    #[serde(flatten)]
+    pub token: RemoteToken,
+    pub validity: Validity,
+    /// The stored credential that is this token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<CredentialId>,
+    /// Whether this is the token the list was asked with.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokensView {
+    pub credential: CredentialView,
+    /// The provider's list; `None` where the provider has none.
+    pub remote: Option<Vec<RemoteTokenView>>,
+    /// Why there is no list (Hugging Face manages tokens on its website).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Text>,
+    /// Stored credentials of the same account.
+    pub local: Vec<CredentialView>,
+    /// What the form proposes for a new token.
+    pub suggested_expiry: Expiry,
+}
+
+/// The copy helpers' text. **Carries secrets**; pages put it on the
+/// clipboard and show nothing of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyView {
+    /// `curl -H '…' 'URL'` for the current site, when a rule applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curl: Option<String>,
+    /// `export NAME='value'` lines for the credential's official client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RulesView {
+    pub rules: Vec<RuleView>,
+    /// The rule the request saved, if it saved one.
+    pub saved: Option<SiteRuleId>,
+    /// Stored rules that could not be read and were kept aside.
+    pub unreadable: usize,
+    /// Set when the enabled rules come close to the browser's limit.
+    pub limit_warning: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleView {
+    pub id: SiteRuleId,
+    pub label: String,
+    pub pattern: String,
+    pub allow_http: bool,
+    pub enabled: bool,
+    /// The match patterns to request as host permissions.
+    pub host_permissions: Vec<String>,
+    pub headers: Vec<HeaderView>,
+    /// Every page may make the browser send these headers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_site: bool,
+    /// Same site: the other sites whose pages may use them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_from: Vec<String>,
+    /// A rule for this tab only: gone when the tab closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab: Option<i32>,
+    /// An enabled rule that sends nothing because each token it sends is
+    /// unusable: why. (A missing permission only the page can see.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<NotSent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderView {
+    pub name: String,
+    /// A `ValueScheme` name, or `remove`.
+    pub scheme: String,
+    /// `Authorization: Bearer ••••••••wxyz`.
+    pub summary: Text,
+    /// The credential the value comes from, and whether it still works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<HeaderCredential>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderCredential {
+    pub id: CredentialId,
+    /// `Jina AI: alice (laptop)`; empty when the credential is gone.
+    pub label: String,
+    pub validity: Validity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Why the header is not sent, for the popup: `expired on 2026-11-20;
+    /// create a new one`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Text>,
+    /// Expired or expiring, and its account's login can make the next one
+    /// ([`Request::RenewToken`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renewable: bool,
+}
+
+impl HeaderCredential {
+    fn of(id: CredentialId, credentials: &Credentials, now: Timestamp) -> HeaderCredential {
+        match credentials.get(id) {
+            Some(c) => {
+                let validity = c.validity(now);
+                HeaderCredential {
+                    id,
+                    label: credential_label(&c.info),
+                    validity,
+                    expires: c.info.expires,
+                    renewable: validity != Validity::Valid
+                        && credentials.creator_for(id, now).is_some(),
+                    problem: match (c.info.refresh_failure(), validity, c.info.expires) {
+                        (None, Validity::Refused, _) => Some(text!(
+                            "header_problem_refused",
+                            credential_label(&c.info),
+                            c.info.refused.as_deref().unwrap_or("401"),
+                        )),
+                        (Some(why), _, _) => Some(text!(
+                            "header_problem_not_refreshed",
+                            credential_label(&c.info),
+                            why,
+                        )),
+                        (None, Validity::Expired, Some(e)) => Some(text!(
+                            "header_problem_expired",
+                            credential_label(&c.info),
+                            e.date()
+                        )),
+                        _ => None,
+                    },
+                }
+            }
+            None => HeaderCredential {
+                id,
+                label: String::new(),
+                validity: Validity::Expired,
+                expires: None,
+                problem: Some(text!("header_problem_deleted")),
+                renewable: false,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SiteState {
+    /// A rule's pattern contains this URL (the rule may be off).
+    Covered,
+    /// An http(s) page no rule names.
+    Uncovered,
+    /// Not a web page: browser pages, extension pages, files.
+    Unsupported,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteView {
+    pub origin: String,
+    pub state: SiteState,
+    pub rule: Option<RuleView>,
+    /// The tab rule that covers this page in its tab, if any; it wins over
+    /// `rule` there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tab_rule: Option<RuleView>,
+    /// The pattern to prefill when adding a rule for this site.
+    pub suggested_pattern: String,
+    /// The state was read locked: no header with a value is sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
+}
+
+/// What is sent to a page now, and why not: the one answer the popup's
+/// status line, its toggle, *Copy as curl* and the toolbar badge read
+/// ([`SiteView::sending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Sending {
+    /// Not a web page: nothing can be sent.
+    Unsupported,
+    /// No rule covers the page.
+    Uncovered,
+    /// The acting rule's headers are sent to the page and its own requests.
+    /// `partly`: some of its headers are held back (their rows say why).
+    #[serde(rename_all = "camelCase")]
+    Sent {
+        partly: bool,
+        /// The soonest expiry of a token sent, if any expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<Timestamp>,
+        expiring_soon: bool,
+    },
+    /// A rule covers the page, but nothing of it is sent.
+    NotSent { why: NotSent },
+}
+
+/// Why a covering rule sends nothing, most telling first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotSent {
+    /// The vault is locked.
+    Locked,
+    /// The rule is turned off.
+    Disabled,
+    /// Every token it sends has expired.
+    Expired,
+    /// The provider refused its token, or the token's renewal.
+    Refused,
+    /// The credential it sent was deleted.
+    CredentialDeleted,
+    /// Tokenward lacks the site's permission, so the browser applies nothing.
+    PermissionMissing,
+}
+
+impl Sending {
+    pub fn is_sent(&self) -> bool {
+        matches!(self, Sending::Sent { .. })
+    }
+
+    /// The toolbar badge: "ON" where headers are sent (amber when a token
+    /// sent expires within 7 days), "!" where only the permission is
+    /// missing, nothing elsewhere.
+    pub fn badge(&self) -> matcher::Badge {
+        match self {
+            Sending::Sent {
+                expiring_soon: true,
+                ..
+            } => matcher::Badge::OnExpiringSoon,
+            Sending::Sent { .. } => matcher::Badge::On,
+            Sending::NotSent {
+                why: NotSent::PermissionMissing,
+            } => matcher::Badge::NeedsPermission,
+            _ => matcher::Badge::Off,
+        }
+    }
+}
+
+impl RuleView {
+    /// One line saying who may use the rule's headers, for both pages.
+    pub fn policy_text(&self) -> Text {
+        if self.any_site {
+            text!("policy_any_site")
+        } else if self.also_from.is_empty() {
+            text!("policy_same_site")
+        } else {
+            text!("policy_same_site_also", self.also_from.join(", "))
+        }
+    }
+
+    pub fn of(rule: &SiteRule, credentials: &Credentials, now: Timestamp) -> RuleView {
+        let mut view = RuleView {
+            id: rule.id,
+            label: rule.label.clone(),
+            pattern: rule.pattern.to_string(),
+            allow_http: rule.allow_http,
+            enabled: rule.enabled,
+            host_permissions: rule.host_permissions(),
+            any_site: rule.initiators.is_any_site(),
+            also_from: rule
+                .initiators
+                .also()
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            tab: None,
+            held_back: None,
+            headers: rule
+                .headers
+                .iter()
+                .map(|a| HeaderView {
+                    name: a.name().to_string(),
+                    scheme: match a {
+                        HeaderAction::Set { value, .. } => value.scheme.as_str().to_owned(),
+                        HeaderAction::Remove { .. } => "remove".to_owned(),
+                    },
+                    summary: summary(a),
+                    credential: match a {
+                        HeaderAction::Set {
+                            credential: Some(id),
+                            ..
+                        } => Some(HeaderCredential::of(*id, credentials, now)),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        };
+        let values: Vec<Option<NotSent>> = view
+            .headers
+            .iter()
+            .filter(|h| h.scheme != "remove")
+            .map(held_back)
+            .collect();
+        if view.enabled && !values.is_empty() && values.iter().all(Option::is_some) {
+            view.held_back = values.into_iter().flatten().next();
+        }
+        view
+    }
+}
+
+/// Why a header's token is not sent, if it is not: its credential was
+/// deleted, refused (or its renewal was), or has expired.
+fn held_back(header: &HeaderView) -> Option<NotSent> {
+    let c = header.credential.as_ref()?;
+    match c.validity {
+        _ if c.label.is_empty() => Some(NotSent::CredentialDeleted),
+        Validity::Refused => Some(NotSent::Refused),
+        // A refused renewal is reported through `problem`.
+        _ if c.problem.is_some() && c.validity != Validity::Expired => Some(NotSent::Refused),
+        Validity::Expired => Some(NotSent::Expired),
+        Validity::Valid | Validity::ExpiringSoon => None,
+    }
+}
+
+impl RulesView {
+    pub fn of(
+        book: &RuleBook,
+        credentials: &Credentials,
+        now: Timestamp,
+        saved: Option<SiteRuleId>,
+        unreadable: usize,
+        limits: Limits,
+    ) -> RulesView {
+        let used = compile::usage(book);
+        let limit_warning = if Limits::near(used.rules, limits.max_rules) {
+            Some(text!("limit_near_rules", used.rules, limits.max_rules))
+        } else if Limits::near(used.regex_rules, limits.max_regex_rules) {
+            Some(text!(
+                "limit_near_regex_rules",
+                used.regex_rules,
+                limits.max_regex_rules
+            ))
+        } else {
+            None
+        };
+        RulesView {
+            rules: book
+                .rules()
+                .iter()
+                .map(|r| RuleView::of(r, credentials, now))
+                .collect(),
+            saved,
+            unreadable,
+            limit_warning,
+        }
+    }
+}
+
+impl SiteView {
+    /// The rule that acts on the page: this tab's own, else the book's.
+    pub fn acting(&self) -> Option<&RuleView> {
+        self.tab_rule.as_ref().or(self.rule.as_ref())
+    }
+
+    /// What is sent to the page now. `permitted` says whether Tokenward
+    /// holds the acting rule's host permissions, which only the browser
+    /// knows; everything else is in the view.
+    pub fn sending(&self, permitted: bool) -> Sending {
+        let rule = match (self.state, self.acting()) {
+            (SiteState::Unsupported, _) => return Sending::Unsupported,
+            (_, None) | (SiteState::Uncovered, _) => return Sending::Uncovered,
+            (SiteState::Covered, Some(rule)) => rule,
+        };
+        let sets_a_value = rule.headers.iter().any(|h| h.scheme != "remove");
+        if self.locked && sets_a_value {
+            return Sending::NotSent {
+                why: NotSent::Locked,
+            };
+        }
+        if !rule.enabled {
+            return Sending::NotSent {
+                why: NotSent::Disabled,
+            };
+        }
+        let mut held_back_why = None;
+        let mut sent = 0;
+        let mut expires: Option<Timestamp> = None;
+        let mut expiring_soon = false;
+        for header in &rule.headers {
+            match held_back(header) {
+                Some(why) => {
+                    held_back_why.get_or_insert(why);
+                }
+                None => {
+                    sent += 1;
+                    if let Some(c) = &header.credential {
+                        expiring_soon |= c.validity == Validity::ExpiringSoon;
+                        if let Some(e) = c.expires {
+                            expires = Some(expires.map_or(e, |x: Timestamp| x.min(e)));
+                        }
+                    }
+                }
+            }
+        }
+        if sent == 0 {
+            return Sending::NotSent {
+                why: held_back_why.unwrap_or(NotSent::Expired),
+            };
+        }
+        if !permitted {
+            return Sending::NotSent {
+                why: NotSent::PermissionMissing,
+            };
+        }
+        Sending::Sent {
+            partly: held_back_why.is_some(),
+            expires,
+            expiring_soon,
+        }
+    }
+
+    /// What is sent to the page at `url`; with `tab`, in that tab, whose
+    /// rules are among `tab.1`.
+    pub fn of(
+        book: &RuleBook,
+        credentials: &Credentials,
+        now: Timestamp,
+        url: &str,
+        tab: Option<(i32, &[TabRule])>,
+    ) -> SiteView {
+        let web = matcher::canonical(url).and_then(|spec| {
+            let (scheme, rest) = spec.split_once("://")?;
+            Scheme::of_url(scheme)?;
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            (!authority.is_empty()).then(|| (format!("{scheme}://{authority}"), spec.clone()))
+        });
+        let Some((origin, spec)) = web else {
+            return SiteView {
+                origin: String::new(),
+                state: SiteState::Unsupported,
+                rule: None,
+                tab_rule: None,
+                suggested_pattern: String::new(),
+                locked: false,
+            };
+        };
+        // The rule that acts: the most specific one that is on, else the
+        // most specific one there is (which the popup can turn on).
+        let rule = matcher::applying(book, &spec)
+            .first()
+            .copied()
+            .or_else(|| matcher::covering(book, &spec))
+            .map(|r| RuleView::of(r, credentials, now));
+        let tab_rule = tab.and_then(|(tab, rules)| {
+            let mut covering: Vec<&SiteRule> = rules
+                .iter()
+                .filter(|t| t.tab == tab && t.rule.pattern.matches_spec(&spec))
+                .map(|t| &t.rule)
+                .collect();
+            covering.sort_by_key(|r| std::cmp::Reverse(r.pattern.specificity()));
+            covering.first().map(|r| RuleView {
+                tab: Some(tab),
+                ..RuleView::of(r, credentials, now)
+            })
+        });
+        SiteView {
+            state: if rule.is_some() || tab_rule.is_some() {
+                SiteState::Covered
+            } else {
+                SiteState::Uncovered
+            },
+            rule,
+            tab_rule,
+            locked: false,
+            suggested_pattern: origin.clone(),
+            origin,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests::draft;
+    use crate::text::english;
+    use serde_json::json;
+
+    const NOW: Timestamp = Timestamp(1_766_000_000);
+
+    #[test]
+    fn requests_are_tagged_camel_case() {
+        let json = json!({"type": "setEnabled", "id": 3, "enabled": false});
+        assert_eq!(
+            serde_json::from_value::<Request>(json).ok(),
+            Some(Request::SetEnabled {
+                id: 3,
+                enabled: false
+            })
+        );
+        let save = json!({"type": "saveRule", "draft": {
+            "pattern": "https://a.example", "headers": [{"name": "Authorization", "scheme": "bearer", "secret": "t"}]
+        }});
+        assert!(
+            matches!(serde_json::from_value::<Request>(save), Ok(Request::SaveRule { draft }) if draft.enabled)
+        );
+    }
+
+    #[test]
+    fn site_view_reports_coverage_without_secrets() {
+        let mut book = RuleBook::default();
+        assert!(book
+            .save(&draft("https://api.example.com", "sk-secret-value-1234"))
+            .is_ok());
+        let covered = SiteView::of(
+            &book,
+            &Credentials::default(),
+            NOW,
+            "https://api.example.com/docs",
+            None,
+        );
+        assert_eq!(covered.state, SiteState::Covered);
+        assert_eq!(covered.origin, "https://api.example.com");
+        let json = serde_json::to_string(&covered).unwrap_or_default();
+        assert!(
+            json.contains("Bearer ••••••••1234") && !json.contains("sk-secret"),
+            "{json}"
+        );
+
+        let other = SiteView::of(
+            &book,
+            &Credentials::default(),
+            NOW,
+            "https://other.example.com:8443/x",
+            None,
+        );
+        assert_eq!(
+            (other.state, other.suggested_pattern.as_str()),
+            (SiteState::Uncovered, "https://other.example.com:8443")
+        );
+        for page in [
+            "chrome://extensions/",
+            "about:blank",
+            "moz-extension://x/popup.html",
+            "file:///tmp/x",
+            "",
+        ] {
+            assert_eq!(
+                SiteView::of(&book, &Credentials::default(), NOW, page, None).state,
+                SiteState::Unsupported,
+                "{page}"
+            );
+        }
+    }
+
+    #[test]
+    fn sending_tells_the_truth_in_every_state() {
+        use crate::credential::{Credential, CredentialKind, Endpoint};
+        use crate::header::Secret;
+        const DAY: i64 = 86_400;
+        let mut credentials = Credentials::default();
+        let mut token = |expires: Option<i64>, refused: bool, renewal_failed: bool| {
+            let mut c = Credential::new(
+                0,
+                Provider::HuggingFace,
+                Endpoint::default_for(Provider::HuggingFace).unwrap_or_else(|| panic!()),
+                CredentialKind::PersonalAccessToken,
+                Secret::from_input("hf_token_1234").unwrap_or_else(|e| panic!("{e}")),
+            );
+            c.info.expires = expires.map(|d| Timestamp(NOW.0 + d));
+            c.info.refused = refused.then(|| "Invalid credentials".to_owned());
+            if renewal_failed {
+                c.info.renewal = serde_json::from_value(json!({
+                    "tokenEndpoint": "https://idp.example/token", "clientId": "c",
+                    "failed": "invalid_grant"
+                }))
+                .ok();
+            }
+            credentials.add(c).unwrap_or_default()
+        };
+        let valid = token(None, false, false);
+        let soon = token(Some(2 * DAY), false, false);
+        let later = token(Some(30 * DAY), false, false);
+        let expired = token(Some(-DAY), false, false);
+        let refused = token(None, true, false);
+        let not_renewed = token(Some(DAY), false, true);
+        let deleted = 999;
+        let rule_with = |ids: &[u32]| {
+            let mut book = RuleBook::default();
+            let mut d = draft("https://api.example.com", "t");
+            if ids.is_empty() {
+                d.headers[0].scheme = "remove".into();
+            } else {
+                d.headers = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| crate::rules::HeaderDraft {
+                        name: format!("X-H{i}"),
+                        scheme: "bearer".into(),
+                        secret: "t".into(),
+                        credential: Some(*id),
+                    })
+                    .collect();
+            }
+            let saved = book.save(&d);
+            assert!(saved.is_ok(), "{saved:?}");
+            book
+        };
+        let url = "https://api.example.com/x";
+        let sending = |book: &RuleBook, locked: bool, permitted: bool| {
+            let mut view = SiteView::of(book, &credentials, NOW, url, None);
+            view.locked = locked;
+            view.sending(permitted)
+        };
+        let not = |why| Sending::NotSent { why };
+        let sent = |partly, expires: Option<i64>, expiring_soon| Sending::Sent {
+            partly,
+            expires: expires.map(|d| Timestamp(NOW.0 + d)),
+            expiring_soon,
+        };
+        let one = rule_with(&[valid]);
+        assert_eq!(sending(&one, false, true), sent(false, None, false));
+        assert_eq!(sending(&one, true, true), not(NotSent::Locked));
+        assert_eq!(sending(&one, false, false), not(NotSent::PermissionMissing));
+        assert_eq!(
+            sending(&one, true, false),
+            not(NotSent::Locked),
+            "locked says more"
+        );
+        let mut off = one.clone();
+        assert!(off.set_enabled(1, false).is_ok());
+        assert_eq!(sending(&off, false, true), not(NotSent::Disabled));
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, true),
+            not(NotSent::Expired)
+        );
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, false),
+            not(NotSent::Expired),
+            "a permission would not help"
+        );
+        assert_eq!(
+            sending(&rule_with(&[refused]), false, true),
+            not(NotSent::Refused)
+        );
+        assert_eq!(
+            sending(&rule_with(&[not_renewed]), false, true),
+            not(NotSent::Refused)
+        );
+        assert_eq!(
+            sending(&rule_with(&[deleted]), false, true),
+            not(NotSent::CredentialDeleted)
+        );
+        assert_eq!(
+            sending(&rule_with(&[soon]), false, true),
+            sent(false, Some(2 * DAY), true)
+        );
+        assert_eq!(
+            sending(&rule_with(&[later, soon]), false, true),
+            sent(false, Some(2 * DAY), true),
+            "the soonest expiry"
+        );
+        assert_eq!(
+            sending(&rule_with(&[valid, expired]), false, true),
+            sent(true, None, false),
+            "one header held back"
+        );
+        // A rule that only removes a header sends no secret: locked or not.
+        assert_eq!(
+            sending(&rule_with(&[]), true, true),
+            sent(false, None, false)
+        );
+        assert_eq!(
+            SiteView::of(&one, &credentials, NOW, "https://other.example/", None).sending(true),
+            Sending::Uncovered
+        );
+        assert_eq!(
+            SiteView::of(&one, &credentials, NOW, "chrome://extensions/", None).sending(true),
+            Sending::Unsupported
+        );
+        // The options page's list says the same of each rule.
+        let held = |book: &RuleBook| {
+            SiteView::of(book, &credentials, NOW, url, None)
+                .rule
+                .and_then(|r| r.held_back)
+        };
+        assert_eq!(held(&rule_with(&[expired])), Some(NotSent::Expired));
+        assert_eq!(
+            held(&rule_with(&[refused, expired])),
+            Some(NotSent::Refused)
+        );
+        assert_eq!(held(&rule_with(&[valid, expired])), None, "partly sent");
+        assert_eq!(held(&rule_with(&[])), None);
+        // The badge reads the same answer.
+        assert_eq!(
+            sending(&one, false, true).badge(),
+            crate::matcher::Badge::On
+        );
+        assert_eq!(
+            sending(&rule_with(&[soon]), false, true).badge(),
+            crate::matcher::Badge::OnExpiringSoon
+        );
+        assert_eq!(
+            sending(&one, false, false).badge(),
+            crate::matcher::Badge::NeedsPermission
+        );
+        assert_eq!(
+            sending(&one, true, true).badge(),
+            crate::matcher::Badge::Off
+        );
+        assert_eq!(
+            sending(&rule_with(&[expired]), false, true).badge(),
+            crate::matcher::Badge::Off
+        );
+        // A tab rule acts over the book's rule in its tab.
+        let mut tabs = crate::store::TabRules::default();
+        assert!(tabs.add(3, &draft("https://api.example.com", "t")).is_ok());
+        let view = SiteView::of(&off, &credentials, NOW, url, Some((3, &tabs.rules)));
+        assert_eq!(view.sending(true), sent(false, None, false));
+    }
+
+    #[test]
+    fn a_url_test_names_each_header_and_what_is_held_back() {
+        use crate::dnr::ResourceType;
+        let mut book = RuleBook::default();
+        let mut wild = draft("https://*.example.com", "wild-secret-1");
+        wild.any_site = true;
+        let mut off = draft("https://off.example.com", "t");
+        off.enabled = false;
+        for d in [wild, draft("https://api.example.com", "api-secret-2"), off] {
+            assert!(book.save(&d).is_ok());
+        }
+        let test = |url, from, method, kind| UrlTestView::of(&book, &book, url, from, method, kind);
+        let own = test(
+            "https://api.example.com/v1",
+            None,
+            "GET",
+            ResourceType::MainFrame,
+        );
+        assert_eq!(own.headers.iter().map(|h| h.rule).collect::<Vec<_>>(), [2]);
+        assert!(
+            english(&own.headers[0].summary).starts_with("Authorization: Bearer ••"),
+            "{own:?}"
+        );
+        assert_eq!(own.not_applied.len(), 1);
+        assert!(
+            english(&own.not_applied[0].why).contains("more specific"),
+            "{own:?}"
+        );
+        let cross = test(
+            "https://api.example.com/v1",
+            Some("https://evil.test"),
+            "POST",
+            ResourceType::Xmlhttprequest,
+        );
+        assert_eq!(
+            cross.headers.iter().map(|h| h.rule).collect::<Vec<_>>(),
+            [1],
+            "only the any-site rule"
+        );
+        assert!(
+            cross
+                .not_applied
+                .iter()
+                .any(|n| n.rule == 2 && english(&n.why).contains("same site")),
+            "{cross:?}"
+        );
+        let off = test(
+            "https://off.example.com/",
+            None,
+            "GET",
+            ResourceType::MainFrame,
+        );
+        assert!(
+            off.not_applied
+                .iter()
+                .any(|n| n.rule == 3 && english(&n.why).contains("off")),
+            "{off:?}"
+        );
+        assert!(test("ftp://x", None, "GET", ResourceType::MainFrame)
+            .problem
+            .is_some());
+        let json = serde_json::to_string(&own).unwrap_or_default();
+        assert!(!json.contains("api-secret"), "{json}");
+    }
+
+    #[test]
+    fn site_view_shows_this_tabs_rule_and_the_policy() {
+        let mut book = RuleBook::default();
+        let mut d = draft("https://api.example.com", "t");
+        d.also_from = vec!["https://app.example.com".into()];
+        assert!(book.save(&d).is_ok());
+        let mut tabs = crate::store::TabRules::default();
+        assert!(tabs.add(5, &draft("https://tab.example.com", "t")).is_ok());
+        let view = |url: &str, tab: i32| {
+            SiteView::of(
+                &book,
+                &Credentials::default(),
+                NOW,
+                url,
+                Some((tab, &tabs.rules)),
+            )
+        };
+        let here = view("https://tab.example.com/x", 5);
+        assert_eq!(here.state, SiteState::Covered);
+        assert_eq!(here.tab_rule.as_ref().and_then(|r| r.tab), Some(5));
+        assert!(here.rule.is_none());
+        assert_eq!(
+            view("https://tab.example.com/x", 6).state,
+            SiteState::Uncovered
+        );
+        let api = view("https://api.example.com/", 5);
+        let rule = api.rule.unwrap_or_else(|| panic!("covered"));
+        assert_eq!(
+            (rule.any_site, rule.also_from.as_slice()),
+            (false, &["app.example.com".to_owned()][..])
+        );
+        assert!(rule
+            .host_permissions
+            .contains(&"https://app.example.com/*".to_owned()));
+    }
+
+    #[test]
+    fn wildcard_rules_warn_near_the_regex_limit() {
+        let mut book = RuleBook::default();
+        // Three same-site wildcard rules, three regex rules each.
+        for i in 0..3 {
+            assert!(book
+                .save(&draft(&format!("https://*.h{i}.example"), "t"))
+                .is_ok());
+        }
+        let limits = Limits {
+            max_rules: 100,
+            max_regex_rules: 10,
+        };
+        let warning = RulesView::of(&book, &Credentials::default(), NOW, None, 0, limits)
+            .limit_warning
+            .map(|w| english(&w))
+            .unwrap_or_default();
+        assert!(
+            warning.contains("9 of the browser's 10 pattern rules"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn limit_warning_appears_near_the_limit() {
+        let mut book = RuleBook::default();
+        // Five same-site rules, 15 browser rules.
+        for i in 0..5 {
+            assert!(book
+                .save(&draft(&format!("https://h{i}.example"), "t"))
+                .is_ok());
+        }
+        let tight = Limits {
+            max_rules: 17,
+            max_regex_rules: 10,
+        };
+        assert!(
+            RulesView::of(&book, &Credentials::default(), NOW, None, 0, tight)
+                .limit_warning
+                .is_none()
+        );
+        let tighter = Limits {
+            max_rules: 16,
+            max_regex_rules: 10,
+        };
+        assert!(
+            RulesView::of(&book, &Credentials::default(), NOW, None, 0, tighter)
+                .limit_warning
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,1941 @@
+//! The background's logic, free of IO: answer a page's request, and
+//! reconcile the browser's rules with stored state.
+//!
+//! The browser reaches this module only through [`StateStore`] and
+//! [`RuleEngine`]; the `tokenward` crate (`src/`) implements them over `storage.local` and
+//! `declarativeNetRequest`, and the tests here over memory. Nothing is kept
+//! between calls: every call reads stored state, so a service worker that
+//! was stopped in between loses nothing.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+
+mod account;
+mod browser_login;
+mod lock;
+
+pub use lock::MIN_PASSPHRASE_CHARS;
+mod oauth;
+
+use crate::compile::{self, CompileError, Target};
+use crate::credential::credential_label;
+use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timestamp};
+use crate::dnr::{Rule, RuleSet, UpdateRuleOptions};
+use crate::header::HeaderError;
+use crate::message::{AccountsView, PopupView, Request, Response, RulesView, SiteView, VaultView};
+use crate::protection::{self, Protection};
+use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
+use crate::rules::HeaderAction;
+use crate::rules::{HeaderDraft, RuleDraft, RuleError, SiteRuleId};
+use crate::store::{State, StoreError, TabRules};
+use crate::text::{Arg, Localize, Text};
+use crate::vault::{RngSource, VaultError, VaultKey};
+use crate::{provider, text};
+
+/// An error reported by the browser, as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformError(pub String);
+
+impl Localize for PlatformError {
+    fn text(&self) -> Text {
+        text!("error_platform", &self.0)
+    }
+}
+
+/// Where state is kept: `storage.local` in the browser, and the unlocked
+/// vault key in `storage.session`, which stays in memory and ends with the
+/// browser.
+// These traits are implemented on one thread (wasm, or a test), so their
+// futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait StateStore {
+    async fn load(&self) -> Result<Option<Value>, PlatformError>;
+    async fn save(&self, state: Value) -> Result<(), PlatformError>;
+    /// The unlocked vault key, base64, if any.
+    async fn session_key(&self) -> Result<Option<String>, PlatformError>;
+    /// Keeps the unlocked key, or forgets it (`None`: lock).
+    async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError>;
+    /// The browser login in progress, in `storage.session` too.
+    async fn pending_login(&self) -> Result<Option<Value>, PlatformError>;
+    async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError>;
+    /// The rules for one tab only ([`TabRules`]), in `storage.session` too.
+    async fn tab_rules(&self) -> Result<Option<Value>, PlatformError>;
+    async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError>;
+}
+
+/// The browser's rule sets that carry our headers.
+#[allow(async_fn_in_trait)]
+pub trait RuleEngine {
+    async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError>;
+    async fn update(&self, set: RuleSet, update: &UpdateRuleOptions) -> Result<(), PlatformError>;
+    /// The browser the rules are for, and its limits.
+    fn target(&self) -> Target;
+}
+
+/// Where provider requests go: `fetch` in the browser.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Sends one request. `Err` only when no answer came (network, timeout);
+    /// any HTTP status is an answer.
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
+
+    /// Sends a request whose answer is a stream of lines (Jina's NDJSON
+    /// login), kept open under `id` and read with [`Transport::read_stream`].
+    /// Returns the answer's status and headers; its body is the stream.
+    ///
+    /// An open stream lives in the service worker's memory, as the `fetch`
+    /// reading it does: when the worker stops, the stream is gone, and
+    /// [`StreamRead::Gone`] says so to the next worker.
+    async fn open_stream(
+        &self,
+        id: &str,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, PlatformError>;
+    /// The complete lines received on stream `id` since the last read. With
+    /// `wait`, waits (boundedly) for at least one line or the end.
+    async fn read_stream(&self, id: &str, wait: bool) -> StreamRead;
+    /// Stops reading stream `id` and forgets it.
+    fn close_stream(&self, id: &str);
+}
+
+/// What [`Transport::read_stream`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRead {
+    /// New complete lines, perhaps none yet.
+    Lines(Vec<String>),
+    /// The last lines: the provider closed the stream, or it failed.
+    Ended(Vec<String>),
+    /// No stream has this id here: it was opened by a worker since stopped,
+    /// or closed.
+    Gone,
+}
+
+/// Everything the service reaches the browser through, the time, and
+/// randomness (`crypto.getRandomValues` in the browser).
+pub struct Platform<'a, S, E, T> {
+    pub store: &'a S,
+    pub engine: &'a E,
+    pub transport: &'a T,
+    pub clock: Clock,
+    pub rng: &'a RefCell<dyn RngSource>,
+}
+
+impl<S, E, T> Platform<'_, S, E, T> {
+    /// `N` bytes from the browser's randomness: login ids, `state`,
+    /// `nonce` and PKCE verifiers.
+    fn draw<const N: usize>(&self) -> Result<[u8; N], ServiceError> {
+        let mut bytes = [0u8; N];
+        self.rng
+            .borrow_mut()
+            .fill(&mut bytes)
+            .map_err(VaultError::from)?;
+        Ok(bytes)
+    }
+}
+
+impl<S, E, T> std::fmt::Debug for Platform<'_, S, E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not read the saved settings: {0}")]
+    Load(PlatformError),
+    #[error("could not save, nothing was changed: {0}")]
+    Save(PlatformError),
+    #[error("saved, but the browser refused the header rules: {0}")]
+    Apply(PlatformError),
+    #[error("{provider}: {source}")]
+    Provider {
+        provider: Provider,
+        #[source]
+        source: ProviderError,
+    },
+    /// No answer came from `origin` (empty: unknown, "the provider").
+    #[error(
+        "could not reach {}: {reason}; nothing was changed",
+        if origin.is_empty() { "the provider" } else { origin }
+    )]
+    Unreachable { origin: String, reason: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("the token: {0}")]
+    Secret(HeaderError),
+    #[error("this credential no longer exists; it may have been removed in another window")]
+    UnknownCredential(CredentialId),
+    #[error("{}", provider::said(.0))]
+    Invalid(Text),
+    #[error("Tokenward is locked: unlock it from the toolbar popup first; nothing was changed")]
+    Locked,
+    #[error(
+        "choose how Tokenward keeps your tokens first: in the toolbar popup, protect them with \
+         a passphrase (recommended) or keep them without one; nothing was changed"
+    )]
+    Unchosen,
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("could not keep the unlocked key for this session: {0}")]
+    SessionKey(PlatformError),
+}
+
+impl Localize for ServiceError {
+    fn text(&self) -> Text {
+        match self {
+            ServiceError::Rule(e) => e.text(),
+            ServiceError::Compile(e) => e.text(),
+            ServiceError::Store(e) => e.text(),
+            ServiceError::Load(e) => text!("error_service_load", &e.0),
+            ServiceError::Save(e) => text!("error_service_save", &e.0),
+            ServiceError::Apply(e) => text!("error_service_apply", &e.0),
+            ServiceError::Provider { provider, source } => {
+                text!("error_service_provider", provider.name(), source.text())
+            }
+            ServiceError::Unreachable { origin, reason } if origin.is_empty() => {
+                text!("error_service_unreachable_provider", reason)
+            }
+            ServiceError::Unreachable { origin, reason } => {
+                text!("error_service_unreachable", origin, reason)
+            }
+            ServiceError::Endpoint(e) => e.text(),
+            ServiceError::Secret(e) => text!("error_service_secret", e.text()),
+            ServiceError::UnknownCredential(_) => text!("error_service_unknown_credential"),
+            ServiceError::Invalid(text) => text.clone(),
+            ServiceError::Locked => text!("error_service_locked"),
+            ServiceError::Unchosen => text!("error_service_unchosen"),
+            ServiceError::Vault(e) => e.text(),
+            ServiceError::SessionKey(e) => text!("error_service_session_key", &e.0),
+        }
+    }
+}
+
+/// What a reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub added: usize,
+    pub removed: usize,
+    /// When a credential in use next expires: the rules must be recomputed
+    /// then, so its header stops on time.
+    pub next_expiry: Option<Timestamp>,
+}
+
+/// Answers one page request. Errors become [`Response::Error`] with a
+/// message fit for the user, with any secret the browser echoed redacted.
+pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+) -> Response {
+    answer(platform, request, &mut None).await
+}
+
+/// [`handle`], and the state the request ended with where the request
+/// kept it (the rule requests: the state is loaded once per request, and
+/// the follow-up work, badges and alarms, uses it rather than loading it
+/// again); `None` where the request's own module loaded and wrote it.
+pub async fn handle_keeping_state<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+) -> (Response, Option<State>) {
+    let mut kept = None;
+    let response = answer(platform, request, &mut kept).await;
+    (response, kept)
+}
+
+async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    request: Request,
+    kept: &mut Option<State>,
+) -> Response {
+    let mut state = match load(platform.store).await {
+        Ok(state) => state,
+        Err(e) => return error_response(&e, &State::default()),
+    };
+    let now = platform.clock.now;
+    if state.locked && !allowed_while_locked(&request) {
+        return error_response(&ServiceError::Locked, &state);
+    }
+    if state.protection == Protection::Unset && adds_a_secret(&request) {
+        return error_response(&ServiceError::Unchosen, &state);
+    }
+    let result = match request {
+        Request::ListRules => Ok(None),
+        Request::SiteStatus { url, tab } => {
+            return match site_view(platform, &state, &url, tab).await {
+                Ok(view) => Response::Site(view),
+                Err(e) => error_response(&e, &state),
+            };
+        }
+        Request::OpenPopup { url, tab } => {
+            let site = match site_view(platform, &state, &url, tab).await {
+                Ok(view) => view,
+                Err(e) => return error_response(&e, &state),
+            };
+            return Response::Popup(Box::new(PopupView {
+                site,
+                accounts: accounts_view(&state, now, None, None),
+                vault: VaultView::of(&state, None, now),
+            }));
+        }
+        Request::SaveTabRule { tab, draft } => {
+            return save_tab_rule(platform, &state, tab, draft).await;
+        }
+        Request::DeleteTabRule { id } => {
+            return delete_tab_rule(platform, &state, id).await;
+        }
+        Request::TestUrl {
+            url,
+            from,
+            method,
+            kind,
+        } => {
+            return Response::UrlTest(crate::message::UrlTestView::of(
+                &state.book,
+                &state.rules_in_force(now),
+                &url,
+                from.as_deref(),
+                &method,
+                kind,
+            ));
+        }
+        Request::SaveRule { mut draft } => {
+            if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
+                return error_response(&e, &state);
+            }
+            mutate_rule(platform, &mut state, |s| {
+                let id = s.book.save(&draft)?.id;
+                Ok((id, Some(id)))
+            })
+            .await
+        }
+        Request::SetEnabled { id, enabled } => {
+            mutate_rule(platform, &mut state, |s| {
+                s.book.set_enabled(id, enabled)?;
+                Ok((id, None))
+            })
+            .await
+        }
+        Request::DeleteRule { id } => {
+            mutate_rule(platform, &mut state, |s| {
+                s.book.delete(id)?;
+                Ok((id, None))
+            })
+            .await
+        }
+        Request::UseCredential {
+            credential,
+            pattern,
+            allow_http,
+            header,
+        } => {
+            let Some(c) = state.credentials.get(credential) else {
+                return error_response(&ServiceError::UnknownCredential(credential), &state);
+            };
+            let draft = RuleDraft {
+                id: None,
+                label: credential_label(&c.info),
+                pattern,
+                allow_http,
+                enabled: true,
+                headers: vec![HeaderDraft {
+                    name: header.name,
+                    scheme: header.scheme.as_str().to_owned(),
+                    secret: c.secret.expose().to_owned(),
+                    credential: Some(credential),
+                }],
+                // Same site, like every new rule; the options page opens it
+                // to other sites.
+                any_site: false,
+                also_from: Vec::new(),
+            };
+            mutate(platform, &mut state, |s| {
+                Ok(s.book.save(&draft).map(|r| Some(r.id))?)
+            })
+            .await
+        }
+        Request::Accounts => return accounts_response(&state, now, None, None),
+        Request::Login { login } => return account::login(platform, state, login).await,
+        Request::ListTokens { credential } => {
+            return account::list_tokens(platform, state, credential).await
+        }
+        Request::CreateToken { credential, spec } => {
+            return account::create_token(platform, state, credential, spec).await
+        }
+        Request::RenewToken { credential } => {
+            return account::renew_token(platform, state, credential).await
+        }
+        Request::DeleteToken {
+            credential,
+            remote_id,
+        } => return account::delete_token(platform, state, credential, remote_id).await,
+        Request::Logout { credential } => {
+            return account::logout(platform, state, credential).await
+        }
+        Request::SuggestSite {
+            credential,
+            deployment,
+        } => {
+            return match state.credentials.get(credential) {
+                Some(c) => Response::Suggestion {
+                    suggestion: site::suggest_site(&c.info, deployment.as_deref()),
+                },
+                None => error_response(&ServiceError::UnknownCredential(credential), &state),
+            }
+        }
+        Request::CopyHelpers { credential, url } => {
+            return account::copy_helpers(&state, now, credential, url.as_deref())
+        }
+        Request::VaultStatus => {
+            return Response::Vault(VaultView::of(&state, None, platform.clock.now))
+        }
+        Request::Protect {
+            passphrase,
+            idle_minutes,
+        } => return lock::protect(platform, state, &passphrase.0, idle_minutes).await,
+        Request::Unlock { passphrase } => {
+            return lock::unlock(platform, state, &passphrase.0).await
+        }
+        Request::Lock => return lock::lock(platform, state).await,
+        Request::ChangePassphrase { current, new } => {
+            return lock::change_passphrase(platform, state, &current.0, &new.0).await
+        }
+        Request::UseConvenience { passphrase } => {
+            return lock::use_convenience(platform, state, &passphrase.0).await
+        }
+        Request::SetIdleLock { minutes } => {
+            return lock::set_idle_lock(platform, state, minutes).await
+        }
+        Request::StartBrowserLogin {
+            provider,
+            endpoint,
+            client_id,
+            redirect_uri,
+        } => {
+            return browser_login::start(
+                platform,
+                &state,
+                provider,
+                &endpoint,
+                &client_id,
+                &redirect_uri,
+            )
+            .await
+        }
+        Request::FinishWebAuthFlow { redirect, error } => {
+            return browser_login::finish_web_auth_flow(platform, state, redirect, error).await
+        }
+        Request::RefreshLogins => return oauth::refresh_due(platform).await,
+        Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
+        Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
+        Request::CancelBrowserLogin => return browser_login::cancel(platform, &state).await,
+        Request::SetReminders { enabled } => {
+            let done = mutate(platform, &mut state, |s| {
+                s.reminders_off = !enabled;
+                Ok(())
+            })
+            .await;
+            return match done {
+                Ok(()) => accounts_response(
+                    &state,
+                    now,
+                    Some(if enabled {
+                        text!("notice_reminders_on")
+                    } else {
+                        text!("notice_reminders_off")
+                    }),
+                    None,
+                ),
+                Err(e) => error_response(&e, &state),
+            };
+        }
+        Request::Export { passphrase } => {
+            return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
+        }
+    };
+    let response = match result {
+        Ok(saved) => Response::Rules(RulesView::of(
+            &state.book,
+            &state.credentials,
+            now,
+            saved,
+            state.unreadable.len(),
+            platform.engine.target().limits,
+        )),
+        Err(e) => error_response(&e, &state),
+    };
+    *kept = Some(state);
+    response
+}
+
+/// What a locked state may still answer: views that need no secret, and
+/// the lock itself.
+fn allowed_while_locked(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::ListRules
+            | Request::SiteStatus { .. }
+            | Request::OpenPopup { .. }
+            // Removing a tab rule only ever stops a header.
+            | Request::DeleteTabRule { .. }
+            | Request::TestUrl { .. }
+            | Request::Accounts
+            | Request::SuggestSite { .. }
+            | Request::VaultStatus
+            | Request::Unlock { .. }
+            | Request::Lock
+            | Request::SetIdleLock { minutes: None }
+            | Request::Export { passphrase: None }
+            | Request::BrowserLoginStatus
+            | Request::CancelBrowserLogin
+            // Does nothing while locked: the refresh tokens are sealed.
+            | Request::RefreshLogins
+    )
+}
+
+/// Requests that would keep a new secret: refused until the user chose how
+/// secrets are kept, so that no token is written in the clear by default.
+fn adds_a_secret(request: &Request) -> bool {
+    match request {
+        Request::SaveRule { draft } | Request::SaveTabRule { draft, .. } => {
+            draft.headers.iter().any(|h| !h.secret.trim().is_empty())
+        }
+        Request::Login { .. }
+        | Request::CreateToken { .. }
+        | Request::RenewToken { .. }
+        | Request::UseCredential { .. }
+        | Request::StartBrowserLogin { .. }
+        | Request::FinishWebAuthFlow { .. }
+        | Request::PollBrowserLogin => true,
+        _ => false,
+    }
+}
+
+/// A header drafted from a stored credential takes that credential's
+/// secret, whatever the page sent.
+fn resolve_credentials(
+    draft: &mut RuleDraft,
+    credentials: &Credentials,
+) -> Result<(), ServiceError> {
+    for row in &mut draft.headers {
+        if let Some(id) = row.credential {
+            let c = credentials
+                .get(id)
+                .ok_or(ServiceError::UnknownCredential(id))?;
+            row.secret = c.secret.expose().to_owned();
+        }
+    }
+    Ok(())
+}
+
+/// What is sent to the page at `url`, with the tab's own rules when the
+/// page knows its tab.
+async fn site_view<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    url: &str,
+    tab: Option<i32>,
+) -> Result<SiteView, ServiceError> {
+    let tabs = match tab {
+        Some(_) => load_tab_rules(platform.store).await?,
+        None => TabRules::default(),
+    };
+    let mut view = SiteView::of(
+        &state.book,
+        &state.credentials,
+        platform.clock.now,
+        url,
+        tab.map(|t| (t, tabs.rules.as_slice())),
+    );
+    view.locked = state.locked;
+    Ok(view)
+}
+
+fn accounts_response(
+    state: &State,
+    now: Timestamp,
+    notice: Option<Text>,
+    concerned: Option<CredentialId>,
+) -> Response {
+    Response::Accounts(accounts_view(state, now, notice, concerned))
+}
+
+fn accounts_view(
+    state: &State,
+    now: Timestamp,
+    notice: Option<Text>,
+    concerned: Option<CredentialId>,
+) -> AccountsView {
+    let mut view = AccountsView::of(&state.credentials, &state.book, now);
+    view.reminders = !state.reminders_off;
+    view.notice = notice;
+    view.concerned = concerned;
+    view
+}
+
+/// Makes the browser's rules equal to what stored state compiles to at
+/// `now`, in one update. Safe to call at any time and any number of times.
+pub async fn reconcile<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    now: Timestamp,
+) -> Result<Reconciled, ServiceError> {
+    let state = load(store).await?;
+    apply(store, engine, &state, now).await
+}
+
+/// The tab rules in `storage.session`.
+async fn load_tab_rules<S: StateStore>(store: &S) -> Result<TabRules, ServiceError> {
+    Ok(TabRules::decode(
+        store
+            .tab_rules()
+            .await
+            .map_err(ServiceError::Load)?
+            .as_ref(),
+    ))
+}
+
+/// Adds a rule for one tab: validated as any rule, kept in
+/// `storage.session`, applied as session rules limited to the tab.
+async fn save_tab_rule<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    tab: i32,
+    mut draft: RuleDraft,
+) -> Response {
+    if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
+        return error_response(&e, state);
+    }
+    let done = async {
+        let mut tabs = load_tab_rules(platform.store).await?;
+        let id = tabs.add(tab, &draft)?;
+        change_tab_rules(platform, state, &tabs).await?;
+        Ok::<_, ServiceError>(id)
+    }
+    .await;
+    match done {
+        Ok(id) => rules_response(platform, state, Some(id)),
+        Err(e) => error_response(&e, state),
+    }
+}
+
+async fn delete_tab_rule<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    id: crate::rules::SiteRuleId,
+) -> Response {
+    let done = async {
+        let mut tabs = load_tab_rules(platform.store).await?;
+        if !tabs.remove(id) {
+            return Err(ServiceError::Rule(RuleError::NotFound(id)));
+        }
+        change_tab_rules(platform, state, &tabs).await
+    }
+    .await;
+    match done {
+        Ok(()) => rules_response(platform, state, None),
+        Err(e) => error_response(&e, state),
+    }
+}
+
+/// A tab closed: its rules go, from `storage.session` and the browser.
+pub async fn tab_closed<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    now: Timestamp,
+    tab: i32,
+) -> Result<(), ServiceError> {
+    let mut tabs = load_tab_rules(store).await?;
+    if !tabs.close_tab(tab) {
+        return Ok(());
+    }
+    store
+        .set_tab_rules(&tabs.encode())
+        .await
+        .map_err(ServiceError::Save)?;
+    let state = load(store).await?;
+    apply(store, engine, &state, now).await.map(|_| ())
+}
+
+/// Checks the tab rules compile beside the book's session rules, keeps
+/// them, then applies.
+async fn change_tab_rules<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    tabs: &TabRules,
+) -> Result<(), ServiceError> {
+    desired_session_rules(state, tabs, platform.clock.now, platform.engine.target())?;
+    platform
+        .store
+        .set_tab_rules(&tabs.encode())
+        .await
+        .map_err(ServiceError::Save)?;
+    apply(platform.store, platform.engine, state, platform.clock.now).await?;
+    Ok(())
+}
+
+fn rules_response<S, E: RuleEngine, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+    saved: Option<crate::rules::SiteRuleId>,
+) -> Response {
+    Response::Rules(RulesView::of(
+        &state.book,
+        &state.credentials,
+        platform.clock.now,
+        saved,
+        state.unreadable.len(),
+        platform.engine.target().limits,
+    ))
+}
+
+/// The expiry reminders due now, marked as shown in stored state before
+/// they are returned, so a worker stopped in between never shows one twice.
+/// None while locked (the state cannot be written then) or when the user
+/// turned them off.
+pub async fn due_reminders<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+) -> Result<Vec<crate::reminder::Reminder>, ServiceError> {
+    let mut state = load(platform.store).await?;
+    if state.locked || state.reminders_off {
+        return Ok(Vec::new());
+    }
+    let due = crate::reminder::due(&state.credentials, &state.reminded, platform.clock.now);
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    mutate(platform, &mut state, |s| {
+        for (reminder, passed) in &due {
+            s.reminded.insert(reminder.credential, passed.clone());
+        }
+        // Forget the record of credentials that are gone.
+        let ids: Vec<CredentialId> = s.credentials.all().iter().map(|c| c.info.id).collect();
+        s.reminded.retain(|id, _| ids.contains(id));
+        Ok(())
+    })
+    .await?;
+    Ok(due.into_iter().map(|(reminder, _)| reminder).collect())
+}
+
+/// Reads stored state as the service does, for the background's badges
+/// and alarms.
+pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
+    load(store).await
+}
+
+/// Reads stored state, opening its sealed secrets with the session's key
+/// when the vault is unlocked. Locked, the secrets read as placeholders and
+/// [`State::locked`] is set.
+async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
+    let Some(mut stored) = store.load().await.map_err(ServiceError::Load)? else {
+        return Ok(State::default());
+    };
+    let protection: Protection = stored
+        .get("vault")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| StoreError::Unreadable(e.to_string()))?
+        .unwrap_or_default();
+    let key = match protection.header() {
+        Some(header) => session_key(store, header).await?,
+        None => None,
+    };
+    let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
+    let mut state = State::decode(Some(stored))?;
+    state.locked = protection.is_protected() && key.is_none() && sealed;
+    Ok(state)
+}
+
+/// The session's vault key, if there is one and it opens this vault. A key
+/// that does not (left by a vault since replaced) counts as locked.
+async fn session_key<S: StateStore>(
+    store: &S,
+    header: &crate::vault::VaultHeader,
+) -> Result<Option<VaultKey>, ServiceError> {
+    let Some(text) = store.session_key().await.map_err(ServiceError::Load)? else {
+        return Ok(None);
+    };
+    let text = zeroize::Zeroizing::new(text);
+    let Ok(key) = VaultKey::from_session_storage_base64(&text) else {
+        return Ok(None);
+    };
+    Ok(header.verify_key(&key).is_ok().then_some(key))
+}
+
+/// The stored form of `state`: its secrets sealed when it is protected.
+async fn encode_for_storage<S, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+) -> Result<Value, ServiceError>
+where
+    S: StateStore,
+{
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
+    let mut value = state.encode();
+    if let Some(header) = state.protection.header() {
+        let key = session_key(platform.store, header)
+            .await?
+            .ok_or(ServiceError::Locked)?;
+        protection::seal_secrets(&mut value, &key, &mut *platform.rng.borrow_mut())?;
+    }
+    Ok(value)
+}
+
+/// Changes the state, checks its rules still compile, saves it, then
+/// applies it. A refused change or a failed save leaves stored state and
+/// the browser as they were.
+async fn mutate<S, E, T, F, R>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    change: F,
+) -> Result<R, ServiceError>
+where
+    S: StateStore,
+    E: RuleEngine,
+    T: Transport,
+    F: FnOnce(&mut State) -> Result<R, ServiceError>,
+{
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
+    let mut next = state.clone();
+    let out = change(&mut next)?;
+    compile::compile(&next.book, platform.engine.target())?;
+    save(platform, &next).await?;
+    *state = next;
+    apply(platform.store, platform.engine, state, platform.clock.now).await?;
+    Ok(out)
+}
+
+/// Stores `state`, its secrets sealed when it is protected.
+async fn save<S: StateStore, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &State,
+) -> Result<(), ServiceError> {
+    let stored = encode_for_storage(platform, state).await?;
+    platform
+        .store
+        .save(stored)
+        .await
+        .map_err(ServiceError::Save)
+}
+
+/// [`mutate`] for a change to one site rule (`change` says which): the
+/// browser gets that rule's own update, computed from it alone
+/// ([`compile::rule_update`]) and sent in one call, without reading the
+/// installed rules back or compiling the rest of the book. The rules the
+/// browser holds were a full reconciliation's (the background reconciles
+/// when it starts and when storage changes from outside), so the result is
+/// the same as a full reconciliation's; should the browser refuse the
+/// update, a full reconciliation is tried before the error is reported.
+async fn mutate_rule<S, E, T, F, R>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    change: F,
+) -> Result<R, ServiceError>
+where
+    S: StateStore,
+    E: RuleEngine,
+    T: Transport,
+    F: FnOnce(&mut State) -> Result<(SiteRuleId, R), ServiceError>,
+{
+    if state.locked {
+        return Err(ServiceError::Locked);
+    }
+    let target = platform.engine.target();
+    let now = platform.clock.now;
+    let mut next = state.clone();
+    let (id, out) = change(&mut next)?;
+    compile::fits(&next.book, target.limits)?;
+    let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
+    save(platform, &next).await?;
+    *state = next;
+    let set = if state.protection.is_protected() {
+        RuleSet::Session
+    } else {
+        RuleSet::Dynamic
+    };
+    if platform.engine.update(set, &update).await.is_err() {
+        apply(platform.store, platform.engine, state, now).await?;
+    }
+    Ok(out)
+}
+
+/// The session rules: the book's when protected, and the tab rules (none
+/// while locked: a lock stops every header).
+fn desired_session_rules(
+    state: &State,
+    tabs: &TabRules,
+    now: Timestamp,
+    target: Target,
+) -> Result<Vec<Rule>, CompileError> {
+    let mut rules = if state.protection.is_protected() {
+        compile::compile(&state.rules_in_force(now), target)?
+    } else {
+        Vec::new()
+    };
+    if !state.locked {
+        // Session rules share one limit: the tab rules get what the book
+        // leaves.
+        let left = compile::Limits {
+            max_rules: target.limits.max_rules.saturating_sub(rules.len()),
+            ..target.limits
+        };
+        rules.extend(compile::compile_tab_rules(
+            &tabs.rules,
+            Target {
+                limits: left,
+                ..target
+            },
+        )?);
+    }
+    rules.sort_by_key(|r| r.id);
+    Ok(rules)
+}
+
+async fn apply<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    state: &State,
+    now: Timestamp,
+) -> Result<Reconciled, ServiceError> {
+    let target = engine.target();
+    let tabs = load_tab_rules(store).await?;
+    // Protected, header values must never reach the profile on disk, where
+    // the browser keeps dynamic rules: they go to session rules, in memory.
+    // Tab rules are always session rules: `tabIds` is only allowed there.
+    let session = desired_session_rules(state, &tabs, now, target)?;
+    let dynamic = if state.protection.is_protected() {
+        Vec::new()
+    } else {
+        compile::compile(&state.rules_in_force(now), target)?
+    };
+    let (chosen, other, desired, other_desired) = if state.protection.is_protected() {
+        (RuleSet::Session, RuleSet::Dynamic, session, dynamic)
+    } else {
+        (RuleSet::Dynamic, RuleSet::Session, dynamic, session)
+    };
+    // The browser's error text may quote a rule, value included; redact it
+    // here so no caller, logging included, ever holds the raw text.
+    let refused = |e: PlatformError| ServiceError::Apply(PlatformError(redact(&e.0, state)));
+    let mut done = Reconciled {
+        next_expiry: state.credentials.next_expiry(now),
+        ..Reconciled::default()
+    };
+    // Empty the set not in use first (of all but tab rules), so a rule
+    // never sits in both. The session set is applied last when protected:
+    // it is the one a lock or an unlock changes, and it takes effect as soon
+    // as its update resolves.
+    for (set, desired) in [(other, other_desired), (chosen, desired)] {
+        let installed = engine.installed(set).await.map_err(refused)?;
+        let update = compile::diff(&desired, &installed);
+        if !update.is_empty() {
+            engine.update(set, &update).await.map_err(refused)?;
+        }
+        done.added += update.add_rules.len();
+        done.removed += update.remove_rule_ids.len();
+    }
+    Ok(done)
+}
+
+fn error_response(error: &ServiceError, state: &State) -> Response {
+    Response::Error {
+        message: redacted(error.text(), state),
+    }
+}
+
+/// `text` with every stored secret redacted from the words that are not
+/// ours (the browser's, a provider's, what the user typed), at any depth.
+fn redacted(mut text: Text, state: &State) -> Text {
+    for arg in &mut text.args {
+        *arg = match std::mem::replace(arg, Arg::Data(String::new())) {
+            Arg::Data(words) => Arg::Data(redact(&words, state)),
+            Arg::Text(inner) => Arg::Text(redacted(inner, state)),
+        };
+    }
+    text
+}
+
+/// Browser error text may quote a rule, header value included. Replace every
+/// stored secret, and every rendered value, before it reaches a page or a
+/// log.
+pub fn redact(text: &str, state: &State) -> String {
+    let mut out = text.to_owned();
+    let mut hide = |secret: &str| {
+        // A locked state's placeholder is no secret, and a common word.
+        if secret.len() >= 4 && secret != protection::LOCKED_SECRET && out.contains(secret) {
+            out = out.replace(secret, "•••");
+        }
+    };
+    for rule in state.book.rules() {
+        for action in &rule.headers {
+            if let HeaderAction::Set { value, .. } = action {
+                hide(&value.render().unwrap_or_default());
+                hide(value.secret.expose());
+            }
+        }
+    }
+    for credential in state.credentials.all() {
+        hide(credential.secret.expose());
+    }
+    out
+}
+
+#[cfg(any(test, feature = "testing"))]
+pub mod fakes {
+    //! In-memory stand-ins for the browser, for native tests.
+
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// A deterministic source for tests: never use outside them.
+    #[derive(Debug, Default)]
+    pub struct CountingRng(pub u8);
+
+    impl RngSource for CountingRng {
+        fn fill(&mut self, dest: &mut [u8]) -> Result<(), crate::vault::RngUnavailable> {
+            for b in dest {
+                self.0 = self.0.wrapping_add(1).max(1);
+                *b = self.0;
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub struct MemoryStore {
+        pub value: RefCell<Option<Value>>,
+        pub fail_saves: RefCell<Option<String>>,
+        pub saves: RefCell<usize>,
+        /// How many times the state was read.
+        pub loads: std::cell::Cell<usize>,
+        /// `storage.session`'s vault key.
+        pub session: RefCell<Option<String>>,
+        pub pending_login: RefCell<Option<Value>>,
+        pub tab_rules: RefCell<Option<Value>>,
+    }
+
+    impl StateStore for MemoryStore {
+        async fn load(&self) -> Result<Option<Value>, PlatformError> {
+            self.loads.set(self.loads.get() + 1);
+            Ok(self.value.borrow().clone())
+        }
+        async fn save(&self, state: Value) -> Result<(), PlatformError> {
+            if let Some(msg) = self.fail_saves.borrow().clone() {
+                return Err(PlatformError(msg));
+            }
+            *self.saves.borrow_mut() += 1;
+            *self.value.borrow_mut() = Some(state);
+            Ok(())
+        }
+        async fn session_key(&self) -> Result<Option<String>, PlatformError> {
+            Ok(self.session.borrow().clone())
+        }
+        async fn set_session_key(&self, key: Option<&str>) -> Result<(), PlatformError> {
+            *self.session.borrow_mut() = key.map(str::to_owned);
+            Ok(())
+        }
+        async fn pending_login(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.pending_login.borrow().clone())
+        }
+        async fn set_pending_login(&self, login: Option<&Value>) -> Result<(), PlatformError> {
+            *self.pending_login.borrow_mut() = login.cloned();
+            Ok(())
+        }
+        async fn tab_rules(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.tab_rules.borrow().clone())
+        }
+        async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError> {
+            *self.tab_rules.borrow_mut() = Some(rules.clone());
+            Ok(())
+        }
+    }
+
+    /// Behaves like the browser's rule store: refuses duplicate ids and
+    /// removals of unknown ids are ignored, as Chromium does.
+    #[derive(Debug, Default)]
+    pub struct MemoryEngine {
+        /// Dynamic rules.
+        pub rules: RefCell<Vec<Rule>>,
+        pub session: RefCell<Vec<Rule>>,
+        pub updates: RefCell<Vec<UpdateRuleOptions>>,
+        pub reject: RefCell<Option<String>>,
+        /// How many times the installed rules were read back.
+        pub reads: std::cell::Cell<usize>,
+    }
+
+    impl RuleEngine for MemoryEngine {
+        async fn installed(&self, set: RuleSet) -> Result<Vec<Rule>, PlatformError> {
+            self.reads.set(self.reads.get() + 1);
+            Ok(self.set(set).borrow().clone())
+        }
+        async fn update(
+            &self,
+            set: RuleSet,
+            update: &UpdateRuleOptions,
+        ) -> Result<(), PlatformError> {
+            if let Some(msg) = self.reject.borrow().clone() {
+                return Err(PlatformError(msg));
+            }
+            let mut rules = self.set(set).borrow().clone();
+            rules.retain(|r| !update.remove_rule_ids.contains(&r.id));
+            for add in &update.add_rules {
+                if rules.iter().any(|r| r.id == add.id) {
+                    return Err(PlatformError(format!(
+                        "Rule with id {} already exists",
+                        add.id
+                    )));
+                }
+                rules.push(add.clone());
+            }
+            *self.set(set).borrow_mut() = rules;
+            self.updates.borrow_mut().push(update.clone());
+            Ok(())
+        }
+        fn target(&self) -> Target {
+            Target::CHROMIUM
+        }
+    }
+
+    impl MemoryEngine {
+        fn set(&self, set: RuleSet) -> &RefCell<Vec<Rule>> {
+            match set {
+                RuleSet::Dynamic => &self.rules,
+                RuleSet::Session => &self.session,
+            }
+        }
+    }
+
+    /// A provider that answers from a script: each request is recorded, and
+    /// answered by the first route whose `method path` prefix matches.
+    #[derive(Debug, Default)]
+    pub struct ScriptedTransport {
+        pub routes: RefCell<Vec<(String, HttpResponse)>>,
+        pub sent: RefCell<Vec<HttpRequest>>,
+        pub unreachable: RefCell<bool>,
+        /// Open streams: lines not yet read, and whether the stream ended.
+        #[allow(clippy::type_complexity)]
+        pub streams: RefCell<std::collections::BTreeMap<String, (Vec<String>, bool)>>,
+    }
+
+    impl ScriptedTransport {
+        pub fn answer(&self, route: &str, response: HttpResponse) {
+            self.routes
+                .borrow_mut()
+                .insert(0, (route.to_owned(), response));
+        }
+    }
+
+    impl ScriptedTransport {
+        /// Adds lines to every open stream, as a provider sending them.
+        pub fn stream_lines(&self, lines: &[&str], end: bool) {
+            for (_, (pending, ended)) in self.streams.borrow_mut().iter_mut() {
+                pending.extend(lines.iter().map(|l| (*l).to_owned()));
+                *ended |= end;
+            }
+        }
+
+        /// The open streams' ids.
+        pub fn open_streams(&self) -> Vec<String> {
+            self.streams.borrow().keys().cloned().collect()
+        }
+
+        /// A service worker stopping: its streams are gone.
+        pub fn stop_worker(&self) {
+            self.streams.borrow_mut().clear();
+        }
+    }
+
+    impl Transport for ScriptedTransport {
+        async fn open_stream(
+            &self,
+            id: &str,
+            request: &HttpRequest,
+        ) -> Result<HttpResponse, PlatformError> {
+            let head = self.send(request).await?;
+            if head.is_success() {
+                let first = head.body.lines().map(str::to_owned).collect();
+                self.streams
+                    .borrow_mut()
+                    .insert(id.to_owned(), (first, false));
+            }
+            Ok(head)
+        }
+
+        async fn read_stream(&self, id: &str, _wait: bool) -> StreamRead {
+            let mut streams = self.streams.borrow_mut();
+            let Some((pending, ended)) = streams.get_mut(id) else {
+                return StreamRead::Gone;
+            };
+            let lines = std::mem::take(pending);
+            if *ended {
+                StreamRead::Ended(lines)
+            } else {
+                StreamRead::Lines(lines)
+            }
+        }
+
+        fn close_stream(&self, id: &str) {
+            self.streams.borrow_mut().remove(id);
+        }
+
+        async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+            self.sent.borrow_mut().push(request.clone());
+            if *self.unreachable.borrow() {
+                return Err(PlatformError(
+                    "NetworkError when attempting to fetch resource.".into(),
+                ));
+            }
+            let path = url::Url::parse(request.url.as_str())
+                .map(|u| u.path().to_owned())
+                .unwrap_or_default();
+            let key = format!("{} {path}", request.method.as_str());
+            Ok(self
+                .routes
+                .borrow()
+                .iter()
+                .find(|(route, _)| key.starts_with(route.as_str()))
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| HttpResponse::new(404, "not found")))
+        }
+    }
+
+    /// The browser, in memory, at a fixed time.
+    #[derive(Debug)]
+    pub struct Fakes {
+        pub store: MemoryStore,
+        pub engine: MemoryEngine,
+        pub transport: ScriptedTransport,
+        pub rng: RefCell<CountingRng>,
+    }
+
+    /// A browser whose user chose convenience mode: most tests are about
+    /// something else. [`Fakes::fresh`] is a fresh install.
+    impl Default for Fakes {
+        fn default() -> Fakes {
+            let fakes = Fakes::fresh();
+            let chosen = State {
+                protection: Protection::Convenience,
+                ..State::default()
+            };
+            *fakes.store.value.borrow_mut() = Some(chosen.encode());
+            fakes
+        }
+    }
+
+    impl Fakes {
+        pub fn fresh() -> Fakes {
+            Fakes {
+                store: MemoryStore::default(),
+                engine: MemoryEngine::default(),
+                transport: ScriptedTransport::default(),
+                rng: RefCell::default(),
+            }
+        }
+    }
+
+    pub const NOW: Timestamp = Timestamp(1_766_000_000);
+
+    impl Fakes {
+        pub fn platform(&self) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
+            self.platform_at(NOW)
+        }
+
+        pub fn platform_at(
+            &self,
+            now: Timestamp,
+        ) -> Platform<'_, MemoryStore, MemoryEngine, ScriptedTransport> {
+            Platform {
+                store: &self.store,
+                engine: &self.engine,
+                transport: &self.transport,
+                clock: Clock {
+                    now,
+                    utc_offset_minutes: 0,
+                },
+                rng: &self.rng,
+            }
+        }
+
+        pub fn handle(&self, request: Request) -> Response {
+            run(handle(&self.platform(), request))
+        }
+
+        pub fn handle_at(&self, now: Timestamp, request: Request) -> Response {
+            run(handle(&self.platform_at(now), request))
+        }
+
+        /// The stored state as the service reads it (secrets opened with
+        /// the session key, if any).
+        pub fn state(&self) -> State {
+            run(load(&self.store)).unwrap_or_default()
+        }
+    }
+
+    /// Runs a future whose fakes are always ready.
+    pub fn run<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fakes::{run, Fakes, MemoryEngine, NOW};
+    use super::*;
+    use crate::rules::tests::draft;
+
+    fn save(fakes: &Fakes, pattern: &str, secret: &str) -> Response {
+        fakes.handle(Request::SaveRule {
+            draft: draft(pattern, secret),
+        })
+    }
+
+    fn installed_ids(engine: &MemoryEngine) -> Vec<u32> {
+        let mut ids: Vec<u32> = engine.rules.borrow().iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn the_popup_opens_from_one_load_with_its_three_parts() {
+        let fakes = Fakes::default();
+        fakes.handle(Request::SaveRule {
+            draft: draft("https://api.example.com", "tok-123456789"),
+        });
+        let url = "https://api.example.com/v1";
+        let loads = |request: Request| {
+            let before = fakes.store.loads.get();
+            let answer = fakes.handle(request);
+            (answer, fakes.store.loads.get() - before)
+        };
+        let (answer, read) = loads(Request::OpenPopup {
+            url: url.into(),
+            tab: None,
+        });
+        assert_eq!(read, 1, "one load for the whole popup");
+        let Response::Popup(popup) = answer else {
+            panic!("expected the popup's view, got {answer:?}");
+        };
+        // The same parts the separate requests answer.
+        let (site, _) = loads(Request::SiteStatus {
+            url: url.into(),
+            tab: None,
+        });
+        assert_eq!(site, Response::Site(popup.site.clone()));
+        assert_eq!(
+            loads(Request::Accounts).0,
+            Response::Accounts(popup.accounts.clone())
+        );
+        assert_eq!(
+            loads(Request::VaultStatus).0,
+            Response::Vault(popup.vault.clone())
+        );
+        assert_eq!(popup.site.state, crate::message::SiteState::Covered);
+    }
+
+    #[test]
+    fn every_request_loads_the_state_once() {
+        let fakes = Fakes::default();
+        let requests = [
+            Request::SaveRule {
+                draft: draft("https://a.example", "tok-aaaaaaaaaa"),
+            },
+            Request::SaveRule {
+                draft: draft("https://b.example", "tok-bbbbbbbbbb"),
+            },
+            Request::SetEnabled {
+                id: 2,
+                enabled: false,
+            },
+            Request::DeleteRule { id: 1 },
+            Request::ListRules,
+            Request::Accounts,
+            Request::VaultStatus,
+            Request::SiteStatus {
+                url: "https://b.example/".into(),
+                tab: None,
+            },
+        ];
+        for request in requests {
+            let shown = format!("{request:?}");
+            let before = fakes.store.loads.get();
+            let answer = fakes.handle(request);
+            assert!(
+                !matches!(answer, Response::Error { .. }),
+                "{shown}: {answer:?}"
+            );
+            assert_eq!(fakes.store.loads.get() - before, 1, "{shown}");
+        }
+    }
+
+    #[test]
+    fn saving_stores_and_applies_in_one_update() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let response = save(&fakes, "https://api.example.com", "tok-123456");
+        assert!(
+            matches!(&response, Response::Rules(v) if v.saved == Some(1) && v.rules.len() == 1),
+            "{response:?}"
+        );
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
+        assert_eq!(engine.updates.borrow().len(), 1);
+        assert_eq!(*store.saves.borrow(), 1);
+    }
+
+    #[test]
+    fn reconcile_is_idempotent_and_repairs_drift() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        save(&fakes, "https://b.example", "t");
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled::default())
+        );
+        let before = engine.updates.borrow().len();
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled::default())
+        );
+        assert_eq!(
+            engine.updates.borrow().len(),
+            before,
+            "no browser call when nothing changed"
+        );
+
+        // The browser lost a rule and holds a stray one (a crash between
+        // steps, or an older version's leftovers): one update fixes both.
+        engine.rules.borrow_mut().retain(|r| r.id != 4);
+        let mut stray = engine.rules.borrow()[0].clone();
+        stray.id = 999;
+        engine.rules.borrow_mut().push(stray);
+        assert_eq!(
+            run(reconcile(store, engine, NOW)),
+            Ok(Reconciled {
+                added: 1,
+                removed: 1,
+                next_expiry: None
+            })
+        );
+        assert_eq!(installed_ids(engine), [4, 5, 6, 8, 9, 10]);
+    }
+
+    #[test]
+    fn toggling_and_deleting_change_only_that_rule() {
+        let fakes = Fakes::default();
+        let engine = &fakes.engine;
+        save(&fakes, "https://a.example", "t");
+        save(&fakes, "https://b.example", "t");
+        fakes.handle(Request::SetEnabled {
+            id: 1,
+            enabled: false,
+        });
+        assert_eq!(installed_ids(engine), [8, 9, 10]);
+        let last = engine.updates.borrow().last().cloned().unwrap_or_default();
+        assert_eq!(
+            (last.remove_rule_ids, last.add_rules.len()),
+            (vec![4, 5, 6], 0)
+        );
+        fakes.handle(Request::SetEnabled {
+            id: 1,
+            enabled: true,
+        });
+        assert_eq!(installed_ids(engine), [4, 5, 6, 8, 9, 10]);
+        fakes.handle(Request::DeleteRule { id: 2 });
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
+    }
+
+    #[test]
+    fn a_full_store_loses_nothing() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        let before = store.value.borrow().clone();
+        *store.fail_saves.borrow_mut() = Some("QUOTA_BYTES quota exceeded".into());
+        let response = save(&fakes, "https://b.example", "t");
+        assert_eq!(
+            response,
+            Response::Error {
+                message: text!("error_service_save", "QUOTA_BYTES quota exceeded")
+            }
+        );
+        let Response::Error { message } = response else {
+            unreachable!()
+        };
+        assert_eq!(
+            text::english(&message),
+            "Could not save, nothing was changed: QUOTA_BYTES quota exceeded"
+        );
+        assert_eq!(*store.value.borrow(), before);
+        assert_eq!(
+            installed_ids(engine),
+            [4, 5, 6],
+            "the browser keeps the old rules"
+        );
+    }
+
+    #[test]
+    fn errors_are_said_with_every_secret_redacted_at_any_depth() {
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "first-secret");
+        let state = fakes.state();
+        let error = ServiceError::Provider {
+            provider: Provider::Jina,
+            source: ProviderError::Rejected {
+                code: 400,
+                reason: Some("token first-secret is bad".into()),
+            },
+        };
+        let Response::Error { message } = error_response(&error, &state) else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            text!(
+                "error_service_provider",
+                "Jina AI",
+                text!(
+                    "error_provider_rejected_because",
+                    400_u32,
+                    "token ••• is bad"
+                )
+            )
+        );
+        assert_eq!(
+            text::english(&message),
+            "Jina AI: The provider refused the request (400): token ••• is bad"
+        );
+        let unreachable = |origin: &str| {
+            text::english(
+                &ServiceError::Unreachable {
+                    origin: origin.into(),
+                    reason: "Failed to fetch".into(),
+                }
+                .text(),
+            )
+        };
+        assert_eq!(
+            unreachable("https://api.example"),
+            "Could not reach https://api.example: Failed to fetch; nothing was changed."
+        );
+        assert_eq!(
+            unreachable(""),
+            "Could not reach the provider: Failed to fetch; nothing was changed."
+        );
+        for (error, english) in [
+            (
+                ServiceError::Locked,
+                "Tokenward is locked: unlock it from the toolbar popup first; nothing was changed.",
+            ),
+            (
+                ServiceError::Secret(HeaderError::EmptySecret),
+                "The token: Enter the token or secret to send.",
+            ),
+            (
+                ServiceError::Store(StoreError::NewerSchema(9)),
+                "The saved settings come from a newer Tokenward (schema 9); update the extension. \
+                 Nothing was changed.",
+            ),
+            (
+                ServiceError::Compile(CompileError::TooManyRules { needed: 9, max: 8 }),
+                "The enabled rules need 9 browser rules, but the browser allows 8; disable or \
+                 delete some.",
+            ),
+            (
+                ServiceError::Endpoint(EndpointError::Scheme),
+                "The address must start with https://.",
+            ),
+            (
+                ServiceError::Vault(VaultError::EmptyPassphrase),
+                "Enter a passphrase.",
+            ),
+            (
+                ServiceError::SessionKey(PlatformError("no session storage".into())),
+                "Could not keep the unlocked key for this session: no session storage",
+            ),
+        ] {
+            assert_eq!(text::english(&error.text()), english, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn browser_errors_are_redacted() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "first-secret");
+        *engine.reject.borrow_mut() =
+            Some("bad rule: value 'Bearer second-secret' is invalid".into());
+        let response = save(&fakes, "https://b.example", "second-secret");
+        match response {
+            Response::Error { message } => {
+                let message = text::english(&message);
+                assert_eq!(
+                    message,
+                    "Saved, but the browser refused the header rules: bad rule: value '•••' is invalid"
+                );
+                assert!(!message.contains("second-secret"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The rule was saved; the next reconcile, once the browser accepts,
+        // installs it.
+        *engine.reject.borrow_mut() = None;
+        assert_eq!(run(reconcile(store, engine, NOW)).map(|r| r.added), Ok(3));
+    }
+
+    fn session_ids(engine: &MemoryEngine) -> Vec<(u32, Option<Vec<i32>>)> {
+        let mut ids: Vec<_> = engine
+            .session
+            .borrow()
+            .iter()
+            .map(|r| (r.id, r.condition.tab_ids.clone()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn tab_rules_are_session_rules_of_their_tab_until_it_closes() {
+        use crate::compile::TAB_RULE_BASE;
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.example", "t");
+        let saved = fakes.handle(Request::SaveTabRule {
+            tab: 9,
+            draft: draft("https://tab.example", "tab-secret"),
+        });
+        assert!(
+            matches!(&saved, Response::Rules(v) if v.saved == Some(TAB_RULE_BASE) && v.rules.len() == 1),
+            "the book is unchanged: {saved:?}"
+        );
+        let base = TAB_RULE_BASE * 4;
+        let tab = Some(vec![9]);
+        assert_eq!(
+            session_ids(engine),
+            [
+                (base, tab.clone()),
+                (base + 1, tab.clone()),
+                (base + 2, tab)
+            ]
+        );
+        assert_eq!(installed_ids(engine), [4, 5, 6], "the book's stay dynamic");
+        // The page asks with its tab: the tab rule covers it there only.
+        let site = |tab| {
+            fakes.handle(Request::SiteStatus {
+                url: "https://tab.example/x".into(),
+                tab: Some(tab),
+            })
+        };
+        assert!(matches!(site(9), Response::Site(v) if v.tab_rule.is_some()));
+        assert!(matches!(site(10), Response::Site(v) if v.tab_rule.is_none()));
+        // A full reconciliation keeps them.
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert_eq!(session_ids(engine).len(), 3);
+        // Closing another tab changes nothing; closing this one ends them.
+        assert!(run(tab_closed(store, engine, NOW, 10)).is_ok());
+        assert_eq!(session_ids(engine).len(), 3);
+        assert!(run(tab_closed(store, engine, NOW, 9)).is_ok());
+        assert!(session_ids(engine).is_empty());
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
+        // Deleting by hand, and a bad draft, from the popup.
+        fakes.handle(Request::SaveTabRule {
+            tab: 3,
+            draft: draft("https://tab.example", "t"),
+        });
+        assert_eq!(session_ids(engine).len(), 3);
+        fakes.handle(Request::DeleteTabRule {
+            id: TAB_RULE_BASE + 1,
+        });
+        assert!(session_ids(engine).is_empty());
+        let refused = fakes.handle(Request::SaveTabRule {
+            tab: 3,
+            draft: draft("*", "t"),
+        });
+        assert!(matches!(refused, Response::Error { .. }));
+        assert!(session_ids(engine).is_empty());
+    }
+
+    #[test]
+    fn a_lock_ends_tab_rules_and_protected_rules_share_the_session_set() {
+        let fakes = Fakes::fresh();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let protect = fakes.handle(Request::Protect {
+            passphrase: crate::message::Passphrase("correct horse battery".into()),
+            idle_minutes: None,
+        });
+        assert!(matches!(protect, Response::Vault(_)), "{protect:?}");
+        save(&fakes, "https://a.example", "t");
+        fakes.handle(Request::SaveTabRule {
+            tab: 4,
+            draft: draft("https://tab.example", "t"),
+        });
+        assert_eq!(session_ids(engine).len(), 6, "the book's and the tab's");
+        assert!(installed_ids(engine).is_empty());
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert_eq!(session_ids(engine).len(), 6, "a reconcile keeps both");
+        fakes.handle(Request::Lock);
+        assert!(session_ids(engine).is_empty(), "{:?}", session_ids(engine));
+        assert!(TabRules::decode(store.tab_rules.borrow().as_ref())
+            .rules
+            .is_empty());
+    }
+
+    #[test]
+    fn refused_rules_touch_neither_store_nor_browser() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let response = save(&fakes, "http://api.example.com", "t");
+        assert!(
+            matches!(response, Response::Error { message } if message == text!("error_pattern_insecure_http"))
+        );
+        assert_eq!(*store.saves.borrow(), 0);
+        assert!(engine.updates.borrow().is_empty());
+    }
+
+    #[test]
+    fn site_status_reads_stored_state() {
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "t");
+        let response = fakes.handle(Request::SiteStatus {
+            url: "https://a.example/x".into(),
+            tab: None,
+        });
+        assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
+    }
+
+    #[test]
+    fn reminders_are_shown_once_and_can_be_turned_off() {
+        use crate::credential::{Credential, CredentialKind, Endpoint, DAY};
+        use crate::header::Secret;
+        use crate::provider::Provider;
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        let mut c = Credential::new(
+            0,
+            Provider::Jina,
+            Endpoint::parse(Provider::Jina, "").expect("endpoint"),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("jina_secret").expect("secret"),
+        );
+        c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
+        state.credentials.add(c);
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+
+        let due = run(due_reminders(&fakes.platform())).expect("reminders");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].days, 3);
+        assert!(run(due_reminders(&fakes.platform()))
+            .expect("again")
+            .is_empty());
+
+        // The 1-day one, with reminders off: nothing.
+        let later = fakes.platform_at(Timestamp(NOW.0 + DAY + 1));
+        let off = run(handle(&later, Request::SetReminders { enabled: false }));
+        assert!(
+            matches!(off, Response::Accounts(ref v) if !v.reminders),
+            "{off:?}"
+        );
+        assert!(run(due_reminders(&later)).expect("off").is_empty());
+        run(handle(&later, Request::SetReminders { enabled: true }));
+        let due = run(due_reminders(&later)).expect("on again");
+        assert_eq!(due.iter().map(|r| r.days).collect::<Vec<_>>(), [1]);
+    }
+}
+
+/// Edits applied as their own diff leave the browser with exactly what a
+/// full reconciliation computes, over random sequences of edits, toggles,
+/// deletes, tokens expiring, locks and changes of mode.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod incremental {
+    use proptest::prelude::*;
+
+    use super::fakes::{run, Fakes, MemoryEngine, NOW};
+    use super::*;
+    use crate::credential::{Credential, CredentialKind, Endpoint};
+    use crate::header::Secret;
+    use crate::message::Passphrase;
+    use crate::rules::tests::draft;
+
+    const DAY: i64 = 86_400;
+    const PASS: &str = "incremental passphrase 1";
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Save {
+            host: u8,
+            wildcard: bool,
+            any_site: bool,
+            credential: Option<u8>,
+        },
+        Edit {
+            rule: u8,
+            host: u8,
+            secret: u8,
+        },
+        Toggle {
+            rule: u8,
+        },
+        Delete {
+            rule: u8,
+        },
+        /// Time passes; the expiry alarm reconciles.
+        Pass {
+            days: u8,
+        },
+        Protect,
+        Unprotect,
+        Lock,
+        Unlock,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..6, any::<bool>(), any::<bool>(), proptest::option::of(0u8..2)).prop_map(
+                |(host, wildcard, any_site, credential)| Op::Save {
+                    host,
+                    wildcard,
+                    any_site,
+                    credential
+                }
+            ),
+            3 => (any::<u8>(), 0u8..6, any::<u8>())
+                .prop_map(|(rule, host, secret)| Op::Edit { rule, host, secret }),
+            3 => any::<u8>().prop_map(|rule| Op::Toggle { rule }),
+            2 => any::<u8>().prop_map(|rule| Op::Delete { rule }),
+            1 => (1u8..4).prop_map(|days| Op::Pass { days }),
+            1 => Just(Op::Protect),
+            1 => Just(Op::Unprotect),
+            1 => Just(Op::Lock),
+            1 => Just(Op::Unlock),
+        ]
+    }
+
+    /// Convenience mode with two logins: one whose token expires in two
+    /// days, one without expiry.
+    fn fakes() -> Fakes {
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        for (user, expires) in [("soon", Some(NOW.0 + 2 * DAY)), ("lasting", None)] {
+            let mut c = Credential::new(
+                0,
+                Provider::HuggingFace,
+                Endpoint::default_for(Provider::HuggingFace).expect("an endpoint"),
+                CredentialKind::PersonalAccessToken,
+                Secret::from_input(&format!("hf_token_{user}")).expect("a secret"),
+            );
+            c.info.expires = expires.map(Timestamp);
+            state.credentials.add(c).expect("room");
+        }
+        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes
+    }
+
+    fn pattern(host: u8, wildcard: bool) -> String {
+        if wildcard {
+            format!("https://*.h{host}.example")
+        } else {
+            format!("https://h{host}.example")
+        }
+    }
+
+    fn sorted(rules: &RefCell<Vec<Rule>>) -> Vec<Rule> {
+        let mut rules = rules.borrow().clone();
+        rules.sort_by_key(|r| r.id);
+        rules
+    }
+
+    fn pick(fakes: &Fakes, index: u8) -> Option<SiteRuleId> {
+        let ids: Vec<SiteRuleId> = fakes.state().book.rules().iter().map(|r| r.id).collect();
+        (!ids.is_empty()).then(|| ids[usize::from(index) % ids.len()])
+    }
+
+    fn passphrase() -> Passphrase {
+        Passphrase(PASS.to_owned())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn edits_applied_alone_equal_a_full_reconcile(ops in proptest::collection::vec(op(), 1..24)) {
+            let fakes = fakes();
+            let mut now = NOW;
+            run(reconcile(&fakes.store, &fakes.engine, now)).expect("the first reconciliation");
+            for op in ops {
+                let reads = fakes.engine.reads.get();
+                let edit = matches!(op, Op::Save { .. } | Op::Edit { .. } | Op::Toggle { .. } | Op::Delete { .. });
+                match op {
+                    Op::Save { host, wildcard, any_site, credential } => {
+                        let mut d = draft(&pattern(host, wildcard), "pasted-secret");
+                        d.any_site = any_site;
+                        d.headers[0].credential = credential.map(|c| u32::from(c) + 1);
+                        fakes.handle_at(now, Request::SaveRule { draft: d });
+                    }
+                    Op::Edit { rule, host, secret } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            let mut d = draft(&pattern(host, false), &format!("edited-{secret}"));
+                            d.id = Some(id);
+                            fakes.handle_at(now, Request::SaveRule { draft: d });
+                        }
+                    }
+                    Op::Toggle { rule } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            let enabled = !fakes.state().book.get(id).is_some_and(|r| r.enabled);
+                            fakes.handle_at(now, Request::SetEnabled { id, enabled });
+                        }
+                    }
+                    Op::Delete { rule } => {
+                        if let Some(id) = pick(&fakes, rule) {
+                            fakes.handle_at(now, Request::DeleteRule { id });
+                        }
+                    }
+                    Op::Pass { days } => {
+                        now = Timestamp(now.0 + i64::from(days) * DAY);
+                        run(reconcile(&fakes.store, &fakes.engine, now)).expect("the alarm's reconciliation");
+                    }
+                    Op::Protect => {
+                        fakes.handle_at(now, Request::Protect { passphrase: passphrase(), idle_minutes: None });
+                    }
+                    Op::Unprotect => {
+                        fakes.handle_at(now, Request::UseConvenience { passphrase: passphrase() });
+                    }
+                    Op::Lock => {
+                        fakes.handle_at(now, Request::Lock);
+                    }
+                    Op::Unlock => {
+                        fakes.handle_at(now, Request::Unlock { passphrase: passphrase() });
+                    }
+                }
+                if edit {
+                    prop_assert_eq!(fakes.engine.reads.get(), reads, "an edit read the installed rules back");
+                }
+                let state = fakes.state();
+                let full = MemoryEngine::default();
+                run(apply(&fakes.store, &full, &state, now)).expect("a full reconciliation");
+                prop_assert_eq!(sorted(&fakes.engine.rules), sorted(&full.rules));
+                prop_assert_eq!(sorted(&fakes.engine.session), sorted(&full.session));
+            }
+        }
+    }
+}
