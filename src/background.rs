@@ -27,7 +27,7 @@ use tokenward_core::provider::{HttpRequest, HttpResponse};
 use tokenward_core::service::{
     self, Platform, PlatformError, RuleEngine, StateStore, StreamRead, Transport,
 };
-use tokenward_core::store::{State, TabRules, STATE_KEY, TAB_RULES_KEY};
+use tokenward_core::store::{State, StoredWrite, TabRules, STATE_KEY, TAB_RULES_KEY};
 use tokenward_core::text;
 
 const BADGE_COLOR: &str = "#1a7f37";
@@ -49,10 +49,10 @@ struct LocalStore;
 
 impl StateStore for LocalStore {
     async fn load(&self) -> Result<Option<serde_json::Value>, PlatformError> {
-        storage::local_get(STATE_KEY).await.map_err(platform)
+        storage::local_get_all().await.map_err(platform)
     }
 
-    async fn save(&self, mut state: serde_json::Value) -> Result<(), PlatformError> {
+    async fn save(&self, mut write: StoredWrite) -> Result<(), PlatformError> {
         // Signed, so that the `storage.onChanged` this write fires is known
         // for the background's own: it already applied what it wrote, and
         // a second, full reconciliation would only cost the size of the
@@ -65,12 +65,23 @@ impl StateStore for LocalStore {
         storage::session_set_string(OWN_WRITE_KEY, &mark)
             .await
             .map_err(platform)?;
-        if let Some(object) = state.as_object_mut() {
-            object.insert(WRITER_FIELD.to_owned(), serde_json::Value::String(mark));
+        // Every write carries the head, so every write carries the mark.
+        if let Some(head) = write
+            .set
+            .get_mut(STATE_KEY)
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            head.insert(WRITER_FIELD.to_owned(), serde_json::Value::String(mark));
         }
-        storage::local_set(STATE_KEY, &state)
-            .await
-            .map_err(platform)
+        storage::local_set_all(&write.set).await.map_err(platform)?;
+        // Unlisted keys, never read again: if the worker stops before this,
+        // they only take room.
+        if !write.remove.is_empty() {
+            storage::local_remove(&write.remove)
+                .await
+                .map_err(platform)?;
+        }
+        Ok(())
     }
 
     async fn session_key(&self) -> Result<Option<String>, PlatformError> {

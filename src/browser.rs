@@ -499,19 +499,28 @@ pub mod identity {
 pub mod storage {
     use super::*;
 
-    /// `storage.local.get(key)[key]`, or `None` when absent.
-    pub async fn local_get(key: &str) -> Result<Option<serde_json::Value>> {
-        let items = call("storage.local", "get", &[JsValue::from_str(key)]).await?;
-        let value = Reflect::get(&items, &JsValue::from_str(key))?;
-        if value.is_undefined() {
+    /// Everything `storage.local` holds, as one object.
+    pub async fn local_get_all() -> Result<Option<serde_json::Value>> {
+        let items = call("storage.local", "get", &[JsValue::NULL]).await?;
+        if items.is_undefined() || items.is_null() {
             return Ok(None);
         }
-        from_js(&value).map(Some)
+        from_js(&items).map(Some)
     }
 
-    pub async fn local_set(key: &str, value: &serde_json::Value) -> Result<()> {
-        let items = object(&[(key, to_js(value)?)])?;
+    /// `storage.local.set` of several keys in one call, which both browsers
+    /// apply in one transaction: every key or none (Chromium writes one
+    /// LevelDB batch; Firefox one IndexedDB transaction).
+    /// <https://developer.chrome.com/docs/extensions/reference/api/storage#method-StorageArea-set>
+    pub async fn local_set_all(items: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        let items = to_js(items)?;
         call("storage.local", "set", &[items]).await?;
+        Ok(())
+    }
+
+    pub async fn local_remove(keys: &[String]) -> Result<()> {
+        let keys = to_js(&keys)?;
+        call("storage.local", "remove", &[keys]).await?;
         Ok(())
     }
 

@@ -7,12 +7,36 @@
 const api = globalThis.browser ?? globalThis.chrome;
 
 // Seeds stored state; the background reconciles on storage.onChanged.
+// The state as Tokenward keeps it (schema 4, core/src/store.rs): the head
+// under "state", listing the rules and credentials, each under a key of its
+// own; what Tokenward itself writes when it saves a whole state.
+const split = (state) => {
+  const items = {};
+  const head = { ...state };
+  const take = (field, ids, prefix) => {
+    const list = state[field] ?? [];
+    head[ids] = list.map((item) => item.id);
+    for (const item of list) items[prefix + item.id] = item;
+    delete head[field];
+  };
+  take("rules", "ruleIds", "rule:");
+  take("credentials", "credentialIds", "credential:");
+  items.state = head;
+  return items;
+};
+
 window.benchSeed = async (state) => {
+  const before = Object.keys(await api.storage.local.get(null));
   if (state === null) {
-    await api.storage.local.remove("state");
-  } else {
-    await api.storage.local.set({ state });
+    await api.storage.local.remove(before);
+    return null;
   }
+  const items = split(state);
+  await api.storage.local.set(items);
+  // Keys of an earlier seed the new head does not list; the background
+  // ignores a change without the head.
+  const stale = before.filter((key) => !(key in items));
+  if (stale.length > 0) await api.storage.local.remove(stale);
   return null;
 };
 
@@ -27,7 +51,7 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 // background's storage.onChanged, decode, compile, diff and one update.
 window.benchApply = async (state, lastId, timeoutMs) => {
   const started = performance.now();
-  await api.storage.local.set({ state });
+  await api.storage.local.set(split(state));
   const stored = performance.now() - started;
   for (;;) {
     const done = lastId === null

@@ -3,6 +3,18 @@
 //! Stored state is versioned. A rule that no longer validates (written by an
 //! older version with looser checks, or edited by hand) is kept aside,
 //! verbatim, and written back unchanged: reading never loses data.
+//!
+//! The layout (schema 4) is sized to the edit: the **head** under
+//! [`STATE_KEY`] holds everything but the rules and credentials, and the
+//! list of their ids; each rule is under `rule:<id>`, each credential under
+//! `credential:<id>`. A write ([`StoredWrite`]) is one `storage.local.set`
+//! call, which the browser applies whole or not at all, and always includes
+//! the head: the head is the commit. Saving one rule writes the head and
+//! that rule; a change of mode or passphrase writes every key in the same
+//! one call. Keys the head no longer lists are removed after the set; if
+//! that is interrupted, they stay unlisted, and nothing reads them. Up to
+//! schema 3 the head held the whole state; such a state reads as before,
+//! and its next save writes it all in the new layout.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,14 +30,120 @@ use crate::rules::{RuleBook, RuleDraft, RuleError, SiteRule, SiteRuleId};
 use crate::text;
 use crate::text::{Localize, Text};
 
-/// The `storage.local` key holding the whole state. One key, so one write
-/// is one atomic change.
+/// The `storage.local` key of the head (see the module's documentation).
 pub const STATE_KEY: &str = "state";
 /// 2 added credentials; a schema 1 state reads as having none. 3 added each
 /// rule's `initiators`; a rule without it reads as same-site, so the
 /// migration only narrows who may use a header. An older Tokenward refuses
-/// a schema 3 state rather than drop the policy and widen every rule.
-pub const SCHEMA_VERSION: u32 = 3;
+/// a schema 3 state rather than drop the policy and widen every rule. 4
+/// moved the rules and credentials out of the head, a key each; an older
+/// Tokenward refuses it rather than read a state without rules.
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// The storage key of site rule `id`.
+pub fn rule_key(id: SiteRuleId) -> String {
+    format!("rule:{id}")
+}
+
+/// The storage key of credential `id`.
+pub fn credential_key(id: CredentialId) -> String {
+    format!("credential:{id}")
+}
+
+/// One write to `storage.local`: `set` in one call, applied whole or not at
+/// all, then `remove`, the keys the new head no longer lists (tidying only:
+/// an unlisted key is never read).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredWrite {
+    pub set: serde_json::Map<String, Value>,
+    pub remove: Vec<String>,
+}
+
+impl StoredWrite {
+    /// A whole state, in [`State::encode`]'s form (its secrets sealed or
+    /// not), as the head and a key per rule and credential.
+    pub fn whole(mut document: Value) -> StoredWrite {
+        let mut set = serde_json::Map::new();
+        let mut take = |field: &str, ids: &str, key: fn(u32) -> String| {
+            let items = document
+                .get_mut(field)
+                .map(Value::take)
+                .and_then(|v| match v {
+                    Value::Array(items) => Some(items),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let mut listed = Vec::with_capacity(items.len());
+            for item in items {
+                let Some(id) = item
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .and_then(|id| u32::try_from(id).ok())
+                else {
+                    continue;
+                };
+                listed.push(Value::from(id));
+                set.insert(key(id), item);
+            }
+            if let Some(head) = document.as_object_mut() {
+                head.remove(field);
+                head.insert(ids.to_owned(), Value::Array(listed));
+            }
+        };
+        take("rules", "ruleIds", rule_key);
+        take("credentials", "credentialIds", credential_key);
+        set.insert(STATE_KEY.to_owned(), document);
+        StoredWrite {
+            set,
+            remove: Vec::new(),
+        }
+    }
+
+    /// Also removes the keys of the rules and credentials `before` held and
+    /// `after` does not.
+    pub fn removing(mut self, before: &State, after: &State) -> StoredWrite {
+        for rule in before.book.rules() {
+            if after.book.get(rule.id).is_none() {
+                self.remove.push(rule_key(rule.id));
+            }
+        }
+        for credential in before.credentials.all() {
+            if after.credentials.get(credential.info.id).is_none() {
+                self.remove.push(credential_key(credential.info.id));
+            }
+        }
+        self
+    }
+}
+
+/// Everything `storage.local` holds (`storage.local.get(null)`), as one
+/// document in [`State::encode`]'s form: the head with its listed rules and
+/// credentials put back in. `None` when no state is stored.
+pub fn assemble(items: &Value) -> Option<Value> {
+    let mut document = items.get(STATE_KEY)?.clone();
+    // Up to schema 3, the head is the whole state.
+    if document.get("rules").is_some_and(Value::is_array) {
+        return Some(document);
+    }
+    let mut gather = |ids: &str, field: &str, key: fn(u32) -> String| {
+        let listed: Vec<Value> = document
+            .get(ids)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .filter_map(|id| u32::try_from(id).ok())
+            .filter_map(|id| items.get(key(id)).cloned())
+            .collect();
+        if let Some(head) = document.as_object_mut() {
+            head.remove(ids);
+            head.insert(field.to_owned(), Value::Array(listed));
+        }
+    };
+    gather("ruleIds", "rules", rule_key);
+    gather("credentialIds", "credentials", credential_key);
+    Some(document)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -106,6 +224,10 @@ pub struct State {
     /// secrets are [`crate::protection::LOCKED_SECRET`] placeholders. Such
     /// a state is shown, never saved, and installs no header value.
     pub locked: bool,
+    /// Not stored: the state was read from the one-key layout (schema 3 and
+    /// older, or a state written whole by hand or a test), so its next save
+    /// must write all of it. Set by the loader, which sees the layout.
+    pub one_key_layout: bool,
 }
 
 impl State {
@@ -138,6 +260,7 @@ impl State {
             reminded: stored.reminded,
             reminders_off: stored.reminders_off,
             locked: false,
+            one_key_layout: false,
         };
         for raw in stored.credentials {
             match serde_json::from_value::<Credential>(raw.clone()) {
@@ -159,6 +282,58 @@ impl State {
             }
         }
         Ok(state)
+    }
+
+    /// Rule `id` in its stored form, its secrets in the clear.
+    pub fn encode_rule(&self, id: SiteRuleId) -> Option<Value> {
+        self.book.get(id).map(encode_rule)
+    }
+
+    /// The head alone, as [`StoredWrite::whole`] would write it: the ids of
+    /// the rules and credentials instead of the things themselves.
+    pub fn encode_head(&self) -> Value {
+        let mut head = StoredWrite::whole(
+            State {
+                book: RuleBook {
+                    next_id: self.book.next_id,
+                    rules: Vec::new(),
+                },
+                credentials: Credentials {
+                    next_id: self.credentials.next_id,
+                    items: Vec::new(),
+                },
+                ..self.clone_head()
+            }
+            .encode(),
+        );
+        let mut document = head.set.remove(STATE_KEY).unwrap_or(Value::Null);
+        if let Some(object) = document.as_object_mut() {
+            let ids = |list: Vec<u32>| Value::Array(list.into_iter().map(Value::from).collect());
+            object.insert(
+                "ruleIds".to_owned(),
+                ids(self.book.rules().iter().map(|r| r.id).collect()),
+            );
+            object.insert(
+                "credentialIds".to_owned(),
+                ids(self.credentials.all().iter().map(|c| c.info.id).collect()),
+            );
+        }
+        document
+    }
+
+    /// Everything but the rules and credentials.
+    fn clone_head(&self) -> State {
+        State {
+            book: RuleBook::default(),
+            unreadable: self.unreadable.clone(),
+            credentials: Credentials::default(),
+            unreadable_credentials: self.unreadable_credentials.clone(),
+            protection: self.protection.clone(),
+            reminded: self.reminded.clone(),
+            reminders_off: self.reminders_off,
+            locked: self.locked,
+            one_key_layout: self.one_key_layout,
+        }
     }
 
     pub fn encode(&self) -> Value {
@@ -453,7 +628,7 @@ mod tests {
         }
         let encoded = state.encode();
         assert_eq!(State::decode(Some(encoded.clone())), Ok(state));
-        assert_eq!(encoded["schema"], json!(3));
+        assert_eq!(encoded["schema"], json!(SCHEMA_VERSION));
         assert_eq!(
             encoded["rules"][1],
             json!({
@@ -482,7 +657,7 @@ mod tests {
         );
         assert_eq!(Initiators::default(), Initiators::SameSite { also: vec![] });
         let again = state.encode();
-        assert_eq!(again["schema"], json!(3));
+        assert_eq!(again["schema"], json!(SCHEMA_VERSION));
         assert_eq!(
             State::decode(Some(again)).map(|s| s.book),
             Ok(state.book),

@@ -141,12 +141,20 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// The extension's stored state, read from an extension page.
+    /// The extension's stored state, read from an extension page, as one
+    /// document: the head with the rules and credentials it lists put back
+    /// in (`store::assemble`'s work).
     pub async fn stored_state(&self) -> Json {
         self.h
             .browser
             .exec_async(
-                "const got = await chrome.storage.local.get('state'); return got.state ?? null;",
+                "const all = await chrome.storage.local.get(null);\n\
+                 const head = all.state;\n\
+                 if (!head || Array.isArray(head.rules)) return head ?? null;\n\
+                 const listed = (ids, prefix) => (ids ?? []).map((id) => all[prefix + id]).filter((v) => v != null);\n\
+                 const doc = { ...head, rules: listed(head.ruleIds, 'rule:'), credentials: listed(head.credentialIds, 'credential:') };\n\
+                 delete doc.ruleIds; delete doc.credentialIds;\n\
+                 return doc;",
             )
             .await
     }

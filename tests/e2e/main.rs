@@ -1480,7 +1480,9 @@ async fn options_groups_rules_says_their_state_and_tests_urls(engine: Engine) {
 // ------------------------------------------------------------- screenshots
 
 /// Stores `state` as Tokenward's from the current extension page, as a
-/// restore would: the background takes it from `storage.onChanged`.
+/// restore would: the background takes it from `storage.onChanged`. It is
+/// stored whole under one key, the layout of schema 3 and older, which
+/// still reads (and moves to a key per rule on its next save).
 async fn seed_state(h: &Harness, state: &tokenward_core::store::State) {
     let value = state.encode();
     let answer = h

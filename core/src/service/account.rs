@@ -1165,7 +1165,7 @@ pub(crate) mod tests {
         let old = create_ci(&fakes, login, "old-secret-abcdef");
         let mut state = fakes.state();
         state.credentials.remove(login);
-        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes.store.seed(&state);
         let before = fakes.store.value.borrow().clone();
         let sent = fakes.transport.sent.borrow().len();
         let response = fakes.handle(Request::RenewToken { credential: old });
@@ -1221,7 +1221,7 @@ pub(crate) mod tests {
         );
         c.info.expires = Some(Timestamp(NOW.0 + DAY));
         let id = state.credentials.add(c).unwrap_or_default();
-        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes.store.seed(&state);
         assert!(matches!(
             use_on(&fakes, id, "https://x.endpoints.huggingface.cloud"),
             Response::Rules(_)

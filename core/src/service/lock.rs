@@ -2,18 +2,17 @@
 //! to convenience, and the idle lock.
 //!
 //! Every change of mode is one write of the whole state (the mode, the
-//! vault header and every secret, sealed or plain, in one `storage.local`
-//! key), so an interrupted change leaves either the old state or the new
-//! one, each readable. The session key is written after the state: if the
+//! vault header and every secret, sealed or plain, every key in one
+//! `storage.local.set`), so an interrupted change leaves either the old
+//! state or the new one, each readable. The session key is written after the state: if the
 //! worker stops in between, the vault is merely locked.
 
 use super::{
-    apply, encode_for_storage, error_response, load, Platform, RuleEngine, ServiceError,
-    StateStore, Transport,
+    apply, error_response, load, save, Platform, RuleEngine, ServiceError, StateStore, Transport,
 };
 use crate::message::{Response, VaultView};
 use crate::protection::{Protection, IDLE_CHOICES};
-use crate::store::State;
+use crate::store::{State, StoredWrite, STATE_KEY};
 use crate::text;
 use crate::text::Text;
 use crate::vault::{VaultError, VaultHeader, VaultKey};
@@ -66,18 +65,6 @@ async fn keep_key<S: StateStore>(store: &S, key: &VaultKey) -> Result<(), Servic
         .map_err(ServiceError::SessionKey)
 }
 
-async fn save<S: StateStore, E, T>(
-    platform: &Platform<'_, S, E, T>,
-    state: &State,
-) -> Result<(), ServiceError> {
-    let stored = encode_for_storage(platform, state).await?;
-    platform
-        .store
-        .save(stored)
-        .await
-        .map_err(ServiceError::Save)
-}
-
 /// Unset or convenience → protected: a new vault key, every secret sealed
 /// under it, in one write; then the key for this session, and the header
 /// rules move to session rules.
@@ -101,9 +88,11 @@ pub(super) async fn protect<S: StateStore, E: RuleEngine, T: Transport>(
         };
         let mut stored = next.encode();
         crate::protection::seal_secrets(&mut stored, &key, &mut *platform.rng.borrow_mut())?;
+        // Every key in one call: the mode and the sealed secrets change
+        // together, or not at all.
         platform
             .store
-            .save(stored)
+            .save(StoredWrite::whole(stored))
             .await
             .map_err(ServiceError::Save)?;
         keep_key(platform.store, &key).await
@@ -208,7 +197,7 @@ pub(super) async fn change_passphrase<S: StateStore, E: RuleEngine, T: Transport
             header: Box::new(rewrapped),
             idle_minutes: state.protection.idle_minutes(),
         };
-        save(platform, &next).await
+        save(platform, &state, &next).await
     }
     .await;
     match result {
@@ -240,7 +229,7 @@ pub(super) async fn use_convenience<S: StateStore, E: RuleEngine, T: Transport>(
             }
         };
         next.protection = Protection::Convenience;
-        save(platform, &next).await?;
+        save(platform, &state, &next).await?;
         platform
             .store
             .set_session_key(None)
@@ -276,7 +265,7 @@ pub(super) async fn set_idle_lock<S: StateStore, E: RuleEngine, T: Transport>(
             // sealed secrets are written back as they were read.
             return save_locked_protection(platform, &next.protection).await;
         }
-        save(platform, &next).await
+        save(platform, &state, &next).await
     }
     .await;
     let notice = match minutes {
@@ -331,27 +320,27 @@ pub(super) fn export<S, E, T>(
     }
 }
 
-/// Rewrites only the mode of a locked state, its sealed secrets untouched.
+/// Rewrites only the mode of a locked state, in its head; the sealed
+/// secrets stay untouched.
 async fn save_locked_protection<S: StateStore, E, T>(
     platform: &Platform<'_, S, E, T>,
     protection: &Protection,
 ) -> Result<(), ServiceError> {
-    let mut stored = platform
+    let items = platform
         .store
         .load()
         .await
         .map_err(ServiceError::Load)?
         .unwrap_or_default();
+    let mut head = items.get(STATE_KEY).cloned().unwrap_or_default();
     let mode = serde_json::to_value(protection)
         .map_err(|e| ServiceError::Invalid(text!("error_lock_mode_encoding", e.to_string())))?;
-    if let Some(object) = stored.as_object_mut() {
+    if let Some(object) = head.as_object_mut() {
         object.insert("vault".to_owned(), mode);
     }
-    platform
-        .store
-        .save(stored)
-        .await
-        .map_err(ServiceError::Save)
+    let mut write = StoredWrite::default();
+    write.set.insert(STATE_KEY.to_owned(), head);
+    platform.store.save(write).await.map_err(ServiceError::Save)
 }
 
 #[cfg(test)]

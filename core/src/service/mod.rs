@@ -28,7 +28,7 @@ use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
 use crate::rules::HeaderAction;
 use crate::rules::{HeaderDraft, RuleDraft, RuleError, SiteRuleId};
-use crate::store::{State, StoreError, TabRules};
+use crate::store::{self, State, StoreError, StoredWrite, TabRules};
 use crate::text::{Arg, Localize, Text};
 use crate::vault::{RngSource, VaultError, VaultKey};
 use crate::{provider, text};
@@ -51,8 +51,11 @@ impl Localize for PlatformError {
 // futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait StateStore {
+    /// Everything `storage.local` holds, as one object (`get(null)`);
+    /// [`store::assemble`] reads the state from it.
     async fn load(&self) -> Result<Option<Value>, PlatformError>;
-    async fn save(&self, state: Value) -> Result<(), PlatformError>;
+    /// One [`StoredWrite`]: its `set` in one call, then its `remove`.
+    async fn save(&self, write: StoredWrite) -> Result<(), PlatformError>;
     /// The unlocked vault key, base64, if any.
     async fn session_key(&self) -> Result<Option<String>, PlatformError>;
     /// Keeps the unlocked key, or forgets it (`None`: lock).
@@ -736,9 +739,15 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// when the vault is unlocked. Locked, the secrets read as placeholders and
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let Some(mut stored) = store.load().await.map_err(ServiceError::Load)? else {
+    let items = store.load().await.map_err(ServiceError::Load)?;
+    let Some(mut stored) = items.as_ref().and_then(store::assemble) else {
         return Ok(State::default());
     };
+    let one_key_layout = items
+        .as_ref()
+        .and_then(|items| items.get(store::STATE_KEY))
+        .and_then(|head| head.get("rules"))
+        .is_some_and(Value::is_array);
     let protection: Protection = stored
         .get("vault")
         .cloned()
@@ -753,6 +762,7 @@ async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
     let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
     let mut state = State::decode(Some(stored))?;
     state.locked = protection.is_protected() && key.is_none() && sealed;
+    state.one_key_layout = one_key_layout;
     Ok(state)
 }
 
@@ -813,23 +823,66 @@ where
     let mut next = state.clone();
     let out = change(&mut next)?;
     compile::compile(&next.book, platform.engine.target())?;
-    save(platform, &next).await?;
+    save(platform, state, &next).await?;
     *state = next;
     apply(platform.store, platform.engine, state, platform.clock.now).await?;
     Ok(out)
 }
 
 /// Stores `state`, its secrets sealed when it is protected.
-async fn save<S: StateStore, E, T>(
+/// Saves all of `after`, and removes the keys of what `before` (the state
+/// as loaded) held and `after` does not.
+pub(super) async fn save<S: StateStore, E, T>(
     platform: &Platform<'_, S, E, T>,
-    state: &State,
+    before: &State,
+    after: &State,
 ) -> Result<(), ServiceError> {
-    let stored = encode_for_storage(platform, state).await?;
+    let stored = encode_for_storage(platform, after).await?;
     platform
         .store
-        .save(stored)
+        .save(StoredWrite::whole(stored).removing(before, after))
         .await
         .map_err(ServiceError::Save)
+}
+
+/// Saves the change of one rule: the head and that rule (sealed when
+/// protected), or the rule's removal. A state read from the one-key layout
+/// is saved whole instead, which moves it to the new one.
+async fn save_rule<S: StateStore, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    before: &State,
+    after: &State,
+    id: SiteRuleId,
+) -> Result<(), ServiceError> {
+    if after.one_key_layout {
+        return save(platform, before, after).await;
+    }
+    if after.locked {
+        return Err(ServiceError::Locked);
+    }
+    let mut write = StoredWrite::default();
+    write
+        .set
+        .insert(store::STATE_KEY.to_owned(), after.encode_head());
+    match after.encode_rule(id) {
+        Some(rule) => {
+            let rule = match after.protection.header() {
+                Some(header) => {
+                    let key = session_key(platform.store, header)
+                        .await?
+                        .ok_or(ServiceError::Locked)?;
+                    // Sealed as in a whole state, under the same place.
+                    let mut alone = serde_json::json!({ "rules": [rule] });
+                    protection::seal_secrets(&mut alone, &key, &mut *platform.rng.borrow_mut())?;
+                    alone["rules"][0].take()
+                }
+                None => rule,
+            };
+            write.set.insert(store::rule_key(id), rule);
+        }
+        None => write.remove.push(store::rule_key(id)),
+    }
+    platform.store.save(write).await.map_err(ServiceError::Save)
 }
 
 /// [`mutate`] for a change to one site rule (`change` says which): the
@@ -860,7 +913,7 @@ where
     let (id, out) = change(&mut next)?;
     compile::fits(&next.book, target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
-    save(platform, &next).await?;
+    save_rule(platform, state, &next, id).await?;
     *state = next;
     let set = if state.protection.is_protected() {
         RuleSet::Session
@@ -1025,6 +1078,13 @@ pub mod fakes {
         pub saves: RefCell<usize>,
         /// How many times the state was read.
         pub loads: std::cell::Cell<usize>,
+        /// Calls to `storage.local` that wrote (a `set`, a `remove`).
+        pub writes: std::cell::Cell<usize>,
+        /// The last write asked for.
+        pub last_write: RefCell<Option<StoredWrite>>,
+        /// The worker stops before this write (counted as `writes` is):
+        /// it and every later write never happen.
+        pub stop_at_write: std::cell::Cell<Option<usize>>,
         /// `storage.session`'s vault key.
         pub session: RefCell<Option<String>>,
         pub pending_login: RefCell<Option<Value>>,
@@ -1036,12 +1096,37 @@ pub mod fakes {
             self.loads.set(self.loads.get() + 1);
             Ok(self.value.borrow().clone())
         }
-        async fn save(&self, state: Value) -> Result<(), PlatformError> {
+        async fn save(&self, write: StoredWrite) -> Result<(), PlatformError> {
             if let Some(msg) = self.fail_saves.borrow().clone() {
                 return Err(PlatformError(msg));
             }
             *self.saves.borrow_mut() += 1;
-            *self.value.borrow_mut() = Some(state);
+            *self.last_write.borrow_mut() = Some(write.clone());
+            // `storage.local.set`: every key or none.
+            self.write_step()?;
+            let mut value = self
+                .value
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({}));
+            if let Some(items) = value.as_object_mut() {
+                items.extend(write.set);
+            }
+            *self.value.borrow_mut() = Some(value);
+            // `storage.local.remove`, a call of its own.
+            if !write.remove.is_empty() {
+                self.write_step()?;
+                if let Some(items) = self
+                    .value
+                    .borrow_mut()
+                    .as_mut()
+                    .and_then(Value::as_object_mut)
+                {
+                    for key in &write.remove {
+                        items.remove(key);
+                    }
+                }
+            }
             Ok(())
         }
         async fn session_key(&self) -> Result<Option<String>, PlatformError> {
@@ -1063,6 +1148,36 @@ pub mod fakes {
         }
         async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError> {
             *self.tab_rules.borrow_mut() = Some(rules.clone());
+            Ok(())
+        }
+    }
+
+    impl MemoryStore {
+        /// Holds `state` as a saved state: split into its keys.
+        pub fn seed(&self, state: &State) {
+            let write = StoredWrite::whole(state.encode());
+            *self.value.borrow_mut() = Some(Value::Object(write.set));
+        }
+
+        /// Holds `document` (one state in [`State::encode`]'s form) under
+        /// the one key of schema 3 and older.
+        pub fn seed_one_key(&self, document: Value) {
+            *self.value.borrow_mut() =
+                Some(serde_json::json!({ crate::store::STATE_KEY: document }));
+        }
+
+        /// Whether the worker was stopped ([`MemoryStore::stop_at_write`]).
+        pub fn stopped(&self) -> bool {
+            self.stop_at_write
+                .get()
+                .is_some_and(|at| self.writes.get() >= at)
+        }
+
+        fn write_step(&self) -> Result<(), PlatformError> {
+            if self.stopped() {
+                return Err(PlatformError("the worker stopped".into()));
+            }
+            self.writes.set(self.writes.get() + 1);
             Ok(())
         }
     }
@@ -1234,7 +1349,7 @@ pub mod fakes {
                 protection: Protection::Convenience,
                 ..State::default()
             };
-            *fakes.store.value.borrow_mut() = Some(chosen.encode());
+            fakes.store.seed(&chosen);
             fakes
         }
     }
@@ -1316,6 +1431,187 @@ mod tests {
         let mut ids: Vec<u32> = engine.rules.borrow().iter().map(|r| r.id).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The requests of [`an_interrupted_write_leaves_a_whole_readable_state`]:
+    /// rule edits in both modes, an account, a change of mode and of
+    /// passphrase, deletions, and back to convenience.
+    fn life() -> Vec<Request> {
+        let passphrase = |p: &str| crate::message::Passphrase(p.to_owned());
+        vec![
+            Request::SaveRule {
+                draft: draft("https://a.example", "tok-aaaaaaaaaa"),
+            },
+            Request::SaveRule {
+                draft: draft("https://b.example", "tok-bbbbbbbbbb"),
+            },
+            Request::SetEnabled {
+                id: 2,
+                enabled: false,
+            },
+            Request::Login {
+                login: crate::message::LoginDraft {
+                    provider: Provider::Custom,
+                    kind: String::new(),
+                    endpoint: "https://c.example".into(),
+                    secret: "tok-cccccccccc".into(),
+                    name: "c".into(),
+                },
+            },
+            Request::Protect {
+                passphrase: passphrase("a long passphrase"),
+                idle_minutes: None,
+            },
+            Request::SaveRule {
+                draft: draft("https://d.example", "tok-dddddddddd"),
+            },
+            Request::SaveRule {
+                draft: RuleDraft {
+                    id: Some(1),
+                    ..draft("https://a.example/v2", "tok-eeeeeeeeee")
+                },
+            },
+            Request::ChangePassphrase {
+                current: passphrase("a long passphrase"),
+                new: passphrase("another long passphrase"),
+            },
+            Request::DeleteRule { id: 2 },
+            Request::Logout { credential: 1 },
+            Request::UseConvenience {
+                passphrase: passphrase("another long passphrase"),
+            },
+            Request::DeleteRule { id: 3 },
+        ]
+    }
+
+    /// The worker may stop between any two calls to storage. Stopped at
+    /// every write of a life of edits and mode changes, the next worker
+    /// reads a whole state: the one before the interrupted request, or the
+    /// one after it.
+    #[test]
+    fn an_interrupted_write_leaves_a_whole_readable_state() {
+        let reference = Fakes::default();
+        let mut states = vec![reference.state()];
+        for request in life() {
+            let shown = format!("{request:?}");
+            let answer = reference.handle(request);
+            assert!(
+                !matches!(answer, Response::Error { .. }),
+                "{shown}: {answer:?}"
+            );
+            states.push(reference.state());
+        }
+        let writes = reference.store.writes.get();
+        assert!(writes > life().len(), "removals are writes of their own");
+        for stop in 0..writes {
+            let fakes = Fakes::default();
+            fakes.store.stop_at_write.set(Some(stop));
+            let mut interrupted = None;
+            for (n, request) in life().into_iter().enumerate() {
+                fakes.handle(request);
+                if fakes.store.stopped() {
+                    interrupted = Some(n);
+                    break;
+                }
+            }
+            let n = interrupted.unwrap_or_else(|| panic!("write {stop} never came"));
+            let read = run(load(&fakes.store))
+                .unwrap_or_else(|e| panic!("stopped at write {stop}: unreadable: {e}"));
+            assert!(
+                read == states[n] || read == states[n + 1],
+                "stopped at write {stop}, in request {n}: neither before nor after\n{read:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn saving_one_rule_writes_the_head_and_that_rule() {
+        let fakes = Fakes::default();
+        for n in 0..20 {
+            fakes.handle(Request::SaveRule {
+                draft: draft(&format!("https://s{n}.example"), "tok-123456789"),
+            });
+        }
+        // The keys set, and (after a `-`) removed, by the request's write.
+        let written = |request: Request| {
+            fakes.handle(request);
+            let write = fakes.store.last_write.borrow().clone().unwrap_or_default();
+            let mut keys: Vec<String> = write.set.keys().cloned().collect();
+            keys.extend(write.remove.iter().map(|k| format!("-{k}")));
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            written(Request::SetEnabled {
+                id: 7,
+                enabled: false
+            }),
+            ["rule:7", "state"]
+        );
+        assert_eq!(
+            written(Request::SaveRule {
+                draft: draft("https://new.example", "tok-123456789"),
+            }),
+            ["rule:21", "state"]
+        );
+        assert_eq!(written(Request::DeleteRule { id: 3 }), ["-rule:3", "state"]);
+        // Protected, the rule's secret is sealed, and only that rule's.
+        fakes.handle(Request::Protect {
+            passphrase: crate::message::Passphrase("a long passphrase".into()),
+            idle_minutes: None,
+        });
+        let sealed_before = fakes.store.value.borrow().clone().unwrap_or_default();
+        assert_eq!(
+            written(Request::SaveRule {
+                draft: RuleDraft {
+                    id: Some(5),
+                    ..draft("https://s4.example/v1", "tok-new-secret-5")
+                },
+            }),
+            ["rule:5", "state"]
+        );
+        let stored = fakes.store.value.borrow().clone().unwrap_or_default();
+        assert!(!stored.to_string().contains("tok-new-secret-5"));
+        assert_eq!(stored["rule:6"], sealed_before["rule:6"]);
+        let state = fakes.state();
+        assert_eq!(state.book.rules().len(), 20);
+        assert!(state.encode().to_string().contains("tok-new-secret-5"));
+    }
+
+    #[test]
+    fn a_state_in_the_one_key_layout_reads_and_moves_on_its_next_save() {
+        let fakes = Fakes::default();
+        let mut old = State {
+            protection: Protection::Convenience,
+            ..State::default()
+        };
+        for n in 0..3 {
+            old.book
+                .save(&draft(&format!("https://o{n}.example"), "tok-123456789"))
+                .expect("test setup");
+        }
+        let mut document = old.encode();
+        document["schema"] = serde_json::json!(3);
+        fakes.store.seed_one_key(document);
+        let read = fakes.state();
+        assert!(read.one_key_layout);
+        assert_eq!(read.book, old.book);
+        // One rule changed: all of it is written, in the new layout.
+        fakes.handle(Request::SetEnabled {
+            id: 2,
+            enabled: false,
+        });
+        let stored = fakes.store.value.borrow().clone().unwrap_or_default();
+        assert_eq!(stored["state"]["schema"], serde_json::json!(4));
+        assert_eq!(stored["state"]["ruleIds"], serde_json::json!([1, 2, 3]));
+        assert!(stored["state"].get("rules").is_none());
+        for id in 1..=3 {
+            assert!(stored.get(format!("rule:{id}")).is_some());
+        }
+        let after = fakes.state();
+        assert!(!after.one_key_layout);
+        assert_eq!(after.book.rules().len(), 3);
+        assert!(!after.book.get(2).expect("kept").enabled);
     }
 
     #[test]
@@ -1741,7 +2037,7 @@ mod tests {
         );
         c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
         state.credentials.add(c);
-        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes.store.seed(&state);
 
         let due = run(due_reminders(&fakes.platform())).expect("reminders");
         assert_eq!(due.len(), 1);
@@ -1848,7 +2144,7 @@ mod incremental {
             c.info.expires = expires.map(Timestamp);
             state.credentials.add(c).expect("room");
         }
-        *fakes.store.value.borrow_mut() = Some(state.encode());
+        fakes.store.seed(&state);
         fakes
     }
 
