@@ -82,6 +82,20 @@ impl Rows {
             self.median(denominator, engine),
         ) {
             (Some(n), Some(d)) if d > 0.0 => self.push(id, engine, label, "×", &[n / d]),
+            // A floor of 0: faster than the clock can tell (Firefox's is
+            // 1 ms in these pages). Measured, but no ratio can be taken.
+            (Some(_), Some(_)) => {
+                self.missing(
+                    id,
+                    engine,
+                    label,
+                    "×",
+                    "the floor is under the clock's resolution",
+                );
+                if let Some(row) = self.rows.last_mut() {
+                    row["under_resolution"] = json!(true);
+                }
+            }
             _ => self.missing(id, engine, label, "×", "one of the two was not measured"),
         }
     }
