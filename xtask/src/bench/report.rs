@@ -468,7 +468,14 @@ fn engine_table(md: &mut String, section: &str, title: &str, rows: &[&Value], bu
     let _ = writeln!(md, "### {title}\n");
     let _ = writeln!(md, "| metric | Chromium | Firefox |");
     let _ = writeln!(md, "|---|---|---|");
-    for id in ids_in_order(&these) {
+    // Figures across both browsers (Firefox ÷ Chromium) follow the table.
+    let across = |id: &str| {
+        these
+            .iter()
+            .any(|r| r["id"] == json!(id) && r["engine"] == json!("-"))
+    };
+    let ids = ids_in_order(&these);
+    for id in ids.iter().filter(|id| !across(id)) {
         let label = these
             .iter()
             .find(|r| r["id"].as_str() == Some(id.as_str()))
@@ -488,6 +495,25 @@ fn engine_table(md: &mut String, section: &str, title: &str, rows: &[&Value], bu
         let _ = writeln!(md, "{line}");
     }
     md.push('\n');
+    let mut any = false;
+    for id in ids.iter().filter(|id| across(id)) {
+        if let Some(r) = these
+            .iter()
+            .find(|r| r["id"] == json!(id) && r["engine"] == json!("-"))
+        {
+            any = true;
+            let _ = writeln!(
+                md,
+                "- {}: {}{}",
+                text(&r["label"]),
+                cell(r),
+                budget_mark(budgets, r)
+            );
+        }
+    }
+    if any {
+        md.push('\n');
+    }
 }
 
 /// ` ✓` or ` **FAIL**` after a cell a budget names (nothing in quick mode).
@@ -674,6 +700,27 @@ mod tests {
         let again = markdown(&results, Some(&edited));
         assert!(again.contains("Hand-written.") && again.contains("Also hand-written."));
         assert_eq!(again.matches(BEGIN).count(), 1);
+    }
+
+    #[test]
+    fn a_figure_across_both_browsers_follows_its_table() {
+        let rows = [
+            row("popup.first_render.10", "chromium", 40.0),
+            row("popup.first_render.10", "firefox", 50.0),
+            json!({
+                "id": "popup.ratio_engines.first_render.10", "engine": "-",
+                "label": "Firefox ÷ Chromium: popup first render, 10 credentials",
+                "unit": "×", "median": 1.25, "min": 1.25, "max": 1.25, "n": 1,
+            }),
+        ];
+        let refs: Vec<&Value> = rows.iter().collect();
+        let mut md = String::new();
+        engine_table(&mut md, "popup", "Popup", &refs, &[]);
+        assert!(!md.contains("| Firefox ÷ Chromium"), "{md}");
+        assert!(
+            md.contains("\n- Firefox ÷ Chromium: popup first render, 10 credentials: 1.250×\n"),
+            "{md}"
+        );
     }
 
     #[test]
