@@ -88,15 +88,21 @@ impl World {
             .unwrap_or(0) as usize
     }
 
-    /// The id of the first credential of `provider` in the list.
+    /// The id of the first credential of `provider` in the list, once it
+    /// is listed: the list is drawn again after a login ends, a moment
+    /// after the page says so.
     pub async fn credential_id(&self, provider: &str) -> String {
         let v = self
             .h
             .browser
-            .exec(&format!(
-                "const li = document.querySelector('#credentials li.credential[data-provider={provider}]'); \
-                 return li && li.getAttribute('data-credential-id');"
-            ))
+            .wait_js(
+                &format!("a {provider} credential listed"),
+                WAIT,
+                &format!(
+                    "const li = document.querySelector('#credentials li.credential[data-provider={provider}]'); \
+                     return li && li.getAttribute('data-credential-id');"
+                ),
+            )
             .await;
         v.as_str()
             .unwrap_or_else(|| panic!("no {provider} credential listed"))

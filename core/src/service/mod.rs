@@ -830,58 +830,55 @@ where
 }
 
 /// Stores `state`, its secrets sealed when it is protected.
-/// Saves all of `after`, and removes the keys of what `before` (the state
-/// as loaded) held and `after` does not.
+/// Saves `after` over `before` (the state as loaded): the head, and only
+/// the rules and credentials that differ, their secrets sealed when
+/// protected, in one write; the keys of what `before` held and `after` does
+/// not are removed after it. All of it is written when the secrets must be
+/// sealed anew (a new vault key, or none any more) or the state came from
+/// the one-key layout.
 pub(super) async fn save<S: StateStore, E, T>(
     platform: &Platform<'_, S, E, T>,
     before: &State,
     after: &State,
 ) -> Result<(), ServiceError> {
-    let stored = encode_for_storage(platform, after).await?;
-    platform
-        .store
-        .save(StoredWrite::whole(stored).removing(before, after))
-        .await
-        .map_err(ServiceError::Save)
-}
-
-/// Saves the change of one rule: the head and that rule (sealed when
-/// protected), or the rule's removal. A state read from the one-key layout
-/// is saved whole instead, which moves it to the new one.
-async fn save_rule<S: StateStore, E, T>(
-    platform: &Platform<'_, S, E, T>,
-    before: &State,
-    after: &State,
-    id: SiteRuleId,
-) -> Result<(), ServiceError> {
-    if after.one_key_layout {
-        return save(platform, before, after).await;
-    }
     if after.locked {
         return Err(ServiceError::Locked);
     }
-    let mut write = StoredWrite::default();
+    let reseal = before.locked || before.protection.header() != after.protection.header();
+    if after.one_key_layout || reseal {
+        let stored = encode_for_storage(platform, after).await?;
+        return platform
+            .store
+            .save(StoredWrite::whole(stored).removing(before, after))
+            .await
+            .map_err(ServiceError::Save);
+    }
+    let rules: Vec<Value> = after
+        .book
+        .rules()
+        .iter()
+        .filter(|rule| before.book.get(rule.id) != Some(*rule))
+        .filter_map(|rule| after.encode_rule(rule.id))
+        .collect();
+    let credentials: Vec<Value> = after
+        .credentials
+        .all()
+        .iter()
+        .filter(|c| before.credentials.get(c.info.id) != Some(*c))
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect();
+    let mut changed = serde_json::json!({ "rules": rules, "credentials": credentials });
+    if let Some(header) = after.protection.header() {
+        let key = session_key(platform.store, header)
+            .await?
+            .ok_or(ServiceError::Locked)?;
+        // Sealed as in a whole state: each secret under its own place.
+        protection::seal_secrets(&mut changed, &key, &mut *platform.rng.borrow_mut())?;
+    }
+    let mut write = StoredWrite::whole(changed).removing(before, after);
     write
         .set
         .insert(store::STATE_KEY.to_owned(), after.encode_head());
-    match after.encode_rule(id) {
-        Some(rule) => {
-            let rule = match after.protection.header() {
-                Some(header) => {
-                    let key = session_key(platform.store, header)
-                        .await?
-                        .ok_or(ServiceError::Locked)?;
-                    // Sealed as in a whole state, under the same place.
-                    let mut alone = serde_json::json!({ "rules": [rule] });
-                    protection::seal_secrets(&mut alone, &key, &mut *platform.rng.borrow_mut())?;
-                    alone["rules"][0].take()
-                }
-                None => rule,
-            };
-            write.set.insert(store::rule_key(id), rule);
-        }
-        None => write.remove.push(store::rule_key(id)),
-    }
     platform.store.save(write).await.map_err(ServiceError::Save)
 }
 
@@ -913,7 +910,7 @@ where
     let (id, out) = change(&mut next)?;
     compile::fits(&next.book, target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
-    save_rule(platform, state, &next, id).await?;
+    save(platform, state, &next).await?;
     *state = next;
     let set = if state.protection.is_protected() {
         RuleSet::Session
@@ -1555,6 +1552,19 @@ mod tests {
             ["rule:21", "state"]
         );
         assert_eq!(written(Request::DeleteRule { id: 3 }), ["-rule:3", "state"]);
+        // An account is written alone too, and its end removes its key.
+        let login = crate::message::LoginDraft {
+            provider: Provider::Custom,
+            kind: String::new(),
+            endpoint: "https://c.example".into(),
+            secret: "tok-cccccccccc".into(),
+            name: "c".into(),
+        };
+        assert_eq!(written(Request::Login { login }), ["credential:1", "state"]);
+        assert_eq!(
+            written(Request::Logout { credential: 1 }),
+            ["-credential:1", "state"]
+        );
         // Protected, the rule's secret is sealed, and only that rule's.
         fakes.handle(Request::Protect {
             passphrase: crate::message::Passphrase("a long passphrase".into()),
