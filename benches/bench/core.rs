@@ -1,5 +1,5 @@
 //! Core speed: compile, diff and the matcher, natively and as wasm in the
-//! browser, on the same inputs (`workload.rs`).
+//! browser, on the same inputs (`tokenward_core::testing::workload`).
 
 use std::time::Instant;
 

@@ -388,7 +388,6 @@ impl Browser {
     /// language's resources (Debian's `chromium-l10n`); Firefox takes
     /// `intl.locale.requested` and needs the language pack
     /// (`firefox-esr-l10n-de`), else both stay in English.
-    #[allow(dead_code)] // tests/profile.rs includes this file too, and does not use it
     pub async fn launch_in_language(
         engine: Engine,
         extension_dir: &Path,
@@ -410,7 +409,6 @@ impl Browser {
     /// is a temporary add-on, which Firefox uninstalls when it shuts down;
     /// [`persistent_profile_prefs`] keeps its storage and UUID through that
     /// uninstall, and the next launch installs it again.
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn launch_on_profile(
         engine: Engine,
         extension_dir: &Path,
@@ -449,7 +447,6 @@ impl Browser {
     /// temporary add-on is uninstalled). Then every process whose command
     /// line names the profile must be gone within [`QUIT_WAIT`], polled; the
     /// driver is stopped after that.
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn quit(self) {
         let started = Instant::now();
         let Browser {
@@ -512,7 +509,6 @@ impl Browser {
     /// [`Browser::quit`], then [`Browser::launch_on_profile`] again with the
     /// same extension on the same profile. Only for a browser started with
     /// `launch_on_profile`.
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn restart(self) -> Browser {
         let engine = self.engine;
         let extension_dir = self._procs.extension_dir.clone();
@@ -529,7 +525,6 @@ impl Browser {
     /// The profile directory the test owns, when launched with
     /// [`Browser::launch_on_profile`]; `None` for a launch's own profile,
     /// which goes with the browser.
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub fn owned_profile(&self) -> Option<&Path> {
         self._procs.owned_profile.as_deref()
     }
@@ -803,7 +798,6 @@ impl Browser {
     /// Firefox's event page with `Extension.terminateBackground()`, the
     /// call its own tests use, run in the browser's chrome context (which
     /// geckodriver's `--allow-system-access` permits).
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn stop_background(&self) {
         let procs = &self._procs;
         let session = procs.session_id.clone().expect("a driver session id");
@@ -901,7 +895,6 @@ impl Browser {
     /// `layout.css.prefers-color-scheme.content-override` pref (0 dark,
     /// 1 light), set in the browser's chrome context. The caller checks
     /// `matchMedia` on the page, so a switch that did not take fails there.
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn set_color_scheme(&self, dark: bool) {
         let procs = &self._procs;
         let session = procs.session_id.clone().expect("a driver session id");
@@ -1538,12 +1531,10 @@ fn check_clean_exit(engine: Engine, profile: &Path) -> Result<(), String> {
 /// kills any process still naming it and removes it, unless
 /// `TOKENWARD_KEEP_PROFILE` is set (then it says where it is).
 #[derive(Debug)]
-#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
 pub struct OwnedProfile {
     dir: PathBuf,
 }
 
-#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
 impl OwnedProfile {
     /// A fresh, empty directory under the temp dir.
     pub fn new(engine: Engine) -> OwnedProfile {

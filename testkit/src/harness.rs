@@ -109,14 +109,12 @@ pub struct Harness {
 /// A harness whose browser was shut down ([`Harness::stop`]): the server
 /// runs on, and the profile the test owns is closed on disk.
 #[derive(Debug)]
-#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
 pub struct Stopped {
     pub server: Server,
     engine: Engine,
     profile: PathBuf,
 }
 
-#[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
 impl Stopped {
     /// The profile directory, as the browser left it.
     pub fn profile(&self) -> &Path {
@@ -238,7 +236,6 @@ impl Harness {
     /// Start the server and `engine` with its interface in `language`
     /// ([`Browser::launch_in_language`]), at the first run: nothing chosen
     /// yet.
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn start_in_language(engine: Engine, language: &str) -> Harness {
         let server = Server::start(3).await;
         let browser = Browser::launch_in_language(engine, &extension_dir(engine), language).await;
@@ -264,7 +261,6 @@ impl Harness {
 
     /// Protects the tokens with `passphrase`, then locks, through the
     /// messages the popup sends (the vault's own flows are tests/vault.rs's).
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn protect_and_lock(&self, passphrase: &str) {
         let answer = self
             .browser
@@ -281,7 +277,6 @@ impl Harness {
     /// Opens the popup of tab `tab` with pages seeing `prefers-color-scheme`
     /// dark (or light), and waits until the page says `ready` (a script
     /// returning true).
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn popup_in_scheme(&self, tab: i64, dark: bool, what: &str, ready: &str) {
         self.browser.set_color_scheme(dark).await;
         self.open_popup(tab).await;
@@ -292,7 +287,6 @@ impl Harness {
     /// [`Harness::start`] with the browser on `profile`, a directory the
     /// test owns ([`crate::browser::OwnedProfile`]); see
     /// [`Browser::launch_on_profile`].
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn start_on_profile(engine: Engine, profile: &Path) -> Harness {
         let started = Instant::now();
         let server = Server::start(3).await;
@@ -311,7 +305,6 @@ impl Harness {
     /// server: the profile is on disk and no process has it open, to be
     /// scanned, until [`Stopped::resume`]. Only for a harness from
     /// [`Harness::start_on_profile`].
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn stop(self) -> Stopped {
         let Harness { browser, server } = self;
         let engine = browser.engine;
@@ -332,7 +325,6 @@ impl Harness {
     /// [`Harness::stop`], then [`Stopped::resume`]: the browser starts again
     /// on the same profile with the same extension; the server, its ports
     /// and its record stay.
-    #[allow(dead_code)] // tests/e2e.rs includes this file too, and does not use it
     pub async fn restart(self) -> Harness {
         self.stop().await.resume().await
     }
@@ -775,7 +767,6 @@ impl Harness {
     /// `aria-label`, `placeholder` and `title` of its visible elements, and
     /// its title, each with where it is. Text inside `translate="no"` is the
     /// user's or the world's (a site, a header, a name) and left out.
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn words_on_page(&self) -> Vec<(String, String)> {
         let found = self
             .browser
@@ -830,7 +821,6 @@ return out;
     /// Returns `{dark, checked, min, failures}`: `dark` is what
     /// `prefers-color-scheme` matches on the page; a failure is text under
     /// 4.5:1 (3:1 when large: 24px, or 18.66px bold).
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn text_contrast(&self) -> Json {
         self.browser
             .exec(
@@ -900,7 +890,6 @@ return { dark: matchMedia('(prefers-color-scheme: dark)').matches, checked, min:
     /// violations as `rule: n nodes (first target)` lines. axe's own
     /// colour-contrast rule is left to [`Harness::text_contrast`], which
     /// measures against the real background in dark mode too.
-    #[allow(dead_code)] // only tests/e2e.rs uses it
     pub async fn axe_violations(&self) -> Vec<String> {
         let path = std::env::var("TOKENWARD_AXE").unwrap_or_else(|_| {
             format!(

@@ -10,7 +10,7 @@ use crate::workspace::Workspace;
 use crate::Error;
 
 /// A browser, where Debian's packages install it, and the environment
-/// variables that hand it to the end-to-end tests (tests/e2e.rs reads them).
+/// variables that hand it to the end-to-end tests (tests/e2e/main.rs reads them).
 #[derive(Debug)]
 pub(crate) struct Browser {
     pub(crate) name: &'static str,

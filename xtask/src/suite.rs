@@ -195,7 +195,7 @@ fn wasm_tests(workspace: &Workspace, test_runner: &Path) -> Result<(), Error> {
     )
 }
 
-/// The real-browser suites: tests/e2e.rs (site rules), tests/providers.rs
+/// The real-browser suites: tests/e2e/main.rs (site rules), tests/providers.rs
 /// (logins and tokens against the provider stand-ins), tests/vault.rs (the
 /// vault, with a restart and a scan of the profile on disk) and
 /// tests/profile.rs (what a profile keeps across a restart, and that the
@@ -239,7 +239,7 @@ fn e2e_tests(
             "TOKENWARD_NODE",
             process::find_on_path("node").ok_or("node not found on PATH")?,
         )
-        // axe-core's script, which tests/e2e.rs runs inside the pages.
+        // axe-core's script, which tests/e2e/main.rs runs inside the pages.
         .env("TOKENWARD_AXE", tools::ensure_axe_core(workspace)?);
     for located in browsers {
         cargo

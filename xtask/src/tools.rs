@@ -201,7 +201,7 @@ pub(crate) fn ensure_web_ext(workspace: &Workspace) -> Result<PathBuf, Error> {
 
 /// Deque's axe-core from npm, installed into `.tools/npm` beside web-ext:
 /// the end-to-end suite runs it inside the real popup and options page
-/// (tests/e2e.rs `pages_are_readable_and_pass_axe_in_light_and_dark`). Check for newer
+/// (tests/e2e/main.rs `pages_are_readable_and_pass_axe_in_light_and_dark`). Check for newer
 /// releases with `npm view axe-core version`.
 pub(crate) const AXE_CORE_NPM_VERSION: &str = "4.11.0";
 
