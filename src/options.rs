@@ -402,8 +402,11 @@ fn mark_permission(item: Element, origins: Vec<String>, sending: bool) {
                 } else {
                     ("permission", text!("options_rule_not_sending_permission"))
                 };
-                let _ = line.set_attribute("data-state", state);
-                dom::set_say(&line, &says);
+                // Drawn as sending already: only a change is written.
+                if line.get_attribute("data-state").as_deref() != Some(state) {
+                    let _ = line.set_attribute("data-state", state);
+                    dom::set_say(&line, &says);
+                }
             }
         }
     });

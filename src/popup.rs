@@ -203,22 +203,22 @@ async fn show_everything(url: &str) {
 /// Draws the whole popup again, after a change that touches every part
 /// (the vault locked or unlocked).
 pub(super) async fn refresh_everything() {
-    let url: Rc<str> = target_tab()
-        .await
-        .and_then(|t| t.url)
-        .unwrap_or_default()
-        .into();
-    show_everything(&url).await;
+    show_everything(&target_url().await).await;
 }
 
 /// Renders the site half again, after a change made elsewhere in the popup.
 pub(super) async fn refresh_site() {
-    let url: Rc<str> = target_tab()
+    refresh(target_url().await).await;
+}
+
+/// The URL of the tab the popup describes, empty when the browser does not
+/// let us see it.
+async fn target_url() -> Rc<str> {
+    target_tab()
         .await
         .and_then(|t| t.url)
         .unwrap_or_default()
-        .into();
-    refresh(url).await;
+        .into()
 }
 
 /// The tab the popup describes; its URL when the browser lets us see it

@@ -6,32 +6,15 @@
 
 const api = globalThis.browser ?? globalThis.chrome;
 
-// Seeds stored state; the background reconciles on storage.onChanged.
-// The state as Tokenward keeps it (schema 4, core/src/store.rs): the head
-// under "state", listing the rules and credentials, each under a key of its
-// own; what Tokenward itself writes when it saves a whole state.
-const split = (state) => {
-  const items = {};
-  const head = { ...state };
-  const take = (field, ids, prefix) => {
-    const list = state[field] ?? [];
-    head[ids] = list.map((item) => item.id);
-    for (const item of list) items[prefix + item.id] = item;
-    delete head[field];
-  };
-  take("rules", "ruleIds", "rule:");
-  take("credentials", "credentialIds", "credential:");
-  items.state = head;
-  return items;
-};
-
-window.benchSeed = async (state) => {
+// Seeds stored state: `items`, the keys Tokenward writes for a whole state
+// (the bench makes them with the core's own StoredWrite::whole). The
+// background reconciles on storage.onChanged.
+window.benchSeed = async (items) => {
   const before = Object.keys(await api.storage.local.get(null));
-  if (state === null) {
+  if (items === null) {
     await api.storage.local.remove(before);
     return null;
   }
-  const items = split(state);
   await api.storage.local.set(items);
   // Keys of an earlier seed the new head does not list; the background
   // ignores a change without the head.
@@ -46,12 +29,13 @@ const holds = async (id) =>
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
-// Stores `state` and polls until the browser holds rule `lastId` (or, when
-// `lastId` is null, holds no rule): stored state to live rules, through the
-// background's storage.onChanged, decode, compile, diff and one update.
-window.benchApply = async (state, lastId, timeoutMs) => {
+// Stores `items` (the keys of a whole state, as for benchSeed) and polls
+// until the browser holds rule `lastId` (or, when `lastId` is null, holds no
+// rule): stored state to live rules, through the background's
+// storage.onChanged, decode, compile, diff and one update.
+window.benchApply = async (items, lastId, timeoutMs) => {
   const started = performance.now();
-  await api.storage.local.set(split(state));
+  await api.storage.local.set(items);
   const stored = performance.now() - started;
   for (;;) {
     const done = lastId === null

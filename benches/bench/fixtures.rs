@@ -13,7 +13,7 @@ use tokenward_core::header::Secret;
 use tokenward_core::protection::Protection;
 use tokenward_core::provider::Provider;
 use tokenward_core::rules::RuleBook;
-use tokenward_core::store::State;
+use tokenward_core::store::{State, StoredWrite};
 
 use crate::browser::Browser;
 use crate::workload;
@@ -29,16 +29,22 @@ pub(crate) fn book(fillers: usize, live: &[(&str, &str)]) -> RuleBook {
     book
 }
 
-/// `book` as `storage.local` holds it under `state`, for a user who chose
-/// to keep tokens without a passphrase (the popup's first question): rules
-/// are then dynamic rules, which outlive the browser session.
+/// `book` as `storage.local` holds it (the head and a key per rule), for a
+/// user who chose to keep tokens without a passphrase (the popup's first
+/// question): rules are then dynamic rules, which outlive the browser
+/// session.
 pub(crate) fn state(book: &RuleBook) -> Json {
-    State {
+    stored(&State {
         book: book.clone(),
         protection: Protection::Convenience,
         ..State::default()
-    }
-    .encode()
+    })
+}
+
+/// `state` as Tokenward itself writes it whole: the keys of one
+/// `storage.local.set`.
+fn stored(state: &State) -> Json {
+    Json::Object(StoredWrite::whole(state.encode()).set)
 }
 
 /// What Tokenward compiles for in `browser`: each browser refuses the
@@ -130,13 +136,12 @@ pub(crate) fn popup_state(count: usize, site: &str) -> Json {
             .add(credential)
             .unwrap_or_else(|| panic!("no credential id left for {i}"));
     }
-    State {
+    stored(&State {
         book: book(0, &[(site, "popup-bench-token")]),
         credentials,
         protection: Protection::Convenience,
         ..State::default()
-    }
-    .encode()
+    })
 }
 
 /// Calls `window.<function>(...args)` in the current page and returns what
@@ -214,8 +219,9 @@ pub(crate) async fn seed_tokenward(browser: &Browser, book: &RuleBook) {
     seed_tokenward_state(browser, state(book), rule_count(book)).await;
 }
 
-/// Stores `state` as Tokenward's from its bench page (current tab) and
-/// waits until the browser holds its `rules` browser rules.
+/// Stores `state` (the keys of [`state`] or [`popup_state`]) as
+/// Tokenward's from its bench page (current tab) and waits until the
+/// browser holds its `rules` browser rules.
 pub(crate) async fn seed_tokenward_state(browser: &Browser, state: Json, rules: usize) {
     call(browser, "benchSeed", vec![state]).await;
     wait_rule_count(browser, rules, Duration::from_secs(60)).await;

@@ -63,36 +63,20 @@ impl StoredWrite {
     /// A whole state, in [`State::encode`]'s form (its secrets sealed or
     /// not), as the head and a key per rule and credential.
     pub fn whole(mut document: Value) -> StoredWrite {
-        let mut set = serde_json::Map::new();
-        let mut take = |field: &str, ids: &str, key: fn(u32) -> String| {
-            let items = document
-                .get_mut(field)
-                .map(Value::take)
-                .and_then(|v| match v {
-                    Value::Array(items) => Some(items),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            let mut listed = Vec::with_capacity(items.len());
-            for item in items {
-                let Some(id) = item
-                    .get("id")
-                    .and_then(Value::as_u64)
-                    .and_then(|id| u32::try_from(id).ok())
-                else {
-                    continue;
-                };
-                listed.push(Value::from(id));
-                set.insert(key(id), item);
-            }
-            if let Some(head) = document.as_object_mut() {
-                head.remove(field);
-                head.insert(ids.to_owned(), Value::Array(listed));
-            }
-        };
-        take("rules", "ruleIds", rule_key);
-        take("credentials", "credentialIds", credential_key);
+        let mut set = take_items(&mut document);
         set.insert(STATE_KEY.to_owned(), document);
+        StoredWrite {
+            set,
+            remove: Vec::new(),
+        }
+    }
+
+    /// `head` ([`State::encode_head`]) and the rules and credentials of
+    /// `items` (a document in [`State::encode`]'s form holding only those
+    /// that changed).
+    pub fn head_and(head: Value, mut items: Value) -> StoredWrite {
+        let mut set = take_items(&mut items);
+        set.insert(STATE_KEY.to_owned(), head);
         StoredWrite {
             set,
             remove: Vec::new(),
@@ -116,13 +100,61 @@ impl StoredWrite {
     }
 }
 
+/// Takes the rules and credentials out of `document` (in [`State::encode`]'s
+/// form), each under its key, and lists their ids in it instead.
+fn take_items(document: &mut Value) -> serde_json::Map<String, Value> {
+    let mut set = serde_json::Map::new();
+    for (field, ids, key) in [
+        ("rules", "ruleIds", rule_key as fn(u32) -> String),
+        ("credentials", "credentialIds", credential_key),
+    ] {
+        let items = match document.get_mut(field).map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let mut listed = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(id) = item
+                .get("id")
+                .and_then(Value::as_u64)
+                .and_then(|id| u32::try_from(id).ok())
+            else {
+                continue;
+            };
+            listed.push(id);
+            set.insert(key(id), item);
+        }
+        list_ids(document, field, ids, listed);
+    }
+    set
+}
+
+/// Puts the list of ids `ids` in `head` where `field` held the things.
+fn list_ids(head: &mut Value, field: &str, ids: &str, listed: Vec<u32>) {
+    if let Some(head) = head.as_object_mut() {
+        head.remove(field);
+        head.insert(
+            ids.to_owned(),
+            Value::Array(listed.into_iter().map(Value::from).collect()),
+        );
+    }
+}
+
+/// Whether what `storage.local` holds is in the one-key layout of schema 3
+/// and older, where the head is the whole state.
+pub fn in_one_key_layout(items: &Value) -> bool {
+    items
+        .get(STATE_KEY)
+        .and_then(|head| head.get("rules"))
+        .is_some_and(Value::is_array)
+}
+
 /// Everything `storage.local` holds (`storage.local.get(null)`), as one
 /// document in [`State::encode`]'s form: the head with its listed rules and
 /// credentials put back in. `None` when no state is stored.
 pub fn assemble(items: &Value) -> Option<Value> {
     let mut document = items.get(STATE_KEY)?.clone();
-    // Up to schema 3, the head is the whole state.
-    if document.get("rules").is_some_and(Value::is_array) {
+    if in_one_key_layout(items) {
         return Some(document);
     }
     let mut gather = |ids: &str, field: &str, key: fn(u32) -> String| {
@@ -284,72 +316,37 @@ impl State {
         Ok(state)
     }
 
-    /// Rule `id` in its stored form, its secrets in the clear.
-    pub fn encode_rule(&self, id: SiteRuleId) -> Option<Value> {
-        self.book.get(id).map(encode_rule)
-    }
-
     /// The head alone, as [`StoredWrite::whole`] would write it: the ids of
     /// the rules and credentials instead of the things themselves.
     pub fn encode_head(&self) -> Value {
-        let mut head = StoredWrite::whole(
-            State {
-                book: RuleBook {
-                    next_id: self.book.next_id,
-                    rules: Vec::new(),
-                },
-                credentials: Credentials {
-                    next_id: self.credentials.next_id,
-                    items: Vec::new(),
-                },
-                ..self.clone_head()
-            }
-            .encode(),
-        );
-        let mut document = head.set.remove(STATE_KEY).unwrap_or(Value::Null);
-        if let Some(object) = document.as_object_mut() {
-            let ids = |list: Vec<u32>| Value::Array(list.into_iter().map(Value::from).collect());
-            object.insert(
-                "ruleIds".to_owned(),
-                ids(self.book.rules().iter().map(|r| r.id).collect()),
-            );
-            object.insert(
-                "credentialIds".to_owned(),
-                ids(self.credentials.all().iter().map(|c| c.info.id).collect()),
-            );
-        }
-        document
-    }
-
-    /// Everything but the rules and credentials.
-    fn clone_head(&self) -> State {
-        State {
-            book: RuleBook::default(),
-            unreadable: self.unreadable.clone(),
-            credentials: Credentials::default(),
-            unreadable_credentials: self.unreadable_credentials.clone(),
-            protection: self.protection.clone(),
-            reminded: self.reminded.clone(),
-            reminders_off: self.reminders_off,
-            locked: self.locked,
-            one_key_layout: self.one_key_layout,
-        }
+        let mut head = self.encode_with(Vec::new(), Vec::new());
+        let rules = self.book.rules().iter().map(|r| r.id).collect();
+        list_ids(&mut head, "rules", "ruleIds", rules);
+        let credentials = self.credentials.all().iter().map(|c| c.info.id).collect();
+        list_ids(&mut head, "credentials", "credentialIds", credentials);
+        head
     }
 
     pub fn encode(&self) -> Value {
         let rules = self.book.rules().iter().map(encode_rule).collect();
+        let credentials = self
+            .credentials
+            .all()
+            .iter()
+            .map(encode_credential)
+            .collect();
+        self.encode_with(rules, credentials)
+    }
+
+    /// The state with these rules and credentials, already encoded.
+    fn encode_with(&self, rules: Vec<Value>, credentials: Vec<Value>) -> Value {
         let stored = StoredState {
             schema: SCHEMA_VERSION,
             next_id: self.book.next_id,
             rules,
             unreadable: self.unreadable.clone(),
             next_credential_id: self.credentials.next_id,
-            credentials: self
-                .credentials
-                .all()
-                .iter()
-                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-                .collect(),
+            credentials,
             unreadable_credentials: self.unreadable_credentials.clone(),
             vault: self.protection.clone(),
             reminded: self.reminded.clone(),
@@ -554,7 +551,13 @@ fn decode_rule(raw: &Value) -> Option<SiteRule> {
     })
 }
 
-fn encode_rule(rule: &SiteRule) -> Value {
+/// A credential in its stored form, its secrets in the clear.
+pub fn encode_credential(credential: &Credential) -> Value {
+    serde_json::to_value(credential).unwrap_or(Value::Null)
+}
+
+/// A rule in its stored form, its secrets in the clear.
+pub fn encode_rule(rule: &SiteRule) -> Value {
     let stored = StoredRule {
         id: rule.id,
         label: rule.label.clone(),

@@ -149,20 +149,14 @@ impl World {
 
     /// The extension's stored state, read from an extension page, as one
     /// document: the head with the rules and credentials it lists put back
-    /// in (`store::assemble`'s work).
+    /// in, as the background reads it (`store::assemble`).
     pub async fn stored_state(&self) -> Json {
-        self.h
+        let items = self
+            .h
             .browser
-            .exec_async(
-                "const all = await chrome.storage.local.get(null);\n\
-                 const head = all.state;\n\
-                 if (!head || Array.isArray(head.rules)) return head ?? null;\n\
-                 const listed = (ids, prefix) => (ids ?? []).map((id) => all[prefix + id]).filter((v) => v != null);\n\
-                 const doc = { ...head, rules: listed(head.ruleIds, 'rule:'), credentials: listed(head.credentialIds, 'credential:') };\n\
-                 delete doc.ruleIds; delete doc.credentialIds;\n\
-                 return doc;",
-            )
-            .await
+            .exec_async("return await chrome.storage.local.get(null);")
+            .await;
+        tokenward_core::store::assemble(&items).unwrap_or(Json::Null)
     }
 
     /// The popup's site status once it says nothing is sent, and why.

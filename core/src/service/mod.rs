@@ -739,15 +739,12 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// when the vault is unlocked. Locked, the secrets read as placeholders and
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let items = store.load().await.map_err(ServiceError::Load)?;
-    let Some(mut stored) = items.as_ref().and_then(store::assemble) else {
+    let Some(items) = store.load().await.map_err(ServiceError::Load)? else {
         return Ok(State::default());
     };
-    let one_key_layout = items
-        .as_ref()
-        .and_then(|items| items.get(store::STATE_KEY))
-        .and_then(|head| head.get("rules"))
-        .is_some_and(Value::is_array);
+    let Some(mut stored) = store::assemble(&items) else {
+        return Ok(State::default());
+    };
     let protection: Protection = stored
         .get("vault")
         .cloned()
@@ -762,7 +759,7 @@ async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
     let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
     let mut state = State::decode(Some(stored))?;
     state.locked = protection.is_protected() && key.is_none() && sealed;
-    state.one_key_layout = one_key_layout;
+    state.one_key_layout = store::in_one_key_layout(&items);
     Ok(state)
 }
 
@@ -782,25 +779,24 @@ async fn session_key<S: StateStore>(
     Ok(header.verify_key(&key).is_ok().then_some(key))
 }
 
-/// The stored form of `state`: its secrets sealed when it is protected.
-async fn encode_for_storage<S, E, T>(
+/// Seals the secrets in `value` (a state in [`State::encode`]'s form, whole
+/// or only some of its rules and credentials) when `state` is protected,
+/// under the session's vault key.
+async fn seal_for_storage<S, E, T>(
     platform: &Platform<'_, S, E, T>,
     state: &State,
-) -> Result<Value, ServiceError>
+    value: &mut Value,
+) -> Result<(), ServiceError>
 where
     S: StateStore,
 {
-    if state.locked {
-        return Err(ServiceError::Locked);
-    }
-    let mut value = state.encode();
     if let Some(header) = state.protection.header() {
         let key = session_key(platform.store, header)
             .await?
             .ok_or(ServiceError::Locked)?;
-        protection::seal_secrets(&mut value, &key, &mut *platform.rng.borrow_mut())?;
+        protection::seal_secrets(value, &key, &mut *platform.rng.borrow_mut())?;
     }
-    Ok(value)
+    Ok(())
 }
 
 /// Changes the state, checks its rules still compile, saves it, then
@@ -845,41 +841,35 @@ pub(super) async fn save<S: StateStore, E, T>(
         return Err(ServiceError::Locked);
     }
     let reseal = before.locked || before.protection.header() != after.protection.header();
-    if after.one_key_layout || reseal {
-        let stored = encode_for_storage(platform, after).await?;
-        return platform
-            .store
-            .save(StoredWrite::whole(stored).removing(before, after))
-            .await
-            .map_err(ServiceError::Save);
-    }
-    let rules: Vec<Value> = after
-        .book
-        .rules()
-        .iter()
-        .filter(|rule| before.book.get(rule.id) != Some(*rule))
-        .filter_map(|rule| after.encode_rule(rule.id))
-        .collect();
-    let credentials: Vec<Value> = after
-        .credentials
-        .all()
-        .iter()
-        .filter(|c| before.credentials.get(c.info.id) != Some(*c))
-        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-        .collect();
-    let mut changed = serde_json::json!({ "rules": rules, "credentials": credentials });
-    if let Some(header) = after.protection.header() {
-        let key = session_key(platform.store, header)
-            .await?
-            .ok_or(ServiceError::Locked)?;
+    let write = if after.one_key_layout || reseal {
+        let mut whole = after.encode();
+        seal_for_storage(platform, after, &mut whole).await?;
+        StoredWrite::whole(whole)
+    } else {
+        let rules: Vec<Value> = after
+            .book
+            .rules()
+            .iter()
+            .filter(|rule| before.book.get(rule.id) != Some(*rule))
+            .map(store::encode_rule)
+            .collect();
+        let credentials: Vec<Value> = after
+            .credentials
+            .all()
+            .iter()
+            .filter(|c| before.credentials.get(c.info.id) != Some(*c))
+            .map(store::encode_credential)
+            .collect();
         // Sealed as in a whole state: each secret under its own place.
-        protection::seal_secrets(&mut changed, &key, &mut *platform.rng.borrow_mut())?;
-    }
-    let mut write = StoredWrite::whole(changed).removing(before, after);
-    write
-        .set
-        .insert(store::STATE_KEY.to_owned(), after.encode_head());
-    platform.store.save(write).await.map_err(ServiceError::Save)
+        let mut changed = serde_json::json!({ "rules": rules, "credentials": credentials });
+        seal_for_storage(platform, after, &mut changed).await?;
+        StoredWrite::head_and(after.encode_head(), changed)
+    };
+    platform
+        .store
+        .save(write.removing(before, after))
+        .await
+        .map_err(ServiceError::Save)
 }
 
 /// [`mutate`] for a change to one site rule (`change` says which): the
