@@ -35,6 +35,8 @@ pub mod dom;
 #[cfg(all(target_arch = "wasm32", feature = "pages"))]
 pub mod export;
 #[cfg(all(target_arch = "wasm32", feature = "pages"))]
+pub mod import;
+#[cfg(all(target_arch = "wasm32", feature = "pages"))]
 pub mod lock;
 #[cfg(all(target_arch = "wasm32", feature = "pages"))]
 pub mod options;

@@ -63,6 +63,7 @@ pub async fn options_main() -> Result<(), JsValue> {
         let _ = sync_initiators();
     });
     export::install()?;
+    super::import::install()?;
     dom::listen(&rules, "change", on_rules_change);
 
     // Escape leaves an edit, as Cancel does.
@@ -280,6 +281,14 @@ fn sync_secret_field(row: &Element) -> Result<(), DomError> {
     let removing = dom::input_value(row, "[data-field=scheme]")? == "remove";
     dom::find::<HtmlInputElement>(row, "[data-field=secret]")?.set_disabled(removing);
     Ok(())
+}
+
+/// Draws the rule list from an answer another part of the page received
+/// (an import).
+pub(super) fn show_rules(view: &RulesView) {
+    if let Err(e) = render(view) {
+        show_error(Some(&dom::page_error(&e)));
+    }
 }
 
 fn render(view: &RulesView) -> Result<(), DomError> {

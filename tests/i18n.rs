@@ -24,7 +24,8 @@ const SAME_IN_EVERY_LANGUAGE: [&str; 7] = [
 ];
 
 /// Words German borrowed from English as they are.
-const SAME_IN_GERMAN: [&str; 6] = [
+const SAME_IN_GERMAN: [&str; 7] = [
+    "import_field_header",
     "ui_token",
     "ui_header",
     "ui_name",

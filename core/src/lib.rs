@@ -10,13 +10,14 @@
 //! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
 //! up: [`text`], [`dnr`], [`vault`], [`pattern`], [`header`] →
 //! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
-//! [`matcher`] → [`protection`], [`reminder`] → [`store`] → [`message`] →
+//! [`matcher`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
 //! [`service`].
 
 pub mod compile;
 pub mod credential;
 pub mod dnr;
 pub mod header;
+pub mod import;
 pub mod initiator;
 pub mod matcher;
 pub mod message;

@@ -155,6 +155,19 @@ pub enum Request {
         #[serde(default)]
         passphrase: Option<Passphrase>,
     },
+    /// Reads a file to import and says what importing it would do, entry
+    /// by entry; writes nothing.
+    PreviewImport {
+        file: ImportFile,
+    },
+    /// Imports the entries the user confirmed in the preview, in one write,
+    /// if the rules are still those the preview was computed against
+    /// (`basis`).
+    Import {
+        file: ImportFile,
+        basis: String,
+        choices: Vec<crate::import::ImportChoice>,
+    },
     /// Logs in with the browser (BentoCloud, Jina AI, Nuclia, OpenID
     /// Connect): the answer names the page to open, and the background
     /// polls until the user approved there, or, for the OAuth logins, waits
@@ -249,6 +262,14 @@ pub enum Response {
         document: String,
     },
     UrlTest(UrlTestView),
+    ImportPreview(crate::import::ImportPreview),
+    /// The import is written: the rules as they are now, and how many
+    /// entries were added and changed.
+    Imported {
+        rules: RulesView,
+        added: usize,
+        changed: usize,
+    },
     /// What went wrong, in words the page says in the browser's language,
     /// with every secret redacted from what the browser or provider said.
     Error {
@@ -355,6 +376,22 @@ impl UrlTestView {
             not_applied,
             problem: None,
         }
+    }
+}
+
+/// A file the user picked to import: its text, as read by the page, and
+/// the passphrase of a sealed export. Never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportFile {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<Passphrase>,
+}
+
+impl std::fmt::Debug for ImportFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ImportFile({} bytes, <redacted>)", self.text.len())
     }
 }
 

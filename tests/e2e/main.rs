@@ -28,6 +28,7 @@
 
 use tokenward_testkit::in_both_browsers;
 use tokenward_testkit::{browser, harness, scope, server};
+mod import;
 mod screenshot;
 
 use std::time::Duration;

@@ -191,6 +191,10 @@ pub enum ServiceError {
     Vault(#[from] VaultError),
     #[error("could not keep the unlocked key for this session: {0}")]
     SessionKey(PlatformError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error("the rules changed since the preview; nothing was imported")]
+    ImportStale,
 }
 
 impl Localize for ServiceError {
@@ -219,6 +223,8 @@ impl Localize for ServiceError {
             ServiceError::Unchosen => text!("error_service_unchosen"),
             ServiceError::Vault(e) => e.text(),
             ServiceError::SessionKey(e) => text!("error_service_session_key", &e.0),
+            ServiceError::Import(e) => e.text(),
+            ServiceError::ImportStale => text!("import_error_stale"),
         }
     }
 }
@@ -461,6 +467,37 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
                 Err(e) => error_response(&e, &state),
             };
         }
+        Request::PreviewImport { file } => {
+            return match preview_import(&state, &file) {
+                Ok(preview) => Response::ImportPreview(preview),
+                Err(e) => error_response(&e, &state),
+            };
+        }
+        Request::Import {
+            file,
+            basis,
+            choices,
+        } => {
+            return match import(platform, &mut state, &file, &basis, &choices).await {
+                Ok((added, changed)) => {
+                    let rules = RulesView::of(
+                        &state.book,
+                        &state.credentials,
+                        now,
+                        None,
+                        state.unreadable.len(),
+                        platform.engine.target().limits,
+                    );
+                    *kept = Some(state);
+                    Response::Imported {
+                        rules,
+                        added,
+                        changed,
+                    }
+                }
+                Err(e) => error_response(&e, &state),
+            };
+        }
         Request::Export { passphrase } => {
             return lock::export(platform, &state, passphrase.as_ref().map(|p| p.0.as_str()))
         }
@@ -478,6 +515,66 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     };
     *kept = Some(state);
     response
+}
+
+/// Reads an import file and runs it on a copy of the state: what importing
+/// it would do, written nowhere.
+fn preview_import(
+    state: &State,
+    file: &crate::message::ImportFile,
+) -> Result<crate::import::ImportPreview, ServiceError> {
+    let reading = read_import(state, file)?;
+    let mut copy = state.clone();
+    let entries = crate::import::plan(&mut copy, &reading, None);
+    Ok(crate::import::ImportPreview {
+        format: reading.format,
+        entries,
+        accounts: reading.credentials.len(),
+        basis: crate::import::basis(state),
+    })
+}
+
+fn read_import(
+    state: &State,
+    file: &crate::message::ImportFile,
+) -> Result<crate::import::Reading, ServiceError> {
+    let passphrase = file.passphrase.as_ref().map(|p| p.0.as_str());
+    let reading = crate::import::read(&file.text, passphrase)?;
+    if reading.carries_secrets() && state.protection == Protection::Unset {
+        return Err(ServiceError::Unchosen);
+    }
+    Ok(reading)
+}
+
+/// Imports the entries the user confirmed: the same run as the preview's,
+/// on the state itself, saved in one write and applied, or nothing at all.
+async fn import<S, E, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: &mut State,
+    file: &crate::message::ImportFile,
+    basis: &str,
+    choices: &[crate::import::ImportChoice],
+) -> Result<(usize, usize), ServiceError>
+where
+    S: StateStore,
+    E: RuleEngine,
+    T: Transport,
+{
+    if crate::import::basis(state) != basis {
+        return Err(ServiceError::ImportStale);
+    }
+    let reading = read_import(state, file)?;
+    mutate(platform, state, |next| {
+        let entries = crate::import::plan(next, &reading, Some(choices));
+        let count = |f: fn(&crate::import::Outcome) -> bool| {
+            entries.iter().filter(|e| f(&e.outcome)).count()
+        };
+        Ok((
+            count(|o| matches!(o, crate::import::Outcome::New)),
+            count(|o| matches!(o, crate::import::Outcome::Changed { .. })),
+        ))
+    })
+    .await
 }
 
 /// What a locked state may still answer: views that need no secret, and
@@ -1761,6 +1858,136 @@ mod tests {
         assert_eq!(installed_ids(engine), [4, 5, 6, 8, 9, 10]);
         fakes.handle(Request::DeleteRule { id: 2 });
         assert_eq!(installed_ids(engine), [4, 5, 6]);
+    }
+
+    fn modheader_file() -> crate::message::ImportFile {
+        crate::message::ImportFile {
+            text: serde_json::json!([{
+                "version": 2, "title": "Models",
+                "headers": [{"enabled": true, "name": "Authorization", "value": "Bearer mh-file-token"}],
+                "urlFilters": [{"enabled": true, "urlRegex": "^https://models\\.example\\.com/.*"}]
+            }, {
+                "version": 2, "title": "Loose",
+                "headers": [{"enabled": true, "name": "X-Key", "value": "mh-loose-key"}],
+                "urlFilters": [{"enabled": true, "urlRegex": "api\\.example\\.com"}]
+            }])
+            .to_string(),
+            passphrase: None,
+        }
+    }
+
+    /// The preview writes nothing; the import writes the chosen entries in
+    /// one save and brings the browser along; a preview made against other
+    /// rules is refused; a full store leaves everything as it was.
+    #[test]
+    fn import_previews_then_writes_in_one_save() {
+        use crate::import::{ImportChoice, Outcome};
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        let writes = store.writes.get();
+        let Response::ImportPreview(preview) = fakes.handle(Request::PreviewImport {
+            file: modheader_file(),
+        }) else {
+            panic!("a preview");
+        };
+        assert_eq!(store.writes.get(), writes, "a preview writes nothing");
+        assert!(matches!(preview.entries[0].outcome, Outcome::New));
+        assert!(matches!(
+            preview.entries[1].outcome,
+            Outcome::Refused { .. }
+        ));
+        assert_eq!(
+            preview.entries[1].suggestion.as_deref(),
+            Some("https://api.example.com/")
+        );
+        let choices = vec![
+            ImportChoice {
+                entry: 0,
+                site: None,
+            },
+            ImportChoice {
+                entry: 1,
+                site: preview.entries[1].suggestion.clone(),
+            },
+        ];
+        // Rules changed since: refused, nothing written.
+        save(&fakes, "https://other.example", "tok-other");
+        let writes = store.writes.get();
+        let stale = fakes.handle(Request::Import {
+            file: modheader_file(),
+            basis: preview.basis.clone(),
+            choices: choices.clone(),
+        });
+        assert_eq!(
+            stale,
+            Response::Error {
+                message: text!("import_error_stale")
+            }
+        );
+        assert_eq!(store.writes.get(), writes);
+        let Response::ImportPreview(preview) = fakes.handle(Request::PreviewImport {
+            file: modheader_file(),
+        }) else {
+            panic!("a preview");
+        };
+        // A full store: the error says so and the state stays.
+        let before = store.value.borrow().clone();
+        let installed = installed_ids(engine);
+        *store.fail_saves.borrow_mut() = Some("QUOTA_BYTES quota exceeded".into());
+        let full = fakes.handle(Request::Import {
+            file: modheader_file(),
+            basis: preview.basis.clone(),
+            choices: choices.clone(),
+        });
+        assert_eq!(
+            full,
+            Response::Error {
+                message: text!("error_service_save", "QUOTA_BYTES quota exceeded")
+            }
+        );
+        assert_eq!(*store.value.borrow(), before);
+        assert_eq!(installed_ids(engine), installed);
+        *store.fail_saves.borrow_mut() = None;
+        let writes = store.writes.get();
+        let answer = fakes.handle(Request::Import {
+            file: modheader_file(),
+            basis: preview.basis,
+            choices,
+        });
+        let Response::Imported {
+            rules,
+            added,
+            changed,
+        } = answer
+        else {
+            panic!("imported: {answer:?}");
+        };
+        assert_eq!((added, changed), (2, 0));
+        assert_eq!(rules.rules.len(), 3);
+        assert_eq!(store.writes.get() - writes, 1, "one write");
+        let state = fakes.state();
+        assert_eq!(state.book.rules().len(), 3);
+        // The browser holds what a full reconciliation computes.
+        let mut desired =
+            crate::compile::compile(&state.rules_in_force(NOW), engine.target()).expect("compiles");
+        desired.sort_by_key(|r| r.id);
+        let mut installed = engine.rules.borrow().clone();
+        installed.sort_by_key(|r| r.id);
+        assert_eq!(installed, desired);
+    }
+
+    #[test]
+    fn an_import_carrying_tokens_waits_for_the_choice_of_protection() {
+        let fakes = Fakes::fresh();
+        let answer = fakes.handle(Request::PreviewImport {
+            file: modheader_file(),
+        });
+        assert_eq!(
+            answer,
+            Response::Error {
+                message: text!("error_service_unchosen")
+            }
+        );
     }
 
     #[test]
