@@ -389,3 +389,141 @@ fn hostile_files_are_refused_whole_with_a_clear_reason() {
         "{said}"
     );
 }
+
+mod never_wider {
+    //! Every site the import reads from a filter names only URLs the filter
+    //! names: URLs drawn from inside each site are matched against the
+    //! filter with a real regex engine, the filter read as its extension
+    //! reads it (a `urlRegex` unanchored, a wildcard whole, a match
+    //! pattern's host with its subdomains).
+    use super::*;
+    use proptest::prelude::*;
+    use tokenward_core::pattern::{ParseOptions, SitePattern};
+
+    fn escape(s: &str) -> String {
+        regex::escape(s)
+    }
+
+    /// A filter in one of the spellings header extensions' files use, and
+    /// the regex its extension matches URLs with.
+    fn filter() -> impl Strategy<Value = (String, String, u8)> {
+        let label = "[a-z]{1,6}";
+        (
+            label,
+            label,
+            prop::option::of(1000u16..65000),
+            prop::option::of("/[a-z0-9]{1,5}(/[a-z0-9]{1,4})?/?"),
+            0u8..12,
+        )
+            .prop_map(|(sub, domain, port, path, form)| {
+                let host = format!("{sub}.{domain}.test");
+                let port_part = port.map(|p| format!(":{p}")).unwrap_or_default();
+                let path = path.unwrap_or_default();
+                let literal = format!("{host}{port_part}{path}");
+                let e = escape(&literal);
+                let (filter, regex) = match form {
+                    0 => (format!("^https://{e}.*"), format!("^https://{e}.*")),
+                    1 => (format!("^https?://{e}"), format!("^https?://{e}")),
+                    2 => (format!(".*://{e}/.*"), format!(".*://{e}/.*")),
+                    3 => (
+                        format!("^https://(.*\\.)?{e}"),
+                        format!("^https://(.*\\.)?{e}"),
+                    ),
+                    4 => (format!("^https://.*\\.{e}"), format!("^https://.*\\.{e}")),
+                    5 => (format!("^http://{e}$"), format!("^http://{e}$")),
+                    6 => (e.clone(), e.clone()),
+                    7 => (
+                        format!("^https://{literal}"),
+                        format!("^https://{}", literal.replace('.', "\\.")),
+                    ),
+                    // A Requestly wildcard, whole URL, `*` any string.
+                    8 => (format!("*://{literal}*"), format!("^.*://{e}.*$")),
+                    9 => (
+                        format!("https://*.{literal}*"),
+                        format!("^https://.*\\.{e}.*$"),
+                    ),
+                    // A match pattern: `*.` is the host and its subdomains,
+                    // no port any port, the path a wildcard.
+                    10 => (
+                        format!("https://*.{host}{port_part}/*"),
+                        format!(
+                            "^https://([^/]*\\.)?{}{}/.*$",
+                            escape(&host),
+                            if port.is_some() {
+                                escape(&port_part)
+                            } else {
+                                "(:[0-9]+)?".into()
+                            }
+                        ),
+                    ),
+                    _ => (
+                        format!("*://{host}{port_part}{path}*"),
+                        format!(
+                            "^https?://{}{}{}.*$",
+                            escape(&host),
+                            if port.is_some() {
+                                escape(&port_part)
+                            } else {
+                                "(:[0-9]+)?".into()
+                            },
+                            escape(&path)
+                        ),
+                    ),
+                };
+                // Forms 8 and 9 are wildcards, 10 and 11 match patterns.
+                (filter, regex, form)
+            })
+    }
+
+    /// URLs inside a site pattern: its host (or a subdomain), its port,
+    /// its path and something after a separator.
+    fn urls_inside(site: &str, sub: &str, tail: &str) -> Vec<String> {
+        let pattern = SitePattern::parse(site, ParseOptions { allow_http: true }).expect("a site");
+        let origin = pattern.origin().replace("*.", &format!("{sub}."));
+        let path = pattern.path().unwrap_or("");
+        vec![
+            format!("{origin}{path}/"),
+            format!("{origin}{path}/{tail}"),
+            format!("{origin}{path}?q={tail}"),
+            format!("{origin}{path}"),
+        ]
+        .into_iter()
+        .map(|u| url::Url::parse(&u).expect("a URL").to_string())
+        .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn a_site_read_from_a_filter_names_only_what_the_filter_names(
+            (filter, regex, form) in filter(),
+            sub in "[a-z]{1,5}",
+            tail in "[a-z0-9]{0,6}",
+        ) {
+            let scope = match form {
+                8 | 9 => import::scope::wildcard(&filter),
+                10 | 11 => import::scope::match_pattern(&filter),
+                _ => import::scope::regex(&filter, false),
+            };
+            let re = regex::Regex::new(&regex).expect("the filter as a regex");
+            let sites: Vec<String> = match &scope {
+                Scope::Sites { patterns, .. } => patterns.clone(),
+                // A refused filter's suggestion is narrower too, though the
+                // user confirms it; except for a folder or one exact
+                // address, where the suggestion also names the folder
+                // itself or the pages under the address, as the refusal
+                // says.
+                Scope::Refused { why, .. }
+                    if why.key == "import_scope_directory" || why.key == "import_scope_exact" =>
+                {
+                    Vec::new()
+                }
+                Scope::Refused { suggestion, .. } => suggestion.iter().cloned().collect(),
+            };
+            for site in sites {
+                for url in urls_inside(&site, &sub, &tail) {
+                    prop_assert!(re.is_match(&url), "{filter} became {site}, which names {url}, which {regex} does not match");
+                }
+            }
+        }
+    }
+}

@@ -137,15 +137,28 @@ fn native_tests(workspace: &Workspace) -> Result<(), Error> {
 /// cargo-fuzz needs nightly for the sanitizer-coverage flags; the rest of
 /// the project builds on the pinned stable toolchain.
 fn fuzz(workspace: &Workspace) -> Result<(), Error> {
+    // Ten targets: five minutes in all, within CI's budget.
     const SECONDS_PER_TARGET: u32 = 30;
     let cargo_fuzz = tools::ensure_crate_tool(workspace, &tools::CARGO_FUZZ)?;
     tools::ensure_nightly()?;
     for target in tools::FUZZ_TARGETS {
+        // New inputs go to the corpus (not committed); `fuzz/seeds/<target>`
+        // holds the files written by hand each target starts from.
+        let corpus = workspace.root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let seeds = workspace.root().join("fuzz/seeds").join(target);
+        let mut command = Command::new(&cargo_fuzz);
+        command
+            .current_dir(workspace.root())
+            .env("RUSTUP_TOOLCHAIN", "nightly")
+            .args(["fuzz", "run", target])
+            .arg(&corpus);
+        if seeds.is_dir() {
+            command.arg(&seeds);
+        }
         process::run(
-            Command::new(&cargo_fuzz)
-                .current_dir(workspace.root())
-                .env("RUSTUP_TOOLCHAIN", "nightly")
-                .args(["fuzz", "run", target, "--"])
+            command
+                .arg("--")
                 .arg(format!("-max_total_time={SECONDS_PER_TARGET}"))
                 .arg("-print_final_stats=1"),
         )?;

@@ -297,7 +297,18 @@ pub(crate) const CARGO_FUZZ: CrateTool = CrateTool {
 };
 
 /// The targets in fuzz/Cargo.toml.
-pub(crate) const FUZZ_TARGETS: [&str; 2] = ["pattern", "header_value"];
+pub(crate) const FUZZ_TARGETS: [&str; 10] = [
+    "pattern",
+    "header_value",
+    "import_modheader",
+    "import_simplemodifyheaders",
+    "import_requestly",
+    "import_headerly",
+    "import_tokenward",
+    "provider_responses",
+    "message",
+    "stored_state",
+];
 
 /// A nightly toolchain for cargo-fuzz. This machine image ships one; where it
 /// is missing, rustup installs it (minimal profile).

@@ -176,6 +176,16 @@ impl Reading {
 
 /// Reads a file's text. `passphrase` opens a sealed Tokenward export.
 pub fn read(text: &str, passphrase: Option<&str>) -> Result<Reading, ImportError> {
+    read_as(None, text, passphrase)
+}
+
+/// [`read`], as `format` when given (the fuzz targets reach each reader
+/// this way), or as the format the file's shape says.
+pub fn read_as(
+    format: Option<Format>,
+    text: &str,
+    passphrase: Option<&str>,
+) -> Result<Reading, ImportError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(ImportError::TooLarge);
     }
@@ -184,7 +194,10 @@ pub fn read(text: &str, passphrase: Option<&str>) -> Result<Reading, ImportError
             line: e.line(),
             column: e.column(),
         })?;
-    let reading = formats::read(value, passphrase)?;
+    let format = format
+        .or_else(|| formats::detect(&value))
+        .ok_or(ImportError::UnknownFormat)?;
+    let reading = formats::read(format, value, passphrase)?;
     if reading.candidates.len() + reading.not_imported.len() > MAX_ENTRIES {
         return Err(ImportError::TooManyEntries);
     }

@@ -284,10 +284,7 @@ pub fn dnr_url_filter(source: &str) -> Scope {
         if after.is_empty() || after == "^" || after == "/" || after == "^*" || after == "/*" {
             return domain(host);
         }
-        return Scope::refused(
-            text!("import_scope_unreadable", source),
-            canonical(&format!("https://{host}"), false),
-        );
+        return Scope::refused(text!("import_scope_unreadable", source), None);
     }
     if let Some(rest) = source.strip_prefix('|') {
         if let Some(prefix) = rest.strip_suffix('|') {
@@ -295,9 +292,7 @@ pub fn dnr_url_filter(source: &str) -> Scope {
         }
         let prefix = rest.strip_suffix('*').unwrap_or(rest);
         if prefix.contains(['*', '^', '|']) {
-            let toks: Vec<Tok> = prefix.chars().map(Tok::Lit).collect();
-            let suggestion = read_shape(&toks, false).ok().and_then(|s| suggest(&s));
-            return Scope::refused(text!("import_scope_unreadable", source), suggestion);
+            return Scope::refused(text!("import_scope_unreadable", source), None);
         }
         return url_prefix(prefix);
     }
@@ -316,22 +311,23 @@ fn judge(source: &str, toks: &[Tok], anchoring: Anchoring, case_insensitive: boo
 /// domain, a match pattern).
 fn decide(source: &str, shape: &Shape, anchoring: Anchoring, every_port: bool) -> Scope {
     let suggestion = suggest(shape);
-    if anchoring == Anchoring::Anywhere || shape.scheme == SchemeIs::Any {
-        // `.*://api.example.com/` also matches
-        // `https://elsewhere.test/?u=https://api.example.com/`.
-        return Scope::refused(text!("import_scope_anywhere", source), suggestion);
-    }
+    // The reasons whose words say how the suggestion is wider come first:
+    // there is no narrower site to suggest for one address or a folder.
     match shape.tail {
         Tail::Prefix => {}
         Tail::Exact => return Scope::refused(text!("import_scope_exact", source), suggestion),
-        Tail::Unread => {
-            return Scope::refused(text!("import_scope_unreadable", source), suggestion)
-        }
+        // What follows is not read: a site would name more than it does.
+        Tail::Unread => return Scope::refused(text!("import_scope_unreadable", source), None),
     }
     if shape.path.len() > 1 && shape.path.ends_with('/') {
         // A site's path prefix ends before the slash: `/v1` also names
         // `/v1` itself and `/v1?…`, which `/v1/…` does not.
         return Scope::refused(text!("import_scope_directory", source), suggestion);
+    }
+    if anchoring == Anchoring::Anywhere || shape.scheme == SchemeIs::Any {
+        // `.*://api.example.com/` also matches
+        // `https://elsewhere.test/?u=https://api.example.com/`.
+        return Scope::refused(text!("import_scope_anywhere", source), suggestion);
     }
     let mut narrower = Vec::new();
     let (scheme, allow_http) = match shape.scheme {
@@ -368,7 +364,7 @@ fn decide(source: &str, shape: &Shape, anchoring: Anchoring, every_port: bool) -
             // would re-encode, or a host it would rewrite, may name other URLs.
             Ok(p) if same_site(&p, &written) => patterns.push(p.to_string()),
             Ok(_) | Err(_) => {
-                return Scope::refused(text!("import_scope_unreadable", source), suggestion)
+                return Scope::refused(text!("import_scope_unreadable", source), None)
             }
         }
     }
@@ -796,17 +792,17 @@ mod tests {
             (
                 r"^https://api\.example\.com/(v1|v2)/",
                 "import_scope_unreadable",
-                Some("https://api.example.com/"),
+                None,
             ),
             (
                 r"^https://api\.example\.com/.+",
                 "import_scope_unreadable",
-                Some("https://api.example.com/"),
+                None,
             ),
             (
                 r"^https://api\.example\.com/\d+",
                 "import_scope_unreadable",
-                Some("https://api.example.com/"),
+                None,
             ),
             (
                 r"^wss://api\.example\.com/",

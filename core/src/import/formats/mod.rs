@@ -14,15 +14,18 @@ use super::{Format, ImportError, Reading};
 use crate::text;
 use crate::text::Text;
 
-/// Tells the format apart and reads it.
-pub fn read(value: Value, passphrase: Option<&str>) -> Result<Reading, ImportError> {
-    match detect(&value) {
-        Some(Format::Tokenward) => tokenward::read(value, passphrase),
-        Some(Format::ModHeader) => modheader::read(&value),
-        Some(Format::SimpleModifyHeaders) => simplemodifyheaders::read(&value),
-        Some(Format::Requestly) => requestly::read(&value),
-        Some(Format::Headerly) => headerly::read(&value),
-        None => Err(ImportError::UnknownFormat),
+/// Reads a file's JSON as `format`.
+pub fn read(
+    format: Format,
+    value: Value,
+    passphrase: Option<&str>,
+) -> Result<Reading, ImportError> {
+    match format {
+        Format::Tokenward => tokenward::read(value, passphrase),
+        Format::ModHeader => modheader::read(&value),
+        Format::SimpleModifyHeaders => simplemodifyheaders::read(&value),
+        Format::Requestly => requestly::read(&value),
+        Format::Headerly => headerly::read(&value),
     }
 }
 
