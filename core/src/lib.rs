@@ -8,7 +8,7 @@
 //! repository's `src/`) implements them. See `ARCHITECTURE.md` for the map.
 //!
 //! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
-//! up: [`text`], [`dnr`], [`vault`], [`pattern`], [`header`] →
+//! up: [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
 //! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
 //! [`matcher`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
 //! [`service`].
@@ -21,6 +21,7 @@ pub mod import;
 pub mod initiator;
 pub mod matcher;
 pub mod message;
+pub mod migration;
 pub mod pattern;
 pub mod protection;
 pub mod provider;

@@ -38,7 +38,7 @@ pub const STATE_KEY: &str = "state";
 /// a schema 3 state rather than drop the policy and widen every rule. 4
 /// moved the rules and credentials out of the head, a key each; an older
 /// Tokenward refuses it rather than read a state without rules.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = crate::migration::CURRENT;
 
 /// The storage key of site rule `id`.
 pub fn rule_key(id: SiteRuleId) -> String {
@@ -177,6 +177,107 @@ pub fn assemble(items: &Value) -> Option<Value> {
     Some(document)
 }
 
+/// What start-up writes to bring stored state to this build's schema and
+/// layout, if anything: an older schema migrated ([`crate::migration`]), a
+/// one-key state laid out a key per rule and credential, the keys an
+/// interrupted tidy left unlisted removed, and a listed key found missing
+/// recorded (kept aside as unreadable, so the options page says so) rather
+/// than silently forgotten. Works on the stored JSON as it is, sealed
+/// secrets and all, so it runs while the vault is locked. `None` when the
+/// state is current and tidy, absent, or of a newer schema (left untouched:
+/// reading it says why).
+pub fn upgrade(items: &Value) -> Option<StoredWrite> {
+    let head = items.get(STATE_KEY)?;
+    let schema = crate::migration::schema_of(head);
+    if schema > u64::from(SCHEMA_VERSION) {
+        return None;
+    }
+    let one_key = in_one_key_layout(items);
+    let listed = |ids: &str, key: fn(u32) -> String| -> Vec<String> {
+        head.get(ids)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .filter_map(|id| u32::try_from(id).ok())
+            .map(key)
+            .collect()
+    };
+    let (rules, credentials) = if one_key {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            listed("ruleIds", rule_key),
+            listed("credentialIds", credential_key),
+        )
+    };
+    let ours = |k: &str| k.starts_with("rule:") || k.starts_with("credential:");
+    let orphans: Vec<String> = items
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .filter(|k| ours(k) && !rules.contains(k) && !credentials.contains(k))
+        .cloned()
+        .collect();
+    let missing: Vec<&String> = rules
+        .iter()
+        .chain(&credentials)
+        .filter(|k| items.get(k.as_str()).is_none())
+        .collect();
+    if schema == u64::from(SCHEMA_VERSION) && !one_key && orphans.is_empty() && missing.is_empty() {
+        return None;
+    }
+    let mut document = crate::migration::migrate(assemble(items)?).ok()?;
+    // What a whole write could not key by id (no id, or one taken twice) is
+    // kept aside rather than dropped; a key the head listed and storage
+    // lost is recorded as missing.
+    for (field, aside, prefix) in [
+        ("rules", "unreadable", "rule:"),
+        ("credentials", "unreadableCredentials", "credential:"),
+    ] {
+        let mut seen = Vec::new();
+        let mut kept = Vec::new();
+        let mut set_aside: Vec<Value> = Vec::new();
+        for item in document
+            .get_mut(field)
+            .map(Value::take)
+            .and_then(|v| match v {
+                Value::Array(a) => Some(a),
+                _ => None,
+            })
+            .unwrap_or_default()
+        {
+            match item.get("id").and_then(Value::as_u64) {
+                Some(id) if !seen.contains(&id) && u32::try_from(id).is_ok() => {
+                    seen.push(id);
+                    kept.push(item);
+                }
+                _ => set_aside.push(item),
+            }
+        }
+        for key in missing.iter().filter(|k| k.starts_with(prefix)) {
+            set_aside.push(serde_json::json!({ "missingKey": key }));
+        }
+        if let Some(object) = document.as_object_mut() {
+            object.insert(field.to_owned(), Value::Array(kept));
+            if !set_aside.is_empty() {
+                let list = object
+                    .entry(aside.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Some(list) = list.as_array_mut() {
+                    list.extend(set_aside);
+                }
+            }
+        }
+    }
+    let mut write = StoredWrite::whole(document);
+    write.remove = orphans
+        .into_iter()
+        .filter(|k| !write.set.contains_key(k))
+        .collect();
+    Some(write)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("the saved settings come from a newer Tokenward (schema {0}); update the extension, nothing was changed")]
@@ -269,12 +370,14 @@ impl State {
         let Some(value) = stored else {
             return Ok(State::default());
         };
-        let schema = value.get("schema").and_then(Value::as_u64).unwrap_or(0);
-        if schema > u64::from(SCHEMA_VERSION) {
-            return Err(StoreError::NewerSchema(
-                u32::try_from(schema).unwrap_or(u32::MAX),
-            ));
-        }
+        // Older schemas first become the current one, a pure step each
+        // (`migration`); a newer one is refused untouched.
+        let value = crate::migration::migrate(value).map_err(|refusal| match refusal {
+            crate::migration::Refusal::Newer(schema) => StoreError::NewerSchema(schema),
+            crate::migration::Refusal::NotAState => {
+                StoreError::Unreadable("not a stored state".to_owned())
+            }
+        })?;
         let stored: StoredState =
             serde_json::from_value(value).map_err(|e| StoreError::Unreadable(e.to_string()))?;
         let mut state = State {
@@ -720,9 +823,12 @@ mod tests {
 
     #[test]
     fn invalid_rules_are_kept_aside_not_lost() {
-        let bad = json!({"id": 2, "pattern": "*", "enabled": true, "headers": []});
+        // Of the current schema's form: a migration adds its fields to a
+        // rule before it is read, and the rule is kept aside as migrated.
+        let bad = json!({"id": 2, "pattern": "*", "enabled": true, "headers": [],
+                         "initiators": {"policy": "sameSite"}});
         let stored = json!({
-            "schema": 1, "nextId": 3,
+            "schema": 3, "nextId": 3,
             "rules": [
                 {"id": 1, "pattern": "https://a.example/", "enabled": true,
                  "headers": [{"op": "remove", "name": "X-A"}]},

@@ -684,12 +684,21 @@ fn accounts_view(
 
 /// Makes the browser's rules equal to what stored state compiles to at
 /// `now`, in one update. Safe to call at any time and any number of times.
+/// It runs when the worker starts and when storage changed from outside,
+/// so it first brings stored state written by an older version (or left
+/// untidy) to this build's schema and layout ([`store::upgrade`]), which
+/// writes only when there is something to do.
 pub async fn reconcile<S: StateStore, E: RuleEngine>(
     store: &S,
     engine: &E,
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
-    let state = load(store).await?;
+    let mut items = store.load().await.map_err(ServiceError::Load)?;
+    if let Some(write) = items.as_ref().and_then(store::upgrade) {
+        store.save(write).await.map_err(ServiceError::Save)?;
+        items = store.load().await.map_err(ServiceError::Load)?;
+    }
+    let state = open_items(store, items).await?;
     apply(store, engine, &state, now).await
 }
 
@@ -836,7 +845,13 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// when the vault is unlocked. Locked, the secrets read as placeholders and
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let Some(items) = store.load().await.map_err(ServiceError::Load)? else {
+    let items = store.load().await.map_err(ServiceError::Load)?;
+    open_items(store, items).await
+}
+
+/// [`load`] of what `storage.local` holds, already read.
+async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<State, ServiceError> {
+    let Some(items) = items else {
         return Ok(State::default());
     };
     let Some(mut stored) = store::assemble(&items) else {
@@ -1988,6 +2003,81 @@ mod tests {
                 message: text!("error_service_unchosen")
             }
         );
+    }
+
+    /// Start-up brings an old state to the current schema and layout in one
+    /// write, removes the keys an interrupted tidy left, records a listed
+    /// key that went missing, and writes nothing the second time.
+    #[test]
+    fn start_up_upgrades_old_and_untidy_states_once() {
+        let fakes = Fakes::fresh();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        *store.value.borrow_mut() = Some(serde_json::json!({
+            "state": {"schema": 2, "nextId": 3, "vault": {"mode": "convenience"}, "rules": [
+                {"id": 1, "pattern": "https://a.example/", "enabled": true,
+                 "headers": [{"op": "set", "name": "Authorization", "value": {"scheme": "bearer", "secret": "tok-a"}}]},
+                {"pattern": "https://no-id.example/", "enabled": true, "headers": []}
+            ]},
+            "rule:9": {"id": 9, "pattern": "https://left.example/"}
+        }));
+        let reconciled = run(reconcile(store, engine, NOW)).expect("reconciles");
+        assert_eq!(reconciled.added, 3, "{reconciled:?}");
+        let items = store.value.borrow().clone().expect("stored");
+        assert_eq!(items["state"]["schema"], 4);
+        assert_eq!(items["state"]["ruleIds"], serde_json::json!([1]));
+        assert_eq!(
+            items["rule:1"]["initiators"],
+            serde_json::json!({"policy": "sameSite"})
+        );
+        assert!(
+            items.get("rule:9").is_none(),
+            "the unlisted key is tidied: {items}"
+        );
+        assert_eq!(
+            items["state"]["unreadable"][0]["pattern"],
+            "https://no-id.example/"
+        );
+        let writes = store.writes.get();
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert_eq!(store.writes.get(), writes, "nothing to do the second time");
+
+        // A key the head lists and storage lost: recorded, not forgotten.
+        if let Some(items) = store
+            .value
+            .borrow_mut()
+            .as_mut()
+            .and_then(Value::as_object_mut)
+        {
+            items.remove("rule:1");
+        }
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        let items = store.value.borrow().clone().expect("stored");
+        assert_eq!(items["state"]["ruleIds"], serde_json::json!([]));
+        assert_eq!(
+            items["state"]["unreadable"][1],
+            serde_json::json!({"missingKey": "rule:1"})
+        );
+        assert_eq!(fakes.state().unreadable.len(), 2);
+        assert!(installed_ids(engine).is_empty());
+    }
+
+    /// A state from a newer version is left as it is, and says why.
+    #[test]
+    fn a_newer_schema_is_left_untouched() {
+        let fakes = Fakes::fresh();
+        let newer = serde_json::json!({"state": {"schema": 99, "whatever": [1]}});
+        *fakes.store.value.borrow_mut() = Some(newer.clone());
+        let writes = fakes.store.writes.get();
+        let answer = fakes.handle(Request::ListRules);
+        assert_eq!(
+            answer,
+            Response::Error {
+                message: text!("error_store_newer_schema", 99u32)
+            }
+        );
+        let _ = run(reconcile(&fakes.store, &fakes.engine, NOW));
+        assert_eq!(fakes.store.writes.get(), writes);
+        assert_eq!(*fakes.store.value.borrow(), Some(newer));
     }
 
     #[test]
