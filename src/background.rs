@@ -37,6 +37,27 @@ thread_local! {
     /// change and write the state, and the second write would drop the
     /// first change. Dies with the worker, as it should.
     static WRITER: Rc<Mutex<()>> = Rc::new(Mutex::new(()));
+    /// Not state: this worker's name, random, in the mark of each write it
+    /// makes, so that its own writes' `storage.onChanged` is known for its
+    /// own, and a write by a worker the browser stopped before it updated
+    /// the rules is not. Dies with the worker, as it should.
+    static WORKER: String = format!(
+        "{:x}",
+        (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+    );
+    /// Not state: whether this worker reconciled since it started. The
+    /// one before may have been stopped between a write and its rule
+    /// update (`tests/e2e/races.rs` stops it mid-edit), so each worker
+    /// reconciles once, fully, on its first event: after answering it, when
+    /// the event is a page's request.
+    static RECONCILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// This worker's first event: reconcile fully, once.
+async fn reconcile_once() {
+    if !RECONCILED.with(std::cell::Cell::get) {
+        sync_everything().await;
+    }
 }
 
 async fn exclusive<T>(work: impl std::future::Future<Output = T>) -> T {
@@ -53,18 +74,12 @@ impl StateStore for LocalStore {
     }
 
     async fn save(&self, mut write: StoredWrite) -> Result<(), PlatformError> {
-        // Signed, so that the `storage.onChanged` this write fires is known
-        // for the background's own: it already applied what it wrote, and
-        // a second, full reconciliation would only cost the size of the
-        // store. The mark goes to `storage.session` first: if the worker
-        // stops in between, the next one reconciles fully as it starts.
-        let mark = format!(
-            "{:x}",
-            (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
-        );
-        storage::session_set_string(OWN_WRITE_KEY, &mark)
-            .await
-            .map_err(platform)?;
+        // Signed with this worker's name, so that the `storage.onChanged`
+        // this write fires is known for its own: it applies what it wrote
+        // itself, and a second, full reconciliation would only cost the
+        // size of the store. A worker stopped before its rule update left a
+        // mark no later worker has: that write is reconciled.
+        let mark = WORKER.with(String::clone);
         // Every write carries the head, so every write carries the mark.
         if let Some(head) = write
             .set
@@ -198,9 +213,8 @@ async fn serve_keeping_state(request: Request) -> (Response, Option<State>) {
     .await
 }
 
-/// Where the background notes its last write to `storage.local`
-/// (`storage.session`), and the field of the stored state that carries it.
-const OWN_WRITE_KEY: &str = "ownWrite";
+/// The field of the stored state's head that names the worker that wrote
+/// it.
 const WRITER_FIELD: &str = "writer";
 
 fn platform(error: BrowserError) -> PlatformError {
@@ -244,6 +258,7 @@ fn warn(context: &str, error: &dyn std::fmt::Display) {
 /// Brings the browser's rules, the alarms and every tab's badge in line
 /// with storage.
 async fn sync_everything() {
+    RECONCILED.with(|done| done.set(true));
     let now = browser::clock().now;
     if let Err(e) = exclusive(service::reconcile(&LocalStore, &BrowserRules, now)).await {
         warn("reconcile", &e);
@@ -303,6 +318,7 @@ async fn schedule_expiry(next: Option<tokenward_core::credential::Timestamp>) {
 /// the idle check is due.
 #[wasm_bindgen]
 pub async fn background_on_alarm(alarm: JsValue) {
+    reconcile_once().await;
     let name = Reflect::get(&alarm, &JsValue::from_str("name"))
         .ok()
         .and_then(|n| n.as_string());
@@ -522,6 +538,7 @@ async fn load_tab_rules() -> TabRules {
 /// A host permission was granted or withdrawn: badges follow.
 #[wasm_bindgen]
 pub async fn background_on_permissions_changed(_permissions: JsValue) {
+    reconcile_once().await;
     match load_state().await {
         Ok(state) => refresh_badges(&state).await,
         Err(e) => warn("badges", &e),
@@ -562,18 +579,18 @@ pub async fn background_on_storage_changed(changes: JsValue, area: String) {
         .and_then(|value| Reflect::get(&value, &JsValue::from_str(WRITER_FIELD)))
         .ok()
         .and_then(|w| w.as_string());
-    let own = storage::session_get_string(OWN_WRITE_KEY)
-        .await
-        .ok()
-        .flatten();
-    if writer.is_none() || writer != own {
+    let own = WORKER.with(String::clone);
+    if writer.as_deref() != Some(own.as_str()) {
         sync_everything().await;
+    } else {
+        reconcile_once().await;
     }
 }
 
 /// A tab navigated: its badge follows its new URL.
 #[wasm_bindgen]
 pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsValue) {
+    reconcile_once().await;
     resume_browser_login().await;
     let url = Reflect::get(&tab, &JsValue::from_str("url"))
         .ok()
@@ -599,6 +616,7 @@ pub async fn background_on_tab_updated(tab_id: i32, _change: JsValue, tab: JsVal
 /// A tab closed: its "this tab only" rules end with it.
 #[wasm_bindgen]
 pub async fn background_on_tab_removed(tab_id: i32) {
+    reconcile_once().await;
     let now = browser::clock().now;
     if let Err(e) = exclusive(service::tab_closed(&LocalStore, &BrowserRules, now, tab_id)).await {
         warn("tab rules", &e);
@@ -684,6 +702,11 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 // port is open and for 30 s after the last event.
                 // <https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/lifecycle>
                 wasm_bindgen_futures::spawn_local(follow(kept));
+            }
+            // A new worker's first request: answered, then everything is
+            // reconciled (see `RECONCILED`).
+            if !RECONCILED.with(std::cell::Cell::get) {
+                wasm_bindgen_futures::spawn_local(reconcile_once());
             }
             response
         }

@@ -799,6 +799,18 @@ impl Browser {
     /// call its own tests use, run in the browser's chrome context (which
     /// geckodriver's `--allow-system-access` permits).
     pub async fn stop_background(&self) {
+        self.stop_background_then(true).await;
+    }
+
+    /// [`Browser::stop_background`] while pages keep sending it messages:
+    /// each message starts a new worker at once (Chromium reuses the
+    /// worker's DevTools target), so the stop is known from the browser's
+    /// answer to it rather than from the target going away.
+    pub async fn stop_background_while_busy(&self) {
+        self.stop_background_then(false).await;
+    }
+
+    async fn stop_background_then(&self, wait_gone: bool) {
         let procs = &self._procs;
         let session = procs.session_id.clone().expect("a driver session id");
         let port = procs.driver_port;
@@ -839,12 +851,22 @@ impl Browser {
                     }
                 })
                 .await;
-                call(
+                let closed = call(
                     "POST",
                     cdp.clone(),
                     json!({"cmd": "Target.closeTarget", "params": {"targetId": worker}}),
                 )
                 .await;
+                if !wait_gone {
+                    // `success` is deprecated and may be absent; an error
+                    // would have failed the call.
+                    assert_ne!(
+                        closed["success"],
+                        json!(false),
+                        "Chromium did not stop the worker"
+                    );
+                    return;
+                }
                 poll("the service worker to stop", WAIT, || {
                     let cdp = cdp.clone();
                     let worker = worker.clone();

@@ -14,7 +14,7 @@ use tokenward_testkit::harness::{assert_header, Harness, Kind};
 use tokenward_testkit::in_both_browsers;
 
 /// A fixture with the server's port, written where the browser can read it.
-fn fixture_file(h: &Harness, name: &str) -> PathBuf {
+pub(crate) fn fixture_file(h: &Harness, name: &str) -> PathBuf {
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/import")
         .join(name);

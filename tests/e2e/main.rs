@@ -29,6 +29,8 @@
 use tokenward_testkit::in_both_browsers;
 use tokenward_testkit::{browser, harness, scope, server};
 mod import;
+mod quota;
+mod races;
 mod screenshot;
 
 use std::time::Duration;
