@@ -42,6 +42,15 @@ pub fn install(url: Option<Rc<str>>) -> Result<(), DomError> {
     dom::listen(&dom::by_id::<Element>("login-provider")?, "change", |_| {
         let _ = login_fields();
     });
+    dom::listen(
+        &dom::by_id::<Element>("login-suggested")?,
+        "click",
+        |event| {
+            if let Some(button) = dom::origin_of(&event, "[data-suggested]") {
+                let _ = open_suggested(&button);
+            }
+        },
+    );
     dom::listen(&dom::by_id::<Element>("login-kind")?, "change", |_| {
         let _ = login_fields();
     });
@@ -218,7 +227,60 @@ pub(super) fn render_answer(answer: Result<Response, super::browser::BrowserErro
     }
 }
 
+/// The administrator's logins, each a button that opens the login form
+/// filled in for it.
+fn render_suggested(view: &AccountsView) -> Result<(), DomError> {
+    let list: Element = dom::by_id("login-suggested")?;
+    list.set_text_content(None);
+    for (i, suggested) in view.suggested.iter().enumerate() {
+        let document = dom::document()?;
+        let item = document
+            .create_element("li")
+            .map_err(|_| DomError("could not add a login".into()))?;
+        let button = document
+            .create_element("button")
+            .map_err(|_| DomError("could not add a login".into()))?;
+        let _ = button.set_attribute("type", "button");
+        let _ = button.set_attribute("data-suggested", &i.to_string());
+        let _ = button.set_attribute(
+            "data-provider",
+            &serde_json::to_value(suggested.provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        );
+        let _ = button.set_attribute("data-endpoint", suggested.endpoint.as_str());
+        let _ = button.set_attribute(
+            "data-client-id",
+            suggested.client_id.as_deref().unwrap_or_default(),
+        );
+        dom::set_say(
+            &button,
+            &text!(
+                "accounts_suggested_login",
+                suggested.provider.name(),
+                suggested.endpoint.as_str()
+            ),
+        );
+        let _ = item.append_child(&button);
+        let _ = list.append_child(&item);
+    }
+    dom::show(&list, !view.suggested.is_empty());
+    Ok(())
+}
+
+/// Opens the login form for one of the administrator's logins.
+fn open_suggested(button: &Element) -> Result<(), DomError> {
+    let value = |name: &str| button.get_attribute(name).unwrap_or_default();
+    dom::by_id::<HtmlSelectElement>("login-provider")?.set_value(&value("data-provider"));
+    open_login()?;
+    dom::by_id::<HtmlInputElement>("login-endpoint")?.set_value(&value("data-endpoint"));
+    dom::by_id::<HtmlInputElement>("login-client-id")?.set_value(&value("data-client-id"));
+    Ok(())
+}
+
 fn render_accounts(view: &AccountsView) -> Result<(), DomError> {
+    render_suggested(view)?;
     if let Ok(toggle) = dom::by_id::<HtmlInputElement>("reminders-toggle") {
         toggle.set_checked(view.reminders);
     }

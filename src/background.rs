@@ -69,6 +69,10 @@ async fn exclusive<T>(work: impl std::future::Future<Output = T>) -> T {
 struct LocalStore;
 
 impl StateStore for LocalStore {
+    async fn managed(&self) -> Result<Option<serde_json::Value>, PlatformError> {
+        Ok(storage::managed_get_all().await)
+    }
+
     async fn load(&self) -> Result<Option<serde_json::Value>, PlatformError> {
         storage::local_get_all().await.map_err(platform)
     }
@@ -569,6 +573,12 @@ async fn start() {
 /// restore, the developer tools), everything is reconciled.
 #[wasm_bindgen]
 pub async fn background_on_storage_changed(changes: JsValue, area: String) {
+    // The administrator changed the policy: it applies live, through the
+    // same reconciliation as everything else.
+    if area == "managed" {
+        sync_everything().await;
+        return;
+    }
     let ours =
         area == "local" && Reflect::has(&changes, &JsValue::from_str(STATE_KEY)).unwrap_or(false);
     if !ours {

@@ -508,6 +508,20 @@ pub mod storage {
         from_js(&items).map(Some)
     }
 
+    /// `storage.managed.get(null)`: what an administrator set through
+    /// browser policy. Chromium answers `{}` when nothing is set; Firefox
+    /// rejects ("Managed storage manifest not found"), read as nothing.
+    /// <https://developer.mozilla.org/en-US/docs/Mozilla/Add-ons/WebExtensions/API/storage/managed>
+    pub async fn managed_get_all() -> Option<serde_json::Value> {
+        let items = call("storage.managed", "get", &[JsValue::NULL])
+            .await
+            .ok()?;
+        if items.is_undefined() || items.is_null() {
+            return None;
+        }
+        from_js(&items).ok()
+    }
+
     /// `storage.local.set` of several keys in one call, which both browsers
     /// apply in one transaction: every key or none (Chromium writes one
     /// LevelDB batch; Firefox one IndexedDB transaction).

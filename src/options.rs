@@ -52,6 +52,22 @@ pub async fn options_main() -> Result<(), JsValue> {
     });
     let rules: Element = dom::by_id("rules")?;
     dom::listen(&rules, "click", on_rules_click);
+    dom::listen(&dom::by_id::<Element>("managed-rules")?, "click", |event| {
+        let Some(item) = dom::origin_of(&event, "[data-action=grant]")
+            .and_then(|b| b.closest("li.managed").ok().flatten())
+        else {
+            return;
+        };
+        // Asked inside the click, before any await, or the browser refuses.
+        let origins = dom::host_permissions(&item).unwrap_or_default();
+        let asked = permissions::request_origins(&origins);
+        spawn_local(async move {
+            if let Ok(answer) = asked {
+                let _ = answer.await;
+            }
+            refresh_rules();
+        });
+    });
     dom::listen(&dom::by_id::<Element>("rule-search")?, "input", |_| {
         apply_search();
     });
@@ -318,6 +334,7 @@ fn render(view: &RulesView) -> Result<(), DomError> {
         list.append_child(&group)
             .map_err(|_| DomError("could not add a group".to_owned()))?;
     }
+    render_policy(view.policy.as_ref())?;
     apply_search();
     dom::show(
         &dom::by_id::<Element>("rules-empty")?,
@@ -331,6 +348,103 @@ fn render(view: &RulesView) -> Result<(), DomError> {
             .as_ref(),
     );
     dom::mark_ready();
+    Ok(())
+}
+
+/// What the administrator set: the managed rules (shown, not editable),
+/// the sites rules may name, and the policy entries refused.
+fn render_policy(policy: Option<&tokenward_core::message::PolicyView>) -> Result<(), DomError> {
+    let section: Element = dom::by_id("policy")?;
+    let list: Element = dom::by_id("managed-rules")?;
+    list.set_text_content(None);
+    let Some(policy) = policy else {
+        dom::show(&section, false);
+        return Ok(());
+    };
+    dom::show(&section, true);
+    dom::show(
+        &dom::by_id::<Element>("policy-protection")?,
+        policy.require_protection,
+    );
+    let allowed: Element = dom::by_id("policy-allowed")?;
+    match &policy.allowed_sites {
+        Some(sites) if sites.is_empty() => {
+            dom::set_say(&allowed, &text!("options_policy_allows_none"))
+        }
+        Some(sites) => dom::set_say(&allowed, &text!("options_policy_allows", sites.join(", "))),
+        None => {}
+    }
+    dom::show(&allowed, policy.allowed_sites.is_some());
+    for rule in &policy.rules {
+        let item = dom::instantiate("managed-rule-template")?;
+        let _ = item.set_attribute("data-managed-id", &rule.id.to_string());
+        dom::set_host_permissions(&item, &rule.host_permissions);
+        dom::set_text(&dom::find(&item, "[data-role=pattern]")?, &rule.pattern);
+        dom::set_text(&dom::find(&item, "[data-role=label]")?, &rule.label);
+        let state: Element = dom::find(&item, "[data-role=state]")?;
+        let waiting = rule.headers.iter().find(|h| !h.logged_in);
+        let (mark, line) = match (rule.sending, waiting) {
+            (true, _) => ("sending", text!("options_rule_sending")),
+            (false, Some(h)) => (
+                "held-back",
+                text!(
+                    "options_managed_needs_login",
+                    text!(
+                        "options_managed_login",
+                        h.provider.as_str(),
+                        h.endpoint.as_str()
+                    )
+                ),
+            ),
+            (false, None) => ("held-back", text!("options_managed_not_sending")),
+        };
+        let _ = state.set_attribute("data-state", mark);
+        dom::set_say(&state, &line);
+        let headers: Vec<String> = rule
+            .headers
+            .iter()
+            .map(|h| {
+                let login = text!(
+                    "options_managed_login",
+                    h.provider.as_str(),
+                    h.endpoint.as_str()
+                );
+                dom::say(&text!("options_managed_header", h.name.as_str(), login))
+            })
+            .collect();
+        dom::set_text(
+            &dom::find(&item, "[data-role=headers]")?,
+            &headers.join("\n"),
+        );
+        let grant: Element = dom::find(&item, "[data-action=grant]")?;
+        let _ = grant.set_attribute(
+            "aria-label",
+            &dom::say(&text!("options_name_grant", &rule.pattern)),
+        );
+        list.append_child(&item)
+            .map_err(|_| DomError("could not add a managed rule".to_owned()))?;
+        mark_permission(item, rule.host_permissions.clone(), rule.sending);
+    }
+    let problems: Element = dom::by_id("policy-problem-list")?;
+    problems.set_text_content(None);
+    for problem in &policy.problems {
+        let li = dom::document()?
+            .create_element("li")
+            .map_err(|_| DomError("could not add a problem".to_owned()))?;
+        dom::set_say(
+            &li,
+            &text!(
+                "options_policy_problem",
+                problem.at.as_str(),
+                problem.why.clone()
+            ),
+        );
+        let _ = problems.append_child(&li);
+    }
+    dom::show(
+        &dom::by_id::<Element>("policy-problems")?,
+        !policy.problems.is_empty(),
+    );
     Ok(())
 }
 
@@ -353,6 +467,7 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
                 NotSent::Locked => text!("options_rule_not_sending_locked"),
                 NotSent::Disabled => text!("options_rule_off"),
                 NotSent::PermissionMissing => text!("options_rule_not_sending_permission"),
+                NotSent::NotAllowed => text!("options_rule_not_allowed"),
             },
         ),
         (true, None) => ("sending", text!("options_rule_sending")),

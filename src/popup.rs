@@ -329,7 +329,12 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
     // here has its own section.
     let book_rule_acts = view.rule.is_some() && view.tab_rule.is_none() && !view.locked;
     dom::show(&section, book_rule_acts);
-    dom::show(&dom::by_id::<Element>("site-toggle-row")?, book_rule_acts);
+    // The administrator's rule is not the user's to switch off.
+    let managed = view.rule.as_ref().is_some_and(|r| r.managed);
+    dom::show(
+        &dom::by_id::<Element>("site-toggle-row")?,
+        book_rule_acts && !managed,
+    );
     if let Some(rule) = &view.rule {
         let _ = section.set_attribute("data-rule-id", &rule.id.to_string());
         dom::set_host_permissions(&section, &rule.host_permissions);
@@ -441,6 +446,7 @@ fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
                 NotSent::Refused => text!("popup_status_refused"),
                 NotSent::CredentialDeleted => text!("popup_status_deleted"),
                 NotSent::PermissionMissing => text!("popup_status_permission_missing"),
+                NotSent::NotAllowed => text!("popup_status_not_allowed"),
             },
         ),
     }

@@ -10,7 +10,7 @@
 //! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
 //! up: [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
 //! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
-//! [`matcher`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
+//! [`matcher`], [`policy`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
 //! [`service`].
 
 pub mod compile;
@@ -23,6 +23,7 @@ pub mod matcher;
 pub mod message;
 pub mod migration;
 pub mod pattern;
+pub mod policy;
 pub mod protection;
 pub mod provider;
 pub mod reminder;

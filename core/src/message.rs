@@ -570,6 +570,9 @@ pub struct AccountsView {
     /// Whether expiry reminders are on.
     #[serde(default)]
     pub reminders: bool,
+    /// The logins the administrator's policy offers first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggested: Vec<crate::policy::ManagedProvider>,
 }
 
 impl AccountsView {
@@ -583,6 +586,7 @@ impl AccountsView {
             notice: None,
             concerned: None,
             reminders: true,
+            suggested: Vec::new(),
         }
     }
 }
@@ -639,6 +643,45 @@ pub struct RulesView {
     pub unreadable: usize,
     /// Set when the enabled rules come close to the browser's limit.
     pub limit_warning: Option<Text>,
+    /// The administrator's rules and settings, when a policy is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyView>,
+}
+
+/// What the administrator set, as the options page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    pub rules: Vec<ManagedRuleView>,
+    /// The sites rules may name, when limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_sites: Option<Vec<String>>,
+    pub require_protection: bool,
+    /// The policy's entries that were refused, and why.
+    pub problems: Vec<crate::policy::Problem>,
+}
+
+/// A managed rule: its site and, per header, whose login fills it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedRuleView {
+    pub id: SiteRuleId,
+    pub label: String,
+    pub pattern: String,
+    pub host_permissions: Vec<String>,
+    pub headers: Vec<ManagedHeaderView>,
+    /// Sent now: every header has a usable login.
+    pub sending: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedHeaderView {
+    pub name: String,
+    /// Whose login fills it: the provider's name and the endpoint.
+    pub provider: String,
+    pub endpoint: String,
+    pub logged_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -665,6 +708,9 @@ pub struct RuleView {
     /// unusable: why. (A missing permission only the page can see.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<NotSent>,
+    /// Set by the administrator's policy: shown, not editable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub managed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -811,6 +857,10 @@ pub enum NotSent {
     CredentialDeleted,
     /// Tokenward lacks the site's permission, so the browser applies nothing.
     PermissionMissing,
+    /// The administrator's policy does not allow the rule (a site outside
+    /// the allowed ones, plain http, any site, or tokens kept without the
+    /// passphrase it requires).
+    NotAllowed,
 }
 
 impl Sending {
@@ -865,6 +915,8 @@ impl RuleView {
                 .collect(),
             tab: None,
             held_back: None,
+            managed: (crate::policy::MANAGED_RULE_BASE..crate::compile::TAB_RULE_BASE)
+                .contains(&rule.id),
             headers: rule
                 .headers
                 .iter()
@@ -942,7 +994,73 @@ impl RulesView {
             saved,
             unreadable,
             limit_warning,
+            policy: None,
         }
+    }
+
+    /// The user's rules (those the policy refuses held back, saying so) and
+    /// what the administrator set.
+    pub fn of_state(
+        state: &crate::store::State,
+        now: Timestamp,
+        saved: Option<SiteRuleId>,
+        limits: Limits,
+    ) -> RulesView {
+        let mut view = RulesView::of(
+            &state.book,
+            &state.credentials,
+            now,
+            saved,
+            state.unreadable.len(),
+            limits,
+        );
+        let policy = &state.policy;
+        if !policy.present {
+            return view;
+        }
+        for (rule, shown) in state.book.rules().iter().zip(view.rules.iter_mut()) {
+            if rule.enabled && policy.check_rule(rule).is_err() {
+                shown.held_back = Some(NotSent::NotAllowed);
+            }
+        }
+        let rules = policy
+            .rules
+            .iter()
+            .zip(0u32..)
+            .map(|(rule, i)| {
+                let headers: Vec<ManagedHeaderView> = rule
+                    .headers
+                    .iter()
+                    .map(|h| ManagedHeaderView {
+                        name: h.name.to_string(),
+                        provider: h.login.provider.name().to_owned(),
+                        endpoint: h.login.endpoint.as_str().to_owned(),
+                        logged_in: crate::policy::login_for(&state.credentials, &h.login, now)
+                            .is_some(),
+                    })
+                    .collect();
+                ManagedRuleView {
+                    id: crate::policy::MANAGED_RULE_BASE + i,
+                    label: rule.label.clone(),
+                    pattern: rule.pattern.to_string(),
+                    host_permissions: rule.pattern.host_permissions().to_vec(),
+                    sending: !state.locked
+                        && !state.protection_missing()
+                        && headers.iter().all(|h| h.logged_in),
+                    headers,
+                }
+            })
+            .collect();
+        view.policy = Some(PolicyView {
+            rules,
+            allowed_sites: policy
+                .allowed_sites
+                .as_ref()
+                .map(|a| a.iter().map(ToString::to_string).collect()),
+            require_protection: policy.require_protection,
+            problems: policy.problems.clone(),
+        });
+        view
     }
 }
 
@@ -970,6 +1088,12 @@ impl SiteView {
         if !rule.enabled {
             return Sending::NotSent {
                 why: NotSent::Disabled,
+            };
+        }
+        // The administrator's policy holds the whole rule back.
+        if rule.held_back == Some(NotSent::NotAllowed) {
+            return Sending::NotSent {
+                why: NotSent::NotAllowed,
             };
         }
         let mut held_back_why = None;

@@ -410,6 +410,37 @@ impl SitePattern {
         ]
     }
 
+    /// Whether every URL `other` names is one this pattern names: the same
+    /// scheme and port, a host this one covers, and a path at or under
+    /// this one's prefix.
+    pub fn covers(&self, other: &SitePattern) -> bool {
+        if self.scheme != other.scheme || self.port != other.port {
+            return false;
+        }
+        let hosts = match (&self.host, &other.host) {
+            (HostPattern::Exact(a), HostPattern::Exact(b)) => a == b,
+            (HostPattern::Subdomains(d), HostPattern::Exact(b)) => b
+                .strip_suffix(d.as_str())
+                .is_some_and(|rest| rest.ends_with('.')),
+            (HostPattern::Subdomains(d), HostPattern::Subdomains(e)) => {
+                e == d
+                    || e.strip_suffix(d.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            }
+            (HostPattern::Exact(_), HostPattern::Subdomains(_)) => false,
+        };
+        let paths = match (&self.path, &other.path) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => {
+                b == a
+                    || b.strip_prefix(a.as_str())
+                        .is_some_and(|rest| rest.starts_with(is_separator))
+            }
+        };
+        hosts && paths
+    }
+
     /// Whether the URL is inside this pattern.
     pub fn matches(&self, url: &Url) -> bool {
         self.matches_spec(url.as_str())
@@ -585,6 +616,41 @@ fn canonical_path(scheme: Scheme, tail: &str) -> Result<Option<String>, PatternE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covers_names_only_what_is_inside() {
+        let p =
+            |s: &str| SitePattern::parse(s, ParseOptions { allow_http: true }).expect("a pattern");
+        for (outer, inner) in [
+            ("https://*.acme.example", "https://api.acme.example/v1"),
+            ("https://*.acme.example", "https://*.eu.acme.example"),
+            ("https://api.acme.example", "https://api.acme.example/v1"),
+            (
+                "https://api.acme.example/v1",
+                "https://api.acme.example/v1/models",
+            ),
+            ("https://api.acme.example/v1", "https://api.acme.example/v1"),
+        ] {
+            assert!(p(outer).covers(&p(inner)), "{outer} covers {inner}");
+        }
+        for (outer, inner) in [
+            ("https://*.acme.example", "https://acme.example"),
+            ("https://*.acme.example", "https://evilacme.example"),
+            ("https://api.acme.example", "https://*.api.acme.example"),
+            ("https://api.acme.example", "http://api.acme.example"),
+            ("https://api.acme.example", "https://api.acme.example:8443"),
+            (
+                "https://api.acme.example/v1",
+                "https://api.acme.example/v10",
+            ),
+            ("https://api.acme.example/v1", "https://api.acme.example"),
+        ] {
+            assert!(
+                !p(outer).covers(&p(inner)),
+                "{outer} does not cover {inner}"
+            );
+        }
+    }
 
     fn parse(s: &str) -> Result<SitePattern, PatternError> {
         SitePattern::parse(s, ParseOptions::default())

@@ -357,6 +357,9 @@ pub struct State {
     /// secrets are [`crate::protection::LOCKED_SECRET`] placeholders. Such
     /// a state is shown, never saved, and installs no header value.
     pub locked: bool,
+    /// Not stored: what the administrator set through browser policy
+    /// (`storage.managed`), read with the state.
+    pub policy: crate::policy::Policy,
     /// Not stored: the state was read from the one-key layout (schema 3 and
     /// older, or a state written whole by hand or a test), so its next save
     /// must write all of it. Set by the loader, which sees the layout.
@@ -396,6 +399,7 @@ impl State {
             reminders_off: stored.reminders_off,
             locked: false,
             one_key_layout: false,
+            policy: crate::policy::Policy::default(),
         };
         for raw in stored.credentials {
             match serde_json::from_value::<Credential>(raw.clone()) {
@@ -463,15 +467,37 @@ impl State {
     /// The rules as the browser should apply them at `now`: without the
     /// headers of expired or deleted credentials.
     pub fn rules_in_force(&self, now: Timestamp) -> RuleBook {
+        let mut rules: Vec<SiteRule> = self
+            .book
+            .rules()
+            .iter()
+            .filter_map(|r| self.in_force(r, now))
+            .collect();
+        // The administrator's rules, each header from the user's own login;
+        // none while locked (the logins' secrets are sealed then), and none
+        // while a required passphrase is not set.
+        if !self.locked && !self.protection_missing() {
+            rules.extend(self.policy.rules_in_force(&self.credentials, now));
+        }
         RuleBook {
             next_id: self.book.next_id,
-            rules: self
-                .book
-                .rules()
-                .iter()
-                .filter_map(|r| self.in_force(r, now))
-                .collect(),
+            rules,
         }
+    }
+
+    /// The user's rules and the administrator's, as the views show them.
+    pub fn book_with_managed(&self, now: Timestamp) -> RuleBook {
+        let mut book = self.book.clone();
+        if !self.locked {
+            book.rules
+                .extend(self.policy.rules_in_force(&self.credentials, now));
+        }
+        book
+    }
+
+    /// The administrator requires a passphrase and the tokens have none.
+    pub fn protection_missing(&self) -> bool {
+        self.policy.require_protection && !self.protection.is_protected()
     }
 
     /// Rule `id` as the browser should apply it now: one rule of
@@ -481,14 +507,18 @@ impl State {
     }
 
     fn in_force(&self, rule: &SiteRule, now: Timestamp) -> Option<SiteRule> {
+        // A rule the administrator's policy does not allow is kept, and not
+        // applied.
+        self.policy.check_rule(rule).ok()?;
         let rule = rule.in_force(|c| self.credentials.usable(c, now))?;
         // Locked, every value is a placeholder: only the rules that set
-        // nothing (removals) apply.
+        // nothing (removals) apply. Without the passphrase an administrator
+        // requires, no token is sent either.
         let sets = rule
             .headers
             .iter()
             .any(|h| matches!(h, HeaderAction::Set { .. }));
-        (!(self.locked && sets)).then_some(rule)
+        (!((self.locked || self.protection_missing()) && sets)).then_some(rule)
     }
 
     /// Rules that send a secret and wait for an unlock: enabled, with a

@@ -97,7 +97,8 @@ pub(crate) fn chrome(src: &Value) -> Value {
 
 /// The Firefox manifest.
 ///
-/// - `key` and `minimum_chrome_version` are Chrome-only (Firefox warns on them).
+/// - `key`, `minimum_chrome_version` and `storage` (the managed schema) are
+///   Chrome-only (Firefox warns on them).
 /// - Firefox MV3 runs background scripts as an event page, not a service
 ///   worker, so `service_worker` becomes a one-element `scripts` list; `type`
 ///   carries over so `background.js` still loads as an ES module.
@@ -110,6 +111,10 @@ pub(crate) fn firefox(src: &Value) -> Result<Value, ManifestError> {
     // diffs cleanly against the source.
     manifest.shift_remove("key");
     manifest.shift_remove("minimum_chrome_version");
+    // Firefox reads `storage.managed` from policies.json without a schema,
+    // and has no `storage` manifest key.
+    // <https://developer.mozilla.org/docs/Mozilla/Add-ons/WebExtensions/manifest.json/storage>
+    manifest.shift_remove("storage");
 
     let background = manifest
         .get("background")

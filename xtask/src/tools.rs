@@ -297,7 +297,7 @@ pub(crate) const CARGO_FUZZ: CrateTool = CrateTool {
 };
 
 /// The targets in fuzz/Cargo.toml.
-pub(crate) const FUZZ_TARGETS: [&str; 10] = [
+pub(crate) const FUZZ_TARGETS: [&str; 11] = [
     "pattern",
     "header_value",
     "import_modheader",
@@ -308,6 +308,7 @@ pub(crate) const FUZZ_TARGETS: [&str; 10] = [
     "provider_responses",
     "message",
     "stored_state",
+    "policy",
 ];
 
 /// A nightly toolchain for cargo-fuzz. This machine image ships one; where it

@@ -66,6 +66,9 @@ pub trait StateStore {
     /// The rules for one tab only ([`TabRules`]), in `storage.session` too.
     async fn tab_rules(&self) -> Result<Option<Value>, PlatformError>;
     async fn set_tab_rules(&self, rules: &Value) -> Result<(), PlatformError>;
+    /// What the administrator set through browser policy
+    /// (`storage.managed.get(null)`); `None` when nothing is.
+    async fn managed(&self) -> Result<Option<Value>, PlatformError>;
 }
 
 /// The browser's rule sets that carry our headers.
@@ -195,6 +198,8 @@ pub enum ServiceError {
     Import(#[from] crate::import::ImportError),
     #[error("the rules changed since the preview; nothing was imported")]
     ImportStale,
+    #[error("{0}; nothing was changed")]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 impl Localize for ServiceError {
@@ -225,6 +230,7 @@ impl Localize for ServiceError {
             ServiceError::SessionKey(e) => text!("error_service_session_key", &e.0),
             ServiceError::Import(e) => e.text(),
             ServiceError::ImportStale => text!("import_error_stale"),
+            ServiceError::Policy(e) => e.text(),
         }
     }
 }
@@ -276,6 +282,9 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     }
     if state.protection == Protection::Unset && adds_a_secret(&request) {
         return error_response(&ServiceError::Unchosen, &state);
+    }
+    if let Err(e) = against_policy(&state, &request) {
+        return error_response(&ServiceError::Policy(e), &state);
     }
     let result = match request {
         Request::ListRules => Ok(None),
@@ -480,14 +489,8 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
         } => {
             return match import(platform, &mut state, &file, &basis, &choices).await {
                 Ok((added, changed)) => {
-                    let rules = RulesView::of(
-                        &state.book,
-                        &state.credentials,
-                        now,
-                        None,
-                        state.unreadable.len(),
-                        platform.engine.target().limits,
-                    );
+                    let rules =
+                        RulesView::of_state(&state, now, None, platform.engine.target().limits);
                     *kept = Some(state);
                     Response::Imported {
                         rules,
@@ -503,12 +506,10 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
         }
     };
     let response = match result {
-        Ok(saved) => Response::Rules(RulesView::of(
-            &state.book,
-            &state.credentials,
+        Ok(saved) => Response::Rules(RulesView::of_state(
+            &state,
             now,
             saved,
-            state.unreadable.len(),
             platform.engine.target().limits,
         )),
         Err(e) => error_response(&e, &state),
@@ -542,6 +543,9 @@ fn read_import(
     let reading = crate::import::read(&file.text, passphrase)?;
     if reading.carries_secrets() && state.protection == Protection::Unset {
         return Err(ServiceError::Unchosen);
+    }
+    if reading.carries_secrets() && state.protection_missing() {
+        return Err(crate::policy::PolicyError::ProtectionRequired.into());
     }
     Ok(reading)
 }
@@ -620,6 +624,64 @@ fn adds_a_secret(request: &Request) -> bool {
     }
 }
 
+/// What the administrator's policy refuses before anything is done: a
+/// rule outside the allowed sites, plain http or "any site" where not
+/// allowed, keeping tokens without the passphrase it requires, a longer
+/// idle time than it allows, an export with tokens it forbids.
+fn against_policy(state: &State, request: &Request) -> Result<(), crate::policy::PolicyError> {
+    use crate::policy::PolicyError;
+    let policy = &state.policy;
+    if !policy.present {
+        return Ok(());
+    }
+    if state.protection_missing() && adds_a_secret(request) {
+        return Err(PolicyError::ProtectionRequired);
+    }
+    match request {
+        Request::SaveRule { draft } | Request::SaveTabRule { draft, .. } => {
+            if let Ok(pattern) = draft.parse_pattern() {
+                if !policy.allows(&pattern) {
+                    return Err(PolicyError::OutsideAllowedSites(pattern.to_string()));
+                }
+                if pattern.needs_http_opt_in() && !policy.allow_plain_http {
+                    return Err(PolicyError::PlainHttp);
+                }
+            }
+            if draft.any_site && !policy.allow_any_site {
+                return Err(PolicyError::AnySite);
+            }
+        }
+        Request::UseCredential { pattern, .. } => {
+            let parsed = crate::pattern::SitePattern::parse(
+                pattern,
+                crate::pattern::ParseOptions { allow_http: true },
+            );
+            if let Ok(pattern) = parsed {
+                if !policy.allows(&pattern) {
+                    return Err(PolicyError::OutsideAllowedSites(pattern.to_string()));
+                }
+            }
+        }
+        Request::UseConvenience { .. } if policy.require_protection => {
+            return Err(PolicyError::ProtectionRequired);
+        }
+        Request::SetIdleLock { minutes } => {
+            if let Some(max) = policy.max_idle_minutes {
+                if minutes.is_none_or(|m| m > max) {
+                    return Err(PolicyError::IdleTooLong(max));
+                }
+            }
+        }
+        Request::Export {
+            passphrase: Some(_),
+        } if !policy.allow_export_with_secrets => {
+            return Err(PolicyError::ExportWithSecrets);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// A header drafted from a stored credential takes that credential's
 /// secret, whatever the page sent.
 fn resolve_credentials(
@@ -649,14 +711,25 @@ async fn site_view<S: StateStore, E: RuleEngine, T: Transport>(
         Some(_) => load_tab_rules(platform.store).await?,
         None => TabRules::default(),
     };
+    // The administrator's rules count as the user's here: the popup says
+    // what is sent to the site, whoever set it.
     let mut view = SiteView::of(
-        &state.book,
+        &state.book_with_managed(platform.clock.now),
         &state.credentials,
         platform.clock.now,
         url,
         tab.map(|t| (t, tabs.rules.as_slice())),
     );
     view.locked = state.locked;
+    if let Some(rule) = view.rule.as_mut() {
+        let refused = state
+            .book
+            .get(rule.id)
+            .is_some_and(|r| state.policy.check_rule(r).is_err());
+        if rule.enabled && (refused || (state.protection_missing() && !rule.managed)) {
+            rule.held_back = Some(crate::message::NotSent::NotAllowed);
+        }
+    }
     Ok(view)
 }
 
@@ -677,6 +750,7 @@ fn accounts_view(
 ) -> AccountsView {
     let mut view = AccountsView::of(&state.credentials, &state.book, now);
     view.reminders = !state.reminders_off;
+    view.suggested = state.policy.providers.clone();
     view.notice = notice;
     view.concerned = concerned;
     view
@@ -797,12 +871,10 @@ fn rules_response<S, E: RuleEngine, T>(
     state: &State,
     saved: Option<crate::rules::SiteRuleId>,
 ) -> Response {
-    Response::Rules(RulesView::of(
-        &state.book,
-        &state.credentials,
+    Response::Rules(RulesView::of_state(
+        state,
         platform.clock.now,
         saved,
-        state.unreadable.len(),
         platform.engine.target().limits,
     ))
 }
@@ -849,13 +921,27 @@ async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
     open_items(store, items).await
 }
 
+/// The administrator's policy. One that cannot be read is no policy: the
+/// browser delivers it, and a failure to read it is the browser's (Firefox
+/// answers an error when no policy names the extension).
+async fn read_policy<S: StateStore>(store: &S) -> crate::policy::Policy {
+    let managed = store.managed().await.ok().flatten();
+    crate::policy::Policy::read(managed.as_ref())
+}
+
 /// [`load`] of what `storage.local` holds, already read.
 async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<State, ServiceError> {
+    let fresh = || async {
+        Ok(State {
+            policy: read_policy(store).await,
+            ..State::default()
+        })
+    };
     let Some(items) = items else {
-        return Ok(State::default());
+        return fresh().await;
     };
     let Some(mut stored) = store::assemble(&items) else {
-        return Ok(State::default());
+        return fresh().await;
     };
     let protection: Protection = stored
         .get("vault")
@@ -870,6 +956,7 @@ async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<St
     };
     let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
     let mut state = State::decode(Some(stored))?;
+    state.policy = read_policy(store).await;
     state.locked = protection.is_protected() && key.is_none() && sealed;
     state.one_key_layout = store::in_one_key_layout(&items);
     Ok(state)
@@ -1188,9 +1275,14 @@ pub mod fakes {
         pub session: RefCell<Option<String>>,
         pub pending_login: RefCell<Option<Value>>,
         pub tab_rules: RefCell<Option<Value>>,
+        /// `storage.managed`: the administrator's policy.
+        pub managed: RefCell<Option<Value>>,
     }
 
     impl StateStore for MemoryStore {
+        async fn managed(&self) -> Result<Option<Value>, PlatformError> {
+            Ok(self.managed.borrow().clone())
+        }
         async fn load(&self) -> Result<Option<Value>, PlatformError> {
             self.loads.set(self.loads.get() + 1);
             Ok(self.value.borrow().clone())
@@ -2078,6 +2170,129 @@ mod tests {
         let _ = run(reconcile(&fakes.store, &fakes.engine, NOW));
         assert_eq!(fakes.store.writes.get(), writes);
         assert_eq!(*fakes.store.value.borrow(), Some(newer));
+    }
+
+    fn managed_policy() -> Value {
+        serde_json::json!({
+            "rules": [{"id": "models", "label": "ACME models", "site": "https://models.acme.example",
+                       "headers": [{"name": "Authorization", "scheme": "bearer",
+                                    "login": {"provider": "huggingFace", "endpoint": "https://huggingface.co"}}]}],
+            "allowedSites": ["https://*.acme.example"],
+        })
+    }
+
+    /// A managed rule sends the user's own login's token, and only once
+    /// there is one; a policy change applies through the same
+    /// reconciliation; the options page shows it, and the refused entries.
+    #[test]
+    fn managed_rules_use_the_users_login_and_follow_the_policy() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        *store.managed.borrow_mut() = Some(managed_policy());
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert!(
+            installed_ids(engine).is_empty(),
+            "no login yet, nothing sent"
+        );
+        let Response::Rules(view) = fakes.handle(Request::ListRules) else {
+            panic!("rules");
+        };
+        let policy = view.policy.expect("the policy is shown");
+        assert_eq!(policy.rules[0].pattern, "https://models.acme.example/");
+        assert!(!policy.rules[0].sending && !policy.rules[0].headers[0].logged_in);
+        // The user's own rule outside the allowed sites is refused.
+        let outside = save(&fakes, "https://elsewhere.example", "tok-elsewhere");
+        assert!(
+            matches!(&outside, Response::Error { message } if message.key == "error_policy_outside"),
+            "{outside:?}"
+        );
+        // Logging in fills the managed rule.
+        fakes.transport.answer(
+            "GET /api/whoami-v2",
+            crate::provider::http::HttpResponse::new(
+                200,
+                r#"{"name": "alice", "type": "user", "orgs": []}"#,
+            ),
+        );
+        let login = fakes.handle(Request::Login {
+            login: crate::message::LoginDraft {
+                provider: Provider::HuggingFace,
+                kind: String::new(),
+                endpoint: String::new(),
+                secret: "hf_managed_token".into(),
+                name: String::new(),
+            },
+        });
+        assert!(!matches!(login, Response::Error { .. }), "{login:?}");
+        let base = crate::policy::MANAGED_RULE_BASE * 4;
+        assert_eq!(installed_ids(engine), [base, base + 1, base + 2]);
+        assert!(engine
+            .rules
+            .borrow()
+            .iter()
+            .any(|r| serde_json::to_string(r).is_ok_and(|j| j.contains("hf_managed_token"))));
+        // The policy changes: the rule goes, through a reconciliation.
+        *store.managed.borrow_mut() =
+            Some(serde_json::json!({"allowedSites": ["https://*.acme.example"]}));
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert!(installed_ids(engine).is_empty());
+    }
+
+    #[test]
+    fn a_required_passphrase_leaves_no_way_to_keep_tokens_without_one() {
+        let fakes = Fakes::default();
+        let (store, engine) = (&fakes.store, &fakes.engine);
+        save(&fakes, "https://a.acme.example", "tok-before-policy");
+        assert_eq!(installed_ids(engine), [4, 5, 6]);
+        *store.managed.borrow_mut() = Some(serde_json::json!({"requireProtection": true}));
+        assert!(run(reconcile(store, engine, NOW)).is_ok());
+        assert!(
+            installed_ids(engine).is_empty(),
+            "tokens kept without a passphrase are not sent"
+        );
+        for request in [
+            Request::UseConvenience {
+                passphrase: crate::message::Passphrase::default(),
+            },
+            Request::SaveRule {
+                draft: draft("https://b.acme.example", "tok-b"),
+            },
+        ] {
+            let answer = fakes.handle(request);
+            assert_eq!(
+                answer,
+                Response::Error {
+                    message: text!("error_policy_protection")
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_hostile_policy_is_refused_entry_by_entry_and_never_widens() {
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "tok-a");
+        *fakes.store.managed.borrow_mut() = Some(serde_json::json!({
+            "rules": [{"id": "all", "site": "<all_urls>", "headers": [{"name": "A", "ask": true}]},
+                      {"id": "leak", "site": "https://b.example", "headers": [{"name": "A", "token": "policy-secret-1"}]}],
+            "allowedSites": ["*"],
+            "mystery": 1
+        }));
+        let Response::Rules(view) = fakes.handle(Request::ListRules) else {
+            panic!("rules");
+        };
+        let policy = view.policy.expect("shown");
+        assert!(policy.rules.is_empty());
+        assert_eq!(policy.problems.len(), 4, "{:?}", policy.problems);
+        assert!(!serde_json::to_string(&policy)
+            .expect("json")
+            .contains("policy-secret-1"));
+        // "*" was refused: the allowed list holds nothing, so the user's
+        // rule is held back rather than everything being allowed.
+        assert_eq!(
+            view.rules[0].held_back,
+            Some(crate::message::NotSent::NotAllowed)
+        );
     }
 
     #[test]
