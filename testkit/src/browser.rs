@@ -218,7 +218,7 @@ fn chromedriver_binary() -> String {
 
 /// The Firefox binary itself, not a wrapper script: `TOKENWARD_FIREFOX`, else
 /// Debian's Firefox ESR.
-fn firefox_binary() -> String {
+pub(crate) fn firefox_binary() -> String {
     if let Ok(b) = std::env::var("TOKENWARD_FIREFOX") {
         return b;
     }

@@ -301,6 +301,20 @@ impl Harness {
         Harness { browser, server }
     }
 
+    /// [`Harness::start_on_profile`], with `prepare` run between the
+    /// server's start and the browser's, knowing the server's ports (to
+    /// write a browser policy naming them), and nothing chosen for tokens.
+    pub async fn start_on_profile_with(
+        engine: Engine,
+        profile: &Path,
+        prepare: impl FnOnce(&Server),
+    ) -> Harness {
+        let server = Server::start(3).await;
+        prepare(&server);
+        let browser = Browser::launch_on_profile(engine, &extension_dir(engine), profile).await;
+        Harness { browser, server }
+    }
+
     /// Shut the browser down the normal way ([`Browser::quit`]) and keep the
     /// server: the profile is on disk and no process has it open, to be
     /// scanned, until [`Stopped::resume`]. Only for a harness from

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod browser;
 pub mod harness;
 pub mod oidc;
+pub mod policy;
 pub mod profile_scan;
 pub mod scope;
 pub mod server;

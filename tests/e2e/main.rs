@@ -29,6 +29,7 @@
 use tokenward_testkit::in_both_browsers;
 use tokenward_testkit::{browser, harness, scope, server};
 mod import;
+mod policy;
 mod quota;
 mod races;
 mod screenshot;
