@@ -449,7 +449,7 @@ async fn web_auth_flow(url: String) {
 /// The idle check runs only while it can do something: protected,
 /// unlocked, with an idle time.
 async fn schedule_idle_lock(state: &State) {
-    let idle_minutes = state.protection.idle_minutes().filter(|_| !state.locked);
+    let idle_minutes = state.idle_minutes().filter(|_| !state.locked);
     let scheduled = match idle_minutes {
         Some(_) => alarms::every(IDLE_ALARM, 1.0).await,
         None => alarms::clear(IDLE_ALARM).await,
@@ -463,7 +463,7 @@ async fn lock_if_idle() {
     let Ok(state) = load_state().await else {
         return;
     };
-    let Some(minutes) = state.protection.idle_minutes().filter(|_| !state.locked) else {
+    let Some(minutes) = state.idle_minutes().filter(|_| !state.locked) else {
         schedule_idle_lock(&state).await;
         return;
     };

@@ -495,6 +495,19 @@ impl State {
         book
     }
 
+    /// How long the vault may stay unlocked while the user is away: the
+    /// user's choice, at most the administrator's `maxIdleMinutes`, which
+    /// also applies when the user set none. `None` when not protected.
+    pub fn idle_minutes(&self) -> Option<u32> {
+        if !self.protection.is_protected() {
+            return None;
+        }
+        match (self.protection.idle_minutes(), self.policy.max_idle_minutes) {
+            (Some(own), Some(max)) => Some(own.min(max)),
+            (own, max) => own.or(max),
+        }
+    }
+
     /// The administrator requires a passphrase and the tokens have none.
     pub fn protection_missing(&self) -> bool {
         self.policy.require_protection && !self.protection.is_protected()

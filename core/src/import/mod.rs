@@ -137,6 +137,20 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Takes one header the file sets, replacing an earlier one of the same
+    /// name (the file's last word wins, as the extensions apply them), or
+    /// records why the entry cannot be imported.
+    pub fn take(&mut self, header: Result<ImportedHeader, Text>) {
+        match header {
+            Ok(h) => {
+                self.headers
+                    .retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
+                self.headers.push(h);
+            }
+            Err(problem) => self.problem = Some(problem),
+        }
+    }
+
     pub fn new(from: Text, label: &str, scope: Scope) -> Candidate {
         Candidate {
             from,
@@ -164,6 +178,15 @@ pub struct Reading {
 }
 
 impl Reading {
+    pub fn new(format: Format) -> Reading {
+        Reading {
+            format,
+            candidates: Vec::new(),
+            credentials: Vec::new(),
+            not_imported: Vec::new(),
+        }
+    }
+
     /// Whether importing would keep a secret from the file.
     pub fn carries_secrets(&self) -> bool {
         !self.credentials.is_empty()
@@ -448,13 +471,7 @@ fn merge(
             })
             .collect()
     };
-    let (any_site, also_from) = match &candidate.initiators {
-        Initiators::AnySite => (true, Vec::new()),
-        Initiators::SameSite { also } => (
-            false,
-            also.iter().map(|s| String::from(s.clone())).collect(),
-        ),
-    };
+    let (any_site, also_from) = as_drafted(&candidate.initiators);
     let draft = RuleDraft {
         id: None,
         label: candidate.label.clone(),
@@ -519,13 +536,7 @@ fn merge(
         })
         .collect();
     headers.extend(draft.headers);
-    let (any_site, also_from) = match &existing.initiators {
-        Initiators::AnySite => (true, Vec::new()),
-        Initiators::SameSite { also } => (
-            false,
-            also.iter().map(|s| String::from(s.clone())).collect(),
-        ),
-    };
+    let (any_site, also_from) = as_drafted(&existing.initiators);
     let merged = RuleDraft {
         id: Some(existing.id),
         label: existing.label.clone(),
@@ -543,6 +554,17 @@ fn merge(
             label: rule.label.clone(),
         },
         Err(e) => Outcome::Refused { why: e.text() },
+    }
+}
+
+/// A policy as the editor drafts it: "any site", and the "also from" sites.
+fn as_drafted(initiators: &Initiators) -> (bool, Vec<String>) {
+    match initiators {
+        Initiators::AnySite => (true, Vec::new()),
+        Initiators::SameSite { also } => (
+            false,
+            also.iter().map(|s| String::from(s.clone())).collect(),
+        ),
     }
 }
 

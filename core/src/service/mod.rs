@@ -665,9 +665,16 @@ fn against_policy(state: &State, request: &Request) -> Result<(), crate::policy:
         Request::UseConvenience { .. } if policy.require_protection => {
             return Err(PolicyError::ProtectionRequired);
         }
-        Request::SetIdleLock { minutes } => {
+        Request::SetIdleLock { minutes }
+        | Request::Protect {
+            idle_minutes: minutes,
+            ..
+        } => {
+            // Protecting without an idle time is fine: the policy's applies
+            // (`State::idle_minutes`).
+            let asked_none = matches!(request, Request::SetIdleLock { .. }) && minutes.is_none();
             if let Some(max) = policy.max_idle_minutes {
-                if minutes.is_none_or(|m| m > max) {
+                if asked_none || minutes.is_some_and(|m| m > max) {
                     return Err(PolicyError::IdleTooLong(max));
                 }
             }
@@ -2263,6 +2270,44 @@ mod tests {
                 answer,
                 Response::Error {
                     message: text!("error_policy_protection")
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_administrators_idle_time_is_the_longest() {
+        let mut state = State {
+            protection: Protection::Convenience,
+            ..State::default()
+        };
+        state.policy =
+            crate::policy::Policy::read(Some(&serde_json::json!({"maxIdleMinutes": 30})));
+        assert_eq!(
+            state.idle_minutes(),
+            None,
+            "nothing to lock without a passphrase"
+        );
+        let (header, _) = crate::vault::VaultHeader::create(
+            "idle pass",
+            &mut crate::service::fakes::CountingRng(0),
+        )
+        .expect("a vault header");
+        for (own, effective) in [(None, Some(30)), (Some(10), Some(10)), (Some(60), Some(30))] {
+            state.protection = Protection::Protected {
+                header: Box::new(header.clone()),
+                idle_minutes: own,
+            };
+            assert_eq!(state.idle_minutes(), effective, "{own:?}");
+        }
+        let fakes = Fakes::default();
+        *fakes.store.managed.borrow_mut() = Some(serde_json::json!({"maxIdleMinutes": 30}));
+        for minutes in [None, Some(31)] {
+            let answer = fakes.handle(Request::SetIdleLock { minutes });
+            assert_eq!(
+                answer,
+                Response::Error {
+                    message: text!("error_policy_idle", 30u32)
                 }
             );
         }

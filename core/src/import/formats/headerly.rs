@@ -53,12 +53,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
     if profiles.len() > super::super::MAX_ENTRIES {
         return Err(ImportError::TooManyEntries);
     }
-    let mut reading = Reading {
-        format: Format::Headerly,
-        candidates: Vec::new(),
-        credentials: Vec::new(),
-        not_imported: Vec::new(),
-    };
+    let mut reading = Reading::new(Format::Headerly);
     for (i, profile) in profiles.iter().enumerate() {
         let f = Fields::of(profile);
         let name = f.str("name").ok().flatten().unwrap_or_default();
@@ -109,15 +104,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
                         "requestHeaderModGroups[{g}].items[{n}].operation"
                     ))),
                 };
-                match imported {
-                    Ok(h) => {
-                        candidate
-                            .headers
-                            .retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
-                        candidate.headers.push(h);
-                    }
-                    Err(problem) => candidate.problem = Some(problem),
-                }
+                candidate.take(imported)
             }
         }
         if f.array("responseHeaderModGroups")

@@ -55,12 +55,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
     if profiles.len() > super::super::MAX_ENTRIES {
         return Err(ImportError::TooManyEntries);
     }
-    let mut reading = Reading {
-        format: Format::ModHeader,
-        candidates: Vec::new(),
-        credentials: Vec::new(),
-        not_imported: Vec::new(),
-    };
+    let mut reading = Reading::new(Format::ModHeader);
     for (i, profile) in profiles.into_iter().enumerate() {
         for candidate in profile_candidates(i, profile) {
             super::super::one_per_site(candidate, &mut reading.candidates);
@@ -162,10 +157,7 @@ fn profile_candidates(i: usize, profile: &Value) -> Vec<Candidate> {
         } else {
             super::super::header(name, Some(value), &field)
         };
-        match imported {
-            Ok(header) => template.headers.push(header),
-            Err(problem) => template.problem = Some(problem),
-        }
+        template.take(imported);
     }
     if switched_off {
         template

@@ -31,12 +31,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
             // rule out of it.
             || !records.iter().any(|r| r.get("id").and_then(Value::as_str) == Some(id))
     };
-    let mut reading = Reading {
-        format: Format::Requestly,
-        candidates: Vec::new(),
-        credentials: Vec::new(),
-        not_imported: Vec::new(),
-    };
+    let mut reading = Reading::new(Format::Requestly);
     for (i, record) in records.iter().enumerate() {
         let f = Fields::of(record);
         let name = f.str("name").ok().flatten().unwrap_or_default();
@@ -158,15 +153,7 @@ fn pair_candidate(pair: &Value, v1: bool, from: crate::text::Text, name: &str) -
             Some("Add" | "Modify") => super::super::header(header, Some(value), &field),
             _ => Err(bad_field(format!("modifications.Request[{n}].type"))),
         };
-        match imported {
-            Ok(h) => {
-                candidate
-                    .headers
-                    .retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
-                candidate.headers.push(h);
-            }
-            Err(problem) => candidate.problem = Some(problem),
-        }
+        candidate.take(imported)
     }
     if candidate.headers.is_empty() && candidate.problem.is_none() {
         candidate.problem = Some(text!("import_problem_no_request_headers"));

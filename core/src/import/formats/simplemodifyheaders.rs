@@ -51,12 +51,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
     } else {
         pages.iter().map(|p| scope::match_pattern(p)).collect()
     };
-    let mut reading = Reading {
-        format: Format::SimpleModifyHeaders,
-        candidates: Vec::new(),
-        credentials: Vec::new(),
-        not_imported: Vec::new(),
-    };
+    let mut reading = Reading::new(Format::SimpleModifyHeaders);
     // Rows without `url_contains` share one rule per page; a row with one
     // applies to fewer URLs, and is its own entry.
     let mut shared = Candidate::new(
@@ -139,15 +134,7 @@ pub(super) fn read(value: &Value) -> Result<Reading, ImportError> {
             let last = own.len() - 1;
             &mut own[last].1
         };
-        match header {
-            Ok(h) => {
-                target
-                    .headers
-                    .retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
-                target.headers.push(h);
-            }
-            Err(problem) => target.problem = Some(problem),
-        }
+        target.take(header)
     }
     for scope in &scopes {
         if !shared.headers.is_empty() || shared.problem.is_some() {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::super::{scope::Scope, Candidate, ImportError, ImportedHeader, Reading};
+use super::super::{scope::Scope, Candidate, Format, ImportError, ImportedHeader, Reading};
 use super::{bad_field, entry_name, Fields};
 use crate::credential::{credential_label, Credential};
 use crate::header::{Secret, ValueScheme};
@@ -55,12 +55,7 @@ pub(super) fn read(value: Value, passphrase: Option<&str>) -> Result<Reading, Im
         .get("secrets")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut reading = Reading {
-        format: super::super::Format::Tokenward,
-        candidates: Vec::new(),
-        credentials: Vec::new(),
-        not_imported: Vec::new(),
-    };
+    let mut reading = Reading::new(Format::Tokenward);
     let fields = Fields::of(state);
     let credentials = fields.array("credentials").map_err(|f| malformed(&f))?;
     for (i, credential) in credentials.iter().enumerate() {
@@ -129,10 +124,7 @@ fn rule_candidate(i: usize, rule: &Value) -> Candidate {
         let h = Fields::of(header);
         let name = h.str("name").ok().flatten().unwrap_or_default();
         match h.str("op").ok().flatten() {
-            Some("remove") => match super::super::header(name, None, &field) {
-                Ok(header) => candidate.headers.push(header),
-                Err(problem) => candidate.problem = Some(problem),
-            },
+            Some("remove") => candidate.take(super::super::header(name, None, &field)),
             Some("set") => {
                 let value = Fields::of(h.get("value").unwrap_or(&Value::Null));
                 let scheme = value
