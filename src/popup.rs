@@ -412,7 +412,20 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
 fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
     match sending {
         Sending::Unsupported => ("unsupported", text!("popup_status_unsupported")),
-        Sending::Uncovered => ("uncovered", text!("popup_status_uncovered")),
+        Sending::Uncovered => match &view.managed_waiting {
+            Some((provider, endpoint)) => (
+                "uncovered",
+                text!(
+                    "popup_status_managed_waiting",
+                    text!(
+                        "options_managed_login",
+                        provider.as_str(),
+                        endpoint.as_str()
+                    )
+                ),
+            ),
+            None => ("uncovered", text!("popup_status_uncovered")),
+        },
         Sending::Sent {
             partly,
             expires,

@@ -815,6 +815,10 @@ pub struct SiteView {
     /// The state was read locked: no header with a value is sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub locked: bool,
+    /// An administrator's rule covers this page and waits for the user's
+    /// login there: the provider's name and its endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_waiting: Option<(String, String)>,
 }
 
 /// What is sent to a page now, and why not: the one answer the popup's
@@ -1156,6 +1160,7 @@ impl SiteView {
                 tab_rule: None,
                 suggested_pattern: String::new(),
                 locked: false,
+                managed_waiting: None,
             };
         };
         // The rule that acts: the most specific one that is on, else the
@@ -1186,6 +1191,7 @@ impl SiteView {
             rule,
             tab_rule,
             locked: false,
+            managed_waiting: None,
             suggested_pattern: origin.clone(),
             origin,
         }

@@ -728,6 +728,26 @@ async fn site_view<S: StateStore, E: RuleEngine, T: Transport>(
         tab.map(|t| (t, tabs.rules.as_slice())),
     );
     view.locked = state.locked;
+    if view.rule.is_none() {
+        // The administrator's rule for this page, waiting for a login the
+        // user has not made: the popup says which.
+        let spec = crate::matcher::canonical(url.trim());
+        view.managed_waiting = state
+            .policy
+            .rules
+            .iter()
+            .filter(|r| spec.as_deref().is_some_and(|s| r.pattern.matches_spec(s)))
+            .flat_map(|r| &r.headers)
+            .find(|h| {
+                crate::policy::login_for(&state.credentials, &h.login, platform.clock.now).is_none()
+            })
+            .map(|h| {
+                (
+                    h.login.provider.name().to_owned(),
+                    h.login.endpoint.as_str().to_owned(),
+                )
+            });
+    }
     if let Some(rule) = view.rule.as_mut() {
         let refused = state
             .book
@@ -2207,6 +2227,20 @@ mod tests {
         let policy = view.policy.expect("the policy is shown");
         assert_eq!(policy.rules[0].pattern, "https://models.acme.example/");
         assert!(!policy.rules[0].sending && !policy.rules[0].headers[0].logged_in);
+        // The popup says the site's managed rule waits for a login.
+        let Response::Site(site) = fakes.handle(Request::SiteStatus {
+            url: "https://models.acme.example/v1".into(),
+            tab: None,
+        }) else {
+            panic!("a site view");
+        };
+        assert_eq!(
+            site.managed_waiting,
+            Some((
+                "Hugging Face".to_owned(),
+                "https://huggingface.co".to_owned()
+            ))
+        );
         // The user's own rule outside the allowed sites is refused.
         let outside = save(&fakes, "https://elsewhere.example", "tok-elsewhere");
         assert!(
@@ -2233,6 +2267,14 @@ mod tests {
         assert!(!matches!(login, Response::Error { .. }), "{login:?}");
         let base = crate::policy::MANAGED_RULE_BASE * 4;
         assert_eq!(installed_ids(engine), [base, base + 1, base + 2]);
+        let Response::Site(site) = fakes.handle(Request::SiteStatus {
+            url: "https://models.acme.example/v1".into(),
+            tab: None,
+        }) else {
+            panic!("a site view");
+        };
+        assert!(site.sending(true).is_sent(), "{site:?}");
+        assert!(site.rule.as_ref().is_some_and(|r| r.managed));
         assert!(engine
             .rules
             .borrow()
