@@ -453,8 +453,14 @@ impl VaultView {
         VaultView {
             mode: protection.name().to_owned(),
             locked: state.locked,
-            idle_minutes: protection.idle_minutes(),
-            idle_choices: crate::protection::IDLE_CHOICES.to_vec(),
+            // What the background applies: the administrator's bound
+            // included.
+            idle_minutes: state.idle_minutes(),
+            idle_choices: crate::protection::IDLE_CHOICES
+                .iter()
+                .copied()
+                .filter(|m| state.policy.max_idle_minutes.is_none_or(|max| *m <= max))
+                .collect(),
             waiting: state
                 .waiting_for_unlock(now)
                 .iter()

@@ -2341,6 +2341,14 @@ mod tests {
                 idle_minutes: own,
             };
             assert_eq!(state.idle_minutes(), effective, "{own:?}");
+            // The popup says what applies, and offers nothing longer.
+            let view = VaultView::of(&state, None, NOW);
+            assert_eq!(view.idle_minutes, effective);
+            assert!(
+                view.idle_choices.iter().all(|m| *m <= 30),
+                "{:?}",
+                view.idle_choices
+            );
         }
         let fakes = Fakes::default();
         *fakes.store.managed.borrow_mut() = Some(serde_json::json!({"maxIdleMinutes": 30}));
