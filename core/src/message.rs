@@ -925,8 +925,7 @@ impl RuleView {
                 .collect(),
             tab: None,
             held_back: None,
-            managed: (crate::policy::MANAGED_RULE_BASE..crate::compile::TAB_RULE_BASE)
-                .contains(&rule.id),
+            managed: crate::policy::Policy::is_managed(rule.id),
             headers: rule
                 .headers
                 .iter()
@@ -1029,7 +1028,7 @@ impl RulesView {
             return view;
         }
         for (rule, shown) in state.book.rules().iter().zip(view.rules.iter_mut()) {
-            if rule.enabled && policy.check_rule(rule).is_err() {
+            if rule.enabled && state.held_back_by_policy(rule) {
                 shown.held_back = Some(NotSent::NotAllowed);
             }
         }

@@ -457,16 +457,28 @@ impl Policy {
 
     /// Checks a user's rule against the policy.
     pub fn check_rule(&self, rule: &SiteRule) -> Result<(), PolicyError> {
-        if !self.allows(&rule.pattern) {
-            return Err(PolicyError::OutsideAllowedSites(rule.pattern.to_string()));
+        self.check_site(&rule.pattern, rule.initiators.is_any_site())
+    }
+
+    /// Checks a user's rule for `pattern`, open to any site or not: the
+    /// allowed sites, plain http, "any site". A saved rule, a draft and an
+    /// imported entry are all checked here.
+    pub fn check_site(&self, pattern: &SitePattern, any_site: bool) -> Result<(), PolicyError> {
+        if !self.allows(pattern) {
+            return Err(PolicyError::OutsideAllowedSites(pattern.to_string()));
         }
-        if rule.pattern.needs_http_opt_in() && !self.allow_plain_http {
+        if pattern.needs_http_opt_in() && !self.allow_plain_http {
             return Err(PolicyError::PlainHttp);
         }
-        if rule.initiators.is_any_site() && !self.allow_any_site {
+        if any_site && !self.allow_any_site {
             return Err(PolicyError::AnySite);
         }
         Ok(())
+    }
+
+    /// Whether `id` is a managed rule's.
+    pub fn is_managed(id: SiteRuleId) -> bool {
+        (MANAGED_RULE_BASE..crate::compile::TAB_RULE_BASE).contains(&id)
     }
 
     /// The managed rules as the browser applies them now: each header's

@@ -520,18 +520,23 @@ impl State {
     }
 
     fn in_force(&self, rule: &SiteRule, now: Timestamp) -> Option<SiteRule> {
-        // A rule the administrator's policy does not allow is kept, and not
-        // applied.
-        self.policy.check_rule(rule).ok()?;
         let rule = rule.in_force(|c| self.credentials.usable(c, now))?;
+        if self.held_back_by_policy(&rule) {
+            return None;
+        }
         // Locked, every value is a placeholder: only the rules that set
-        // nothing (removals) apply. Without the passphrase an administrator
-        // requires, no token is sent either.
-        let sets = rule
-            .headers
-            .iter()
-            .any(|h| matches!(h, HeaderAction::Set { .. }));
-        (!((self.locked || self.protection_missing()) && sets)).then_some(rule)
+        // nothing (removals) apply.
+        (!(self.locked && sets_a_value(&rule))).then_some(rule)
+    }
+
+    /// Whether the administrator's policy keeps `rule` from the browser: a
+    /// user's rule it does not allow (kept, not applied), or any rule that
+    /// sends a token while the passphrase it requires is missing. The
+    /// browser's rules, the options page and the popup all ask here.
+    pub fn held_back_by_policy(&self, rule: &SiteRule) -> bool {
+        let refused =
+            !crate::policy::Policy::is_managed(rule.id) && self.policy.check_rule(rule).is_err();
+        refused || (self.protection_missing() && sets_a_value(rule))
     }
 
     /// Rules that send a secret and wait for an unlock: enabled, with a
@@ -695,6 +700,13 @@ fn decode_rule(raw: &Value) -> Option<SiteRule> {
         headers: stored.headers,
         initiators: stored.initiators,
     })
+}
+
+/// Whether `rule` sets a header value (rather than only removing headers).
+fn sets_a_value(rule: &SiteRule) -> bool {
+    rule.headers
+        .iter()
+        .any(|h| matches!(h, HeaderAction::Set { .. }))
 }
 
 /// A credential in its stored form, its secrets in the clear.

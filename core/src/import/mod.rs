@@ -487,19 +487,7 @@ fn merge(
         Err(e) => return Outcome::Refused { why: e.text() },
     };
     // The administrator's policy first: an import is a user's edit.
-    let policy = &state.policy;
-    let refused = if !policy.allows(&canonical) {
-        Some(crate::policy::PolicyError::OutsideAllowedSites(
-            canonical.to_string(),
-        ))
-    } else if canonical.needs_http_opt_in() && !policy.allow_plain_http {
-        Some(crate::policy::PolicyError::PlainHttp)
-    } else if draft.any_site && !policy.allow_any_site {
-        Some(crate::policy::PolicyError::AnySite)
-    } else {
-        None
-    };
-    if let Some(e) = refused {
+    if let Err(e) = state.policy.check_site(&canonical, draft.any_site) {
         return Outcome::Refused { why: e.text() };
     }
     let existing = state

@@ -639,16 +639,13 @@ fn against_policy(state: &State, request: &Request) -> Result<(), crate::policy:
     }
     match request {
         Request::SaveRule { draft } | Request::SaveTabRule { draft, .. } => {
-            if let Ok(pattern) = draft.parse_pattern() {
-                if !policy.allows(&pattern) {
-                    return Err(PolicyError::OutsideAllowedSites(pattern.to_string()));
+            match draft.parse_pattern() {
+                Ok(pattern) => policy.check_site(&pattern, draft.any_site)?,
+                // A pattern that does not parse is the editor's to report.
+                Err(_) if draft.any_site && !policy.allow_any_site => {
+                    return Err(PolicyError::AnySite)
                 }
-                if pattern.needs_http_opt_in() && !policy.allow_plain_http {
-                    return Err(PolicyError::PlainHttp);
-                }
-            }
-            if draft.any_site && !policy.allow_any_site {
-                return Err(PolicyError::AnySite);
+                Err(_) => {}
             }
         }
         Request::UseCredential { pattern, .. } => {
@@ -720,8 +717,9 @@ async fn site_view<S: StateStore, E: RuleEngine, T: Transport>(
     };
     // The administrator's rules count as the user's here: the popup says
     // what is sent to the site, whoever set it.
+    let book = state.book_with_managed(platform.clock.now);
     let mut view = SiteView::of(
-        &state.book_with_managed(platform.clock.now),
+        &book,
         &state.credentials,
         platform.clock.now,
         url,
@@ -749,11 +747,10 @@ async fn site_view<S: StateStore, E: RuleEngine, T: Transport>(
             });
     }
     if let Some(rule) = view.rule.as_mut() {
-        let refused = state
-            .book
+        let held_back = book
             .get(rule.id)
-            .is_some_and(|r| state.policy.check_rule(r).is_err());
-        if rule.enabled && (refused || (state.protection_missing() && !rule.managed)) {
+            .is_some_and(|r| state.held_back_by_policy(r));
+        if rule.enabled && held_back {
             rule.held_back = Some(crate::message::NotSent::NotAllowed);
         }
     }
@@ -2298,6 +2295,26 @@ mod tests {
         assert!(
             installed_ids(engine).is_empty(),
             "tokens kept without a passphrase are not sent"
+        );
+        // The options page and the popup say so, as the browser does it.
+        let Response::Rules(view) = fakes.handle(Request::ListRules) else {
+            panic!("rules");
+        };
+        assert_eq!(
+            view.rules[0].held_back,
+            Some(crate::message::NotSent::NotAllowed)
+        );
+        let Response::Site(site) = fakes.handle(Request::SiteStatus {
+            url: "https://a.acme.example/".into(),
+            tab: None,
+        }) else {
+            panic!("a site view");
+        };
+        assert_eq!(
+            site.sending(true),
+            crate::message::Sending::NotSent {
+                why: crate::message::NotSent::NotAllowed
+            }
         );
         for request in [
             Request::UseConvenience {
