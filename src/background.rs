@@ -51,6 +51,14 @@ thread_local! {
     /// reconciles once, fully, on its first event: after answering it, when
     /// the event is a page's request.
     static RECONCILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Not state: how many writes this worker made, in the mark of each so
+    /// that no two writes leave the same head. Chromium reports in
+    /// `storage.onChanged` only the keys whose value changed, and an edit
+    /// of one rule may leave the head as it was: without the count, that
+    /// write would reach the listener as a change to the rule's key alone,
+    /// which is what a write from outside looks like.
+    /// <https://github.com/w3c/webextensions/issues/86>
+    static WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// This worker's first event: reconcile fully, once.
@@ -83,7 +91,11 @@ impl StateStore for LocalStore {
         // itself, and a second, full reconciliation would only cost the
         // size of the store. A worker stopped before its rule update left a
         // mark no later worker has: that write is reconciled.
-        let mark = WORKER.with(String::clone);
+        let count = WRITES.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        let mark = format!("{}.{count}", WORKER.with(String::clone));
         // Every write carries the head, so every write carries the mark.
         if let Some(head) = write
             .set
@@ -579,22 +591,51 @@ pub async fn background_on_storage_changed(changes: JsValue, area: String) {
         sync_everything().await;
         return;
     }
-    let ours =
-        area == "local" && Reflect::has(&changes, &JsValue::from_str(STATE_KEY)).unwrap_or(false);
-    if !ours {
+    if area != "local" {
         return;
     }
-    let writer = Reflect::get(&changes, &JsValue::from_str(STATE_KEY))
-        .and_then(|change| Reflect::get(&change, &JsValue::from_str("newValue")))
-        .and_then(|value| Reflect::get(&value, &JsValue::from_str(WRITER_FIELD)))
-        .ok()
-        .and_then(|w| w.as_string());
-    let own = WORKER.with(String::clone);
-    if writer.as_deref() != Some(own.as_str()) {
-        sync_everything().await;
-    } else {
+    let Some(written) = local_change(&changes) else {
+        return;
+    };
+    let own = format!("{}.", WORKER.with(String::clone));
+    let ours = matches!(written, Written::Head(Some(ref mark)) if mark.starts_with(&own));
+    if ours {
         reconcile_once().await;
+    } else {
+        sync_everything().await;
     }
+}
+
+/// What a change to `storage.local` wrote, as far as the background cares.
+enum Written {
+    /// A new head, with the mark of the worker that wrote it, if any.
+    Head(Option<String>),
+    /// Other keys were set and the head was not: only a writer from outside
+    /// (the developer tools, another extension version) does that, since
+    /// every write of the background's carries a head no earlier write left.
+    KeysWithoutHead,
+}
+
+/// `None` when the change removes keys and sets none: the background's own
+/// writes remove what the head no longer lists, in a call of its own after
+/// the head, and that needs no reconciliation.
+fn local_change(changes: &JsValue) -> Option<Written> {
+    if let Ok(change) = Reflect::get(changes, &JsValue::from_str(STATE_KEY)) {
+        if !change.is_undefined() {
+            let mark = Reflect::get(&change, &JsValue::from_str("newValue"))
+                .and_then(|value| Reflect::get(&value, &JsValue::from_str(WRITER_FIELD)))
+                .ok()
+                .and_then(|w| w.as_string());
+            return Some(Written::Head(mark));
+        }
+    }
+    let keys = js_sys::Object::keys(changes.unchecked_ref::<js_sys::Object>());
+    let sets = keys.iter().any(|key| {
+        Reflect::get(changes, &key)
+            .and_then(|change| Reflect::get(&change, &JsValue::from_str("newValue")))
+            .is_ok_and(|value| !value.is_undefined())
+    });
+    sets.then_some(Written::KeysWithoutHead)
 }
 
 /// A tab navigated: its badge follows its new URL.

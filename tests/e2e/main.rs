@@ -477,6 +477,26 @@ async fn live_delete_stops_header(engine: Engine) {
     h.wait_header(&url, AUTH, None).await;
 }
 
+/// A rule's own key changed from outside (the developer tools, another
+/// version of Tokenward), the head left as it was: the background tells it
+/// from its own writes, which always change the head, and applies it.
+async fn rule_key_changed_from_outside_is_applied(engine: Engine) {
+    let (h, id, _) = with_api_rule(engine, "outside-Qq31").await;
+    let url = format!("{}/x", h.origin("api.localhost", 0));
+    h.open_options().await;
+    let enabled = h
+        .browser
+        .exec_async(&format!(
+            "const api = globalThis.browser ?? chrome; const key = 'rule:{id}'; \
+             const rule = (await api.storage.local.get(key))[key]; \
+             const was = rule.enabled; rule.enabled = false; \
+             await api.storage.local.set({{ [key]: rule }}); return was;"
+        ))
+        .await;
+    assert_eq!(enabled, json!(true), "the stored rule was enabled");
+    h.wait_header(&url, AUTH, None).await;
+}
+
 // ------------------------------------------------------- popup
 
 async fn popup_adds_rule_for_uncovered_site(engine: Engine) {
@@ -2333,6 +2353,7 @@ in_both_browsers!(
     live_toggle_stops_and_restores_header,
     live_edit_changes_value_and_empty_secret_keeps_it,
     live_delete_stops_header,
+    rule_key_changed_from_outside_is_applied,
     popup_adds_rule_for_uncovered_site,
     popup_toggle_disables_covering_rule,
     basic_scheme_encodes_user_password,
