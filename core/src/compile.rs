@@ -130,6 +130,12 @@ pub const TAB_PRIORITY: u32 = 1 << 26;
 pub enum CompileError {
     #[error("the enabled rules need {needed} browser rules, but the browser allows {max}; disable or delete some")]
     TooManyRules { needed: usize, max: usize },
+    #[error("the enabled rules need {needed} browser rules, {managed} of them kept for the administrator's rules, but the browser allows {max}; disable or delete some")]
+    TooManyWithManaged {
+        needed: usize,
+        managed: usize,
+        max: usize,
+    },
     #[error("the enabled wildcard rules need {needed} pattern rules, but the browser allows {max}; disable or delete some")]
     TooManyRegexRules { needed: usize, max: usize },
     #[error("rule {id}: {source}")]
@@ -148,6 +154,16 @@ impl Localize for CompileError {
             CompileError::TooManyRules { needed, max } => {
                 text!("error_compile_too_many_rules", *needed, *max)
             }
+            CompileError::TooManyWithManaged {
+                needed,
+                managed,
+                max,
+            } => text!(
+                "error_compile_too_many_with_managed",
+                *needed,
+                *managed,
+                *max
+            ),
             CompileError::TooManyRegexRules { needed, max } => {
                 text!("error_compile_too_many_regex_rules", *needed, *max)
             }
@@ -196,7 +212,7 @@ pub const MAX_RULES_PER_SITE_RULE: usize = 3;
 
 /// How many browser rules the enabled site rules need, in total and as
 /// regex rules (wildcards), which the browser caps separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     pub rules: usize,
     pub regex_rules: usize,
@@ -207,17 +223,31 @@ pub fn usage(book: &RuleBook) -> Usage {
 }
 
 fn usage_of<'a>(rules: impl Iterator<Item = &'a SiteRule>) -> Usage {
-    let (mut count, mut regex_rules) = (0, 0);
-    for rule in rules.filter(|r| r.enabled) {
-        let n = rules_per_site_rule(&rule.initiators);
-        count += n;
-        if matches!(rule.pattern.host(), HostPattern::Subdomains(_)) {
-            regex_rules += n;
-        }
-    }
+    rules
+        .filter(|r| r.enabled)
+        .map(|rule| usage_of_one(&rule.pattern, &rule.initiators))
+        .fold(Usage::default(), Usage::plus)
+}
+
+/// What one enabled site rule of `pattern`, used by `initiators`, needs.
+pub fn usage_of_one(pattern: &SitePattern, initiators: &Initiators) -> Usage {
+    let rules = rules_per_site_rule(initiators);
     Usage {
-        rules: count,
-        regex_rules,
+        rules,
+        regex_rules: if matches!(pattern.host(), HostPattern::Subdomains(_)) {
+            rules
+        } else {
+            0
+        },
+    }
+}
+
+impl Usage {
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            rules: self.rules + other.rules,
+            regex_rules: self.regex_rules + other.regex_rules,
+        }
     }
 }
 
@@ -251,9 +281,21 @@ pub fn compile(book: &RuleBook, target: Target) -> Result<Vec<Rule>, CompileErro
     Ok(out)
 }
 
-/// Whether the enabled rules of `book` fit the browser's limits.
-pub fn fits(book: &RuleBook, limits: Limits) -> Result<(), CompileError> {
-    check_limits(usage(book), limits)
+/// Whether the enabled rules of `book` fit the browser's limits, with
+/// `reserved` kept for rules that are not in the book (the
+/// administrator's, which come into force with the user's logins).
+pub fn fits(book: &RuleBook, reserved: Usage, limits: Limits) -> Result<(), CompileError> {
+    let needed = usage(book).plus(reserved);
+    match check_limits(needed, limits) {
+        Err(CompileError::TooManyRules { needed, max }) if reserved.rules > 0 => {
+            Err(CompileError::TooManyWithManaged {
+                needed,
+                managed: reserved.rules,
+                max,
+            })
+        }
+        checked => checked,
+    }
 }
 
 /// The browser update one site rule's change needs, on rules installed as

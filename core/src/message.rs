@@ -973,6 +973,21 @@ fn held_back(header: &HeaderView) -> Option<NotSent> {
     }
 }
 
+/// What the options page says when the rules come near a browser limit.
+fn limit_warning(used: compile::Usage, limits: Limits) -> Option<Text> {
+    if Limits::near(used.rules, limits.max_rules) {
+        Some(text!("limit_near_rules", used.rules, limits.max_rules))
+    } else if Limits::near(used.regex_rules, limits.max_regex_rules) {
+        Some(text!(
+            "limit_near_regex_rules",
+            used.regex_rules,
+            limits.max_regex_rules
+        ))
+    } else {
+        None
+    }
+}
+
 impl RulesView {
     pub fn of(
         book: &RuleBook,
@@ -982,18 +997,7 @@ impl RulesView {
         unreadable: usize,
         limits: Limits,
     ) -> RulesView {
-        let used = compile::usage(book);
-        let limit_warning = if Limits::near(used.rules, limits.max_rules) {
-            Some(text!("limit_near_rules", used.rules, limits.max_rules))
-        } else if Limits::near(used.regex_rules, limits.max_regex_rules) {
-            Some(text!(
-                "limit_near_regex_rules",
-                used.regex_rules,
-                limits.max_regex_rules
-            ))
-        } else {
-            None
-        };
+        let limit_warning = limit_warning(compile::usage(book), limits);
         RulesView {
             rules: book
                 .rules()
@@ -1027,6 +1031,10 @@ impl RulesView {
         if !policy.present {
             return view;
         }
+        // The administrator's rules count as the browser will hold them
+        // once their logins are made (`Policy::reserved`).
+        view.limit_warning =
+            limit_warning(compile::usage(&state.book).plus(policy.reserved()), limits);
         for (rule, shown) in state.book.rules().iter().zip(view.rules.iter_mut()) {
             if rule.enabled && state.held_back_by_policy(rule) {
                 shown.held_back = Some(NotSent::NotAllowed);

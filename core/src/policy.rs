@@ -485,6 +485,19 @@ impl Policy {
     /// secret from the user's usable login at its provider and endpoint;
     /// a header without one is left out, and a rule left with none is not
     /// applied.
+    /// The browser rules the administrator's rules need once every login
+    /// they use is made: kept free whatever the user adds, so that a login
+    /// never finds the browser's limit reached.
+    pub fn reserved(&self) -> crate::compile::Usage {
+        self.rules
+            .iter()
+            .map(|rule| crate::compile::usage_of_one(&rule.pattern, &rule.initiators))
+            .fold(
+                crate::compile::Usage::default(),
+                crate::compile::Usage::plus,
+            )
+    }
+
     pub fn rules_in_force(&self, credentials: &Credentials, now: Timestamp) -> Vec<SiteRule> {
         self.rules
             .iter()

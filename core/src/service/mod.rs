@@ -1041,7 +1041,9 @@ where
     }
     let mut next = state.clone();
     let out = change(&mut next)?;
-    compile::compile(&next.book, platform.engine.target())?;
+    let target = platform.engine.target();
+    compile::fits(&next.book, next.policy.reserved(), target.limits)?;
+    compile::compile(&next.book, target)?;
     save(platform, state, &next).await?;
     *state = next;
     apply(platform.store, platform.engine, state, platform.clock.now).await?;
@@ -1121,7 +1123,7 @@ where
     let now = platform.clock.now;
     let mut next = state.clone();
     let (id, out) = change(&mut next)?;
-    compile::fits(&next.book, target.limits)?;
+    compile::fits(&next.book, next.policy.reserved(), target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
     save(platform, state, &next).await?;
     *state = next;
@@ -2282,6 +2284,46 @@ mod tests {
             Some(serde_json::json!({"allowedSites": ["https://*.acme.example"]}));
         assert!(run(reconcile(store, engine, NOW)).is_ok());
         assert!(installed_ids(engine).is_empty());
+    }
+
+    /// The administrator's rules keep their room in the browser's limit
+    /// before their logins are made: the user's rules cannot take it, so a
+    /// login never finds the limit reached.
+    #[test]
+    fn managed_rules_keep_their_room_under_the_browser_limit() {
+        let managed = |count: usize| {
+            let rules: Vec<Value> = (0..count)
+                .map(|i| {
+                    serde_json::json!({"id": format!("m{i}"), "site": format!("https://m{i}.acme.example"),
+                        "headers": [{"name": "Authorization", "scheme": "bearer",
+                                     "login": {"provider": "huggingFace", "endpoint": "https://huggingface.co"}}]})
+                })
+                .collect();
+            serde_json::json!({ "rules": rules })
+        };
+        // 1,660 same-site rules: 4,980 of Chromium's 5,000 browser rules.
+        let book = crate::testing::workload::filler_book(1660).expect("fillers");
+        let fakes = Fakes::default();
+        fakes.store.seed(&State {
+            book,
+            protection: Protection::Convenience,
+            ..State::default()
+        });
+        *fakes.store.managed.borrow_mut() = Some(managed(10));
+        let refused = save(&fakes, "https://one-more.example", "tok-one-more");
+        let Response::Error { message } = &refused else {
+            panic!("saved past the administrator's room: {refused:?}");
+        };
+        assert_eq!(message.key, "error_compile_too_many_with_managed");
+        assert_eq!(
+            text::english(message),
+            "The enabled rules need 5013 browser rules, 30 of them kept for your \
+             administrator's rules, but the browser allows 5000; disable or delete some."
+        );
+        // With fewer managed rules there is room again.
+        *fakes.store.managed.borrow_mut() = Some(managed(5));
+        let saved = save(&fakes, "https://one-more.example", "tok-one-more");
+        assert!(!matches!(saved, Response::Error { .. }), "{saved:?}");
     }
 
     #[test]
