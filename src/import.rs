@@ -208,7 +208,8 @@ fn entry_item(entry: &ImportEntry) -> Result<Element, DomError> {
         None => dom::show(&why_line, false),
     }
     let headers: Element = dom::find(&item, "[data-role=headers]")?;
-    dom::set_text(&headers, &entry.headers.join("\n"));
+    let lines: Vec<String> = entry.headers.iter().map(crate::browser::say).collect();
+    dom::set_text(&headers, &lines.join("\n"));
     dom::show(&headers, !entry.headers.is_empty());
     let notes: Element = dom::find(&item, "[data-role=notes]")?;
     for note in &entry.notes {

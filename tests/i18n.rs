@@ -24,8 +24,9 @@ const SAME_IN_EVERY_LANGUAGE: [&str; 7] = [
 ];
 
 /// Words German borrowed from English as they are.
-const SAME_IN_GERMAN: [&str; 7] = [
+const SAME_IN_GERMAN: [&str; 8] = [
     "import_field_header",
+    "import_header_line",
     "ui_token",
     "ui_header",
     "ui_name",

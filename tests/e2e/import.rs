@@ -156,7 +156,7 @@ async fn import_modheader_file(engine: Engine) {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0].outcome, "new", "{lines:?}");
     assert_eq!(lines[0].site, format!("http://mh.localhost:{p}/api/"));
-    assert_eq!(lines[0].headers, "Authorization (bearer)");
+    assert_eq!(lines[0].headers, "Authorization (Bearer token)");
     assert_eq!(lines[1].outcome, "refused", "{lines:?}");
     assert_eq!(lines[1].suggestion, format!("http://mh-old.localhost:{p}/"));
     assert!(!lines[1].ticked && !lines[2].ticked, "{lines:?}");

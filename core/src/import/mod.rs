@@ -269,8 +269,8 @@ pub struct ImportEntry {
     /// A narrower site to confirm, for an entry refused for its breadth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
-    /// `Authorization`, `X-Api-Key (removed)`.
-    pub headers: Vec<String>,
+    /// "Authorization (Bearer token)", "X-Trace (Remove header)".
+    pub headers: Vec<Text>,
     pub notes: Vec<Text>,
     pub enabled: bool,
 }
@@ -433,11 +433,17 @@ pub fn plan(
     entries
 }
 
-fn header_line(header: &ImportedHeader) -> String {
-    match &header.value {
-        Some((scheme, _)) => format!("{} ({})", header.name, scheme.as_str()),
-        None => format!("{} (remove)", header.name),
-    }
+/// A header as the preview lists it: its name and, in the words of the
+/// rule form's menu, what it sends (never the value).
+fn header_line(header: &ImportedHeader) -> Text {
+    let kind = match &header.value {
+        Some((ValueScheme::Bearer, _)) => text!("ui_bearer_token"),
+        Some((ValueScheme::Basic, _)) => text!("ui_basic_user_password"),
+        Some((ValueScheme::Token, _)) => text!("ui_token"),
+        Some((ValueScheme::Raw, _)) => text!("ui_raw_value"),
+        None => text!("ui_remove_header"),
+    };
+    text!("import_header_line", header.name.as_str(), kind)
 }
 
 /// Adds the candidate's rule at `site`, or merges its headers into the rule
