@@ -10,6 +10,7 @@
 //! | 2 | credentials | none kept yet: an empty list, ids from 1 |
 //! | 3 | each rule's `initiators` | same-site, the narrower policy |
 //! | 4 | one storage key per rule and credential | the document is the same; the layout is written by the save |
+//! | 5 | rules grouped, 64 to a storage key | the document is the same; the layout is written by the save |
 //!
 //! A document without `schema` is read as schema 1, the first written. A
 //! newer schema is left untouched and refused with a clear message: a
@@ -21,7 +22,7 @@
 use serde_json::{json, Value};
 
 /// The schema this build writes.
-pub const CURRENT: u32 = 4;
+pub const CURRENT: u32 = 5;
 
 /// Why a document cannot be migrated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,8 @@ pub fn migrate(mut document: Value) -> Result<Value, Refusal> {
         document = match schema {
             0 | 1 => to_2(document),
             2 => to_3(document),
-            _ => to_4(document),
+            3 => to_4(document),
+            _ => to_5(document),
         };
         schema = schema_of(&document);
     }
@@ -96,6 +98,15 @@ pub fn to_4(mut document: Value) -> Value {
     document
 }
 
+/// Schema 5 keeps the rules in groups of 64 by id
+/// ([`crate::store::RULES_PER_KEY`]); the document does not change, the
+/// next whole write lays it out. An older Tokenward refuses it rather than
+/// read a state whose rules it cannot find.
+pub fn to_5(mut document: Value) -> Value {
+    set(&mut document, "schema", json!(5));
+    document
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,7 +138,12 @@ mod tests {
             ),
             (
                 "schema 4",
-                json!({"schema": 4, "nextId": 2, "rules": [with_policy],
+                json!({"schema": 4, "nextId": 2, "rules": [with_policy.clone()],
+                "nextCredentialId": 1, "credentials": [], "vault": {"mode": "convenience"}}),
+            ),
+            (
+                "schema 5",
+                json!({"schema": 5, "nextId": 2, "rules": [with_policy],
                 "nextCredentialId": 1, "credentials": [], "vault": {"mode": "convenience"}}),
             ),
         ]
@@ -155,7 +171,7 @@ mod tests {
             let once = migrate(document.clone()).expect("migrates");
             assert_eq!(migrate(once.clone()), Ok(once.clone()), "{name}: twice");
             // Each step on its own output changes nothing but the number.
-            for step in [to_2, to_3, to_4] {
+            for step in [to_2, to_3, to_4, to_5] {
                 let again = step(once.clone());
                 let mut without = again.clone();
                 without["schema"] = once["schema"].clone();

@@ -477,20 +477,23 @@ async fn live_delete_stops_header(engine: Engine) {
     h.wait_header(&url, AUTH, None).await;
 }
 
-/// A rule's own key changed from outside (the developer tools, another
+/// A rule's key changed from outside (the developer tools, another
 /// version of Tokenward), the head left as it was: the background tells it
 /// from its own writes, which always change the head, and applies it.
 async fn rule_key_changed_from_outside_is_applied(engine: Engine) {
     let (h, id, _) = with_api_rule(engine, "outside-Qq31").await;
     let url = format!("{}/x", h.origin("api.localhost", 0));
     h.open_options().await;
+    let id: u32 = id.parse().expect("a rule id");
+    let key = tokenward_core::store::rules_key(id);
     let enabled = h
         .browser
         .exec_async(&format!(
-            "const api = globalThis.browser ?? chrome; const key = 'rule:{id}'; \
-             const rule = (await api.storage.local.get(key))[key]; \
+            "const api = globalThis.browser ?? chrome; const key = '{key}'; \
+             const group = (await api.storage.local.get(key))[key]; \
+             const rule = group.find((r) => r.id === {id}); \
              const was = rule.enabled; rule.enabled = false; \
-             await api.storage.local.set({{ [key]: rule }}); return was;"
+             await api.storage.local.set({{ [key]: group }}); return was;"
         ))
         .await;
     assert_eq!(enabled, json!(true), "the stored rule was enabled");

@@ -982,7 +982,7 @@ async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<St
     let mut state = State::decode(Some(stored))?;
     state.policy = read_policy(store).await;
     state.locked = protection.is_protected() && key.is_none() && sealed;
-    state.one_key_layout = store::in_one_key_layout(&items);
+    state.older_layout = store::in_older_layout(&items);
     Ok(state)
 }
 
@@ -1050,13 +1050,13 @@ where
     Ok(out)
 }
 
-/// Stores `state`, its secrets sealed when it is protected.
-/// Saves `after` over `before` (the state as loaded): the head, and only
-/// the rules and credentials that differ, their secrets sealed when
-/// protected, in one write; the keys of what `before` held and `after` does
-/// not are removed after it. All of it is written when the secrets must be
-/// sealed anew (a new vault key, or none any more) or the state came from
-/// the one-key layout.
+/// Saves `after` over `before` (the state as loaded): the head, the groups
+/// of the rules that differ ([`store::RULES_PER_KEY`] rules at most each)
+/// and the credentials that differ, their secrets sealed when protected, in
+/// one write; the keys of what `before` held and `after` does not are
+/// removed after it. All of it is written when the secrets must be sealed
+/// anew (a new vault key, or none any more) or the state came from an older
+/// layout.
 pub(super) async fn save<S: StateStore, E, T>(
     platform: &Platform<'_, S, E, T>,
     before: &State,
@@ -1066,16 +1066,34 @@ pub(super) async fn save<S: StateStore, E, T>(
         return Err(ServiceError::Locked);
     }
     let reseal = before.locked || before.protection.header() != after.protection.header();
-    let write = if after.one_key_layout || reseal {
+    let write = if before.older_layout || reseal {
         let mut whole = after.encode();
         seal_for_storage(platform, after, &mut whole).await?;
         StoredWrite::whole(whole)
     } else {
-        let rules: Vec<Value> = after
+        // The groups of the rules added, changed or deleted, each written
+        // whole: what it holds after the change.
+        let touched: std::collections::BTreeSet<String> = after
             .book
             .rules()
             .iter()
             .filter(|rule| before.book.get(rule.id) != Some(*rule))
+            .map(|rule| rule.id)
+            .chain(
+                before
+                    .book
+                    .rules()
+                    .iter()
+                    .filter(|rule| after.book.get(rule.id).is_none())
+                    .map(|rule| rule.id),
+            )
+            .map(store::rules_key)
+            .collect();
+        let rules: Vec<Value> = after
+            .book
+            .rules()
+            .iter()
+            .filter(|rule| touched.contains(&store::rules_key(rule.id)))
             .map(store::encode_rule)
             .collect();
         let credentials: Vec<Value> = after
@@ -1742,9 +1760,10 @@ mod tests {
     }
 
     #[test]
-    fn saving_one_rule_writes_the_head_and_that_rule() {
+    fn saving_one_rule_writes_the_head_and_that_rules_group() {
         let fakes = Fakes::default();
-        for n in 0..20 {
+        // Ids 1 to 70: groups `rules:0` (1 to 63) and `rules:1` (64 to 70).
+        for n in 0..70 {
             fakes.handle(Request::SaveRule {
                 draft: draft(&format!("https://s{n}.example"), "tok-123456789"),
             });
@@ -1758,20 +1777,38 @@ mod tests {
             keys.sort();
             keys
         };
+        let group_1 = |fakes: &Fakes| {
+            let stored = fakes.store.value.borrow().clone().unwrap_or_default();
+            stored["rules:1"].clone()
+        };
+        let other_group = group_1(&fakes);
         assert_eq!(
             written(Request::SetEnabled {
                 id: 7,
                 enabled: false
             }),
-            ["rule:7", "state"]
+            ["rules:0", "state"]
+        );
+        assert_eq!(
+            group_1(&fakes),
+            other_group,
+            "the other group is not written"
         );
         assert_eq!(
             written(Request::SaveRule {
                 draft: draft("https://new.example", "tok-123456789"),
             }),
-            ["rule:21", "state"]
+            ["rules:1", "state"]
         );
-        assert_eq!(written(Request::DeleteRule { id: 3 }), ["-rule:3", "state"]);
+        assert_eq!(written(Request::DeleteRule { id: 3 }), ["rules:0", "state"]);
+        // A group left empty is removed after the write.
+        for id in 64..=70 {
+            fakes.handle(Request::DeleteRule { id });
+        }
+        assert_eq!(
+            written(Request::DeleteRule { id: 71 }),
+            ["-rules:1", "state"]
+        );
         // An account is written alone too, and its end removes its key.
         let login = crate::message::LoginDraft {
             provider: Provider::Custom,
@@ -1785,7 +1822,12 @@ mod tests {
             written(Request::Logout { credential: 1 }),
             ["-credential:1", "state"]
         );
-        // Protected, the rule's secret is sealed, and only that rule's.
+        // Protected, only the edited rule's group is sealed anew.
+        for n in 70..75 {
+            fakes.handle(Request::SaveRule {
+                draft: draft(&format!("https://s{n}.example"), "tok-123456789"),
+            });
+        }
         fakes.handle(Request::Protect {
             passphrase: crate::message::Passphrase("a long passphrase".into()),
             idle_minutes: None,
@@ -1798,19 +1840,19 @@ mod tests {
                     ..draft("https://s4.example/v1", "tok-new-secret-5")
                 },
             }),
-            ["rule:5", "state"]
+            ["rules:0", "state"]
         );
         let stored = fakes.store.value.borrow().clone().unwrap_or_default();
         assert!(!stored.to_string().contains("tok-new-secret-5"));
-        assert_eq!(stored["rule:6"], sealed_before["rule:6"]);
+        assert!(!stored.to_string().contains("tok-123456789"));
+        assert_eq!(stored["rules:1"], sealed_before["rules:1"]);
         let state = fakes.state();
-        assert_eq!(state.book.rules().len(), 20);
+        assert_eq!(state.book.rules().len(), 67);
         assert!(state.encode().to_string().contains("tok-new-secret-5"));
     }
 
     #[test]
-    fn a_state_in_the_one_key_layout_reads_and_moves_on_its_next_save() {
-        let fakes = Fakes::default();
+    fn a_state_in_an_older_layout_reads_and_moves_on_its_next_save() {
         let mut old = State {
             protection: Protection::Convenience,
             ..State::default()
@@ -1820,28 +1862,51 @@ mod tests {
                 .save(&draft(&format!("https://o{n}.example"), "tok-123456789"))
                 .expect("test setup");
         }
-        let mut document = old.encode();
-        document["schema"] = serde_json::json!(3);
-        fakes.store.seed_one_key(document);
-        let read = fakes.state();
-        assert!(read.one_key_layout);
-        assert_eq!(read.book, old.book);
-        // One rule changed: all of it is written, in the new layout.
-        fakes.handle(Request::SetEnabled {
-            id: 2,
-            enabled: false,
-        });
-        let stored = fakes.store.value.borrow().clone().unwrap_or_default();
-        assert_eq!(stored["state"]["schema"], serde_json::json!(4));
-        assert_eq!(stored["state"]["ruleIds"], serde_json::json!([1, 2, 3]));
-        assert!(stored["state"].get("rules").is_none());
-        for id in 1..=3 {
-            assert!(stored.get(format!("rule:{id}")).is_some());
+        // Schema 3: one key. Schema 4: a key per rule.
+        let mut one_key = old.encode();
+        one_key["schema"] = serde_json::json!(3);
+        let mut per_rule = serde_json::json!({});
+        let mut head = old.encode_head();
+        head["schema"] = serde_json::json!(4);
+        per_rule["state"] = head;
+        for rule in old.book.rules() {
+            per_rule[store::schema_4_rule_key(rule.id)] = store::encode_rule(rule);
         }
-        let after = fakes.state();
-        assert!(!after.one_key_layout);
-        assert_eq!(after.book.rules().len(), 3);
-        assert!(!after.book.get(2).expect("kept").enabled);
+        for (name, stored) in [
+            ("one key", serde_json::json!({ "state": one_key })),
+            ("a key per rule", per_rule),
+        ] {
+            let fakes = Fakes::default();
+            *fakes.store.value.borrow_mut() = Some(stored);
+            let read = fakes.state();
+            assert!(read.older_layout, "{name}");
+            assert_eq!(read.book, old.book, "{name}");
+            // One rule changed: all of it is written, in the new layout,
+            // and the old keys go.
+            fakes.handle(Request::SetEnabled {
+                id: 2,
+                enabled: false,
+            });
+            let stored = fakes.store.value.borrow().clone().unwrap_or_default();
+            assert_eq!(stored["state"]["schema"], serde_json::json!(5), "{name}");
+            assert_eq!(stored["state"]["ruleIds"], serde_json::json!([1, 2, 3]));
+            assert!(stored["state"].get("rules").is_none(), "{name}");
+            assert_eq!(
+                stored["rules:0"].as_array().map(Vec::len),
+                Some(3),
+                "{name}"
+            );
+            let keys: Vec<&String> = stored
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.keys())
+                .collect();
+            assert_eq!(keys, ["rules:0", "state"], "{name}");
+            let after = fakes.state();
+            assert!(!after.older_layout, "{name}");
+            assert_eq!(after.book.rules().len(), 3, "{name}");
+            assert!(!after.book.get(2).expect("kept").enabled, "{name}");
+        }
     }
 
     #[test]
@@ -2141,10 +2206,10 @@ mod tests {
         let reconciled = run(reconcile(store, engine, NOW)).expect("reconciles");
         assert_eq!(reconciled.added, 3, "{reconciled:?}");
         let items = store.value.borrow().clone().expect("stored");
-        assert_eq!(items["state"]["schema"], 4);
+        assert_eq!(items["state"]["schema"], 5);
         assert_eq!(items["state"]["ruleIds"], serde_json::json!([1]));
         assert_eq!(
-            items["rule:1"]["initiators"],
+            items["rules:0"][0]["initiators"],
             serde_json::json!({"policy": "sameSite"})
         );
         assert!(
@@ -2166,14 +2231,14 @@ mod tests {
             .as_mut()
             .and_then(Value::as_object_mut)
         {
-            items.remove("rule:1");
+            items.remove("rules:0");
         }
         assert!(run(reconcile(store, engine, NOW)).is_ok());
         let items = store.value.borrow().clone().expect("stored");
         assert_eq!(items["state"]["ruleIds"], serde_json::json!([]));
         assert_eq!(
             items["state"]["unreadable"][1],
-            serde_json::json!({"missingKey": "rule:1"})
+            serde_json::json!({"missingKey": "rules:0", "id": 1})
         );
         assert_eq!(fakes.state().unreadable.len(), 2);
         assert!(installed_ids(engine).is_empty());
