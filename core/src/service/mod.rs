@@ -1896,11 +1896,12 @@ mod tests {
                 Some(3),
                 "{name}"
             );
-            let keys: Vec<&String> = stored
+            let mut keys: Vec<&String> = stored
                 .as_object()
                 .into_iter()
                 .flat_map(|o| o.keys())
                 .collect();
+            keys.sort();
             assert_eq!(keys, ["rules:0", "state"], "{name}");
             let after = fakes.state();
             assert!(!after.older_layout, "{name}");
