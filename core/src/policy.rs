@@ -481,10 +481,6 @@ impl Policy {
         (MANAGED_RULE_BASE..crate::compile::TAB_RULE_BASE).contains(&id)
     }
 
-    /// The managed rules as the browser applies them now: each header's
-    /// secret from the user's usable login at its provider and endpoint;
-    /// a header without one is left out, and a rule left with none is not
-    /// applied.
     /// The browser rules the administrator's rules need once every login
     /// they use is made: kept free whatever the user adds, so that a login
     /// never finds the browser's limit reached.
@@ -498,6 +494,10 @@ impl Policy {
             )
     }
 
+    /// The managed rules as the browser applies them now: each header's
+    /// secret from the user's usable login at its provider and endpoint;
+    /// a header without one is left out, and a rule left with none is not
+    /// applied.
     pub fn rules_in_force(&self, credentials: &Credentials, now: Timestamp) -> Vec<SiteRule> {
         self.rules
             .iter()
