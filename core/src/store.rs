@@ -23,9 +23,9 @@
 //! does) in 61, 17 and 17 ms. Chromium: 99, 80 and 79 ms to write, about
 //! 40 ms to read in each layout. Writing one edited rule's group cost 4 to
 //! 7 ms, where its own key cost 3. Groups keep an edit's write small and a
-//! whole state to a few dozen keys. Up to schema 3 the head held the whole state, and schema 4 kept a
-//! key per rule; both read as before, and start-up (or the next save)
-//! writes them in this layout.
+//! whole state to a few dozen keys. Up to schema 3 the head held the whole
+//! state, and schema 4 kept a key per rule; both read as before, and
+//! start-up (or the next save) writes them in this layout.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,6 +58,9 @@ pub const RULES_PER_KEY: SiteRuleId = 64;
 pub fn rules_key(id: SiteRuleId) -> String {
     format!("rules:{}", id / RULES_PER_KEY)
 }
+
+/// The first schema that keeps the rules in groups.
+const GROUPED_SINCE: u64 = 5;
 
 /// The storage key of site rule `id` in schema 4, a key per rule; read,
 /// never written.
@@ -190,7 +193,7 @@ pub fn in_older_layout(items: &Value) -> bool {
     in_one_key_layout(items)
         || items
             .get(STATE_KEY)
-            .is_some_and(|head| crate::migration::schema_of(head) < 5)
+            .is_some_and(|head| crate::migration::schema_of(head) < GROUPED_SINCE)
 }
 
 /// The ids a head lists under `ids`.
@@ -204,20 +207,32 @@ fn listed_ids(head: &Value, ids: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Where each rule the head lists is kept, found: its stored form, by id,
-/// and the key it was looked for under (the group's, or schema 4's own
-/// key).
-fn find_rules<'a>(items: &'a Value, head: &Value) -> Vec<(u32, String, Option<&'a Value>)> {
+/// What the head lists, each with the key it was looked for under and its
+/// stored form, if found.
+type Found<'a> = Vec<(u32, String, Option<&'a Value>)>;
+
+/// The things `ids` lists, each kept under a key of its own (`key`).
+fn find_keyed<'a>(items: &'a Value, ids: Vec<u32>, key: fn(u32) -> String) -> Found<'a> {
+    ids.into_iter()
+        .map(|id| {
+            let key = key(id);
+            let found = items.get(&key);
+            (id, key, found)
+        })
+        .collect()
+}
+
+/// Where each credential the head lists is kept, found.
+fn find_credentials<'a>(items: &'a Value, head: &Value) -> Found<'a> {
+    find_keyed(items, listed_ids(head, "credentialIds"), credential_key)
+}
+
+/// Where each rule the head lists is kept, found: the key it was looked
+/// for under (the group's, or schema 4's own key) and its stored form.
+fn find_rules<'a>(items: &'a Value, head: &Value) -> Found<'a> {
     let listed = listed_ids(head, "ruleIds");
-    if crate::migration::schema_of(head) < 5 {
-        return listed
-            .into_iter()
-            .map(|id| {
-                let key = schema_4_rule_key(id);
-                let found = items.get(&key);
-                (id, key, found)
-            })
-            .collect();
+    if crate::migration::schema_of(head) < GROUPED_SINCE {
+        return find_keyed(items, listed, schema_4_rule_key);
     }
     // Each group is read once, whatever number of its rules is listed.
     let mut by_id = std::collections::HashMap::new();
@@ -259,9 +274,9 @@ pub fn assemble(items: &Value) -> Option<Value> {
         .into_iter()
         .filter_map(|(_, _, rule)| rule.cloned())
         .collect();
-    let credentials: Vec<Value> = listed_ids(&document, "credentialIds")
+    let credentials: Vec<Value> = find_credentials(items, &document)
         .into_iter()
-        .filter_map(|id| items.get(credential_key(id)).cloned())
+        .filter_map(|(_, _, credential)| credential.cloned())
         .collect();
     if let Some(head) = document.as_object_mut() {
         head.remove("ruleIds");
@@ -291,17 +306,7 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
     let (rules, credentials) = if one_key {
         (Vec::new(), Vec::new())
     } else {
-        (
-            find_rules(items, head),
-            listed_ids(head, "credentialIds")
-                .into_iter()
-                .map(|id| {
-                    let key = credential_key(id);
-                    let found = items.get(&key);
-                    (id, key, found)
-                })
-                .collect(),
-        )
+        (find_rules(items, head), find_credentials(items, head))
     };
     let needed: std::collections::HashSet<&str> = rules
         .iter()
@@ -317,7 +322,7 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
         .filter(|k| ours(k) && !needed.contains(k.as_str()))
         .cloned()
         .collect();
-    let missing = |list: &[(u32, String, Option<&Value>)]| -> Vec<Value> {
+    let missing = |list: &Found<'_>| -> Vec<Value> {
         list.iter()
             .filter(|(_, _, found)| found.is_none())
             .map(|(id, key, _)| serde_json::json!({ "missingKey": key, "id": id }))
