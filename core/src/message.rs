@@ -997,7 +997,27 @@ impl RulesView {
         unreadable: usize,
         limits: Limits,
     ) -> RulesView {
-        let limit_warning = limit_warning(compile::usage(book), limits);
+        RulesView::with_usage(
+            book,
+            credentials,
+            now,
+            saved,
+            unreadable,
+            compile::usage(book),
+            limits,
+        )
+    }
+
+    /// [`RulesView::of`], warning of the limit for `used` browser rules.
+    fn with_usage(
+        book: &RuleBook,
+        credentials: &Credentials,
+        now: Timestamp,
+        saved: Option<SiteRuleId>,
+        unreadable: usize,
+        used: compile::Usage,
+        limits: Limits,
+    ) -> RulesView {
         RulesView {
             rules: book
                 .rules()
@@ -1006,7 +1026,7 @@ impl RulesView {
                 .collect(),
             saved,
             unreadable,
-            limit_warning,
+            limit_warning: limit_warning(used, limits),
             policy: None,
         }
     }
@@ -1019,22 +1039,22 @@ impl RulesView {
         saved: Option<SiteRuleId>,
         limits: Limits,
     ) -> RulesView {
-        let mut view = RulesView::of(
+        let policy = &state.policy;
+        // The administrator's rules count as the browser will hold them
+        // once their logins are made (`Policy::reserved`; none without a
+        // policy).
+        let mut view = RulesView::with_usage(
             &state.book,
             &state.credentials,
             now,
             saved,
             state.unreadable.len(),
+            compile::usage(&state.book).plus(policy.reserved()),
             limits,
         );
-        let policy = &state.policy;
         if !policy.present {
             return view;
         }
-        // The administrator's rules count as the browser will hold them
-        // once their logins are made (`Policy::reserved`).
-        view.limit_warning =
-            limit_warning(compile::usage(&state.book).plus(policy.reserved()), limits);
         for (rule, shown) in state.book.rules().iter().zip(view.rules.iter_mut()) {
             if rule.enabled && state.held_back_by_policy(rule) {
                 shown.held_back = Some(NotSent::NotAllowed);
