@@ -1662,6 +1662,17 @@ mod tests {
         })
     }
 
+    /// What the popup is told for `url`, outside any tab.
+    fn site_status(fakes: &Fakes, url: &str) -> crate::message::SiteView {
+        match fakes.handle(Request::SiteStatus {
+            url: url.into(),
+            tab: None,
+        }) {
+            Response::Site(site) => site,
+            other => panic!("a site view for {url}: {other:?}"),
+        }
+    }
+
     fn installed_ids(engine: &MemoryEngine) -> Vec<u32> {
         let mut ids: Vec<u32> = engine.rules.borrow().iter().map(|r| r.id).collect();
         ids.sort_unstable();
@@ -2293,12 +2304,7 @@ mod tests {
         assert_eq!(policy.rules[0].pattern, "https://models.acme.example/");
         assert!(!policy.rules[0].sending && !policy.rules[0].headers[0].logged_in);
         // The popup says the site's managed rule waits for a login.
-        let Response::Site(site) = fakes.handle(Request::SiteStatus {
-            url: "https://models.acme.example/v1".into(),
-            tab: None,
-        }) else {
-            panic!("a site view");
-        };
+        let site = site_status(&fakes, "https://models.acme.example/v1");
         assert_eq!(
             site.managed_waiting,
             Some((
@@ -2332,12 +2338,7 @@ mod tests {
         assert!(!matches!(login, Response::Error { .. }), "{login:?}");
         let base = crate::policy::MANAGED_RULE_BASE * 4;
         assert_eq!(installed_ids(engine), [base, base + 1, base + 2]);
-        let Response::Site(site) = fakes.handle(Request::SiteStatus {
-            url: "https://models.acme.example/v1".into(),
-            tab: None,
-        }) else {
-            panic!("a site view");
-        };
+        let site = site_status(&fakes, "https://models.acme.example/v1");
         assert!(site.sending(true).is_sent(), "{site:?}");
         assert!(site.rule.as_ref().is_some_and(|r| r.managed));
         assert!(engine
@@ -2412,12 +2413,7 @@ mod tests {
             view.rules[0].held_back,
             Some(crate::message::NotSent::NotAllowed)
         );
-        let Response::Site(site) = fakes.handle(Request::SiteStatus {
-            url: "https://a.acme.example/".into(),
-            tab: None,
-        }) else {
-            panic!("a site view");
-        };
+        let site = site_status(&fakes, "https://a.acme.example/");
         assert_eq!(
             site.sending(true),
             crate::message::Sending::NotSent {
