@@ -412,10 +412,10 @@ fn render(view: &SiteView, permitted: bool) -> Result<(), DomError> {
 fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
     match sending {
         Sending::Unsupported => ("unsupported", text!("popup_status_unsupported")),
-        Sending::Uncovered => match &view.managed_waiting {
-            Some((provider, endpoint)) => (
-                "uncovered",
-                text!(
+        Sending::Uncovered => (
+            "uncovered",
+            match &view.managed_waiting {
+                Some((provider, endpoint)) => text!(
                     "popup_status_managed_waiting",
                     text!(
                         "options_managed_login",
@@ -423,9 +423,9 @@ fn status_line(view: &SiteView, sending: &Sending) -> (&'static str, Text) {
                         endpoint.as_str()
                     )
                 ),
-            ),
-            None => ("uncovered", text!("popup_status_uncovered")),
-        },
+                None => text!("popup_status_uncovered"),
+            },
+        ),
         Sending::Sent {
             partly,
             expires,
