@@ -242,6 +242,15 @@ pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&Text) +
     });
 }
 
+/// A User Timing mark (`performance.mark`) at a step of a page's first
+/// render, so `cargo xtask bench` can split the time to `data-ready` into
+/// its steps (the wasm's start, the background's answer, the drawing).
+pub fn timing(step: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(step);
+    }
+}
+
 /// Marks the page as rendered from the background's answer (`<body
 /// data-ready>`): something a person sees as "loaded", and what automation
 /// waits for before typing, since the first render resets the forms.

@@ -24,8 +24,10 @@ use tokenward_core::text::{Localize, Text};
 
 #[wasm_bindgen]
 pub async fn popup_main() -> Result<(), JsValue> {
+    dom::timing("tokenward:started");
     dom::localize_page()?;
     let tab = target_tab().await;
+    dom::timing("tokenward:tab");
     // The tab the popup describes, for its "this tab only" rules. Kept in
     // the page, as the rule being edited is in the options page's form.
     if let Some(id) = tab.as_ref().map(|t| t.id) {
@@ -180,6 +182,7 @@ pub async fn popup_main() -> Result<(), JsValue> {
 /// the background); the site's status, what the user opened the popup to
 /// learn, is drawn first.
 async fn show_everything(url: &str) {
+    dom::timing("tokenward:asked");
     match runtime::send(&Request::OpenPopup {
         url: url.to_owned(),
         tab: tab_id(),
@@ -187,12 +190,14 @@ async fn show_everything(url: &str) {
     .await
     {
         Ok(Response::Popup(popup)) => {
+            dom::timing("tokenward:answered");
             let PopupView {
                 site,
                 accounts,
                 vault,
             } = *popup;
             show_site(&site).await;
+            dom::timing("tokenward:site");
             accounts::render_answer(Ok(Response::Accounts(accounts)));
             lock::show_view(&vault);
         }

@@ -62,8 +62,16 @@ window.benchPopupOnce = (url, timeoutMs) => new Promise((resolve) => {
   const read = (win, doc, readyMs, missed) => {
     const nav = win.performance.getEntriesByType("navigation")[0];
     const status = doc.querySelector("#site-status");
+    // The popup's own User Timing marks (src/popup.rs), in the same clock.
+    const mark = (name) => {
+      const entry = win.performance.getEntriesByName(`tokenward:${name}`, "mark")[0];
+      return entry ? entry.startTime : null;
+    };
     return {
       ready_ms: readyMs,
+      started_ms: mark("started"),
+      asked_ms: mark("asked"),
+      answered_ms: mark("answered"),
       missed,
       dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null,
       state: status ? status.getAttribute("data-state") : null,
@@ -101,6 +109,21 @@ window.benchPopupOnce = (url, timeoutMs) => new Promise((resolve) => {
   frame.src = url;
   document.body.appendChild(frame);
   watch();
+});
+
+// The popup's floor: an empty extension page (blank.html) in a fresh frame;
+// its DOMContentLoaded in the frame's clock.
+window.benchBlankOnce = (url, timeoutMs) => new Promise((resolve) => {
+  for (const old of document.querySelectorAll("iframe")) old.remove();
+  const frame = document.createElement("iframe");
+  const timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
+  frame.addEventListener("load", () => {
+    clearTimeout(timer);
+    const nav = frame.contentWindow.performance.getEntriesByType("navigation")[0];
+    resolve({ dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null });
+  });
+  frame.src = url;
+  document.body.appendChild(frame);
 });
 
 // The wasm's start-up cost on its own, in this page: import a fresh copy of

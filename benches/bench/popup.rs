@@ -35,6 +35,10 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
         fixtures::seed_tokenward_state(browser, state, compile::MAX_RULES_PER_SITE_RULE).await;
         let mut ready = Vec::new();
         let mut loaded = Vec::new();
+        // The steps to data-ready, from the popup's own marks.
+        let mut started = Vec::new();
+        let mut answer = Vec::new();
+        let mut drawn = Vec::new();
         let mut rep = 0;
         let mut missed = 0;
         while ready.len() < config.popup_reps {
@@ -71,8 +75,12 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             if rep == 1 {
                 continue; // warm-up
             }
-            ready.push(r["ready_ms"].as_f64().unwrap_or(f64::NAN));
-            loaded.push(r["dom_content_loaded_ms"].as_f64().unwrap_or(f64::NAN));
+            let at = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+            ready.push(at("ready_ms"));
+            loaded.push(at("dom_content_loaded_ms"));
+            started.push(at("started_ms"));
+            answer.push(at("answered_ms") - at("asked_ms"));
+            drawn.push(at("ready_ms") - at("answered_ms"));
         }
         rows.push(
             &format!("popup.first_render.{count}"),
@@ -88,7 +96,52 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             "ms",
             &loaded,
         );
+        rows.push(
+            &format!("popup.started.{count}"),
+            engine,
+            &format!("popup: of which until its wasm runs, {count} credentials"),
+            "ms",
+            &started,
+        );
+        rows.push(
+            &format!("popup.answer.{count}"),
+            engine,
+            &format!("popup: of which asked to answered (the background), {count} credentials"),
+            "ms",
+            &answer,
+        );
+        rows.push(
+            &format!("popup.drawn.{count}"),
+            engine,
+            &format!("popup: of which answered to drawn, {count} credentials"),
+            "ms",
+            &drawn,
+        );
     }
+
+    // The floor: an empty extension page in the same kind of frame.
+    let blank_url = browser.extension_url("blank.html");
+    let mut blank = Vec::new();
+    for rep in 0..=config.popup_reps {
+        let r = call(
+            browser,
+            "benchBlankOnce",
+            vec![json!(blank_url), json!(15_000)],
+        )
+        .await;
+        assert!(r.get("timeout").is_none(), "the empty page never loaded");
+        if rep == 0 {
+            continue; // warm-up
+        }
+        blank.push(r["dom_content_loaded_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    rows.push(
+        "popup.blank_dom_content_loaded",
+        engine,
+        "floor: an empty extension page's DOMContentLoaded, in the same frame",
+        "ms",
+        &blank,
+    );
 
     // The wasm's start-up on its own, in the bench page.
     let mut init = Vec::new();

@@ -28,7 +28,7 @@ pub(crate) struct Prepared {
     /// The store builds, `chrome/` and `firefox/`, and their zips.
     pub(crate) dist: PathBuf,
     /// `chrome/` and `firefox/`: the store build with loopback host
-    /// permissions, plus `bench.html` and `bench.js`.
+    /// permissions, plus `bench.html`, `bench.js` and `blank.html`.
     pub(crate) extension: PathBuf,
     /// `chrome/` and `firefox/`: the reference extension.
     pub(crate) reference: PathBuf,
@@ -112,6 +112,10 @@ pub(crate) fn all(workspace: &Workspace, bench_dir: &Path) -> Result<Prepared, E
             test_dir.join("bench.html"),
         )?;
         std::fs::copy(pages.join("extension-bench.js"), test_dir.join("bench.js"))?;
+        std::fs::copy(
+            pages.join("extension-blank.html"),
+            test_dir.join("blank.html"),
+        )?;
         println!(
             "package: {} (store), {} (with loopback hosts and bench.html)",
             store_dir.display(),
