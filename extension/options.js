@@ -1,3 +1,4 @@
-import init, { options_main } from "./wasm/pages.js";
+import { start } from "./page.js";
+import { options_main } from "./wasm/pages.js";
 
-init().then(() => options_main());
+start(options_main);

@@ -1,3 +1,4 @@
-import init, { popup_main } from "./wasm/pages.js";
+import { start } from "./page.js";
+import { popup_main } from "./wasm/pages.js";
 
-init().then(() => popup_main());
+start(popup_main);
