@@ -115,10 +115,34 @@ pub fn say(text: &tokenward_core::text::Text) -> String {
             Arg::Text(inner) => say(inner),
         })
         .collect();
-    match message(&text.key, &args) {
-        Ok(words) if !words.is_empty() => words,
-        _ => format!("[{}]", text.key),
+    match template(&text.key) {
+        Some(template) => template.fill(&args),
+        None => format!("[{}]", text.key),
     }
+}
+
+thread_local! {
+    /// The catalogue's messages asked so far, by name. Not state: the
+    /// catalogue is part of the installed extension and cannot change while
+    /// a page or worker runs; a new one starts empty and asks again.
+    static TEMPLATES: std::cell::RefCell<
+        std::collections::BTreeMap<String, Option<std::rc::Rc<tokenward_core::text::Template>>>,
+    > = Default::default();
+}
+
+/// The message `key` as a [`tokenward_core::text::Template`], asked of the
+/// browser the first time only.
+fn template(key: &str) -> Option<std::rc::Rc<tokenward_core::text::Template>> {
+    use tokenward_core::text::Template;
+    if let Some(known) = TEMPLATES.with(|t| t.borrow().get(key).cloned()) {
+        return known;
+    }
+    let asked = message(key, &Template::markers())
+        .ok()
+        .and_then(Template::from_answer)
+        .map(std::rc::Rc::new);
+    TEMPLATES.with(|t| t.borrow_mut().insert(key.to_owned(), asked.clone()));
+    asked
 }
 
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
