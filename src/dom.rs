@@ -242,6 +242,14 @@ pub fn guard_secret_paste(input: &HtmlInputElement, on_refused: impl Fn(&Text) +
     });
 }
 
+/// `text` in lower case, by the browser's `String.prototype.toLowerCase`
+/// (the same Unicode mapping as Rust's `to_lowercase`): Rust's would bring
+/// its case tables into the pages' module, about 18 kB, for the rule search
+/// alone.
+pub fn lowercase(text: &str) -> String {
+    js_sys::JsString::from(text).to_lower_case().into()
+}
+
 /// A User Timing mark (`performance.mark`) at a step of a page's first
 /// render, so `cargo xtask bench` can split the time to `data-ready` into
 /// its steps (the wasm's start, the background's answer, the drawing).

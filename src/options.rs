@@ -571,7 +571,7 @@ fn site_of(pattern: &str) -> String {
 /// that still hold one.
 fn apply_search() {
     let query = dom::by_id::<HtmlInputElement>("rule-search")
-        .map(|i| i.value().trim().to_lowercase())
+        .map(|i| dom::lowercase(i.value().trim()))
         .unwrap_or_default();
     let Ok(list) = dom::by_id::<Element>("rules") else {
         return;
@@ -580,7 +580,7 @@ fn apply_search() {
     for group in dom::find_all(&list, ".rule-group") {
         let mut shown = 0;
         for item in dom::find_all(&group, "li.rule") {
-            let text = item.text_content().unwrap_or_default().to_lowercase();
+            let text = dom::lowercase(&item.text_content().unwrap_or_default());
             let visible = query.is_empty() || text.contains(&query);
             dom::show(&item, visible);
             shown += usize::from(visible);
