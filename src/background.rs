@@ -762,7 +762,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
             response
         }
     };
-    Ok(browser::to_js(&response)?)
+    Ok(browser::runtime::answer_to_js(&response)?)
 }
 
 fn from_own_page(sender: &JsValue) -> bool {

@@ -307,7 +307,7 @@ async fn protected_tokens_never_reach_the_disk(engine: Engine) {
     let export = |passphrase: Option<&str>| {
         format!(
             "const api = globalThis.browser ?? chrome; \
-             return await api.runtime.sendMessage({});",
+             return JSON.parse(await api.runtime.sendMessage({}));",
             json!({ "type": "export", "passphrase": passphrase })
         )
     };

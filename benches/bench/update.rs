@@ -233,7 +233,7 @@ const PASSPHRASE: &str = "bench passphrase, not a secret";
 async fn tell_tokenward(browser: &Browser, request: serde_json::Value) -> serde_json::Value {
     let script = "const done = arguments[arguments.length - 1];\n\
                   (globalThis.browser ?? globalThis.chrome).runtime.sendMessage(arguments[0])\
-                  .then(done, (e) => done({ error: String(e) }));";
+                  .then((a) => done(JSON.parse(a)), (e) => done({ error: String(e) }));";
     browser
         .client
         .execute_async(script, vec![request])

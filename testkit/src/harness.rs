@@ -250,7 +250,7 @@ impl Harness {
             .browser
             .exec_async(
                 "const api = globalThis.browser ?? chrome; \
-                 return await api.runtime.sendMessage({ type: 'useConvenience' });",
+                 return JSON.parse(await api.runtime.sendMessage({ type: 'useConvenience' }));",
             )
             .await;
         assert_eq!(
@@ -267,7 +267,7 @@ impl Harness {
             .exec_async(&format!(
                 "const api = globalThis.browser ?? chrome; \
                  await api.runtime.sendMessage({{ type: 'protect', passphrase: {}, idleMinutes: null }}); \
-                 return await api.runtime.sendMessage({{ type: 'lock' }});",
+                 return JSON.parse(await api.runtime.sendMessage({{ type: 'lock' }}));",
                 json!(passphrase)
             ))
             .await;

@@ -2067,7 +2067,7 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
         let answer = h
             .browser
             .exec_async(&format!(
-                "return await (globalThis.browser ?? chrome).runtime.sendMessage({request});"
+                "return JSON.parse(await (globalThis.browser ?? chrome).runtime.sendMessage({request}));"
             ))
             .await;
         assert_eq!(

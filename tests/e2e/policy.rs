@@ -40,7 +40,7 @@ async fn send(h: &Harness, message: Json) -> Json {
     h.browser
         .exec_async(&format!(
             "const api = globalThis.browser ?? chrome; \
-             return await api.runtime.sendMessage({message});"
+             return JSON.parse(await api.runtime.sendMessage({message}));"
         ))
         .await
 }
