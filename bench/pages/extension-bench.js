@@ -69,6 +69,8 @@ window.benchPopupOnce = (url, timeoutMs) => new Promise((resolve) => {
     };
     return {
       ready_ms: readyMs,
+      scripts_ms: mark("scripts"),
+      wasm_ms: mark("wasm"),
       started_ms: mark("started"),
       asked_ms: mark("asked"),
       answered_ms: mark("answered"),

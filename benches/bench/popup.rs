@@ -36,6 +36,8 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
         let mut ready = Vec::new();
         let mut loaded = Vec::new();
         // The steps to data-ready, from the popup's own marks.
+        let mut scripts = Vec::new();
+        let mut wasm = Vec::new();
         let mut started = Vec::new();
         let mut answer = Vec::new();
         let mut drawn = Vec::new();
@@ -78,6 +80,8 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             let at = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
             ready.push(at("ready_ms"));
             loaded.push(at("dom_content_loaded_ms"));
+            scripts.push(at("scripts_ms"));
+            wasm.push(at("wasm_ms"));
             started.push(at("started_ms"));
             answer.push(at("answered_ms") - at("asked_ms"));
             drawn.push(at("ready_ms") - at("answered_ms"));
@@ -97,9 +101,23 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             &loaded,
         );
         rows.push(
+            &format!("popup.scripts.{count}"),
+            engine,
+            &format!("popup: of which until its scripts run, {count} credentials"),
+            "ms",
+            &scripts,
+        );
+        rows.push(
+            &format!("popup.wasm.{count}"),
+            engine,
+            &format!("popup: of which until its wasm is ready, {count} credentials"),
+            "ms",
+            &wasm,
+        );
+        rows.push(
             &format!("popup.started.{count}"),
             engine,
-            &format!("popup: of which until its wasm runs, {count} credentials"),
+            &format!("popup: of which until its Rust starts (wasm ready, page parsed), {count} credentials"),
             "ms",
             &started,
         );
