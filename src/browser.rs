@@ -146,15 +146,22 @@ fn template(key: &str) -> Option<std::rc::Rc<tokenward_core::text::Template>> {
 }
 
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
-    let text = serde_json::to_string(value).map_err(|e| BrowserError(e.to_string()))?;
-    Ok(JSON::parse(&text)?)
+    Ok(JSON::parse(&to_json(value)?)?)
 }
 
 pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
     let text = JSON::stringify(value)?
         .as_string()
         .ok_or_else(|| BrowserError("value has no JSON form".to_owned()))?;
-    serde_json::from_str(&text).map_err(|e| BrowserError(e.to_string()))
+    from_json(&text)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| BrowserError(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| BrowserError(e.to_string()))
 }
 
 fn object(entries: &[(&str, JsValue)]) -> Result<JsValue> {
@@ -743,7 +750,7 @@ pub mod runtime {
                 return Err(BrowserError("the background did not answer".to_owned()));
             }
             match answer.as_string() {
-                Some(text) => serde_json::from_str(&text).map_err(|e| BrowserError(e.to_string())),
+                Some(text) => from_json(&text),
                 // background.js's own answer when Rust threw: an object.
                 None => from_js(&answer),
             }
@@ -757,9 +764,7 @@ pub mod runtime {
     /// without `JSON.stringify`. An answer listing 5,000 rules is about
     /// 50,000 values.
     pub fn answer_to_js(response: &Response) -> Result<JsValue> {
-        serde_json::to_string(response)
-            .map(|text| JsValue::from_str(&text))
-            .map_err(|e| BrowserError(e.to_string()))
+        to_json(response).map(|text| JsValue::from_str(&text))
     }
 
     /// `chrome-extension://<id>/` or `moz-extension://<uuid>/`.

@@ -27,7 +27,6 @@ pub async fn popup_main() -> Result<(), JsValue> {
     dom::timing("tokenward:started");
     dom::localize_page()?;
     let tab = target_tab().await;
-    dom::timing("tokenward:tab");
     // The tab the popup describes, for its "this tab only" rules. Kept in
     // the page, as the rule being edited is in the options page's form.
     if let Some(id) = tab.as_ref().map(|t| t.id) {
@@ -197,7 +196,6 @@ async fn show_everything(url: &str) {
                 vault,
             } = *popup;
             show_site(&site).await;
-            dom::timing("tokenward:site");
             accounts::render_answer(Ok(Response::Accounts(accounts)));
             lock::show_view(&vault);
         }

@@ -222,7 +222,7 @@ impl Template {
     }
 }
 
-/// A private-use character: in no catalogue (tests/i18n.rs checks) and in
+/// A private-use character: in no catalogue (a test below checks) and in
 /// nothing the browser adds.
 const MARKER: char = '\u{E000}';
 
