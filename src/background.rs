@@ -85,6 +85,10 @@ impl StateStore for LocalStore {
         storage::local_get_all().await.map_err(platform)
     }
 
+    async fn load_keys(&self, keys: &[String]) -> Result<serde_json::Value, PlatformError> {
+        storage::local_get(keys).await.map_err(platform)
+    }
+
     async fn save(&self, mut write: StoredWrite) -> Result<(), PlatformError> {
         // Signed with this worker's name, so that the `storage.onChanged`
         // this write fires is known for its own: it applies what it wrote

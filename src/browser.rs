@@ -539,6 +539,17 @@ pub mod storage {
         from_js(&items).map(Some)
     }
 
+    /// `storage.local.get(keys)`: the items under `keys` that are stored,
+    /// as one object.
+    pub async fn local_get(keys: &[String]) -> Result<serde_json::Value> {
+        let list: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+        let items = call("storage.local", "get", &[list.into()]).await?;
+        if items.is_undefined() || items.is_null() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        from_js(&items)
+    }
+
     /// `storage.managed.get(null)`: what an administrator set through
     /// browser policy. Chromium answers `{}` when nothing is set; Firefox
     /// rejects ("Managed storage manifest not found"), read as nothing.

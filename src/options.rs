@@ -127,24 +127,29 @@ enum Shown {
     Failed,
 }
 
-/// Renders the background's answer: the list is drawn once, from it.
+/// Renders the background's answer: the list is drawn once, from it (a
+/// rule's change, applied to the list shown).
 fn show_answer(
     is_save: bool,
     answer: Result<Response, BrowserError>,
     done: Option<&Text>,
 ) -> Shown {
-    match answer {
+    let saved = match answer {
         Ok(Response::Rules(view)) => {
-            if let Err(e) = render(&view) {
-                show_error(Some(&dom::page_error(&e)));
+            draw(&view);
+            view.saved
+        }
+        Ok(Response::RuleChanged(change)) => {
+            let saved = change.saved;
+            match SHOWN.with(|shown| shown.borrow_mut().take()) {
+                Some(mut view) => {
+                    view.apply(change);
+                    draw(&view);
+                }
+                // Nothing shown yet to change: the whole list, asked for.
+                None => refresh_rules(),
             }
-            if view.saved.is_some() {
-                let _ = reset_form();
-            }
-            if let Some(text) = done {
-                set_status(text);
-            }
-            Shown::Rules { saved: view.saved }
+            saved
         }
         other => {
             let message = dom::unexpected(other);
@@ -153,9 +158,16 @@ fn show_answer(
             } else {
                 set_status(&message);
             }
-            Shown::Failed
+            return Shown::Failed;
         }
+    };
+    if saved.is_some() {
+        let _ = reset_form();
     }
+    if let Some(text) = done {
+        set_status(text);
+    }
+    Shown::Rules { saved }
 }
 
 /// The form fields an error can be tied to.
@@ -302,12 +314,24 @@ fn sync_secret_field(row: &Element) -> Result<(), DomError> {
 /// Draws the rule list from an answer another part of the page received
 /// (an import).
 pub(super) fn show_rules(view: &RulesView) {
+    draw(view);
+}
+
+/// [`render`], its error shown.
+fn draw(view: &RulesView) {
     if let Err(e) = render(view) {
         show_error(Some(&dom::page_error(&e)));
     }
 }
 
+thread_local! {
+    /// The list the page shows, which a rule's change ([`Response::RuleChanged`])
+    /// applies to. The page's own, gone with it; the background keeps none.
+    static SHOWN: std::cell::RefCell<Option<RulesView>> = const { std::cell::RefCell::new(None) };
+}
+
 fn render(view: &RulesView) -> Result<(), DomError> {
+    SHOWN.with(|shown| *shown.borrow_mut() = Some(view.clone()));
     let list: Element = dom::by_id("rules")?;
     list.set_text_content(None);
     // Grouped by site (a wildcard's suffix, an exact host), sites in

@@ -500,7 +500,8 @@ fn save(url: Rc<str>) -> Result<(), DomError> {
     spawn_local(async move {
         let answer = pending.answer().await;
         match answer {
-            Ok(Response::Rules(_)) => {
+            // A tab's rule answers with the list, a site's with its change.
+            Ok(Response::Rules(_) | Response::RuleChanged(_)) => {
                 if let Ok(secret) = dom::by_id::<HtmlInputElement>("add-secret") {
                     secret.set_value("");
                 }
@@ -535,7 +536,7 @@ fn toggle(url: Rc<str>) -> Result<(), DomError> {
     spawn_local(async move {
         let answer = pending.await;
         match answer {
-            Ok(Response::Rules(_)) => refresh(url).await,
+            Ok(Response::RuleChanged(_)) => refresh(url).await,
             other => show_error(Some(&dom::unexpected(other))),
         }
     });

@@ -285,7 +285,12 @@ pub fn compile(book: &RuleBook, target: Target) -> Result<Vec<Rule>, CompileErro
 /// `reserved` kept for rules that are not in the book (the
 /// administrator's, which come into force with the user's logins).
 pub fn fits(book: &RuleBook, reserved: Usage, limits: Limits) -> Result<(), CompileError> {
-    let needed = usage(book).plus(reserved);
+    fits_usage(usage(book), reserved, limits)
+}
+
+/// [`fits`] for rules that need `used`.
+pub fn fits_usage(used: Usage, reserved: Usage, limits: Limits) -> Result<(), CompileError> {
+    let needed = used.plus(reserved);
     match check_limits(needed, limits) {
         Err(CompileError::TooManyRules { needed, max }) if reserved.rules > 0 => {
             Err(CompileError::TooManyWithManaged {

@@ -239,6 +239,8 @@ impl Request {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {
     Rules(RulesView),
+    /// One rule saved, turned on or off, or deleted: the list's change.
+    RuleChanged(RuleChange),
     Site(SiteView),
     Popup(Box<PopupView>),
     Accounts(AccountsView),
@@ -1049,16 +1051,14 @@ impl RulesView {
             now,
             saved,
             state.unreadable.len(),
-            compile::usage(&state.book).plus(policy.reserved()),
+            state.usage().plus(policy.reserved()),
             limits,
         );
         if !policy.present {
             return view;
         }
         for (rule, shown) in state.book.rules().iter().zip(view.rules.iter_mut()) {
-            if rule.enabled && state.held_back_by_policy(rule) {
-                shown.held_back = Some(NotSent::NotAllowed);
-            }
+            held_back_by_policy(state, rule, shown);
         }
         let rules = policy
             .rules
@@ -1099,6 +1099,80 @@ impl RulesView {
         });
         view
     }
+
+    /// What changing rule `id` did to the list [`RulesView::of_state`]
+    /// shows, from `state` (as the change left it; it may hold only that
+    /// rule's group, [`crate::store::State::unloaded`]).
+    pub fn change_of(
+        state: &crate::store::State,
+        id: SiteRuleId,
+        now: Timestamp,
+        saved: Option<SiteRuleId>,
+        limits: Limits,
+    ) -> RuleChange {
+        let rule = state.book.get(id).map(|rule| {
+            let mut shown = RuleView::of(rule, &state.credentials, now);
+            held_back_by_policy(state, rule, &mut shown);
+            shown
+        });
+        RuleChange {
+            id,
+            rule,
+            saved,
+            unreadable: state.unreadable.len(),
+            limit_warning: limit_warning(state.usage().plus(state.policy.reserved()), limits),
+        }
+    }
+
+    /// The list after `change`: [`RulesView::of_state`] of the state the
+    /// change left, computed from the list before it
+    /// (`service::tests::edits_applied_alone_equal_a_full_reconcile`
+    /// checks that they agree).
+    pub fn apply(&mut self, change: RuleChange) {
+        let at = self.rules.iter().position(|r| r.id == change.id);
+        match (at, change.rule) {
+            (Some(i), Some(rule)) => self.rules[i] = rule,
+            (Some(i), None) => {
+                self.rules.remove(i);
+            }
+            // Ids grow with each rule made, as the book keeps them.
+            (None, Some(rule)) => {
+                let i = self
+                    .rules
+                    .iter()
+                    .position(|r| r.id > rule.id)
+                    .unwrap_or(self.rules.len());
+                self.rules.insert(i, rule);
+            }
+            (None, None) => {}
+        }
+        self.saved = change.saved;
+        self.unreadable = change.unreadable;
+        self.limit_warning = change.limit_warning;
+    }
+}
+
+/// Marks `shown` held back when the policy keeps enabled `rule` from the
+/// browser.
+fn held_back_by_policy(state: &crate::store::State, rule: &SiteRule, shown: &mut RuleView) {
+    if state.policy.present && rule.enabled && state.held_back_by_policy(rule) {
+        shown.held_back = Some(NotSent::NotAllowed);
+    }
+}
+
+/// What one rule's change did to the options page's list: the answer to a
+/// save, a toggle or a delete, sized to the rule rather than the book. The
+/// page applies it to the list it shows ([`RulesView::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleChange {
+    pub id: SiteRuleId,
+    /// The rule as the list shows it now; `None` once deleted.
+    pub rule: Option<RuleView>,
+    /// The rule the request saved, if it saved one.
+    pub saved: Option<SiteRuleId>,
+    pub unreadable: usize,
+    pub limit_warning: Option<Text>,
 }
 
 impl SiteView {

@@ -137,7 +137,7 @@ pub const EXPORT_FORMAT: &str = "tokenward-export";
 /// entries kept aside as unreadable, which may hold anything.
 pub fn export_document(mut stored: Value, with_secrets: bool) -> Value {
     if let Some(object) = stored.as_object_mut() {
-        for kept_aside in ["vault", "unreadable", "unreadableCredentials"] {
+        for kept_aside in ["vault", "unreadable", "unreadableCredentials", "index"] {
             object.remove(kept_aside);
         }
     }

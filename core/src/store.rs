@@ -178,6 +178,203 @@ fn list_ids(head: &mut Value, field: &str, ids: &str, listed: Vec<u32>) {
     }
 }
 
+/// What the head knows of each rule without its group: the id, the
+/// canonical pattern (for the duplicate check) and the browser rules it
+/// needs while enabled (for the limit check). With it, an edit loads the
+/// head and the one group it changes ([`State::unloaded`]) and still checks
+/// the whole book. Derived from the book on every write, so it never
+/// disagrees with the groups this build wrote; a head without one (written
+/// by an older build) sends the edit through a whole load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookIndex(Vec<IndexEntry>);
+
+/// One rule in the [`BookIndex`]: stored as `[id, pattern, rules,
+/// regexRules]`, the usage zero while disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry(SiteRuleId, String, usize, usize);
+
+impl BookIndex {
+    /// The index of `rules`, in their order.
+    pub fn of<'a>(rules: impl IntoIterator<Item = &'a SiteRule>) -> BookIndex {
+        BookIndex(
+            rules
+                .into_iter()
+                .map(|rule| {
+                    let used = if rule.enabled {
+                        crate::compile::usage_of_one(&rule.pattern, &rule.initiators)
+                    } else {
+                        crate::compile::Usage::default()
+                    };
+                    IndexEntry(
+                        rule.id,
+                        rule.pattern.to_string(),
+                        used.rules,
+                        used.regex_rules,
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = SiteRuleId> + '_ {
+        self.0.iter().map(|entry| entry.0)
+    }
+
+    /// What the indexed rules need of the browser.
+    pub fn usage(&self) -> crate::compile::Usage {
+        self.0
+            .iter()
+            .map(|entry| crate::compile::Usage {
+                rules: entry.2,
+                regex_rules: entry.3,
+            })
+            .fold(
+                crate::compile::Usage::default(),
+                crate::compile::Usage::plus,
+            )
+    }
+
+    /// The indexed rule on `pattern` (canonical, as `Display` prints it).
+    pub fn on_pattern(&self, pattern: &str) -> Option<SiteRuleId> {
+        self.0.iter().find(|entry| entry.1 == pattern).map(|e| e.0)
+    }
+
+    /// This index and `other`'s entries, by id (ids are given in creation
+    /// order, as the book keeps its rules).
+    fn merged(&self, other: BookIndex) -> BookIndex {
+        let mut entries: Vec<IndexEntry> = self.0.iter().cloned().chain(other.0).collect();
+        entries.sort_by_key(|entry| entry.0);
+        BookIndex(entries)
+    }
+
+    /// Without the entries of the rules `keep` says no to.
+    fn retain(mut self, keep: impl Fn(SiteRuleId) -> bool) -> BookIndex {
+        self.0.retain(|entry| keep(entry.0));
+        self
+    }
+}
+
+/// How a rule's edit reads the state sized to it (`service`'s
+/// `load_for_edit`), planned from the head alone: the group it reads and
+/// writes, and what the head says of the rest.
+#[derive(Debug)]
+pub struct EditPlan {
+    index: BookIndex,
+    /// The key of the group the edit reads and writes: the edited rule's,
+    /// or that of the id a new rule gets.
+    pub group: String,
+    edited: SiteRuleId,
+    next_id: SiteRuleId,
+    /// The credentials the head lists.
+    credentials: Vec<CredentialId>,
+}
+
+impl EditPlan {
+    /// The plan for editing rule `edited` (`None`: making one), or `None`
+    /// when this head cannot serve an edit alone: another schema, an older
+    /// layout, no index, or an index that disagrees with the head's list.
+    pub fn of(head: &Value, edited: Option<SiteRuleId>) -> Option<EditPlan> {
+        if crate::migration::schema_of(head) != u64::from(SCHEMA_VERSION)
+            || head.get("rules").is_some()
+        {
+            return None;
+        }
+        let index: BookIndex = serde_json::from_value(head.get("index")?.clone()).ok()?;
+        if !index.ids().eq(listed_ids(head, "ruleIds")) {
+            return None;
+        }
+        // As `State::decode` reads it: past every id in use.
+        let stored_next = head
+            .get("nextId")
+            .and_then(Value::as_u64)
+            .and_then(|id| SiteRuleId::try_from(id).ok())
+            .unwrap_or(1);
+        let next_id = index
+            .ids()
+            .map(|id| id.saturating_add(1))
+            .fold(stored_next.max(1), SiteRuleId::max);
+        let edited = edited.unwrap_or(next_id);
+        Some(EditPlan {
+            group: rules_key(edited),
+            edited,
+            next_id,
+            credentials: listed_ids(head, "credentialIds"),
+            index,
+        })
+    }
+
+    /// The keys of the credentials `ids` the head lists (others are not
+    /// stored), each once.
+    pub fn credential_keys(
+        &self,
+        ids: impl IntoIterator<Item = CredentialId>,
+    ) -> impl Iterator<Item = String> {
+        let mut ids: Vec<CredentialId> = ids
+            .into_iter()
+            .filter(|id| self.credentials.contains(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(credential_key)
+    }
+
+    /// The credentials the edited rule takes headers from, as `items` (the
+    /// group read) store it.
+    pub fn credentials_of_rule(&self, items: &Value) -> Vec<CredentialId> {
+        items
+            .get(&self.group)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|rule| rule.get("id").and_then(Value::as_u64) == Some(u64::from(self.edited)))
+            .filter_map(|rule| rule.get("headers").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|header| header.get("credential").and_then(Value::as_u64))
+            .filter_map(|id| CredentialId::try_from(id).ok())
+            .collect()
+    }
+
+    /// `items` (the head, the group and the credentials read) as a state of
+    /// its own for [`assemble`]: the head listing only what was read.
+    pub fn partial_items(&self, items: &Value) -> Value {
+        let mut partial = items.clone();
+        let in_group: Vec<SiteRuleId> = self
+            .index
+            .ids()
+            .filter(|&id| rules_key(id) == self.group)
+            .collect();
+        let read: Vec<CredentialId> = self
+            .credentials
+            .iter()
+            .copied()
+            .filter(|&id| items.get(credential_key(id)).is_some())
+            .collect();
+        if let Some(head) = partial.get_mut(STATE_KEY) {
+            list_ids(head, "rules", "ruleIds", in_group);
+            list_ids(head, "credentials", "credentialIds", read);
+        }
+        partial
+    }
+
+    /// Records in `state` (read from [`EditPlan::partial_items`]) the rules
+    /// and credentials it does not hold, and the next rule id as the whole
+    /// book has it.
+    pub fn count_unloaded(&self, state: &mut State, items: &Value) {
+        state.unloaded = self.index.clone().retain(|id| rules_key(id) != self.group);
+        state.unloaded_credentials = self
+            .credentials
+            .iter()
+            .copied()
+            .filter(|&id| items.get(credential_key(id)).is_none())
+            .collect();
+        state.book.next_id = state.book.next_id.max(self.next_id);
+    }
+}
+
 /// Whether what `storage.local` holds is in the one-key layout of schema 3
 /// and older, where the head is the whole state.
 pub fn in_one_key_layout(items: &Value) -> bool {
@@ -389,6 +586,32 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
     Some(write)
 }
 
+/// The head again, its index made anew, when the one stored is missing or
+/// disagrees with `state` (read whole from `items`): a head an older build
+/// wrote, or a group changed from outside. The edits' sized loads trust
+/// the index for their duplicate and limit checks, so a whole read puts it
+/// right (`service::reconcile`). Only the index changes, in the stored JSON
+/// as it is: it runs while the vault is locked too. `None` when the index
+/// is right, or the layout is older (its upgrade writes it whole).
+pub fn reindex(items: &Value, state: &State) -> Option<StoredWrite> {
+    if state.older_layout || !state.is_whole() {
+        return None;
+    }
+    let head = items.get(STATE_KEY)?;
+    let index = serde_json::to_value(state.index()).ok()?;
+    if head.get("index") == Some(&index) {
+        return None;
+    }
+    let mut head = head.clone();
+    head.as_object_mut()?.insert("index".to_owned(), index);
+    let mut set = serde_json::Map::new();
+    set.insert(STATE_KEY.to_owned(), head);
+    Some(StoredWrite {
+        set,
+        remove: Vec::new(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("the saved settings come from a newer Tokenward (schema {0}); update the extension, nothing was changed")]
@@ -428,6 +651,11 @@ struct StoredState {
     reminded: Reminded,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     reminders_off: bool,
+    /// Every rule's [`IndexEntry`]; absent in heads written before it.
+    /// Written only: a whole load derives it from the rules, and an edit's
+    /// sized load reads it from the head itself ([`EditPlan::of`]).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    index: Option<BookIndex>,
 }
 
 fn first_id() -> CredentialId {
@@ -476,6 +704,14 @@ pub struct State {
     /// rule, schema 4), so its next save must write all of it and remove
     /// the old keys. Set by the loader, which sees the layout.
     pub older_layout: bool,
+    /// Not stored: the rules stored but not loaded, as the head's index
+    /// lists them. Empty in a whole state; an edit loads only the group it
+    /// changes ([`crate::service`]'s sized load), and its checks and its
+    /// head count these too.
+    pub unloaded: BookIndex,
+    /// Not stored: the credentials stored but not loaded, by id (as
+    /// `unloaded`, for an edit's sized load).
+    pub unloaded_credentials: Vec<CredentialId>,
 }
 
 impl State {
@@ -512,6 +748,8 @@ impl State {
             locked: false,
             older_layout: false,
             policy: crate::policy::Policy::default(),
+            unloaded: BookIndex::default(),
+            unloaded_credentials: Vec::new(),
         };
         for raw in stored.credentials {
             match serde_json::from_value::<Credential>(raw.clone()) {
@@ -539,11 +777,50 @@ impl State {
     /// the rules and credentials instead of the things themselves.
     pub fn encode_head(&self) -> Value {
         let mut head = self.encode_with(Vec::new(), Vec::new());
-        let rules = self.book.rules().iter().map(|r| r.id).collect();
+        let rules = self.index().ids().collect();
         list_ids(&mut head, "rules", "ruleIds", rules);
-        let credentials = self.credentials.all().iter().map(|c| c.info.id).collect();
+        let mut credentials: Vec<CredentialId> =
+            self.credentials.all().iter().map(|c| c.info.id).collect();
+        if !self.unloaded_credentials.is_empty() {
+            credentials.extend(&self.unloaded_credentials);
+            credentials.sort_unstable();
+        }
         list_ids(&mut head, "credentials", "credentialIds", credentials);
         head
+    }
+
+    /// Every stored rule's [`IndexEntry`]: those loaded, and those not.
+    pub fn index(&self) -> BookIndex {
+        let loaded = BookIndex::of(self.book.rules());
+        if self.unloaded.is_empty() {
+            loaded
+        } else {
+            self.unloaded.merged(loaded)
+        }
+    }
+
+    /// Whether every stored rule and credential is loaded: only such a
+    /// state may be shown, applied whole or written whole.
+    pub fn is_whole(&self) -> bool {
+        self.unloaded.is_empty() && self.unloaded_credentials.is_empty()
+    }
+
+    /// What every enabled rule stored needs of the browser, loaded or not.
+    pub fn usage(&self) -> crate::compile::Usage {
+        crate::compile::usage(&self.book).plus(self.unloaded.usage())
+    }
+
+    /// [`RuleBook::save`], also refusing a pattern a rule not loaded uses.
+    pub fn save_rule(&mut self, draft: &RuleDraft) -> Result<SiteRuleId, RuleError> {
+        let mut book = self.book.clone();
+        let saved = book.save(draft)?;
+        let pattern = saved.pattern.to_string();
+        if self.unloaded.on_pattern(&pattern).is_some() {
+            return Err(RuleError::Duplicate(pattern));
+        }
+        let id = saved.id;
+        self.book = book;
+        Ok(id)
     }
 
     pub fn encode(&self) -> Value {
@@ -570,6 +847,7 @@ impl State {
             vault: self.protection.clone(),
             reminded: self.reminded.clone(),
             reminders_off: self.reminders_off,
+            index: Some(self.index()),
         };
         serde_json::to_value(stored).unwrap_or(Value::Null)
     }

@@ -33,7 +33,7 @@ const RACE: &str = "const [tag, port, n] = arguments;\n\
           let answer;\n\
           try { answer = JSON.parse(await api.runtime.sendMessage({ type: 'saveRule', draft })); }\n\
           catch (e) { answer = { type: 'thrown', message: String(e) }; }\n\
-          if (answer && answer.type === 'rules') { window.__race.saved++; break; }\n\
+          if (answer && answer.type === 'ruleChanged') { window.__race.saved++; break; }\n\
           if (answer && answer.type === 'error' && answer.message && answer.message.key === 'error_rule_duplicate') { window.__race.saved++; break; }\n\
           window.__race.retries++;\n\
           if (Date.now() > deadline) { window.__race.failed = `edit ${i}: ${JSON.stringify(answer)}`; break; }\n\

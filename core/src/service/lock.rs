@@ -393,7 +393,7 @@ mod tests {
             fakes.handle(Request::SaveRule {
                 draft: draft("https://api.example.com", RULE_SECRET)
             }),
-            Response::Rules(_)
+            Response::RuleChanged(_)
         ));
         let view = vault(fakes.handle(Request::Protect {
             passphrase: pass(PASS),
@@ -603,7 +603,7 @@ mod tests {
         remove.headers[0].scheme = "remove".into();
         assert!(matches!(
             fakes.handle(Request::SaveRule { draft: remove }),
-            Response::Rules(_)
+            Response::RuleChanged(_)
         ));
         assert_eq!(vault(fakes.handle(Request::VaultStatus)).mode, "unset");
         vault(fakes.handle(Request::Protect {
@@ -614,7 +614,7 @@ mod tests {
             fakes.handle(Request::SaveRule {
                 draft: draft("https://b.example.com", RULE_SECRET)
             }),
-            Response::Rules(_)
+            Response::RuleChanged(_)
         ));
         assert!(!stored_text(&fakes).contains(RULE_SECRET));
     }

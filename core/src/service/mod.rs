@@ -54,6 +54,9 @@ pub trait StateStore {
     /// Everything `storage.local` holds, as one object (`get(null)`);
     /// [`store::assemble`] reads the state from it.
     async fn load(&self) -> Result<Option<Value>, PlatformError>;
+    /// The items of `storage.local` under `keys` (`get(keys)`), as one
+    /// object holding those found: what an edit's sized load reads.
+    async fn load_keys(&self, keys: &[String]) -> Result<Value, PlatformError>;
     /// One [`StoredWrite`]: its `set` in one call, then its `remove`.
     async fn save(&self, write: StoredWrite) -> Result<(), PlatformError>;
     /// The unlocked vault key, base64, if any.
@@ -272,7 +275,14 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     request: Request,
     kept: &mut Option<State>,
 ) -> Response {
-    let mut state = match load(platform.store).await {
+    // A rule's edit loads the head and that rule's group; everything else,
+    // and an edit the head cannot serve alone, the whole state.
+    let loaded = match load_for_edit(platform.store, &request).await {
+        Ok(Some(state)) => Ok(state),
+        Ok(None) => load(platform.store).await,
+        Err(e) => Err(e),
+    };
+    let mut state = match loaded {
         Ok(state) => state,
         Err(e) => return error_response(&e, &State::default()),
     };
@@ -330,25 +340,28 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
             if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
                 return error_response(&e, &state);
             }
-            mutate_rule(platform, &mut state, |s| {
-                let id = s.book.save(&draft)?.id;
+            let changed = mutate_rule(platform, &mut state, |s| {
+                let id = s.save_rule(&draft)?;
                 Ok((id, Some(id)))
             })
-            .await
+            .await;
+            return rule_changed(platform, state, changed, kept);
         }
         Request::SetEnabled { id, enabled } => {
-            mutate_rule(platform, &mut state, |s| {
+            let changed = mutate_rule(platform, &mut state, |s| {
                 s.book.set_enabled(id, enabled)?;
                 Ok((id, None))
             })
-            .await
+            .await;
+            return rule_changed(platform, state, changed, kept);
         }
         Request::DeleteRule { id } => {
-            mutate_rule(platform, &mut state, |s| {
+            let changed = mutate_rule(platform, &mut state, |s| {
                 s.book.delete(id)?;
                 Ok((id, None))
             })
-            .await
+            .await;
+            return rule_changed(platform, state, changed, kept);
         }
         Request::UseCredential {
             credential,
@@ -515,6 +528,31 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
         Err(e) => error_response(&e, &state),
     };
     *kept = Some(state);
+    response
+}
+
+/// The answer to a rule's edit: the list's change ([`RulesView::change_of`]),
+/// from the state the edit left, which is kept for the follow-up work when
+/// whole.
+fn rule_changed<S, E: RuleEngine, T>(
+    platform: &Platform<'_, S, E, T>,
+    state: State,
+    changed: Result<(SiteRuleId, Option<SiteRuleId>), ServiceError>,
+    kept: &mut Option<State>,
+) -> Response {
+    let response = match changed {
+        Ok((id, saved)) => Response::RuleChanged(RulesView::change_of(
+            &state,
+            id,
+            platform.clock.now,
+            saved,
+            platform.engine.target().limits,
+        )),
+        Err(e) => error_response(&e, &state),
+    };
+    if state.is_whole() {
+        *kept = Some(state);
+    }
     response
 }
 
@@ -796,7 +834,13 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
         store.save(write).await.map_err(ServiceError::Save)?;
         items = store.load().await.map_err(ServiceError::Load)?;
     }
-    let state = open_items(store, items).await?;
+    let state = open_items(store, items.as_ref()).await?;
+    if let Some(write) = items
+        .as_ref()
+        .and_then(|items| store::reindex(items, &state))
+    {
+        store.save(write).await.map_err(ServiceError::Save)?;
+    }
     apply(store, engine, &state, now).await
 }
 
@@ -942,7 +986,75 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
     let items = store.load().await.map_err(ServiceError::Load)?;
-    open_items(store, items).await
+    open_items(store, items.as_ref()).await
+}
+
+/// The state a rule's edit (save, toggle, delete) needs, sized to it: the
+/// head, the group of the rule edited (or of the id a new rule gets) and
+/// the credentials the draft and that rule name, in at most three reads of
+/// a few keys each, where [`load`] reads every key. The rules and
+/// credentials not loaded are counted from the head ([`State::unloaded`],
+/// the head's [`store::BookIndex`]), so the edit's checks (a duplicate
+/// pattern, the browser's limits) and its write see the whole book.
+/// `None` when the head cannot serve the edit alone, and the whole state
+/// is loaded instead: no state yet, another schema or layout, no index (a
+/// head an older build wrote) or one that disagrees with the head's list,
+/// or a protected vault without the session's key (a locked state is the
+/// whole load's to make).
+async fn load_for_edit<S: StateStore>(
+    store: &S,
+    request: &Request,
+) -> Result<Option<State>, ServiceError> {
+    let (edited, named): (Option<SiteRuleId>, Vec<CredentialId>) = match request {
+        Request::SaveRule { draft } => (
+            draft.id,
+            draft.headers.iter().filter_map(|h| h.credential).collect(),
+        ),
+        Request::SetEnabled { id, .. } | Request::DeleteRule { id } => (Some(*id), Vec::new()),
+        _ => return Ok(None),
+    };
+    let read =
+        |keys: Vec<String>| async move { store.load_keys(&keys).await.map_err(ServiceError::Load) };
+    let mut items = read(vec![store::STATE_KEY.to_owned()]).await?;
+    let Some(head) = items.get(store::STATE_KEY) else {
+        return Ok(None);
+    };
+    let Some(plan) = store::EditPlan::of(head, edited) else {
+        return Ok(None);
+    };
+    let protection: Protection = match head.get("vault").cloned().map(serde_json::from_value) {
+        Some(Ok(protection)) => protection,
+        Some(Err(_)) => return Ok(None),
+        None => Protection::default(),
+    };
+    if let Some(header) = protection.header() {
+        if session_key(store, header).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    let mut wanted = vec![plan.group.clone()];
+    wanted.extend(plan.credential_keys(named.iter().copied()));
+    merge_items(&mut items, read(wanted).await?);
+    // The credentials the edited rule itself takes its headers from.
+    let of_rule = plan.credentials_of_rule(&items);
+    let missing: Vec<String> = plan
+        .credential_keys(of_rule)
+        .filter(|key| items.get(key).is_none())
+        .collect();
+    if !missing.is_empty() {
+        merge_items(&mut items, read(missing).await?);
+    }
+    let partial = plan.partial_items(&items);
+    let mut state = open_items(store, Some(&partial)).await?;
+    plan.count_unloaded(&mut state, &items);
+    Ok(Some(state))
+}
+
+/// `more`'s items put in `items` (both objects of `storage.local` items).
+fn merge_items(items: &mut Value, more: Value) {
+    if let (Some(items), Value::Object(more)) = (items.as_object_mut(), more) {
+        items.extend(more);
+    }
 }
 
 /// The administrator's policy. One that cannot be read is no policy: the
@@ -954,7 +1066,10 @@ async fn read_policy<S: StateStore>(store: &S) -> crate::policy::Policy {
 }
 
 /// [`load`] of what `storage.local` holds, already read.
-async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<State, ServiceError> {
+async fn open_items<S: StateStore>(
+    store: &S,
+    items: Option<&Value>,
+) -> Result<State, ServiceError> {
     let fresh = || async {
         Ok(State {
             policy: read_policy(store).await,
@@ -964,7 +1079,7 @@ async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<St
     let Some(items) = items else {
         return fresh().await;
     };
-    let Some(mut stored) = store::assemble(&items) else {
+    let Some(mut stored) = store::assemble(items) else {
         return fresh().await;
     };
     let protection: Protection = stored
@@ -982,7 +1097,7 @@ async fn open_items<S: StateStore>(store: &S, items: Option<Value>) -> Result<St
     let mut state = State::decode(Some(stored))?;
     state.policy = read_policy(store).await;
     state.locked = protection.is_protected() && key.is_none() && sealed;
-    state.older_layout = store::in_older_layout(&items);
+    state.older_layout = store::in_older_layout(items);
     Ok(state)
 }
 
@@ -1127,7 +1242,7 @@ async fn mutate_rule<S, E, T, F, R>(
     platform: &Platform<'_, S, E, T>,
     state: &mut State,
     change: F,
-) -> Result<R, ServiceError>
+) -> Result<(SiteRuleId, R), ServiceError>
 where
     S: StateStore,
     E: RuleEngine,
@@ -1141,7 +1256,7 @@ where
     let now = platform.clock.now;
     let mut next = state.clone();
     let (id, out) = change(&mut next)?;
-    compile::fits(&next.book, next.policy.reserved(), target.limits)?;
+    compile::fits_usage(next.usage(), next.policy.reserved(), target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
     save(platform, state, &next).await?;
     *state = next;
@@ -1151,9 +1266,14 @@ where
         RuleSet::Dynamic
     };
     if platform.engine.update(set, &update).await.is_err() {
-        apply(platform.store, platform.engine, state, now).await?;
+        // Reconciled from the whole state, which a sized load did not read.
+        if state.is_whole() {
+            apply(platform.store, platform.engine, state, now).await?;
+        } else {
+            reconcile(platform.store, platform.engine, now).await?;
+        }
     }
-    Ok(out)
+    Ok((id, out))
 }
 
 /// The session rules: the book's when protected, and the tab rules (none
@@ -1306,8 +1426,10 @@ pub mod fakes {
         pub value: RefCell<Option<Value>>,
         pub fail_saves: RefCell<Option<String>>,
         pub saves: RefCell<usize>,
-        /// How many times the state was read.
+        /// How many times the state was read whole.
         pub loads: std::cell::Cell<usize>,
+        /// The keys read one by one (an edit's sized load), in order.
+        pub keys_read: RefCell<Vec<String>>,
         /// Calls to `storage.local` that wrote (a `set`, a `remove`).
         pub writes: std::cell::Cell<usize>,
         /// The last write asked for.
@@ -1330,6 +1452,15 @@ pub mod fakes {
         async fn load(&self) -> Result<Option<Value>, PlatformError> {
             self.loads.set(self.loads.get() + 1);
             Ok(self.value.borrow().clone())
+        }
+        async fn load_keys(&self, keys: &[String]) -> Result<Value, PlatformError> {
+            self.keys_read.borrow_mut().extend(keys.iter().cloned());
+            let value = self.value.borrow();
+            let found = keys
+                .iter()
+                .filter_map(|key| Some((key.clone(), value.as_ref()?.get(key)?.clone())))
+                .collect();
+            Ok(Value::Object(found))
         }
         async fn save(&self, write: StoredWrite) -> Result<(), PlatformError> {
             if let Some(msg) = self.fail_saves.borrow().clone() {
@@ -1983,14 +2114,138 @@ mod tests {
         ];
         for request in requests {
             let shown = format!("{request:?}");
+            let edit = matches!(
+                request,
+                Request::SaveRule { .. } | Request::SetEnabled { .. } | Request::DeleteRule { .. }
+            );
             let before = fakes.store.loads.get();
+            fakes.store.keys_read.borrow_mut().clear();
             let answer = fakes.handle(request);
             assert!(
                 !matches!(answer, Response::Error { .. }),
                 "{shown}: {answer:?}"
             );
-            assert_eq!(fakes.store.loads.get() - before, 1, "{shown}");
+            let keys = fakes.store.keys_read.borrow().clone();
+            if edit {
+                // Sized to the edit: the head, then the rule's group.
+                assert_eq!(fakes.store.loads.get() - before, 0, "{shown}");
+                assert_eq!(keys, ["state", "rules:0"], "{shown}");
+            } else {
+                assert_eq!(fakes.store.loads.get() - before, 1, "{shown}");
+                assert!(keys.is_empty(), "{shown}");
+            }
         }
+    }
+
+    #[test]
+    fn a_whole_read_puts_the_heads_index_right() {
+        let fakes = Fakes::default();
+        for i in 0..3 {
+            save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa");
+        }
+        let index = |fakes: &Fakes| {
+            fakes.store.value.borrow().as_ref().expect("a state")["state"]["index"].clone()
+        };
+        let written = index(&fakes);
+        // A group changed from outside (rule 2's pattern), and a head
+        // without an index (an older build's).
+        {
+            let mut value = fakes.store.value.borrow_mut();
+            let items = value.as_mut().expect("a state");
+            items["rules:0"][1]["pattern"] = "https://outside.example".into();
+            items["state"]
+                .as_object_mut()
+                .expect("a head")
+                .remove("index");
+        }
+        // Until a whole read, an edit reads the whole state.
+        let before = fakes.store.loads.get();
+        fakes.handle(Request::SetEnabled {
+            id: 1,
+            enabled: false,
+        });
+        assert_eq!(fakes.store.loads.get(), before + 1);
+        run(reconcile(&fakes.store, &fakes.engine, NOW)).expect("a reconciliation");
+        let state = fakes.state();
+        assert_eq!(
+            index(&fakes),
+            serde_json::to_value(store::BookIndex::of(state.book.rules())).expect("an index")
+        );
+        assert_ne!(index(&fakes), written);
+        // Then the outside's pattern counts in an edit's duplicate check.
+        let Response::Error { message } = save(&fakes, "https://outside.example", "tok-bbbbbbbbbb")
+        else {
+            panic!("a duplicate pattern was saved");
+        };
+        assert_eq!(message.key, "error_rule_duplicate");
+        // A right index is left as it is: no write.
+        let saves = *fakes.store.saves.borrow();
+        run(reconcile(&fakes.store, &fakes.engine, NOW)).expect("a reconciliation");
+        assert_eq!(*fakes.store.saves.borrow(), saves);
+    }
+
+    #[test]
+    fn an_edit_reads_its_group_and_the_credentials_it_names() {
+        let fakes = Fakes::default();
+        for i in 0..70 {
+            assert!(matches!(
+                save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa"),
+                Response::RuleChanged(_)
+            ));
+        }
+        let mut state = fakes.state();
+        let credential = state
+            .credentials
+            .add(crate::credential::Credential::new(
+                0,
+                Provider::BentoCloud,
+                crate::credential::Endpoint::default_for(Provider::BentoCloud)
+                    .unwrap_or_else(|| panic!()),
+                crate::credential::CredentialKind::ApiToken {
+                    scopes: vec!["api".into()],
+                    deployments: None,
+                },
+                crate::header::Secret::from_input("tok-from-a-credential")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ))
+            .unwrap_or_else(|| panic!());
+        fakes.store.seed(&state);
+        let mut named = draft("https://named.example", "");
+        named.headers[0].credential = Some(credential);
+        fakes.store.keys_read.borrow_mut().clear();
+        let before = fakes.store.loads.get();
+        let Response::RuleChanged(change) = fakes.handle(Request::SaveRule { draft: named }) else {
+            panic!("the save failed");
+        };
+        assert_eq!(fakes.store.loads.get(), before);
+        assert_eq!(
+            *fakes.store.keys_read.borrow(),
+            ["state", "rules:1", &format!("credential:{credential}")]
+        );
+        assert_eq!(change.id, 71);
+        // The rule's header takes the credential's secret.
+        assert!(
+            fakes.store.value.borrow().as_ref().expect("a state")["rules:1"]
+                .to_string()
+                .contains("tok-from-a-credential")
+        );
+        // Toggling it reads the credential it names, from its group.
+        fakes.store.keys_read.borrow_mut().clear();
+        fakes.handle(Request::SetEnabled {
+            id: 71,
+            enabled: false,
+        });
+        assert_eq!(
+            *fakes.store.keys_read.borrow(),
+            ["state", "rules:1", &format!("credential:{credential}")]
+        );
+        // A duplicate in a group not read is refused all the same.
+        let Response::Error { message } = save(&fakes, "https://h3.example", "tok-bbbbbbbbbb")
+        else {
+            panic!("a duplicate pattern was saved");
+        };
+        assert_eq!(message.key, "error_rule_duplicate");
+        assert_eq!(fakes.state().book.rules().len(), 71);
     }
 
     #[test]
@@ -1999,7 +2254,7 @@ mod tests {
         let (store, engine) = (&fakes.store, &fakes.engine);
         let response = save(&fakes, "https://api.example.com", "tok-123456");
         assert!(
-            matches!(&response, Response::Rules(v) if v.saved == Some(1) && v.rules.len() == 1),
+            matches!(&response, Response::RuleChanged(v) if v.saved == Some(1) && v.rule.is_some()),
             "{response:?}"
         );
         assert_eq!(installed_ids(engine), [4, 5, 6]);
@@ -2878,7 +3133,7 @@ mod incremental {
 
     /// Convenience mode with two logins: one whose token expires in two
     /// days, one without expiry.
-    fn fakes() -> Fakes {
+    fn seeded() -> Fakes {
         let fakes = Fakes::default();
         let mut state = fakes.state();
         for (user, expires) in [("soon", Some(NOW.0 + 2 * DAY)), ("lasting", None)] {
@@ -2891,6 +3146,14 @@ mod incremental {
             );
             c.info.expires = expires.map(Timestamp);
             state.credentials.add(c).expect("room");
+        }
+        // Rules in two groups (ids 1 to 70, 64 to a group), so that an edit
+        // reads one of them and counts the other from the head's index.
+        for i in 0..70 {
+            let wildcard = if i % 3 == 0 { "*." } else { "" };
+            let mut d = draft(&format!("https://{wildcard}f{i}.example"), "filler-secret");
+            d.enabled = i % 4 != 0;
+            state.book.save(&d).expect("a filler rule");
         }
         fakes.store.seed(&state);
         fakes
@@ -2923,63 +3186,122 @@ mod incremental {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
         #[test]
         fn edits_applied_alone_equal_a_full_reconcile(ops in proptest::collection::vec(op(), 1..24)) {
-            let fakes = fakes();
+            let fakes = seeded();
+            // The same requests, each read whole: its head's index is taken
+            // out before each, as an older build would have left it.
+            let twin = seeded();
             let mut now = NOW;
             run(reconcile(&fakes.store, &fakes.engine, now)).expect("the first reconciliation");
+            run(reconcile(&twin.store, &twin.engine, now)).expect("the twin's first reconciliation");
+            let limits = fakes.engine.target().limits;
             for op in ops {
                 let reads = fakes.engine.reads.get();
                 let edit = matches!(op, Op::Save { .. } | Op::Edit { .. } | Op::Toggle { .. } | Op::Delete { .. });
-                match op {
-                    Op::Save { host, wildcard, any_site, credential } => {
-                        let mut d = draft(&pattern(host, wildcard), "pasted-secret");
-                        d.any_site = any_site;
-                        d.headers[0].credential = credential.map(|c| u32::from(c) + 1);
-                        fakes.handle_at(now, Request::SaveRule { draft: d });
-                    }
-                    Op::Edit { rule, host, secret } => {
-                        if let Some(id) = pick(&fakes, rule) {
-                            let mut d = draft(&pattern(host, false), &format!("edited-{secret}"));
-                            d.id = Some(id);
-                            fakes.handle_at(now, Request::SaveRule { draft: d });
-                        }
-                    }
-                    Op::Toggle { rule } => {
-                        if let Some(id) = pick(&fakes, rule) {
-                            let enabled = !fakes.state().book.get(id).is_some_and(|r| r.enabled);
-                            fakes.handle_at(now, Request::SetEnabled { id, enabled });
-                        }
-                    }
-                    Op::Delete { rule } => {
-                        if let Some(id) = pick(&fakes, rule) {
-                            fakes.handle_at(now, Request::DeleteRule { id });
-                        }
-                    }
+                let before = fakes.state();
+                let shown = RulesView::of_state(&before, now, None, limits);
+                if let Some(head) = twin.store.value.borrow_mut().as_mut().and_then(|v| v.get_mut(store::STATE_KEY)).and_then(Value::as_object_mut) {
+                    head.remove("index");
+                }
+                let (answer, twin_answer) = match op {
                     Op::Pass { days } => {
                         now = Timestamp(now.0 + i64::from(days) * DAY);
                         run(reconcile(&fakes.store, &fakes.engine, now)).expect("the alarm's reconciliation");
+                        run(reconcile(&twin.store, &twin.engine, now)).expect("the twin's reconciliation");
+                        (None, None)
                     }
-                    Op::Protect => {
-                        fakes.handle_at(now, Request::Protect { passphrase: passphrase(), idle_minutes: None });
-                    }
-                    Op::Unprotect => {
-                        fakes.handle_at(now, Request::UseConvenience { passphrase: passphrase() });
-                    }
-                    Op::Lock => {
-                        fakes.handle_at(now, Request::Lock);
-                    }
-                    Op::Unlock => {
-                        fakes.handle_at(now, Request::Unlock { passphrase: passphrase() });
-                    }
-                }
+                    op => (perform(&fakes, &op, now), perform(&twin, &op, now)),
+                };
+                let (answer, loads) = answer.unzip();
                 if edit {
                     prop_assert_eq!(fakes.engine.reads.get(), reads, "an edit read the installed rules back");
+                    // Locked, the edit is refused from the whole state.
+                    if !before.locked {
+                        prop_assert_eq!(loads.unwrap_or(0), 0, "an edit read every key");
+                    }
+                }
+                // Read sized or whole, a request answers and writes the same.
+                prop_assert_eq!(&answer, &twin_answer.map(|(answer, _)| answer));
+                let (ours, theirs) = (stored(&fakes), stored(&twin));
+                prop_assert_eq!(&ours.0, &theirs.0);
+                // The twin's index, where its request wrote one, is ours.
+                if theirs.1.is_some() {
+                    prop_assert_eq!(&ours.1, &theirs.1);
                 }
                 let state = fakes.state();
+                // The page's list, changed by the answer, is the list anew.
+                if let Some(Response::RuleChanged(change)) = answer {
+                    let saved = change.saved;
+                    let mut changed = shown;
+                    changed.apply(change);
+                    prop_assert_eq!(changed, RulesView::of_state(&state, now, saved, limits));
+                }
+                prop_assert_eq!(
+                    store::BookIndex::of(state.book.rules()),
+                    serde_json::from_value::<store::BookIndex>(
+                        fakes.store.value.borrow().as_ref().expect("a state")[store::STATE_KEY]["index"].clone()
+                    ).expect("an index")
+                );
                 let full = MemoryEngine::default();
                 run(apply(&fakes.store, &full, &state, now)).expect("a full reconciliation");
                 prop_assert_eq!(sorted(&fakes.engine.rules), sorted(&full.rules));
                 prop_assert_eq!(sorted(&fakes.engine.session), sorted(&full.session));
             }
         }
+    }
+
+    /// What `fakes` stores, its head's index taken out, and the index.
+    fn stored(fakes: &Fakes) -> (Value, Option<Value>) {
+        let mut value = fakes.store.value.borrow().clone().unwrap_or_default();
+        let index = value
+            .get_mut(store::STATE_KEY)
+            .and_then(Value::as_object_mut)
+            .and_then(|head| head.remove("index"));
+        (value, index)
+    }
+
+    /// Sends `op`'s request, if it has one for the state `fakes` holds:
+    /// the answer, and how many times the request read every key.
+    fn perform(fakes: &Fakes, op: &Op, now: Timestamp) -> Option<(Response, usize)> {
+        let request = match *op {
+            Op::Save {
+                host,
+                wildcard,
+                any_site,
+                credential,
+            } => {
+                let mut d = draft(&pattern(host, wildcard), "pasted-secret");
+                d.any_site = any_site;
+                d.headers[0].credential = credential.map(|c| u32::from(c) + 1);
+                Request::SaveRule { draft: d }
+            }
+            Op::Edit { rule, host, secret } => {
+                let mut d = draft(&pattern(host, false), &format!("edited-{secret}"));
+                d.id = Some(pick(fakes, rule)?);
+                Request::SaveRule { draft: d }
+            }
+            Op::Toggle { rule } => {
+                let id = pick(fakes, rule)?;
+                let enabled = !fakes.state().book.get(id).is_some_and(|r| r.enabled);
+                Request::SetEnabled { id, enabled }
+            }
+            Op::Delete { rule } => Request::DeleteRule {
+                id: pick(fakes, rule)?,
+            },
+            Op::Pass { .. } => return None,
+            Op::Protect => Request::Protect {
+                passphrase: passphrase(),
+                idle_minutes: None,
+            },
+            Op::Unprotect => Request::UseConvenience {
+                passphrase: passphrase(),
+            },
+            Op::Lock => Request::Lock,
+            Op::Unlock => Request::Unlock {
+                passphrase: passphrase(),
+            },
+        };
+        let loads = fakes.store.loads.get();
+        let answer = fakes.handle_at(now, request);
+        Some((answer, fakes.store.loads.get() - loads))
     }
 }
