@@ -11,6 +11,7 @@
 //! | 3 | each rule's `initiators` | same-site, the narrower policy |
 //! | 4 | one storage key per rule and credential | the document is the same; the layout is written by the save |
 //! | 5 | rules grouped, 64 to a storage key | the document is the same; the layout is written by the save |
+//! | 6 | each group and credential kept as its JSON text, and an index of the rules in the head | the document is the same; the layout is written by the save, the index by the next whole read |
 //!
 //! A document without `schema` is read as schema 1, the first written. A
 //! newer schema is left untouched and refused with a clear message: a
@@ -22,7 +23,7 @@
 use serde_json::{json, Value};
 
 /// The schema this build writes.
-pub const CURRENT: u32 = 5;
+pub const CURRENT: u32 = 6;
 
 /// Why a document cannot be migrated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,8 @@ pub fn migrate(mut document: Value) -> Result<Value, Refusal> {
             0 | 1 => to_2(document),
             2 => to_3(document),
             3 => to_4(document),
-            _ => to_5(document),
+            4 => to_5(document),
+            _ => to_6(document),
         };
         schema = schema_of(&document);
     }
@@ -107,6 +109,16 @@ pub fn to_5(mut document: Value) -> Value {
     document
 }
 
+/// Schema 6 keeps each group of rules and each credential as its JSON text
+/// (`store`'s module documentation says why), and the head indexes the
+/// rules; the document does not change, the next whole write lays it out.
+/// An older Tokenward refuses it rather than read text where it looks for
+/// rules, and take them for lost.
+pub fn to_6(mut document: Value) -> Value {
+    set(&mut document, "schema", json!(6));
+    document
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +155,12 @@ mod tests {
             ),
             (
                 "schema 5",
-                json!({"schema": 5, "nextId": 2, "rules": [with_policy],
+                json!({"schema": 5, "nextId": 2, "rules": [with_policy.clone()],
+                "nextCredentialId": 1, "credentials": [], "vault": {"mode": "convenience"}}),
+            ),
+            (
+                "schema 6",
+                json!({"schema": 6, "nextId": 2, "rules": [with_policy],
                 "nextCredentialId": 1, "credentials": [], "vault": {"mode": "convenience"}}),
             ),
         ]
@@ -171,7 +188,7 @@ mod tests {
             let once = migrate(document.clone()).expect("migrates");
             assert_eq!(migrate(once.clone()), Ok(once.clone()), "{name}: twice");
             // Each step on its own output changes nothing but the number.
-            for step in [to_2, to_3, to_4, to_5] {
+            for step in [to_2, to_3, to_4, to_5, to_6] {
                 let again = step(once.clone());
                 let mut without = again.clone();
                 without["schema"] = once["schema"].clone();

@@ -490,10 +490,10 @@ async fn rule_key_changed_from_outside_is_applied(engine: Engine) {
         .browser
         .exec_async(&format!(
             "const api = globalThis.browser ?? chrome; const key = '{key}'; \
-             const group = (await api.storage.local.get(key))[key]; \
+             const group = JSON.parse((await api.storage.local.get(key))[key]); \
              const rule = group.find((r) => r.id === {id}); \
              const was = rule.enabled; rule.enabled = false; \
-             await api.storage.local.set({{ [key]: group }}); return was;"
+             await api.storage.local.set({{ [key]: JSON.stringify(group) }}); return was;"
         ))
         .await;
     assert_eq!(enabled, json!(true), "the stored rule was enabled");

@@ -2014,9 +2014,17 @@ mod tests {
         for rule in old.book.rules() {
             per_rule[store::schema_4_rule_key(rule.id)] = store::encode_rule(rule);
         }
+        // Schema 5: groups of JSON, no index.
+        let mut grouped = serde_json::json!({});
+        let mut head = old.encode_head();
+        head["schema"] = serde_json::json!(5);
+        head.as_object_mut().expect("a head").remove("index");
+        grouped["state"] = head;
+        grouped["rules:0"] = old.book.rules().iter().map(store::encode_rule).collect();
         for (name, stored) in [
             ("one key", serde_json::json!({ "state": one_key })),
             ("a key per rule", per_rule),
+            ("groups of JSON", grouped),
         ] {
             let fakes = Fakes::default();
             *fakes.store.value.borrow_mut() = Some(stored);
@@ -2030,11 +2038,15 @@ mod tests {
                 enabled: false,
             });
             let stored = fakes.store.value.borrow().clone().unwrap_or_default();
-            assert_eq!(stored["state"]["schema"], serde_json::json!(5), "{name}");
+            assert_eq!(
+                stored["state"]["schema"],
+                serde_json::json!(store::SCHEMA_VERSION),
+                "{name}"
+            );
             assert_eq!(stored["state"]["ruleIds"], serde_json::json!([1, 2, 3]));
             assert!(stored["state"].get("rules").is_none(), "{name}");
             assert_eq!(
-                stored["rules:0"].as_array().map(Vec::len),
+                group(&stored, "rules:0").as_array().map(Vec::len),
                 Some(3),
                 "{name}"
             );
@@ -2137,6 +2149,14 @@ mod tests {
         }
     }
 
+    /// The rules of group `key` in `items`, kept as JSON text.
+    fn group(items: &Value, key: &str) -> Value {
+        let text = items[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is not text"));
+        serde_json::from_str(text).expect("a group's JSON")
+    }
+
     #[test]
     fn a_whole_read_puts_the_heads_index_right() {
         let fakes = Fakes::default();
@@ -2152,7 +2172,9 @@ mod tests {
         {
             let mut value = fakes.store.value.borrow_mut();
             let items = value.as_mut().expect("a state");
-            items["rules:0"][1]["pattern"] = "https://outside.example".into();
+            let mut rules = group(items, "rules:0");
+            rules[1]["pattern"] = "https://outside.example".into();
+            items["rules:0"] = rules.to_string().into();
             items["state"]
                 .as_object_mut()
                 .expect("a head")
@@ -2473,10 +2495,10 @@ mod tests {
         let reconciled = run(reconcile(store, engine, NOW)).expect("reconciles");
         assert_eq!(reconciled.added, 3, "{reconciled:?}");
         let items = store.value.borrow().clone().expect("stored");
-        assert_eq!(items["state"]["schema"], 5);
+        assert_eq!(items["state"]["schema"], store::SCHEMA_VERSION);
         assert_eq!(items["state"]["ruleIds"], serde_json::json!([1]));
         assert_eq!(
-            items["rules:0"][0]["initiators"],
+            group(&items, "rules:0")[0]["initiators"],
             serde_json::json!({"policy": "sameSite"})
         );
         assert!(
