@@ -989,6 +989,38 @@ async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
     open_items(store, items.as_ref()).await
 }
 
+/// Both futures, run at once: the browser works on two calls while wasm
+/// waits for either (the core has no executor of its own, and needs no
+/// more than this).
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if done_a.is_none() {
+            if let std::task::Poll::Ready(out) = a.as_mut().poll(cx) {
+                done_a = Some(out);
+            }
+        }
+        if done_b.is_none() {
+            if let std::task::Poll::Ready(out) = b.as_mut().poll(cx) {
+                done_b = Some(out);
+            }
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => std::task::Poll::Ready((a, b)),
+            (a, b) => {
+                done_a = a;
+                done_b = b;
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 /// The state a rule's edit (save, toggle, delete) needs, sized to it: the
 /// head, the group of the rule edited (or of the id a new rule gets) and
 /// the credentials the draft and that rule name, in at most three reads of
@@ -1015,7 +1047,14 @@ async fn load_for_edit<S: StateStore>(
     };
     let read =
         |keys: Vec<String>| async move { store.load_keys(&keys).await.map_err(ServiceError::Load) };
-    let mut items = read(vec![store::STATE_KEY.to_owned()]).await?;
+    // The head, and with it what is known to be needed before reading it:
+    // the edited rule's group, the credentials the draft names (a key
+    // not stored is simply not found). Each read is a round trip to the
+    // browser's storage, which Firefox pays in milliseconds.
+    let mut first = vec![store::STATE_KEY.to_owned()];
+    first.extend(edited.map(store::rules_key));
+    first.extend(named.iter().map(|&id| store::credential_key(id)));
+    let mut items = read(first).await?;
     let Some(head) = items.get(store::STATE_KEY) else {
         return Ok(None);
     };
@@ -1032,15 +1071,16 @@ async fn load_for_edit<S: StateStore>(
             return Ok(None);
         }
     }
-    let mut wanted = vec![plan.group.clone()];
-    wanted.extend(plan.credential_keys(named.iter().copied()));
-    merge_items(&mut items, read(wanted).await?);
-    // The credentials the edited rule itself takes its headers from.
-    let of_rule = plan.credentials_of_rule(&items);
-    let missing: Vec<String> = plan
-        .credential_keys(of_rule)
-        .filter(|key| items.get(key).is_none())
-        .collect();
+    // A new rule's group (its id is the head's), and the credentials the
+    // edited rule itself takes its headers from, if not read yet.
+    let mut missing: Vec<String> = Vec::new();
+    if edited.is_none() {
+        missing.push(plan.group.clone());
+    }
+    missing.extend(
+        plan.credential_keys(plan.credentials_of_rule(&items))
+            .filter(|key| items.get(key).is_none()),
+    );
     if !missing.is_empty() {
         merge_items(&mut items, read(missing).await?);
     }
@@ -1258,19 +1298,32 @@ where
     let (id, out) = change(&mut next)?;
     compile::fits_usage(next.usage(), next.policy.reserved(), target.limits)?;
     let update = compile::rule_update(id, next.rule_in_force(id, now).as_ref(), target)?;
-    save(platform, state, &next).await?;
-    *state = next;
-    let set = if state.protection.is_protected() {
+    let set = if next.protection.is_protected() {
         RuleSet::Session
     } else {
         RuleSet::Dynamic
     };
-    if platform.engine.update(set, &update).await.is_err() {
-        // Reconciled from the whole state, which a sized load did not read.
-        if state.is_whole() {
+    // The write and the browser's update at once: the header goes live
+    // after the longer of the two, not after both. Should either fail, a
+    // full reconciliation brings the browser back to what is stored, the
+    // state before the change if the write failed (a worker stopped in
+    // between is reconciled by the next one, on its first event).
+    let (saved, updated) = join(
+        save(platform, state, &next),
+        platform.engine.update(set, &update),
+    )
+    .await;
+    if saved.is_ok() {
+        *state = next;
+    }
+    if saved.is_err() || updated.is_err() {
+        if saved.is_ok() && state.is_whole() {
             apply(platform.store, platform.engine, state, now).await?;
         } else {
-            reconcile(platform.store, platform.engine, now).await?;
+            // The whole state, which a sized load did not read.
+            let repaired = reconcile(platform.store, platform.engine, now).await;
+            saved?;
+            repaired?;
         }
     }
     Ok((id, out))
@@ -2242,7 +2295,7 @@ mod tests {
         assert_eq!(fakes.store.loads.get(), before);
         assert_eq!(
             *fakes.store.keys_read.borrow(),
-            ["state", "rules:1", &format!("credential:{credential}")]
+            ["state", &format!("credential:{credential}"), "rules:1"]
         );
         assert_eq!(change.id, 71);
         // The rule's header takes the credential's secret.
