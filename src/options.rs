@@ -384,55 +384,35 @@ fn patch(view: &RulesView, id: SiteRuleId) -> Result<(), DomError> {
     if let Some(rule) = view.rules.iter().find(|r| r.id == id) {
         let site = site_of(&rule.pattern);
         // Sites in alphabetical order, as `render` sorts them.
-        let (mut found, mut before) = (None, None);
-        let groups = list
-            .query_selector_all(".rule-group")
-            .map_err(|_| DomError("could not list the groups".to_owned()))?;
-        for i in 0..groups.length() {
-            let Some(group) = groups.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
-            let name = dom::find::<Element>(&group, "[data-role=site]")?
-                .text_content()
-                .unwrap_or_default();
-            if name == site {
-                found = Some(group);
-                break;
-            }
-            if name > site {
-                before = Some(group);
-                break;
-            }
-        }
+        let site_name = |group: &Element| {
+            dom::find::<Element>(group, "[data-role=site]")
+                .ok()
+                .and_then(|name| name.text_content())
+                .unwrap_or_default()
+        };
+        let groups = dom::find_all(&list, ".rule-group");
+        let found = groups.iter().find(|g| site_name(g) == site).cloned();
         let group = match found {
             Some(group) => group,
             None => {
+                let before = groups.iter().find(|g| site_name(g) > site);
                 let group = dom::instantiate("group-template")?;
                 dom::set_text(&dom::find(&group, "[data-role=site]")?, &site);
-                list.insert_before(&group, before.as_ref().map(|g| g.as_ref()))
+                list.insert_before(&group, before.map(|g| g.as_ref()))
                     .map_err(|_| DomError("could not add a group".to_owned()))?;
                 group
             }
         };
         let items: Element = dom::find(&group, "ul")?;
         // Rules in the order they were made: by id.
-        let mut next = None;
-        let siblings = items
-            .query_selector_all("li[data-rule-id]")
-            .map_err(|_| DomError("could not list the rules".to_owned()))?;
-        for i in 0..siblings.length() {
-            let Some(sibling) = siblings.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
-            let later = sibling
-                .get_attribute("data-rule-id")
-                .and_then(|other| other.parse::<SiteRuleId>().ok())
-                .is_some_and(|other| other > id);
-            if later {
-                next = Some(sibling);
-                break;
-            }
-        }
+        let next = dom::find_all(&items, "li[data-rule-id]")
+            .into_iter()
+            .find(|sibling| {
+                sibling
+                    .get_attribute("data-rule-id")
+                    .and_then(|other| other.parse::<SiteRuleId>().ok())
+                    .is_some_and(|other| other > id)
+            });
         let item = rule_item(rule)?;
         items
             .insert_before(&item, next.as_ref().map(|n| n.as_ref()))
