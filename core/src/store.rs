@@ -383,12 +383,7 @@ impl EditPlan {
             .ids()
             .filter(|&id| rules_key(id) == self.group)
             .collect();
-        let read: Vec<CredentialId> = self
-            .credentials
-            .iter()
-            .copied()
-            .filter(|&id| items.get(credential_key(id)).is_some())
-            .collect();
+        let (read, _) = self.credentials_read(items);
         if let Some(head) = partial.get_mut(STATE_KEY) {
             list_ids(head, "rules", "ruleIds", in_group);
             list_ids(head, "credentials", "credentialIds", read);
@@ -401,13 +396,16 @@ impl EditPlan {
     /// book has it.
     pub fn count_unloaded(&self, state: &mut State, items: &Value) {
         state.unloaded = self.index.clone().retain(|id| rules_key(id) != self.group);
-        state.unloaded_credentials = self
-            .credentials
-            .iter()
-            .copied()
-            .filter(|&id| items.get(credential_key(id)).is_none())
-            .collect();
+        state.unloaded_credentials = self.credentials_read(items).1;
         state.book.next_id = state.book.next_id.max(self.next_id);
+    }
+
+    /// The credentials the head lists, as those `items` holds and those it
+    /// does not.
+    fn credentials_read(&self, items: &Value) -> (Vec<CredentialId>, Vec<CredentialId>) {
+        self.credentials
+            .iter()
+            .partition(|&&id| items.get(credential_key(id)).is_some())
     }
 }
 
@@ -703,8 +701,8 @@ struct StoredState {
     /// Every rule's [`IndexEntry`]; absent in heads written before it.
     /// Written only: a whole load derives it from the rules, and an edit's
     /// sized load reads it from the head itself ([`EditPlan::of`]).
-    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
-    index: Option<BookIndex>,
+    #[serde(skip_deserializing)]
+    index: BookIndex,
 }
 
 fn first_id() -> CredentialId {
@@ -896,7 +894,7 @@ impl State {
             vault: self.protection.clone(),
             reminded: self.reminded.clone(),
             reminders_off: self.reminders_off,
-            index: Some(self.index()),
+            index: self.index(),
         };
         serde_json::to_value(stored).unwrap_or(Value::Null)
     }

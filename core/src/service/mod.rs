@@ -1061,16 +1061,6 @@ async fn load_for_edit<S: StateStore>(
     let Some(plan) = store::EditPlan::of(head, edited) else {
         return Ok(None);
     };
-    let protection: Protection = match head.get("vault").cloned().map(serde_json::from_value) {
-        Some(Ok(protection)) => protection,
-        Some(Err(_)) => return Ok(None),
-        None => Protection::default(),
-    };
-    if let Some(header) = protection.header() {
-        if session_key(store, header).await?.is_none() {
-            return Ok(None);
-        }
-    }
     // A new rule's group (its id is the head's), and the credentials the
     // edited rule itself takes its headers from, if not read yet.
     let mut missing: Vec<String> = Vec::new();
@@ -1085,7 +1075,10 @@ async fn load_for_edit<S: StateStore>(
         merge_items(&mut items, read(missing).await?);
     }
     let partial = plan.partial_items(&items);
-    let mut state = open_items(store, Some(&partial)).await?;
+    let (mut state, keyless) = open_items_keyed(store, Some(&partial)).await?;
+    if keyless {
+        return Ok(None);
+    }
     plan.count_unloaded(&mut state, &items);
     Ok(Some(state))
 }
@@ -1110,11 +1103,24 @@ async fn open_items<S: StateStore>(
     store: &S,
     items: Option<&Value>,
 ) -> Result<State, ServiceError> {
+    Ok(open_items_keyed(store, items).await?.0)
+}
+
+/// [`open_items`], and whether the state is protected and the session holds
+/// no key that opens it: an edit's sized load, which may hold no sealed
+/// secret to tell it is locked, then reads the whole state instead.
+async fn open_items_keyed<S: StateStore>(
+    store: &S,
+    items: Option<&Value>,
+) -> Result<(State, bool), ServiceError> {
     let fresh = || async {
-        Ok(State {
-            policy: read_policy(store).await,
-            ..State::default()
-        })
+        Ok((
+            State {
+                policy: read_policy(store).await,
+                ..State::default()
+            },
+            false,
+        ))
     };
     let Some(items) = items else {
         return fresh().await;
@@ -1136,9 +1142,10 @@ async fn open_items<S: StateStore>(
     let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
     let mut state = State::decode(Some(stored))?;
     state.policy = read_policy(store).await;
-    state.locked = protection.is_protected() && key.is_none() && sealed;
+    let keyless = protection.is_protected() && key.is_none();
+    state.locked = keyless && sealed;
     state.older_layout = store::in_older_layout(items);
-    Ok(state)
+    Ok((state, keyless))
 }
 
 /// The session's vault key, if there is one and it opens this vault. A key
