@@ -295,8 +295,11 @@ async fn follow_state() {
 
 /// [`follow_state`] from the state a request ended with, if it kept one.
 async fn follow(state: Option<State>) {
-    show_reminders().await;
-    let state = match state {
+    let read = show_reminders().await;
+    // The request's own state when it kept one; else the whole state the
+    // reminders were read from, in the same exclusive section; only when
+    // that failed, a read of its own.
+    let state = match state.or(read) {
         Some(state) => state,
         None => match load_state().await {
             Ok(state) => state,
@@ -359,12 +362,12 @@ pub async fn background_on_alarm(alarm: JsValue) {
 }
 
 /// Shows the expiry reminders due now (the service marks them shown
-/// first).
-async fn show_reminders() {
+/// first). Returns the whole state they were read from, as it is stored.
+async fn show_reminders() -> Option<State> {
     let rng = RefCell::new(BrowserRandom);
     match exclusive(service::due_reminders(&browser_platform(&rng))).await {
         Ok(due) => {
-            for reminder in due {
+            for reminder in due.reminders {
                 if let Err(e) = notifications::show(
                     &reminder.id,
                     &browser::say(&reminder.title),
@@ -375,8 +378,12 @@ async fn show_reminders() {
                     warn("reminder", &e);
                 }
             }
+            Some(due.state)
         }
-        Err(e) => warn("reminders", &e),
+        Err(e) => {
+            warn("reminders", &e);
+            None
+        }
     }
 }
 

@@ -9,12 +9,22 @@ const api = globalThis.browser ?? globalThis.chrome;
 api.runtime.onMessage.addListener((message, _sender, sendResponse) => {
   let done;
   if (message && message.type === "install") {
-    // Replaces every rule it holds with `rules`.
-    done = api.declarativeNetRequest.getDynamicRules()
-      .then((held) => api.declarativeNetRequest.updateDynamicRules({
-        removeRuleIds: held.map((rule) => rule.id),
-        addRules: message.rules,
-      }));
+    // Replaces every rule it holds, in both sets, with `rules` in the set
+    // `set` names ("dynamic" unless "session"): the rules Tokenward holds
+    // in the same set, so that a change is timed against the same others.
+    const dnr = api.declarativeNetRequest;
+    const session = message.set === "session";
+    done = Promise.all([dnr.getDynamicRules(), dnr.getSessionRules()])
+      .then(([dynamic, held]) => Promise.all([
+        dnr.updateDynamicRules({
+          removeRuleIds: dynamic.map((rule) => rule.id),
+          addRules: session ? [] : message.rules,
+        }),
+        dnr.updateSessionRules({
+          removeRuleIds: held.map((rule) => rule.id),
+          addRules: session ? message.rules : [],
+        }),
+      ]));
   } else if (message && message.type === "update") {
     // One change, as given: the least any extension does to edit a rule.
     done = api.declarativeNetRequest.updateDynamicRules(message.update);

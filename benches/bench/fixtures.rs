@@ -230,12 +230,31 @@ pub(crate) async fn seed_tokenward_state(browser: &Browser, state: Json, rules: 
 /// Hands `book`'s compiled rules to the reference extension's background
 /// from its page (current tab) and waits until they are installed.
 pub(crate) async fn seed_reference(browser: &Browser, book: &RuleBook) {
+    seed_reference_in(browser, book, Held::Dynamic).await;
+}
+
+/// Which of its rule sets the reference extension holds a book's rules in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    Dynamic,
+    /// As Tokenward holds its book when protected.
+    Session,
+}
+
+/// [`seed_reference`] into the rule set `held`; the other set is emptied.
+pub(crate) async fn seed_reference_in(browser: &Browser, book: &RuleBook, held: Held) {
+    let (set, getter, other) = match held {
+        Held::Dynamic => ("dynamic", "getDynamicRules", "getSessionRules"),
+        Held::Session => ("session", "getSessionRules", "getDynamicRules"),
+    };
     tell_reference(
         browser,
-        json!({ "type": "install", "rules": dnr_rules(browser, book) }),
+        json!({ "type": "install", "set": set, "rules": dnr_rules(browser, book) }),
     )
     .await;
-    wait_rule_count(browser, rule_count(book), Duration::from_secs(60)).await;
+    let timeout = Duration::from_secs(60);
+    wait_rule_count_in(browser, getter, rule_count(book), timeout).await;
+    wait_rule_count_in(browser, other, 0, timeout).await;
 }
 
 /// Sends `message` to the reference extension's background from its page

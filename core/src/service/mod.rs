@@ -32,6 +32,7 @@ use crate::store::{self, State, StoreError, StoredWrite, TabRules};
 use crate::text::{Arg, Localize, Text};
 use crate::vault::{RngSource, VaultError, VaultKey};
 use crate::{provider, text};
+use zeroize::Zeroizing;
 
 /// An error reported by the browser, as text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -829,12 +830,13 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     engine: &E,
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
-    let mut items = store.load().await.map_err(ServiceError::Load)?;
+    let (items, beside) = join(store.load(), Beside::read(store)).await;
+    let mut items = items.map_err(ServiceError::Load)?;
     if let Some(write) = items.as_ref().and_then(store::upgrade) {
         store.save(write).await.map_err(ServiceError::Save)?;
         items = store.load().await.map_err(ServiceError::Load)?;
     }
-    let state = open_items(store, items.as_ref()).await?;
+    let state = open_items(items.as_ref(), beside)?;
     if let Some(write) = items
         .as_ref()
         .and_then(|items| store::reindex(items, &state))
@@ -947,20 +949,38 @@ fn rules_response<S, E: RuleEngine, T>(
     ))
 }
 
+/// [`due_reminders`]' answer.
+#[derive(Debug)]
+pub struct Due {
+    /// The reminders to show.
+    pub reminders: Vec<crate::reminder::Reminder>,
+    /// The whole state, as stored once the reminders are marked: read in
+    /// the same exclusive section, so the alarms and badges that follow a
+    /// request whose own state was not whole (an edit's sized load) need
+    /// not read it again.
+    pub state: State,
+}
+
 /// The expiry reminders due now, marked as shown in stored state before
 /// they are returned, so a worker stopped in between never shows one twice.
 /// None while locked (the state cannot be written then) or when the user
 /// turned them off.
 pub async fn due_reminders<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
-) -> Result<Vec<crate::reminder::Reminder>, ServiceError> {
+) -> Result<Due, ServiceError> {
     let mut state = load(platform.store).await?;
+    let none = |state| {
+        Ok(Due {
+            reminders: Vec::new(),
+            state,
+        })
+    };
     if state.locked || state.reminders_off {
-        return Ok(Vec::new());
+        return none(state);
     }
     let due = crate::reminder::due(&state.credentials, &state.reminded, platform.clock.now);
     if due.is_empty() {
-        return Ok(Vec::new());
+        return none(state);
     }
     mutate(platform, &mut state, |s| {
         for (reminder, passed) in &due {
@@ -972,7 +992,10 @@ pub async fn due_reminders<S: StateStore, E: RuleEngine, T: Transport>(
         Ok(())
     })
     .await?;
-    Ok(due.into_iter().map(|(reminder, _)| reminder).collect())
+    Ok(Due {
+        reminders: due.into_iter().map(|(reminder, _)| reminder).collect(),
+        state,
+    })
 }
 
 /// Reads stored state as the service does, for the background's badges
@@ -985,8 +1008,9 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// when the vault is unlocked. Locked, the secrets read as placeholders and
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let items = store.load().await.map_err(ServiceError::Load)?;
-    open_items(store, items.as_ref()).await
+    let (items, beside) = join(store.load(), Beside::read(store)).await;
+    let items = items.map_err(ServiceError::Load)?;
+    open_items(items.as_ref(), beside)
 }
 
 /// Both futures, run at once: the browser works on two calls while wasm
@@ -1054,7 +1078,8 @@ async fn load_for_edit<S: StateStore>(
     let mut first = vec![store::STATE_KEY.to_owned()];
     first.extend(edited.map(store::rules_key));
     first.extend(named.iter().map(|&id| store::credential_key(id)));
-    let mut items = read(first).await?;
+    let (items, beside) = join(read(first), Beside::read(store)).await;
+    let mut items = items?;
     let Some(head) = items.get(store::STATE_KEY) else {
         return Ok(None);
     };
@@ -1075,7 +1100,7 @@ async fn load_for_edit<S: StateStore>(
         merge_items(&mut items, read(missing).await?);
     }
     let partial = plan.partial_items(&items);
-    let (mut state, keyless) = open_items_keyed(store, Some(&partial)).await?;
+    let (mut state, keyless) = open_items_keyed(Some(&partial), beside)?;
     if keyless {
         return Ok(None);
     }
@@ -1098,35 +1123,57 @@ async fn read_policy<S: StateStore>(store: &S) -> crate::policy::Policy {
     crate::policy::Policy::read(managed.as_ref())
 }
 
+/// What a load reads beside `storage.local`, asked at the same time as
+/// it: the administrator's policy and the session's vault key. Each is a
+/// round trip to the browser (Firefox pays milliseconds for each), so the
+/// key is asked for before the state says whether it is protected, and
+/// dropped unread when it is not.
+struct Beside {
+    policy: crate::policy::Policy,
+    session_key: Result<Option<Zeroizing<String>>, PlatformError>,
+}
+
+impl Beside {
+    async fn read<S: StateStore>(store: &S) -> Beside {
+        let (policy, session_key) = join(read_policy(store), store.session_key()).await;
+        Beside {
+            policy,
+            session_key: session_key.map(|text| text.map(Zeroizing::new)),
+        }
+    }
+}
+
+/// The vault key in the session's `text`, if there is one and it opens
+/// this vault. A key that does not (left by a vault since replaced) counts
+/// as locked.
+fn key_for(
+    text: Result<Option<Zeroizing<String>>, PlatformError>,
+    header: &crate::vault::VaultHeader,
+) -> Result<Option<VaultKey>, ServiceError> {
+    let Some(text) = text.map_err(ServiceError::Load)? else {
+        return Ok(None);
+    };
+    let Ok(key) = VaultKey::from_session_storage_base64(&text) else {
+        return Ok(None);
+    };
+    Ok(header.verify_key(&key).is_ok().then_some(key))
+}
+
 /// [`load`] of what `storage.local` holds, already read.
-async fn open_items<S: StateStore>(
-    store: &S,
-    items: Option<&Value>,
-) -> Result<State, ServiceError> {
-    Ok(open_items_keyed(store, items).await?.0)
+fn open_items(items: Option<&Value>, beside: Beside) -> Result<State, ServiceError> {
+    Ok(open_items_keyed(items, beside)?.0)
 }
 
 /// [`open_items`], and whether the state is protected and the session holds
 /// no key that opens it: an edit's sized load, which may hold no sealed
 /// secret to tell it is locked, then reads the whole state instead.
-async fn open_items_keyed<S: StateStore>(
-    store: &S,
-    items: Option<&Value>,
-) -> Result<(State, bool), ServiceError> {
-    let fresh = || async {
-        Ok((
-            State {
-                policy: read_policy(store).await,
-                ..State::default()
-            },
-            false,
-        ))
-    };
-    let Some(items) = items else {
-        return fresh().await;
-    };
-    let Some(mut stored) = store::assemble(items) else {
-        return fresh().await;
+fn open_items_keyed(items: Option<&Value>, beside: Beside) -> Result<(State, bool), ServiceError> {
+    let Some((items, mut stored)) = items.and_then(|i| Some((i, store::assemble(i)?))) else {
+        let state = State {
+            policy: beside.policy,
+            ..State::default()
+        };
+        return Ok((state, false));
     };
     let protection: Protection = stored
         .get("vault")
@@ -1135,33 +1182,34 @@ async fn open_items_keyed<S: StateStore>(
         .transpose()
         .map_err(|e| StoreError::Unreadable(e.to_string()))?
         .unwrap_or_default();
+    let Beside {
+        policy,
+        session_key,
+    } = beside;
     let key = match protection.header() {
-        Some(header) => session_key(store, header).await?,
+        Some(header) => key_for(session_key, header)?,
         None => None,
     };
     let sealed = protection::open_secrets(&mut stored, key.as_ref())?;
     let mut state = State::decode(Some(stored))?;
-    state.policy = read_policy(store).await;
+    state.policy = policy;
     let keyless = protection.is_protected() && key.is_none();
     state.locked = keyless && sealed;
     state.older_layout = store::in_older_layout(items);
     Ok((state, keyless))
 }
 
-/// The session's vault key, if there is one and it opens this vault. A key
-/// that does not (left by a vault since replaced) counts as locked.
+/// [`key_for`] of the session's key, read now: for a write, whose state
+/// may have been loaded before the vault was unlocked.
 async fn session_key<S: StateStore>(
     store: &S,
     header: &crate::vault::VaultHeader,
 ) -> Result<Option<VaultKey>, ServiceError> {
-    let Some(text) = store.session_key().await.map_err(ServiceError::Load)? else {
-        return Ok(None);
-    };
-    let text = zeroize::Zeroizing::new(text);
-    let Ok(key) = VaultKey::from_session_storage_base64(&text) else {
-        return Ok(None);
-    };
-    Ok(header.verify_key(&key).is_ok().then_some(key))
+    let text = store
+        .session_key()
+        .await
+        .map(|text| text.map(Zeroizing::new));
+    key_for(text, header)
 }
 
 /// Seals the secrets in `value` (a state in [`State::encode`]'s form, whole
@@ -1311,13 +1359,16 @@ where
         RuleSet::Dynamic
     };
     // The write and the browser's update at once: the header goes live
-    // after the longer of the two, not after both. Should either fail, a
+    // after the longer of the two, not after both. The update is asked
+    // for first (`join` polls its first future first): the write's
+    // encoding and sealing then run in wasm while the browser works on
+    // the rules, instead of before it is asked. Should either fail, a
     // full reconciliation brings the browser back to what is stored, the
     // state before the change if the write failed (a worker stopped in
     // between is reconciled by the next one, on its first event).
-    let (saved, updated) = join(
-        save(platform, state, &next),
+    let (updated, saved) = join(
         platform.engine.update(set, &update),
+        save(platform, state, &next),
     )
     .await;
     if saved.is_ok() {
@@ -3125,10 +3176,14 @@ mod tests {
         fakes.store.seed(&state);
 
         let due = run(due_reminders(&fakes.platform())).expect("reminders");
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].days, 3);
+        assert_eq!(due.reminders.len(), 1);
+        assert_eq!(due.reminders[0].days, 3);
+        // The state it answers with holds the mark, as stored.
+        assert!(due.state.is_whole());
+        assert_eq!(due.state, run(read(&fakes.store)).expect("stored"));
         assert!(run(due_reminders(&fakes.platform()))
             .expect("again")
+            .reminders
             .is_empty());
 
         // The 1-day one, with reminders off: nothing.
@@ -3138,9 +3193,12 @@ mod tests {
             matches!(off, Response::Accounts(ref v) if !v.reminders),
             "{off:?}"
         );
-        assert!(run(due_reminders(&later)).expect("off").is_empty());
+        assert!(run(due_reminders(&later))
+            .expect("off")
+            .reminders
+            .is_empty());
         run(handle(&later, Request::SetReminders { enabled: true }));
-        let due = run(due_reminders(&later)).expect("on again");
+        let due = run(due_reminders(&later)).expect("on again").reminders;
         assert_eq!(due.iter().map(|r| r.days).collect::<Vec<_>>(), [1]);
     }
 }
