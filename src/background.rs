@@ -515,6 +515,35 @@ async fn refresh_badges(state: &State) {
         Ok(tabs) => tabs,
         Err(e) => return warn("badges", &e),
     };
+    badge_tabs(state, tabs).await;
+}
+
+/// What follows a rule's save, toggle or delete: the badges, from the
+/// state the request ended with when it kept one; else (its load was
+/// sized to the rule) from a read sized to the open tabs' pages, which
+/// holds every rule that covers them. The alarms and reminders follow the
+/// credentials and the vault, which a rule's edit leaves as they were.
+async fn follow_rule_edit(kept: Option<State>) {
+    let tabs = match tabs::all().await {
+        Ok(tabs) => tabs,
+        Err(e) => return warn("badges", &e),
+    };
+    let state = match kept {
+        Some(state) => state,
+        None => {
+            let pages: Vec<String> = tabs.iter().filter_map(|tab| tab.url.clone()).collect();
+            // Its reads are several: none may fall between a write's.
+            match exclusive(service::read_for_pages(&LocalStore, &pages)).await {
+                Ok(state) => state,
+                Err(e) => return warn("badges", &e),
+            }
+        }
+    };
+    badge_tabs(&state, tabs).await;
+}
+
+/// Each of `tabs` badged from `state`.
+async fn badge_tabs(state: &State, tabs: Vec<browser::Tab>) {
     let tab_rules = load_tab_rules().await;
     for tab in tabs {
         let badge = badge_for(state, &tab_rules, tab.id, tab.url.as_deref()).await;
@@ -737,6 +766,7 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 *redirect_uri = identity::redirect_url().unwrap_or_default();
             }
             let mutates = request.may_change_state();
+            let only_rules = request.changes_only_rules();
             let starts_login = matches!(request, Request::StartBrowserLogin { .. });
             let asks_login = matches!(request, Request::BrowserLoginStatus);
             let (response, kept) = serve_keeping_state(request).await;
@@ -763,7 +793,11 @@ pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<
                 // browser keeps the worker alive while a page's message
                 // port is open and for 30 s after the last event.
                 // <https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/lifecycle>
-                wasm_bindgen_futures::spawn_local(follow(kept));
+                if only_rules {
+                    wasm_bindgen_futures::spawn_local(follow_rule_edit(kept));
+                } else {
+                    wasm_bindgen_futures::spawn_local(follow(kept));
+                }
             }
             // A new worker's first request: answered, then everything is
             // reconciled (see `RECONCILED`).

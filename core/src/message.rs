@@ -217,6 +217,17 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether answering changes the rule book alone (a rule's save, toggle
+    /// or delete): then only the badges follow it, since the alarms and
+    /// the reminders follow the credentials and the vault, which it leaves
+    /// as they were.
+    pub fn changes_only_rules(&self) -> bool {
+        matches!(
+            self,
+            Request::SaveRule { .. } | Request::SetEnabled { .. } | Request::DeleteRule { .. }
+        )
+    }
+
     /// Whether answering may change the stored state or what the browser
     /// applies, so the badges and alarms must follow it afterwards.
     pub fn may_change_state(&self) -> bool {

@@ -297,26 +297,63 @@ impl BookIndex {
     }
 }
 
-/// How a rule's edit reads the state sized to it (`service`'s
-/// `load_for_edit`), planned from the head alone: the group it reads and
-/// writes, and what the head says of the rest.
+/// How a read sized to its purpose is made, planned from the head alone:
+/// a rule's edit (`service`'s `load_for_edit`) reads the group it writes,
+/// the badges after it (`service::read_for_pages`) the groups of the rules
+/// that cover the tabs' pages; what is not read is known from the head.
 #[derive(Debug)]
-pub struct EditPlan {
+pub struct ReadPlan {
     index: BookIndex,
-    /// The key of the group the edit reads and writes: the edited rule's,
-    /// or that of the id a new rule gets.
-    pub group: String,
-    edited: SiteRuleId,
+    /// The keys of the groups read, sorted.
+    groups: Vec<String>,
+    /// The rule edited, or the id a new rule gets; `None` for a read for
+    /// pages.
+    edited: Option<SiteRuleId>,
     next_id: SiteRuleId,
     /// The credentials the head lists.
     credentials: Vec<CredentialId>,
 }
 
-impl EditPlan {
+impl ReadPlan {
     /// The plan for editing rule `edited` (`None`: making one), or `None`
     /// when this head cannot serve an edit alone: another schema, an older
     /// layout, no index, or an index that disagrees with the head's list.
-    pub fn of(head: &Value, edited: Option<SiteRuleId>) -> Option<EditPlan> {
+    pub fn of(head: &Value, edited: Option<SiteRuleId>) -> Option<ReadPlan> {
+        let mut plan = ReadPlan::from_head(head)?;
+        let edited = edited.unwrap_or(plan.next_id);
+        plan.groups = vec![rules_key(edited)];
+        plan.edited = Some(edited);
+        Some(plan)
+    }
+
+    /// The plan for what the pages at `urls` are sent (their badges): the
+    /// groups of the rules whose pattern contains one of them, on or off,
+    /// and of any whose indexed pattern no longer parses. `None` as for
+    /// [`ReadPlan::of`].
+    pub fn for_pages(head: &Value, urls: &[String]) -> Option<ReadPlan> {
+        let mut plan = ReadPlan::from_head(head)?;
+        let specs: Vec<String> = urls
+            .iter()
+            .filter_map(|url| crate::matcher::canonical(url))
+            .collect();
+        let options = crate::pattern::ParseOptions { allow_http: true };
+        let mut groups: Vec<String> = plan
+            .index
+            .0
+            .iter()
+            .filter(|entry| match SitePattern::parse(&entry.1, options) {
+                Ok(pattern) => specs.iter().any(|spec| pattern.matches_spec(spec)),
+                Err(_) => true,
+            })
+            .map(|entry| rules_key(entry.0))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        plan.groups = groups;
+        Some(plan)
+    }
+
+    fn from_head(head: &Value) -> Option<ReadPlan> {
         if crate::migration::schema_of(head) != u64::from(SCHEMA_VERSION)
             || head.get("rules").is_some()
         {
@@ -336,14 +373,18 @@ impl EditPlan {
             .ids()
             .map(|id| id.saturating_add(1))
             .fold(stored_next.max(1), SiteRuleId::max);
-        let edited = edited.unwrap_or(next_id);
-        Some(EditPlan {
-            group: rules_key(edited),
-            edited,
+        Some(ReadPlan {
+            groups: Vec::new(),
+            edited: None,
             next_id,
             credentials: listed_ids(head, "credentialIds"),
             index,
         })
+    }
+
+    /// The keys of the groups the plan reads.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
     }
 
     /// The keys of the credentials `ids` the head lists (others are not
@@ -361,43 +402,51 @@ impl EditPlan {
         ids.into_iter().map(credential_key)
     }
 
-    /// The credentials the edited rule takes headers from, as `items` (the
-    /// group read) store it.
-    pub fn credentials_of_rule(&self, items: &Value) -> Vec<CredentialId> {
-        group_rules(items, &self.group)
+    /// The credentials the rules read take headers from, as `items` (the
+    /// groups read) store them: the edited rule's alone for an edit.
+    pub fn credentials_of_rules(&self, items: &Value) -> Vec<CredentialId> {
+        self.groups
             .iter()
-            .filter(|rule| rule.get("id").and_then(Value::as_u64) == Some(u64::from(self.edited)))
-            .filter_map(|rule| rule.get("headers").and_then(Value::as_array))
+            .flat_map(|group| group_rules(items, group))
+            .filter(|rule| match self.edited {
+                Some(edited) => rule.get("id").and_then(Value::as_u64) == Some(u64::from(edited)),
+                None => true,
+            })
+            .filter_map(|rule| rule.get("headers").and_then(Value::as_array).cloned())
             .flatten()
             .filter_map(|header| header.get("credential").and_then(Value::as_u64))
             .filter_map(|id| CredentialId::try_from(id).ok())
             .collect()
     }
 
-    /// `items` (the head, the group and the credentials read) as a state of
-    /// its own for [`assemble`]: the head listing only what was read.
+    /// `items` (the head, the groups and the credentials read) as a state
+    /// of its own for [`assemble`]: the head listing only what was read.
     pub fn partial_items(&self, items: &Value) -> Value {
         let mut partial = items.clone();
-        let in_group: Vec<SiteRuleId> = self
+        let in_groups: Vec<SiteRuleId> = self
             .index
             .ids()
-            .filter(|&id| rules_key(id) == self.group)
+            .filter(|&id| self.reads_group_of(id))
             .collect();
         let (read, _) = self.credentials_read(items);
         if let Some(head) = partial.get_mut(STATE_KEY) {
-            list_ids(head, "rules", "ruleIds", in_group);
+            list_ids(head, "rules", "ruleIds", in_groups);
             list_ids(head, "credentials", "credentialIds", read);
         }
         partial
     }
 
-    /// Records in `state` (read from [`EditPlan::partial_items`]) the rules
+    /// Records in `state` (read from [`ReadPlan::partial_items`]) the rules
     /// and credentials it does not hold, and the next rule id as the whole
     /// book has it.
     pub fn count_unloaded(&self, state: &mut State, items: &Value) {
-        state.unloaded = self.index.clone().retain(|id| rules_key(id) != self.group);
+        state.unloaded = self.index.clone().retain(|id| !self.reads_group_of(id));
         state.unloaded_credentials = self.credentials_read(items).1;
         state.book.next_id = state.book.next_id.max(self.next_id);
+    }
+
+    fn reads_group_of(&self, id: SiteRuleId) -> bool {
+        self.groups.binary_search(&rules_key(id)).is_ok()
     }
 
     /// The credentials the head lists, as those `items` holds and those it
@@ -700,7 +749,7 @@ struct StoredState {
     reminders_off: bool,
     /// Every rule's [`IndexEntry`]; absent in heads written before it.
     /// Written only: a whole load derives it from the rules, and an edit's
-    /// sized load reads it from the head itself ([`EditPlan::of`]).
+    /// sized load reads it from the head itself ([`ReadPlan::of`]).
     #[serde(skip_deserializing)]
     index: BookIndex,
 }

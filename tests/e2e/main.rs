@@ -437,9 +437,43 @@ async fn path_prefix_matches_on_segment_boundary(engine: Engine) {
 async fn live_toggle_stops_and_restores_header(engine: Engine) {
     let (h, id, want) = with_api_rule(engine, "toggle-Pp09").await;
     let url = format!("{}/x", h.origin("api.localhost", 0));
+    // Rules enough for a second group of stored rules (64 to a group), so
+    // that the toggle reads only its rule's group, and its badges only the
+    // groups of the rules covering open tabs.
+    h.open_options().await;
+    let filled = h
+        .browser
+        .exec_async(
+            "const api = globalThis.browser ?? chrome;\n\
+             for (let i = 0; i < 70; i++) {\n\
+               const draft = { pattern: `https://filler${i}.example`,\n\
+                 headers: [{ name: 'Authorization', scheme: 'bearer', secret: 'filler-token' }] };\n\
+               const answer = JSON.parse(await api.runtime.sendMessage({ type: 'saveRule', draft }));\n\
+               if (answer.type !== 'ruleChanged') return answer;\n\
+             }\n\
+             return 'filled';",
+        )
+        .await;
+    assert_eq!(filled, json!("filled"), "saving the filler rules");
+    // A tab left open on the site, never navigated again: its badge
+    // follows each toggle made on the options page.
+    let page = format!(
+        "{}/page/plain?pm=toggle-badge",
+        h.origin("api.localhost", 0)
+    );
+    let work_tab = h.browser.current_tab().await;
+    h.browser.new_tab().await;
+    h.browser.goto(&page).await;
+    h.browser.wait_for_css("#ready", WAIT).await;
+    h.browser.switch_to(&work_tab).await;
+    h.open_options().await;
+    let tab = h.browser.tab_id_for_url(&page).await;
+    h.wait_badge(tab, "ON").await;
     h.set_rule_enabled(&id, false).await;
+    h.wait_badge(tab, "").await;
     h.wait_header(&url, AUTH, None).await;
     h.set_rule_enabled(&id, true).await;
+    h.wait_badge(tab, "ON").await;
     h.wait_header(&url, AUTH, Some(&want)).await;
 }
 

@@ -1083,17 +1083,17 @@ async fn load_for_edit<S: StateStore>(
     let Some(head) = items.get(store::STATE_KEY) else {
         return Ok(None);
     };
-    let Some(plan) = store::EditPlan::of(head, edited) else {
+    let Some(plan) = store::ReadPlan::of(head, edited) else {
         return Ok(None);
     };
     // A new rule's group (its id is the head's), and the credentials the
     // edited rule itself takes its headers from, if not read yet.
     let mut missing: Vec<String> = Vec::new();
     if edited.is_none() {
-        missing.push(plan.group.clone());
+        missing.extend(plan.groups().iter().cloned());
     }
     missing.extend(
-        plan.credential_keys(plan.credentials_of_rule(&items))
+        plan.credential_keys(plan.credentials_of_rules(&items))
             .filter(|key| items.get(key).is_none()),
     );
     if !missing.is_empty() {
@@ -1106,6 +1106,47 @@ async fn load_for_edit<S: StateStore>(
     }
     plan.count_unloaded(&mut state, &items);
     Ok(Some(state))
+}
+
+/// The state the pages at `urls` are shown by (the toolbar's badges after
+/// a rule's edit), sized to them: the head, the groups of the rules whose
+/// pattern contains one of the URLs ([`store::ReadPlan::for_pages`]) and
+/// the credentials those rules name, where [`load`] reads every key. It
+/// holds every rule that covers one of the pages, with its credentials,
+/// so what it says of those pages is what the whole state says
+/// (`tests::a_read_for_pages_tells_them_what_the_whole_state_does`). The
+/// whole state when the head cannot serve it alone, as for an edit.
+pub async fn read_for_pages<S: StateStore>(
+    store: &S,
+    urls: &[String],
+) -> Result<State, ServiceError> {
+    let read =
+        |keys: Vec<String>| async move { store.load_keys(&keys).await.map_err(ServiceError::Load) };
+    let (items, beside) = join(read(vec![store::STATE_KEY.to_owned()]), Beside::read(store)).await;
+    let mut items = items?;
+    let plan = items
+        .get(store::STATE_KEY)
+        .and_then(|head| store::ReadPlan::for_pages(head, urls));
+    let Some(plan) = plan else {
+        return load(store).await;
+    };
+    if !plan.groups().is_empty() {
+        merge_items(&mut items, read(plan.groups().to_vec()).await?);
+        let named: Vec<String> = plan
+            .credential_keys(plan.credentials_of_rules(&items))
+            .collect();
+        if !named.is_empty() {
+            merge_items(&mut items, read(named).await?);
+        }
+    }
+    let partial = plan.partial_items(&items);
+    let (mut state, keyless) = open_items_keyed(Some(&partial), beside)?;
+    if keyless {
+        // Locked, or so it may be: the whole load tells.
+        return load(store).await;
+    }
+    plan.count_unloaded(&mut state, &items);
+    Ok(state)
 }
 
 /// `more`'s items put in `items` (both objects of `storage.local` items).
@@ -2318,6 +2359,50 @@ mod tests {
     }
 
     #[test]
+    fn a_read_for_pages_tells_them_what_the_whole_state_does() {
+        let fakes = Fakes::default();
+        for i in 0..70 {
+            save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa");
+        }
+        // In the second group: a wildcard, a narrower rule under it, and
+        // one turned off.
+        save(&fakes, "https://*.wide.example", "tok-wide-aaaaaa");
+        save(&fakes, "https://sub.wide.example/path", "tok-sub-aaaaaaa");
+        save(&fakes, "https://off.example", "tok-off-aaaaaaa");
+        let off = fakes.state().book.rules().last().map(|r| r.id);
+        fakes.handle(Request::SetEnabled {
+            id: off.unwrap_or_else(|| panic!()),
+            enabled: false,
+        });
+        let pages = [
+            "https://h3.example/x",
+            "https://sub.wide.example/path/y",
+            "https://sub.wide.example/other",
+            "https://off.example/",
+            "https://nothing.example/",
+            "about:blank",
+        ];
+        let whole = run(read(&fakes.store)).expect("whole");
+        for page in pages {
+            fakes.store.keys_read.borrow_mut().clear();
+            let before = fakes.store.loads.get();
+            let sized = run(read_for_pages(&fakes.store, &[page.to_owned()])).expect("sized");
+            assert_eq!(fakes.store.loads.get(), before, "{page}: read every key");
+            let view =
+                |state: &State| SiteView::of(&state.book, &state.credentials, NOW, page, None);
+            assert_eq!(view(&sized), view(&whole), "{page}");
+            assert_eq!(sized.usage(), whole.usage(), "{page}");
+        }
+        // Only the groups that cover the pages are read.
+        fakes.store.keys_read.borrow_mut().clear();
+        run(read_for_pages(&fakes.store, &[pages[0].to_owned()])).expect("sized");
+        assert_eq!(*fakes.store.keys_read.borrow(), ["state", "rules:0"]);
+        fakes.store.keys_read.borrow_mut().clear();
+        run(read_for_pages(&fakes.store, &[pages[4].to_owned()])).expect("sized");
+        assert_eq!(*fakes.store.keys_read.borrow(), ["state"]);
+    }
+
+    #[test]
     fn an_edit_reads_its_group_and_the_credentials_it_names() {
         let fakes = Fakes::default();
         for i in 0..70 {
@@ -3381,6 +3466,17 @@ mod incremental {
                         fakes.store.value.borrow().as_ref().expect("a state")[store::STATE_KEY]["index"].clone()
                     ).expect("an index")
                 );
+                // The badges' read, sized to the pages, says of them what
+                // the whole state says.
+                let pages: Vec<String> = (0..6)
+                    .flat_map(|host| [format!("https://h{host}.example/p"), format!("https://x.h{host}.example/")])
+                    .collect();
+                let sized = run(read_for_pages(&fakes.store, &pages)).expect("a read for pages");
+                for page in &pages {
+                    let view = |s: &State| crate::message::SiteView::of(&s.book, &s.credentials, now, page, None);
+                    prop_assert_eq!(view(&sized), view(&state), "{}", page);
+                }
+                prop_assert_eq!(sized.locked, state.locked);
                 let full = MemoryEngine::default();
                 run(apply(&fakes.store, &full, &state, now)).expect("a full reconciliation");
                 prop_assert_eq!(sorted(&fakes.engine.rules), sorted(&full.rules));
