@@ -187,11 +187,41 @@ impl HostPattern {
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(exact) => host == exact,
-            HostPattern::Subdomains(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .and_then(|rest| rest.strip_suffix('.'))
-                .is_some_and(|label| !label.is_empty()),
+            HostPattern::Subdomains(suffix) => is_subdomain(host, suffix),
         }
+    }
+}
+
+/// Whether `host` ends in `.suffix` after at least one label.
+fn is_subdomain(host: &str, suffix: &str) -> bool {
+    host.strip_suffix(suffix)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .is_some_and(|label| !label.is_empty())
+}
+
+/// The host of `scheme://host[:port]…` as written, in a pattern's
+/// canonical text (`Display`'s) or a canonical URL, read as
+/// [`SitePattern::matches_spec`] reads it; `None` without an authority.
+pub fn written_host(text: &str) -> Option<&str> {
+    let (_, authority, _) = split_spec(text)?;
+    split_host_port(authority).ok().map(|(host, _)| host)
+}
+
+/// `scheme://authority…` as its scheme, its authority and what follows.
+fn split_spec(text: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = text.split_once("://")?;
+    let (authority, after) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    Some((scheme, authority, after))
+}
+
+/// Whether the host written in a pattern's canonical text (`host` or
+/// `*.suffix`, [`written_host`]) takes `host`, as [`HostPattern::matches`]
+/// decides it: the host half of [`SitePattern::matches_spec`], without
+/// parsing the pattern.
+pub fn written_host_matches(written: &str, host: &str) -> bool {
+    match written.strip_prefix("*.") {
+        Some(suffix) => is_subdomain(host, suffix),
+        None => host == written,
     }
 }
 
@@ -454,14 +484,12 @@ impl SitePattern {
     /// (`xn--pi-7ld.example.com` is refused by the `url` crate and matched by
     /// Chromium; found by the differential scope test).
     pub fn matches_spec(&self, spec: &str) -> bool {
-        let Some((scheme, rest)) = spec.split_once("://") else {
+        let Some((scheme, authority, after)) = split_spec(spec) else {
             return false;
         };
         if Scheme::of_url(scheme) != Some(self.scheme) {
             return false;
         }
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, after) = rest.split_at(authority_end);
         // The condition anchors the host right after `scheme://`, so user
         // info never matches.
         if authority.contains('@') {
@@ -650,6 +678,62 @@ mod tests {
                 "{outer} does not cover {inner}"
             );
         }
+    }
+
+    /// A pattern's host told from its text (what `store::ReadPlan::for_pages`
+    /// filters by) keeps every page the pattern contains: hosts exact and wildcard, ports, IPv4 and IPv6,
+    /// paths, upper case and international names as typed.
+    #[test]
+    fn a_pattern_told_from_its_text_keeps_every_page_it_contains() {
+        let patterns = [
+            "api.example.com",
+            "*.example.com",
+            "*.b.example.com/v1",
+            "http://localhost:8080",
+            "http://127.0.0.1:3000/x",
+            "http://[::1]:8080",
+            "https://[2001:db8::1]",
+            "API.Example.COM/Path",
+            "bücher.example",
+            "*.bücher.example",
+        ];
+        let pages = [
+            "https://api.example.com/",
+            "https://api.example.com:443/a",
+            "https://x.example.com/",
+            "https://a.b.example.com/v1/z",
+            "https://example.com/",
+            "http://localhost:8080/",
+            "http://localhost:9090/",
+            "http://127.0.0.1:3000/x/y",
+            "http://[::1]:8080/",
+            "https://[2001:db8::1]/",
+            "https://API.EXAMPLE.COM/Path/q",
+            "https://bücher.example/",
+            "https://www.bücher.example/",
+            "https://user@api.example.com/",
+        ];
+        let options = ParseOptions { allow_http: true };
+        let mut contained = 0;
+        for typed in patterns {
+            let pattern = SitePattern::parse(typed, options).expect(typed);
+            let text = pattern.to_string();
+            for page in pages {
+                let spec = crate::matcher::canonical(page).expect(page);
+                if pattern.matches_spec(&spec) {
+                    contained += 1;
+                    let (Some(written), Some(host)) = (written_host(&text), written_host(&spec))
+                    else {
+                        continue;
+                    };
+                    assert!(written_host_matches(written, host), "{text} and {spec}");
+                }
+            }
+        }
+        // The cases hold pages that are contained, and some that are not.
+        assert!(contained >= 10, "{contained}");
+        assert!(!written_host_matches("*.example.com", "example.com"));
+        assert!(!written_host_matches("api.example.com", "api.example.org"));
     }
 
     fn parse(s: &str) -> Result<SitePattern, PatternError> {
