@@ -1069,8 +1069,7 @@ async fn load_for_edit<S: StateStore>(
         Request::SetEnabled { id, .. } | Request::DeleteRule { id } => (Some(*id), Vec::new()),
         _ => return Ok(None),
     };
-    let read =
-        |keys: Vec<String>| async move { store.load_keys(&keys).await.map_err(ServiceError::Load) };
+    let read = |keys| read_keys(store, keys);
     // The head, and with it what is known to be needed before reading it:
     // the edited rule's group, the credentials the draft names (a key
     // not stored is simply not found). Each read is a round trip to the
@@ -1099,13 +1098,7 @@ async fn load_for_edit<S: StateStore>(
     if !missing.is_empty() {
         merge_items(&mut items, read(missing).await?);
     }
-    let partial = plan.partial_items(&items);
-    let (mut state, keyless) = open_items_keyed(Some(&partial), beside)?;
-    if keyless {
-        return Ok(None);
-    }
-    plan.count_unloaded(&mut state, &items);
-    Ok(Some(state))
+    open_planned(&plan, &items, beside)
 }
 
 /// The state the pages at `urls` are shown by (the toolbar's badges after
@@ -1120,8 +1113,7 @@ pub async fn read_for_pages<S: StateStore>(
     store: &S,
     urls: &[String],
 ) -> Result<State, ServiceError> {
-    let read =
-        |keys: Vec<String>| async move { store.load_keys(&keys).await.map_err(ServiceError::Load) };
+    let read = |keys| read_keys(store, keys);
     let (items, beside) = join(read(vec![store::STATE_KEY.to_owned()]), Beside::read(store)).await;
     let mut items = items?;
     let plan = items
@@ -1139,14 +1131,34 @@ pub async fn read_for_pages<S: StateStore>(
             merge_items(&mut items, read(named).await?);
         }
     }
-    let partial = plan.partial_items(&items);
+    match open_planned(&plan, &items, beside)? {
+        Some(state) => Ok(state),
+        // Locked, or so it may be: the whole load tells.
+        None => load(store).await,
+    }
+}
+
+/// The items of `storage.local` under `keys`, for a sized read.
+async fn read_keys<S: StateStore>(store: &S, keys: Vec<String>) -> Result<Value, ServiceError> {
+    store.load_keys(&keys).await.map_err(ServiceError::Load)
+}
+
+/// What a sized read (`plan`) read, `items`, opened as a state that knows
+/// what it does not hold; `None` when the state is protected and the
+/// session holds no key that opens it, which only a whole load can tell
+/// from locked.
+fn open_planned(
+    plan: &store::ReadPlan,
+    items: &Value,
+    beside: Beside,
+) -> Result<Option<State>, ServiceError> {
+    let partial = plan.partial_items(items);
     let (mut state, keyless) = open_items_keyed(Some(&partial), beside)?;
     if keyless {
-        // Locked, or so it may be: the whole load tells.
-        return load(store).await;
+        return Ok(None);
     }
-    plan.count_unloaded(&mut state, &items);
-    Ok(state)
+    plan.count_unloaded(&mut state, items);
+    Ok(Some(state))
 }
 
 /// `more`'s items put in `items` (both objects of `storage.local` items).
