@@ -344,22 +344,11 @@ fn render(view: &RulesView) -> Result<(), DomError> {
         groups.entry(site_of(&rule.pattern)).or_default().push(rule);
     }
     for (site, rules) in groups {
-        let group = dom::instantiate("group-template")?;
-        dom::set_text(&dom::find(&group, "[data-role=site]")?, &site);
+        let group = site_group(&list, &site, None)?;
         let items: Element = dom::find(&group, "ul")?;
         for rule in rules {
-            let item = rule_item(rule)?;
-            items
-                .append_child(&item)
-                .map_err(|_| DomError("could not add a rule".to_owned()))?;
-            mark_permission(
-                item,
-                rule.host_permissions.clone(),
-                rule.enabled && rule.held_back.is_none(),
-            );
+            add_rule(&items, rule, None)?;
         }
-        list.append_child(&group)
-            .map_err(|_| DomError("could not add a group".to_owned()))?;
     }
     render_policy(view.policy.as_ref())?;
     show_list_state(view)
@@ -396,11 +385,7 @@ fn patch(view: &RulesView, id: SiteRuleId) -> Result<(), DomError> {
             Some(group) => group,
             None => {
                 let before = groups.iter().find(|g| site_name(g) > site);
-                let group = dom::instantiate("group-template")?;
-                dom::set_text(&dom::find(&group, "[data-role=site]")?, &site);
-                list.insert_before(&group, before.map(|g| g.as_ref()))
-                    .map_err(|_| DomError("could not add a group".to_owned()))?;
-                group
+                site_group(&list, &site, before)?
             }
         };
         let items: Element = dom::find(&group, "ul")?;
@@ -413,17 +398,33 @@ fn patch(view: &RulesView, id: SiteRuleId) -> Result<(), DomError> {
                     .and_then(|other| other.parse::<SiteRuleId>().ok())
                     .is_some_and(|other| other > id)
             });
-        let item = rule_item(rule)?;
-        items
-            .insert_before(&item, next.as_ref().map(|n| n.as_ref()))
-            .map_err(|_| DomError("could not add a rule".to_owned()))?;
-        mark_permission(
-            item,
-            rule.host_permissions.clone(),
-            rule.enabled && rule.held_back.is_none(),
-        );
+        add_rule(&items, rule, next.as_ref())?;
     }
     show_list_state(view)
+}
+
+/// A new group for `site` in `list`, before `before` (at the end if none).
+fn site_group(list: &Element, site: &str, before: Option<&Element>) -> Result<Element, DomError> {
+    let group = dom::instantiate("group-template")?;
+    dom::set_text(&dom::find(&group, "[data-role=site]")?, site);
+    list.insert_before(&group, before.map(|g| g.as_ref()))
+        .map_err(|_| DomError("could not add a group".to_owned()))?;
+    Ok(group)
+}
+
+/// `rule`'s item in a group's `items`, before `before` (at the end if
+/// none), then its site permission checked.
+fn add_rule(items: &Element, rule: &RuleView, before: Option<&Element>) -> Result<(), DomError> {
+    let item = rule_item(rule)?;
+    items
+        .insert_before(&item, before.map(|n| n.as_ref()))
+        .map_err(|_| DomError("could not add a rule".to_owned()))?;
+    mark_permission(
+        item,
+        rule.host_permissions.clone(),
+        rule.enabled && rule.held_back.is_none(),
+    );
+    Ok(())
 }
 
 /// What `render` and `patch` end with: the search applied, and the notes
