@@ -299,7 +299,9 @@ async fn follow(state: Option<State>) {
     // The request's own state when it kept one; else the whole state the
     // reminders were read from, in the same exclusive section; only when
     // that failed, a read of its own.
-    let state = match state.or(read) {
+    // Only a whole state schedules alarms (a rule's edit, which may keep
+    // a sized one, is followed by `follow_rule_edit`).
+    let state = match state.filter(State::is_whole).or(read) {
         Some(state) => state,
         None => match load_state().await {
             Ok(state) => state,
@@ -519,25 +521,24 @@ async fn refresh_badges(state: &State) {
 }
 
 /// What follows a rule's save, toggle or delete: the badges, from the
-/// state the request ended with when it kept one; else (its load was
-/// sized to the rule) from a read sized to the open tabs' pages, which
-/// holds every rule that covers them. The alarms and reminders follow the
+/// state the request ended with when it tells the open tabs' pages (whole,
+/// or sized to the rule's group and holding every rule that covers them:
+/// no read at all); else from a read sized to those pages, which holds
+/// every rule that covers them. The alarms and reminders follow the
 /// credentials and the vault, which a rule's edit leaves as they were.
 async fn follow_rule_edit(kept: Option<State>) {
     let tabs = match tabs::all().await {
         Ok(tabs) => tabs,
         Err(e) => return warn("badges", &e),
     };
-    let state = match kept {
+    let pages: Vec<String> = tabs.iter().filter_map(|tab| tab.url.clone()).collect();
+    let state = match kept.filter(|state| state.tells_pages(&pages)) {
         Some(state) => state,
-        None => {
-            let pages: Vec<String> = tabs.iter().filter_map(|tab| tab.url.clone()).collect();
-            // Its reads are several: none may fall between a write's.
-            match exclusive(service::read_for_pages(&LocalStore, &pages)).await {
-                Ok(state) => state,
-                Err(e) => return warn("badges", &e),
-            }
-        }
+        // Its reads are several: none may fall between a write's.
+        None => match exclusive(service::read_for_pages(&LocalStore, &pages)).await {
+            Ok(state) => state,
+            Err(e) => return warn("badges", &e),
+        },
     };
     badge_tabs(&state, tabs).await;
 }

@@ -282,6 +282,34 @@ impl BookIndex {
         self.0.iter().find(|entry| entry.1 == pattern).map(|e| e.0)
     }
 
+    /// The indexed rules whose pattern contains one of the pages at
+    /// `urls`, on or off, and any whose indexed pattern no longer parses
+    /// (read whole, it might).
+    pub fn covering(&self, urls: &[String]) -> Vec<SiteRuleId> {
+        let specs = page_specs(urls);
+        let hosts: Vec<&str> = specs
+            .iter()
+            .filter_map(|spec| crate::pattern::written_host(spec))
+            .collect();
+        let options = crate::pattern::ParseOptions { allow_http: true };
+        self.0
+            .iter()
+            // Most patterns name another host: told from their text, they
+            // need no parse (3 ms natively for 1,666 rules, parsing all).
+            .filter(|entry| match crate::pattern::written_host(&entry.1) {
+                Some(written) => hosts
+                    .iter()
+                    .any(|host| crate::pattern::written_host_matches(written, host)),
+                None => true,
+            })
+            .filter(|entry| match SitePattern::parse(&entry.1, options) {
+                Ok(pattern) => specs.iter().any(|spec| pattern.matches_spec(spec)),
+                Err(_) => true,
+            })
+            .map(|entry| entry.0)
+            .collect()
+    }
+
     /// This index and `other`'s entries, by id (ids are given in creation
     /// order, as the book keeps its rules).
     fn merged(&self, other: BookIndex) -> BookIndex {
@@ -295,6 +323,14 @@ impl BookIndex {
         self.0.retain(|entry| keep(entry.0));
         self
     }
+}
+
+/// The pages at `urls` as patterns are matched against them
+/// ([`SitePattern::matches_spec`]).
+fn page_specs(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .filter_map(|url| crate::matcher::canonical(url))
+        .collect()
 }
 
 /// How a read sized to its purpose is made, planned from the head alone:
@@ -332,32 +368,11 @@ impl ReadPlan {
     /// [`ReadPlan::of`].
     pub fn for_pages(head: &Value, urls: &[String]) -> Option<ReadPlan> {
         let mut plan = ReadPlan::from_head(head)?;
-        let specs: Vec<String> = urls
-            .iter()
-            .filter_map(|url| crate::matcher::canonical(url))
-            .collect();
-        let hosts: Vec<&str> = specs
-            .iter()
-            .filter_map(|spec| crate::pattern::written_host(spec))
-            .collect();
-        let options = crate::pattern::ParseOptions { allow_http: true };
         let mut groups: Vec<String> = plan
             .index
-            .0
-            .iter()
-            // Most patterns name another host: told from their text, they
-            // need no parse (3 ms natively for 1,666 rules, parsing all).
-            .filter(|entry| match crate::pattern::written_host(&entry.1) {
-                Some(written) => hosts
-                    .iter()
-                    .any(|host| crate::pattern::written_host_matches(written, host)),
-                None => true,
-            })
-            .filter(|entry| match SitePattern::parse(&entry.1, options) {
-                Ok(pattern) => specs.iter().any(|spec| pattern.matches_spec(spec)),
-                Err(_) => true,
-            })
-            .map(|entry| rules_key(entry.0))
+            .covering(urls)
+            .into_iter()
+            .map(rules_key)
             .collect();
         groups.sort_unstable();
         groups.dedup();
@@ -911,6 +926,33 @@ impl State {
     /// state may be shown, applied whole or written whole.
     pub fn is_whole(&self) -> bool {
         self.unloaded.is_empty() && self.unloaded_credentials.is_empty()
+    }
+
+    /// Whether this state says of the pages at `urls` what the whole state
+    /// says: it is whole, or it holds every rule whose pattern contains one
+    /// of them, with the credentials those rules take headers from. A
+    /// rule's edit, sized to its group, usually does for the page the rule
+    /// is for; its badges then need no read.
+    pub fn tells_pages(&self, urls: &[String]) -> bool {
+        if self.is_whole() {
+            return true;
+        }
+        if !self.unloaded.covering(urls).is_empty() {
+            return false;
+        }
+        let specs = page_specs(urls);
+        self.book
+            .rules()
+            .iter()
+            .filter(|rule| specs.iter().any(|spec| rule.pattern.matches_spec(spec)))
+            .flat_map(|rule| &rule.headers)
+            .all(|header| match header {
+                HeaderAction::Set {
+                    credential: Some(id),
+                    ..
+                } => !self.unloaded_credentials.contains(id),
+                _ => true,
+            })
     }
 
     /// What every enabled rule stored needs of the browser, loaded or not.

@@ -261,7 +261,10 @@ pub async fn handle<S: StateStore, E: RuleEngine, T: Transport>(
 /// [`handle`], and the state the request ended with where the request
 /// kept it (the rule requests: the state is loaded once per request, and
 /// the follow-up work, badges and alarms, uses it rather than loading it
-/// again); `None` where the request's own module loaded and wrote it.
+/// again); `None` where the request's own module loaded and wrote it. A
+/// rule's edit keeps the state it loaded, which may be sized to the edit
+/// ([`State::is_whole`]): only the badges follow such an edit, from it
+/// where it tells their pages ([`State::tells_pages`]).
 pub async fn handle_keeping_state<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
     request: Request,
@@ -533,8 +536,8 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
 }
 
 /// The answer to a rule's edit: the list's change ([`RulesView::change_of`]),
-/// from the state the edit left, which is kept for the follow-up work when
-/// whole.
+/// from the state the edit left, which is kept for the follow-up work,
+/// whole or sized to the edit.
 fn rule_changed<S, E: RuleEngine, T>(
     platform: &Platform<'_, S, E, T>,
     state: State,
@@ -551,9 +554,9 @@ fn rule_changed<S, E: RuleEngine, T>(
         )),
         Err(e) => error_response(&e, &state),
     };
-    if state.is_whole() {
-        *kept = Some(state);
-    }
+    // Kept whole or sized: the badges after it use it as it is when it
+    // holds what their pages need (`State::tells_pages`).
+    *kept = Some(state);
     response
 }
 
@@ -1923,7 +1926,16 @@ pub mod fakes {
         }
 
         pub fn handle_at(&self, now: Timestamp, request: Request) -> Response {
-            run(handle(&self.platform_at(now), request))
+            self.handle_keeping_at(now, request).0
+        }
+
+        /// [`handle_keeping_state`] at `now`.
+        pub fn handle_keeping_at(
+            &self,
+            now: Timestamp,
+            request: Request,
+        ) -> (Response, Option<State>) {
+            run(handle_keeping_state(&self.platform_at(now), request))
         }
 
         /// The stored state as the service reads it (secrets opened with
@@ -2414,15 +2426,9 @@ mod tests {
         assert_eq!(*fakes.store.keys_read.borrow(), ["state"]);
     }
 
-    #[test]
-    fn an_edit_reads_its_group_and_the_credentials_it_names() {
-        let fakes = Fakes::default();
-        for i in 0..70 {
-            assert!(matches!(
-                save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa"),
-                Response::RuleChanged(_)
-            ));
-        }
+    /// A draft for `pattern` whose header takes its value from a BentoCloud
+    /// credential stored just now.
+    fn draft_naming_a_new_credential(fakes: &Fakes, pattern: &str) -> RuleDraft {
         let mut state = fakes.state();
         let credential = state
             .credentials
@@ -2440,8 +2446,78 @@ mod tests {
             ))
             .unwrap_or_else(|| panic!());
         fakes.store.seed(&state);
-        let mut named = draft("https://named.example", "");
+        let mut named = draft(pattern, "");
         named.headers[0].credential = Some(credential);
+        named
+    }
+
+    #[test]
+    fn an_edit_keeps_a_state_that_tells_the_pages_its_group_covers() {
+        let fakes = Fakes::default();
+        for i in 0..70 {
+            save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa");
+        }
+        save(&fakes, "https://*.wide.example", "tok-wide-aaaaaa");
+        let wide = fakes.state().book.rules().last().map(|r| r.id);
+        let wide = wide.unwrap_or_else(|| panic!("no rule"));
+        let (answer, kept) = fakes.handle_keeping_at(
+            NOW,
+            Request::SetEnabled {
+                id: wide,
+                enabled: false,
+            },
+        );
+        assert!(matches!(answer, Response::RuleChanged(_)), "{answer:?}");
+        let kept = kept.unwrap_or_else(|| panic!("the edit kept no state"));
+        assert!(!kept.is_whole(), "the edit read every group");
+        let whole = fakes.state();
+        let page = |url: &str| vec![url.to_owned()];
+        // Its own group's pages (ids 64 to 127), and a page no rule
+        // covers: told as the whole state tells them.
+        for url in [
+            "https://a.wide.example/x",
+            "https://h65.example/",
+            "https://nothing.example/",
+            "about:blank",
+        ] {
+            assert!(kept.tells_pages(&page(url)), "{url}");
+            let view =
+                |state: &State| SiteView::of(&state.book, &state.credentials, NOW, url, None);
+            assert_eq!(view(&kept), view(&whole), "{url}");
+        }
+        // A page a rule of the group not read covers: not told.
+        assert!(!kept.tells_pages(&page("https://h3.example/")));
+        assert!(!kept.tells_pages(&[
+            "https://a.wide.example/".to_owned(),
+            "https://h3.example/".to_owned(),
+        ]));
+        // A covering rule of the group read whose credential was not read:
+        // not told either.
+        let named = draft_naming_a_new_credential(&fakes, "https://named.example");
+        fakes.handle(Request::SaveRule { draft: named });
+        let (_, kept) = fakes.handle_keeping_at(
+            NOW,
+            Request::SetEnabled {
+                id: wide,
+                enabled: true,
+            },
+        );
+        let kept = kept.unwrap_or_else(|| panic!("the edit kept no state"));
+        assert!(kept.tells_pages(&page("https://a.wide.example/")));
+        assert!(!kept.tells_pages(&page("https://named.example/")));
+    }
+
+    #[test]
+    fn an_edit_reads_its_group_and_the_credentials_it_names() {
+        let fakes = Fakes::default();
+        for i in 0..70 {
+            assert!(matches!(
+                save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa"),
+                Response::RuleChanged(_)
+            ));
+        }
+        let named = draft_naming_a_new_credential(&fakes, "https://named.example");
+        let credential = named.headers[0].credential.unwrap_or_else(|| panic!());
         fakes.store.keys_read.borrow_mut().clear();
         let before = fakes.store.loads.get();
         let Response::RuleChanged(change) = fakes.handle(Request::SaveRule { draft: named }) else {
@@ -3448,7 +3524,10 @@ mod incremental {
                     }
                     op => (perform(&fakes, &op, now), perform(&twin, &op, now)),
                 };
-                let (answer, loads) = answer.unzip();
+                let (answer, loads, kept) = match answer {
+                    Some((answer, loads, kept)) => (Some(answer), Some(loads), kept),
+                    None => (None, None, None),
+                };
                 if edit {
                     prop_assert_eq!(fakes.engine.reads.get(), reads, "an edit read the installed rules back");
                     // Locked, the edit is refused from the whole state.
@@ -3457,7 +3536,7 @@ mod incremental {
                     }
                 }
                 // Read sized or whole, a request answers and writes the same.
-                prop_assert_eq!(&answer, &twin_answer.map(|(answer, _)| answer));
+                prop_assert_eq!(&answer, &twin_answer.map(|(answer, _, _)| answer));
                 let (ours, theirs) = (stored(&fakes), stored(&twin));
                 prop_assert_eq!(&ours.0, &theirs.0);
                 // The twin's index, where its request wrote one, is ours.
@@ -3489,6 +3568,22 @@ mod incremental {
                     prop_assert_eq!(view(&sized), view(&state), "{}", page);
                 }
                 prop_assert_eq!(sized.locked, state.locked);
+                // The state a rule's edit kept, whole or sized to its group,
+                // where it says it tells pages (the badges after the edit
+                // then read nothing), tells them what the whole state does:
+                // the pages of the new rules' group alone, and with a page
+                // of the first group's.
+                if let Some(kept) = kept.filter(|_| edit) {
+                    let first_group = pages.iter().cloned().chain(["https://f5.example/".to_owned()]).collect::<Vec<_>>();
+                    for urls in [&pages, &first_group] {
+                        if kept.tells_pages(urls) {
+                            for page in urls {
+                                let view = |s: &State| crate::message::SiteView::of(&s.book, &s.credentials, now, page, None);
+                                prop_assert_eq!(view(&kept), view(&state), "{}", page);
+                            }
+                        }
+                    }
+                }
                 let full = MemoryEngine::default();
                 run(apply(&fakes.store, &full, &state, now)).expect("a full reconciliation");
                 prop_assert_eq!(sorted(&fakes.engine.rules), sorted(&full.rules));
@@ -3508,8 +3603,9 @@ mod incremental {
     }
 
     /// Sends `op`'s request, if it has one for the state `fakes` holds:
-    /// the answer, and how many times the request read every key.
-    fn perform(fakes: &Fakes, op: &Op, now: Timestamp) -> Option<(Response, usize)> {
+    /// the answer, how many times the request read every key, and the
+    /// state it kept.
+    fn perform(fakes: &Fakes, op: &Op, now: Timestamp) -> Option<(Response, usize, Option<State>)> {
         let request = match *op {
             Op::Save {
                 host,
@@ -3549,7 +3645,7 @@ mod incremental {
             },
         };
         let loads = fakes.store.loads.get();
-        let answer = fakes.handle_at(now, request);
-        Some((answer, fakes.store.loads.get() - loads))
+        let (answer, kept) = fakes.handle_keeping_at(now, request);
+        Some((answer, fakes.store.loads.get() - loads, kept))
     }
 }
