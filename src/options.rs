@@ -14,6 +14,7 @@ use super::browser::{permissions, runtime, BrowserError};
 use super::dom::{self, DomError};
 use super::save::start_save;
 use super::{accounts, browser_login, export};
+use tokenward_core::credential::{Timestamp, DAY, EXPIRY_WARNING};
 use tokenward_core::message::{NotSent, Request, Response, RuleView, RulesView, UrlTestView};
 use tokenward_core::rules::{HeaderDraft, RuleDraft, SiteRuleId};
 use tokenward_core::text;
@@ -565,7 +566,12 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
                 NotSent::NotAllowed => text!("options_rule_not_allowed"),
             },
         ),
-        (true, None) => ("sending", text!("options_rule_sending")),
+        (true, None) => {
+            if let Some(expires) = rule.expiring_soon() {
+                let _ = item.set_attribute("data-expiring", &expires.0.to_string());
+            }
+            sending_line(rule.expiring_soon())
+        }
     };
     let state_line: Element = dom::find(&item, "[data-role=state]")?;
     let _ = state_line.set_attribute("data-state", state);
@@ -601,6 +607,29 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
     Ok(item)
 }
 
+/// The line of a rule that sends its headers: with the date its token
+/// expires when that is soon, as the popup says it for the site.
+fn sending_line(expiring: Option<Timestamp>) -> (&'static str, Text) {
+    match expiring {
+        Some(expires) => (
+            "expiring",
+            text!(
+                "options_rule_sending_expiring",
+                expires.date(),
+                EXPIRY_WARNING / DAY
+            ),
+        ),
+        None => ("sending", text!("options_rule_sending")),
+    }
+}
+
+/// When the token of a drawn rule expires, if soon (`rule_item` keeps it).
+fn drawn_expiry(item: &Element) -> Option<Timestamp> {
+    item.get_attribute("data-expiring")
+        .and_then(|seconds| seconds.parse().ok())
+        .map(Timestamp)
+}
+
 /// Marks a rule whose site permission is missing, and offers the grant.
 /// Firefox grants MV3 host permissions only on request, and every browser
 /// lets the user withdraw them; without them the rule sends nothing, and a
@@ -617,7 +646,7 @@ fn mark_permission(item: Element, origins: Vec<String>, sending: bool) {
         if sending {
             if let Ok(line) = dom::find::<Element>(&item, "[data-role=state]") {
                 let (state, says) = if held {
-                    ("sending", text!("options_rule_sending"))
+                    sending_line(drawn_expiry(&item))
                 } else {
                     ("permission", text!("options_rule_not_sending_permission"))
                 };
@@ -646,7 +675,7 @@ fn recheck_permission(id: SiteRuleId) {
     let sending = dom::find::<Element>(&item, "[data-role=state]")
         .ok()
         .and_then(|line| line.get_attribute("data-state"))
-        .is_some_and(|state| state == "sending" || state == "permission");
+        .is_some_and(|state| matches!(state.as_str(), "sending" | "expiring" | "permission"));
     mark_permission(item, origins, sending);
 }
 

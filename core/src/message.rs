@@ -910,6 +910,18 @@ impl Sending {
 }
 
 impl RuleView {
+    /// When the first token this rule sends that is expiring soon
+    /// ([`Validity::ExpiringSoon`]) expires: the options page warns of it
+    /// beside "Sending", as the popup does in the site's status.
+    pub fn expiring_soon(&self) -> Option<Timestamp> {
+        self.headers
+            .iter()
+            .filter_map(|header| header.credential.as_ref())
+            .filter(|credential| credential.validity == Validity::ExpiringSoon)
+            .filter_map(|credential| credential.expires)
+            .min()
+    }
+
     /// One line saying who may use the rule's headers, for both pages.
     pub fn policy_text(&self) -> Text {
         if self.any_site {
@@ -1449,6 +1461,16 @@ mod tests {
             view.locked = locked;
             view.sending(permitted)
         };
+        // The options page's line for the rule warns as the popup does.
+        let expiring =
+            |book: &RuleBook| RuleView::of(&book.rules()[0], &credentials, NOW).expiring_soon();
+        assert_eq!(expiring(&rule_with(&[valid])), None);
+        assert_eq!(expiring(&rule_with(&[later])), None);
+        assert_eq!(
+            expiring(&rule_with(&[later, soon, valid])),
+            Some(Timestamp(NOW.0 + 2 * DAY))
+        );
+        assert_eq!(expiring(&rule_with(&[expired])), None);
         let not = |why| Sending::NotSent { why };
         let sent = |partly, expires: Option<i64>, expiring_soon| Sending::Sent {
             partly,

@@ -1641,6 +1641,25 @@ async fn open_screenshot_sites(h: &Harness, tag: &str) -> ([(&'static str, Strin
             "return document.querySelectorAll('#rules li.rule').length === 3;",
         )
         .await;
+    // Each rule's line says what the popup says of its site: the expiring
+    // token's with its date (seeded to expire in 2 days a moment ago, maybe
+    // before midnight), in the warning's colour.
+    h.browser
+        .wait_js(
+            "each rule's state line",
+            WAIT,
+            "const line = (host) => [...document.querySelectorAll('#rules li.rule')] \
+               .find((li) => li.querySelector('[data-role=pattern]').textContent.includes(host)) \
+               ?.querySelector('[data-role=state]'); \
+             const soon = line('soon.localhost'); \
+             const dated = (back) => soon.textContent.includes( \
+               new Date(Date.now() + 2 * 86400e3 - back).toISOString().slice(0, 10)); \
+             return line('api.localhost')?.dataset.state === 'sending' \
+               && soon?.dataset.state === 'expiring' && (dated(0) || dated(600e3)) \
+               && soon.textContent.includes('7 days') \
+               && line('old.localhost')?.dataset.state === 'held-back';",
+        )
+        .await;
     let sites = [
         (
             "uncovered",
