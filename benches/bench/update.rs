@@ -285,10 +285,8 @@ struct Place<'a> {
 
 /// One rule saved and disabled through the options page, repeatedly, with
 /// `total` browser rules installed counting it, in `mode`. Each repetition
-/// starts from the same other rules: in convenience mode stored afresh
-/// (the options page re-renders its list as the change lands, which makes
-/// a UI delete racy); protected, where stored secrets are sealed, the rule
-/// is deleted with the background's own request.
+/// starts from the same other rules, stored and installed once: the rule is
+/// then deleted with the background's own request.
 async fn edits(place: &Place<'_>, poller: &mut Poller, mode: Mode, total: usize, rows: &mut Rows) {
     let Place {
         config,
@@ -326,10 +324,6 @@ async fn edits(place: &Place<'_>, poller: &mut Poller, mode: Mode, total: usize,
     let mut on_answered = Vec::new();
     let mut off_stored = Vec::new();
     for rep in 0..=config.update_reps {
-        if mode == Mode::Convenience {
-            fixtures::open_bench_page(browser).await;
-            fixtures::seed_tokenward(browser, &fillers).await;
-        }
         h.open_options().await;
         let token = format!("update-{total}-{rep}");
         h.fill_rule_form(&RuleSpec::bearer(api, &token)).await;
@@ -351,14 +345,17 @@ async fn edits(place: &Place<'_>, poller: &mut Poller, mode: Mode, total: usize,
         let toggled = click(&recorded(browser).await, "toggle");
         let (stopped, _) = poller.wait_change(browser, options_tab, toggled, "").await;
         let disable_stored = after(&recorded(browser).await, "stored", toggled);
-        if mode == Mode::Protected {
-            let id: u32 = id.parse().unwrap_or_else(|_| panic!("rule id {id:?}"));
-            let answer = tell_tokenward(browser, json!({ "type": "deleteRule", "id": id })).await;
-            assert!(
-                answer.get("error").is_none() && answer["type"] != json!("error"),
-                "deleting the bench rule failed: {answer}"
-            );
-        }
+        // Deleted with the background's own request, which answers once
+        // the browser took the change: the next repetition starts from the
+        // same other rules, as the floor's do, without storing and
+        // installing them all again (a UI delete would race the options
+        // page's redraw).
+        let id: u32 = id.parse().unwrap_or_else(|_| panic!("rule id {id:?}"));
+        let answer = tell_tokenward(browser, json!({ "type": "deleteRule", "id": id })).await;
+        assert!(
+            answer.get("error").is_none() && answer["type"] != json!("error"),
+            "deleting the bench rule failed: {answer}"
+        );
         if rep == 0 {
             continue; // warm-up
         }
