@@ -26,6 +26,9 @@ pub(crate) struct Config {
 
     /// Credentials stored when the popup opens.
     pub(crate) popup_counts: Vec<usize>,
+    /// Site rules the popup is also opened with (the "1,000 rules":
+    /// the user's rules, each one to three browser rules).
+    pub(crate) popup_rules: Vec<usize>,
     pub(crate) popup_reps: usize,
 
     /// Browser rules stored and applied in one go.
@@ -101,6 +104,7 @@ impl Config {
             core_reps: 9,
             min_sample_ms: 20.0,
             popup_counts: vec![0, 10, 200],
+            popup_rules: vec![1000],
             popup_reps: 15,
             apply_rules: 5000,
             apply_reps: 7,
@@ -119,6 +123,7 @@ impl Config {
                 core_reps: 2,
                 min_sample_ms: 2.0,
                 popup_counts: vec![0, 10],
+                popup_rules: vec![100],
                 popup_reps: 2,
                 apply_rules: 200,
                 apply_reps: 2,

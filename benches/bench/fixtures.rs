@@ -144,6 +144,15 @@ pub(crate) fn popup_state(count: usize, site: &str) -> Json {
     })
 }
 
+/// The popup's state with `rules` site rules: the bench site's, and
+/// fillers for other sites; no credential. With the browser rules they
+/// compile to, which the seed waits for.
+pub(crate) fn popup_state_with_rules(rules: usize, site: &str) -> (Json, usize) {
+    let book = book(rules.saturating_sub(1), &[(site, "popup-bench-token")]);
+    let count = rule_count(&book);
+    (state(&book), count)
+}
+
 /// Calls `window.<function>(...args)` in the current page and returns what
 /// its promise resolves to; panics, saying so, if it rejects.
 pub(crate) async fn call(browser: &Browser, function: &str, args: Vec<Json>) -> Json {

@@ -14,11 +14,56 @@ use crate::site::Site;
 use crate::stats::Rows;
 use crate::workload;
 
+/// What the popup is opened on: so many credentials (the site's one rule
+/// beside them), or so many site rules (the site's and others, no
+/// credential).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PopupCase {
+    Credentials(usize),
+    Rules(usize),
+}
+
+impl PopupCase {
+    /// The end of the case's row ids: the credential count as it always
+    /// was, `rules<n>` for rules.
+    fn id(self) -> String {
+        match self {
+            PopupCase::Credentials(n) => n.to_string(),
+            PopupCase::Rules(n) => format!("rules{n}"),
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            PopupCase::Credentials(n) => format!("{n} credentials"),
+            PopupCase::Rules(n) => format!("{n} rules"),
+        }
+    }
+
+    fn credentials(self) -> usize {
+        match self {
+            PopupCase::Credentials(n) => n,
+            PopupCase::Rules(_) => 0,
+        }
+    }
+}
+
+/// Every case the configuration asks for: the credential counts, then the
+/// rule counts.
+pub(crate) fn cases(config: &Config) -> Vec<PopupCase> {
+    let credentials = config
+        .popup_counts
+        .iter()
+        .map(|&n| PopupCase::Credentials(n));
+    let rules = config.popup_rules.iter().map(|&n| PopupCase::Rules(n));
+    credentials.chain(rules).collect()
+}
+
 /// Opens the popup, for the tab showing the bench site, in an iframe of the
-/// bench page, once per repetition (after one warm-up), for each credential
-/// count. The time is from the popup's navigation start to `<body
-/// data-ready>`, which the popup sets once it rendered the site status and
-/// the header list (`dom::mark_ready`).
+/// bench page, once per repetition (after one warm-up), for each case. The
+/// time is from the popup's navigation start to `<body data-ready>`, which
+/// the popup sets once it rendered the site status and the header list
+/// (`dom::mark_ready`).
 pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site, rows: &mut Rows) {
     let engine = engine_key(browser.engine);
     let site_origin = site.origin("api.localhost");
@@ -30,9 +75,16 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
     let tab_id = browser.tab_id_for_url(&site_url).await;
     let popup_url = browser.extension_url(&format!("popup.html?tabId={tab_id}"));
 
-    for &count in &config.popup_counts {
-        let state = fixtures::popup_state(count, &site_origin);
-        fixtures::seed_tokenward_state(browser, state, compile::MAX_RULES_PER_SITE_RULE).await;
+    for case in cases(config) {
+        let (id, label, count) = (case.id(), case.label(), case.credentials());
+        let (state, browser_rules) = match case {
+            PopupCase::Credentials(n) => (
+                fixtures::popup_state(n, &site_origin),
+                compile::MAX_RULES_PER_SITE_RULE,
+            ),
+            PopupCase::Rules(n) => fixtures::popup_state_with_rules(n, &site_origin),
+        };
+        fixtures::seed_tokenward_state(browser, state, browser_rules).await;
         let mut ready = Vec::new();
         let mut loaded = Vec::new();
         // The steps to data-ready, from the popup's own marks.
@@ -52,7 +104,7 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             .await;
             assert!(
                 r.get("timeout").is_none(),
-                "the popup never set data-ready ({count} credentials)"
+                "the popup never set data-ready ({label})"
             );
             assert_eq!(
                 (
@@ -61,7 +113,7 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
                     r["credentials"].as_u64()
                 ),
                 (Some("covered"), Some(1), Some(count as u64)),
-                "the popup rendered something else than expected with {count} credentials: {r}"
+                "the popup rendered something else than expected with {label}: {r}"
             );
             if r["missed"] == json!(true) {
                 // data-ready was already set when the frame's body was first
@@ -87,51 +139,51 @@ pub(crate) async fn first_render(config: &Config, browser: &Browser, site: &Site
             drawn.push(at("ready_ms") - at("answered_ms"));
         }
         rows.push(
-            &format!("popup.first_render.{count}"),
+            &format!("popup.first_render.{id}"),
             engine,
-            &format!("popup first render, {count} credentials"),
+            &format!("popup first render, {label}"),
             "ms",
             &ready,
         );
         rows.push(
-            &format!("popup.dom_content_loaded.{count}"),
+            &format!("popup.dom_content_loaded.{id}"),
             engine,
-            &format!("popup DOMContentLoaded, {count} credentials"),
+            &format!("popup DOMContentLoaded, {label}"),
             "ms",
             &loaded,
         );
         rows.push(
-            &format!("popup.scripts.{count}"),
+            &format!("popup.scripts.{id}"),
             engine,
-            &format!("popup: of which until its scripts run, {count} credentials"),
+            &format!("popup: of which until its scripts run, {label}"),
             "ms",
             &scripts,
         );
         rows.push(
-            &format!("popup.wasm.{count}"),
+            &format!("popup.wasm.{id}"),
             engine,
-            &format!("popup: of which until its wasm is ready, {count} credentials"),
+            &format!("popup: of which until its wasm is ready, {label}"),
             "ms",
             &wasm,
         );
         rows.push(
-            &format!("popup.started.{count}"),
+            &format!("popup.started.{id}"),
             engine,
-            &format!("popup: of which until its Rust starts (wasm ready, page parsed), {count} credentials"),
+            &format!("popup: of which until its Rust starts (wasm ready, page parsed), {label}"),
             "ms",
             &started,
         );
         rows.push(
-            &format!("popup.answer.{count}"),
+            &format!("popup.answer.{id}"),
             engine,
-            &format!("popup: of which asked to answered (the background), {count} credentials"),
+            &format!("popup: of which asked to answered (the background), {label}"),
             "ms",
             &answer,
         );
         rows.push(
-            &format!("popup.drawn.{count}"),
+            &format!("popup.drawn.{id}"),
             engine,
-            &format!("popup: of which answered to drawn, {count} credentials"),
+            &format!("popup: of which answered to drawn, {label}"),
             "ms",
             &drawn,
         );
@@ -263,22 +315,23 @@ pub(crate) async fn apply(config: &Config, browser: &Browser, rows: &mut Rows) {
     .await;
 }
 
-/// Firefox's popup first render over Chromium's, for each credential count
-/// measured in both.
+/// Firefox's popup first render over Chromium's, for each case measured in
+/// both.
 pub(crate) fn firefox_over_chromium(config: &Config, rows: &mut Rows) {
-    for &count in &config.popup_counts {
-        let id = format!("popup.first_render.{count}");
-        let label = format!("Firefox ÷ Chromium: popup first render, {count} credentials");
+    for case in cases(config) {
+        let case_id = case.id();
+        let id = format!("popup.first_render.{case_id}");
+        let label = format!("Firefox ÷ Chromium: popup first render, {}", case.label());
         match (rows.median(&id, "firefox"), rows.median(&id, "chromium")) {
             (Some(f), Some(c)) if c > 0.0 => rows.push(
-                &format!("popup.ratio_engines.first_render.{count}"),
+                &format!("popup.ratio_engines.first_render.{case_id}"),
                 "-",
                 &label,
                 "×",
                 &[f / c],
             ),
             _ => rows.missing(
-                &format!("popup.ratio_engines.first_render.{count}"),
+                &format!("popup.ratio_engines.first_render.{case_id}"),
                 "-",
                 &label,
                 "×",

@@ -14,6 +14,9 @@ pub(crate) struct Budget {
     pub(crate) max: f64,
     /// How the limit is written in the table.
     pub(crate) limit: &'static str,
+    /// The one browser the limit is set for (`chromium`), or `None` for
+    /// every row named.
+    pub(crate) engine: Option<&'static str>,
 }
 
 /// Issue 18's budgets: ratios to the reference extension making the same
@@ -24,36 +27,44 @@ pub(crate) const BUDGETS: &[Budget] = &[
         ids: &["size.pages.wasm_gzip"],
         max: 150_000.0,
         limit: "≤ 150 kB",
+        engine: None,
     },
     Budget {
         name: "the background's wasm, gzipped",
         ids: &["size.background.wasm_gzip"],
         max: 250_000.0,
         limit: "≤ 250 kB",
+        engine: None,
     },
+    // In Chromium; Firefox's popup is held to Chromium's by the ratio
+    // below (the issue: "... in Chromium; Firefox ≤ 1.5× Chromium").
     Budget {
         name: "popup first render, 10 credentials",
         ids: &["popup.first_render.10"],
         max: 50.0,
         limit: "≤ 50 ms",
+        engine: Some("chromium"),
     },
     Budget {
-        name: "popup first render, 200 credentials",
-        ids: &["popup.first_render.200"],
+        name: "popup first render, 200 credentials or 1,000 rules",
+        ids: &["popup.first_render.200", "popup.first_render.rules1000"],
         max: 70.0,
         limit: "≤ 70 ms",
+        engine: Some("chromium"),
     },
     Budget {
         name: "popup first render, Firefox over Chromium",
         ids: &["popup.ratio_engines.first_render."],
         max: 1.5,
         limit: "≤ 1.5×",
+        engine: None,
     },
     Budget {
         name: "one rule edit live over the floor (the reference making the same change)",
         ids: &["update.ratio_floor.", "update.protected.ratio_floor."],
         max: 1.15,
         limit: "≤ 1.15×",
+        engine: None,
     },
     Budget {
         name: "one rule edit live, up to 100 rules installed",
@@ -65,24 +76,28 @@ pub(crate) const BUDGETS: &[Budget] = &[
         ],
         max: 25.0,
         limit: "≤ 25 ms",
+        engine: None,
     },
     Budget {
         name: "5,000 rules applied over the floor",
         ids: &["apply.ratio_floor.live.5000"],
         max: 1.15,
         limit: "≤ 1.15×",
+        engine: None,
     },
     Budget {
         name: "background cold start over the reference's",
         ids: &["background.ratio_reference.cold"],
         max: 1.5,
         limit: "≤ 1.5×",
+        engine: None,
     },
     Budget {
         name: "background JS heap over the reference's",
         ids: &["background.ratio_reference.heap"],
         max: 2.0,
         limit: "≤ 2×",
+        engine: None,
     },
     Budget {
         name: "per request vs the reference extension, 5,000 rules",
@@ -92,10 +107,14 @@ pub(crate) const BUDGETS: &[Budget] = &[
         ],
         max: 1.02,
         limit: "≤ 1.02×",
+        engine: None,
     },
 ];
 
-fn named_by(budget: &Budget, id: &str) -> bool {
+fn named_by(budget: &Budget, id: &str, engine: &str) -> bool {
+    if budget.engine.is_some_and(|only| only != engine) {
+        return false;
+    }
     budget.ids.iter().any(|pattern| {
         if pattern.ends_with('.') {
             id.starts_with(pattern)
@@ -113,7 +132,7 @@ pub(crate) fn judge(rows: &[Value], quick: bool) -> Vec<Value> {
         let mut any = false;
         for row in rows {
             let id = row["id"].as_str().unwrap_or("");
-            if !named_by(budget, id) {
+            if !named_by(budget, id, row["engine"].as_str().unwrap_or("")) {
                 continue;
             }
             any = true;
@@ -661,10 +680,8 @@ mod tests {
             verdict("popup.first_render.10", "chromium"),
             Some(json!("ok"))
         );
-        assert_eq!(
-            verdict("popup.first_render.10", "firefox"),
-            Some(json!("FAIL"))
-        );
+        // The popup's own limit is Chromium's; Firefox's is the ratio.
+        assert_eq!(verdict("popup.first_render.10", "firefox"), None);
         assert_eq!(
             verdict("update.ratio_floor.save_live.5000", "chromium"),
             Some(json!("FAIL"))
