@@ -1643,7 +1643,8 @@ async fn open_screenshot_sites(h: &Harness, tag: &str) -> ([(&'static str, Strin
         .await;
     // Each rule's line says what the popup says of its site: the expiring
     // token's with its date (seeded to expire in 2 days a moment ago, maybe
-    // before midnight), in the warning's colour.
+    // before midnight) and the 7 days' warning, in any of the catalogue's
+    // languages.
     h.browser
         .wait_js(
             "each rule's state line",
@@ -1656,7 +1657,7 @@ async fn open_screenshot_sites(h: &Harness, tag: &str) -> ([(&'static str, Strin
                new Date(Date.now() + 2 * 86400e3 - back).toISOString().slice(0, 10)); \
              return line('api.localhost')?.dataset.state === 'sending' \
                && soon?.dataset.state === 'expiring' && (dated(0) || dated(600e3)) \
-               && soon.textContent.includes('7 days') \
+               && /(^|\\D)7(\\D|$)/.test(soon.textContent) \
                && line('old.localhost')?.dataset.state === 'held-back';",
         )
         .await;
