@@ -567,10 +567,11 @@ fn rule_item(rule: &RuleView) -> Result<Element, DomError> {
             },
         ),
         (true, None) => {
-            if let Some(expires) = rule.expiring_soon() {
+            let expiring = rule.expiring_soon();
+            if let Some(expires) = expiring {
                 let _ = item.set_attribute("data-expiring", &expires.0.to_string());
             }
-            sending_line(rule.expiring_soon())
+            sending_line(expiring)
         }
     };
     let state_line: Element = dom::find(&item, "[data-role=state]")?;

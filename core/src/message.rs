@@ -910,16 +910,29 @@ impl Sending {
 }
 
 impl RuleView {
-    /// When the first token this rule sends that is expiring soon
-    /// ([`Validity::ExpiringSoon`]) expires: the options page warns of it
-    /// beside "Sending", as the popup does in the site's status.
+    /// When the first token this rule sends expires, if one of them is
+    /// expiring soon ([`Validity::ExpiringSoon`]): the options page warns
+    /// of it beside "Sending", as the popup does in the site's status.
     pub fn expiring_soon(&self) -> Option<Timestamp> {
+        let (expires, soon) = self.sent_expiry();
+        expires.filter(|_| soon)
+    }
+
+    /// Over the headers whose token is sent (not held back): when the
+    /// first of those tokens expires, and whether one expires soon. What
+    /// the popup's status and the options page's line both say.
+    fn sent_expiry(&self) -> (Option<Timestamp>, bool) {
         self.headers
             .iter()
+            .filter(|header| held_back(header).is_none())
             .filter_map(|header| header.credential.as_ref())
-            .filter(|credential| credential.validity == Validity::ExpiringSoon)
-            .filter_map(|credential| credential.expires)
-            .min()
+            .fold((None, false), |(expires, soon), c| {
+                let expires = match (expires, c.expires) {
+                    (Some(x), Some(e)) => Some(Timestamp::min(x, e)),
+                    (x, e) => x.or(e),
+                };
+                (expires, soon || c.validity == Validity::ExpiringSoon)
+            })
     }
 
     /// One line saying who may use the rule's headers, for both pages.
@@ -1232,22 +1245,12 @@ impl SiteView {
         }
         let mut held_back_why = None;
         let mut sent = 0;
-        let mut expires: Option<Timestamp> = None;
-        let mut expiring_soon = false;
         for header in &rule.headers {
             match held_back(header) {
                 Some(why) => {
                     held_back_why.get_or_insert(why);
                 }
-                None => {
-                    sent += 1;
-                    if let Some(c) = &header.credential {
-                        expiring_soon |= c.validity == Validity::ExpiringSoon;
-                        if let Some(e) = c.expires {
-                            expires = Some(expires.map_or(e, |x: Timestamp| x.min(e)));
-                        }
-                    }
-                }
+                None => sent += 1,
             }
         }
         if sent == 0 {
@@ -1260,6 +1263,7 @@ impl SiteView {
                 why: NotSent::PermissionMissing,
             };
         }
+        let (expires, expiring_soon) = rule.sent_expiry();
         Sending::Sent {
             partly: held_back_why.is_some(),
             expires,
