@@ -286,7 +286,11 @@ impl BookIndex {
     /// `urls`, on or off, and any whose indexed pattern no longer parses
     /// (read whole, it might).
     pub fn covering(&self, urls: &[String]) -> Vec<SiteRuleId> {
-        let specs = page_specs(urls);
+        self.covering_specs(&page_specs(urls))
+    }
+
+    /// [`BookIndex::covering`] of pages already canonical ([`page_specs`]).
+    fn covering_specs(&self, specs: &[String]) -> Vec<SiteRuleId> {
         let hosts: Vec<&str> = specs
             .iter()
             .filter_map(|spec| crate::pattern::written_host(spec))
@@ -937,10 +941,10 @@ impl State {
         if self.is_whole() {
             return true;
         }
-        if !self.unloaded.covering(urls).is_empty() {
+        let specs = page_specs(urls);
+        if !self.unloaded.covering_specs(&specs).is_empty() {
             return false;
         }
-        let specs = page_specs(urls);
         self.book
             .rules()
             .iter()
