@@ -2382,12 +2382,23 @@ mod tests {
         assert_eq!(*fakes.store.saves.borrow(), saves);
     }
 
-    #[test]
-    fn a_read_for_pages_tells_them_what_the_whole_state_does() {
+    /// Fakes holding 70 rules on `h0.example` to `h69.example`: ids 1 to 70,
+    /// in two groups (64 rules to a group), so that a sized read holds one
+    /// and counts the other from the head's index.
+    fn two_groups() -> Fakes {
         let fakes = Fakes::default();
         for i in 0..70 {
-            save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa");
+            assert!(matches!(
+                save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa"),
+                Response::RuleChanged(_)
+            ));
         }
+        fakes
+    }
+
+    #[test]
+    fn a_read_for_pages_tells_them_what_the_whole_state_does() {
+        let fakes = two_groups();
         // In the second group: a wildcard, a narrower rule under it, and
         // one turned off.
         save(&fakes, "https://*.wide.example", "tok-wide-aaaaaa");
@@ -2453,10 +2464,7 @@ mod tests {
 
     #[test]
     fn an_edit_keeps_a_state_that_tells_the_pages_its_group_covers() {
-        let fakes = Fakes::default();
-        for i in 0..70 {
-            save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa");
-        }
+        let fakes = two_groups();
         save(&fakes, "https://*.wide.example", "tok-wide-aaaaaa");
         let wide = fakes.state().book.rules().last().map(|r| r.id);
         let wide = wide.unwrap_or_else(|| panic!("no rule"));
@@ -2509,13 +2517,7 @@ mod tests {
 
     #[test]
     fn an_edit_reads_its_group_and_the_credentials_it_names() {
-        let fakes = Fakes::default();
-        for i in 0..70 {
-            assert!(matches!(
-                save(&fakes, &format!("https://h{i}.example"), "tok-aaaaaaaaaa"),
-                Response::RuleChanged(_)
-            ));
-        }
+        let fakes = two_groups();
         let named = draft_naming_a_new_credential(&fakes, "https://named.example");
         let credential = named.headers[0].credential.unwrap_or_else(|| panic!());
         fakes.store.keys_read.borrow_mut().clear();
