@@ -445,19 +445,14 @@ pub struct Renewal {
 
 /// A stored reason: a [`Text`], or the English words an earlier version
 /// kept, said as they are.
+/// Read as an [`Arg`](crate::text::Arg), which tells the two apart by
+/// their first token (a string or a map) without buffering.
 fn text_or_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Text(Text),
-        Words(String),
-    }
-    Ok(
-        Option::<Stored>::deserialize(d)?.map(|stored| match stored {
-            Stored::Text(text) => text,
-            Stored::Words(words) => text!("error_refresh_stored_words", words),
-        }),
-    )
+    use crate::text::Arg;
+    Ok(Option::<Arg>::deserialize(d)?.map(|stored| match stored {
+        Arg::Text(text) => text,
+        Arg::Data(words) => text!("error_refresh_stored_words", words),
+    }))
 }
 
 /// Everything about a credential but the secret: what storage keeps beside

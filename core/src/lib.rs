@@ -8,7 +8,7 @@
 //! repository's `src/`) implements them. See `ARCHITECTURE.md` for the map.
 //!
 //! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
-//! up: [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
+//! up: `tagged`, [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
 //! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
 //! [`matcher`], [`policy`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
 //! [`service`].
@@ -30,6 +30,7 @@ pub mod reminder;
 pub mod rules;
 pub mod service;
 pub mod store;
+mod tagged;
 pub mod text;
 pub mod vault;
 

@@ -246,7 +246,9 @@ impl Request {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Read tag first ([`crate::tagged`]): only the background writes it, with
+/// serde's derive, and the pages read every view through it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Response {
     Rules(RulesView),
@@ -288,6 +290,115 @@ pub enum Response {
     Error {
         message: Text,
     },
+}
+
+impl<'de> Deserialize<'de> for Response {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::deserialize(d)
+    }
+}
+
+impl crate::tagged::TagFirst for Response {
+    const TAG: &'static str = "type";
+    const NAME: &'static str = "Response";
+
+    fn variant<'de, A: serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::tagged::Rest<A>,
+    ) -> Result<Self, A::Error> {
+        // The struct variants' fields, as the derive writes them.
+        #[derive(Deserialize)]
+        struct Created {
+            credential: CredentialView,
+            secret: String,
+        }
+        #[derive(Deserialize)]
+        struct Suggestion {
+            suggestion: Option<SiteSuggestion>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Export {
+            file_name: String,
+            document: String,
+        }
+        #[derive(Deserialize)]
+        struct Imported {
+            rules: RulesView,
+            added: usize,
+            changed: usize,
+        }
+        #[derive(Deserialize)]
+        struct Error {
+            message: Text,
+        }
+        const VARIANTS: &[&str] = &[
+            "rules",
+            "ruleChanged",
+            "site",
+            "popup",
+            "accounts",
+            "tokens",
+            "created",
+            "suggestion",
+            "copy",
+            "vault",
+            "browserLogin",
+            "export",
+            "urlTest",
+            "importPreview",
+            "imported",
+            "error",
+        ];
+        Ok(match tag {
+            "rules" => Response::Rules(rest.fields()?),
+            "ruleChanged" => Response::RuleChanged(rest.fields()?),
+            "site" => Response::Site(rest.fields()?),
+            "popup" => Response::Popup(rest.fields()?),
+            "accounts" => Response::Accounts(rest.fields()?),
+            "tokens" => Response::Tokens(rest.fields()?),
+            "created" => {
+                let Created { credential, secret } = rest.fields()?;
+                Response::Created { credential, secret }
+            }
+            "suggestion" => {
+                let Suggestion { suggestion } = rest.fields()?;
+                Response::Suggestion { suggestion }
+            }
+            "copy" => Response::Copy(rest.fields()?),
+            "vault" => Response::Vault(rest.fields()?),
+            "browserLogin" => Response::BrowserLogin(rest.fields()?),
+            "export" => {
+                let Export {
+                    file_name,
+                    document,
+                } = rest.fields()?;
+                Response::Export {
+                    file_name,
+                    document,
+                }
+            }
+            "urlTest" => Response::UrlTest(rest.fields()?),
+            "importPreview" => Response::ImportPreview(rest.fields()?),
+            "imported" => {
+                let Imported {
+                    rules,
+                    added,
+                    changed,
+                } = rest.fields()?;
+                Response::Imported {
+                    rules,
+                    added,
+                    changed,
+                }
+            }
+            "error" => {
+                let Error { message } = rest.fields()?;
+                Response::Error { message }
+            }
+            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+        })
+    }
 }
 
 fn get() -> String {
@@ -527,7 +638,8 @@ impl std::fmt::Debug for LoginDraft {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialView {
-    #[serde(flatten)]
+    /// Nested, not `#[serde(flatten)]`: flattening reads through serde's
+    /// buffer ([`crate::tagged`]).
     pub info: CredentialInfo,
     pub provider_name: String,
     /// What kind of secret, in words.
@@ -614,7 +726,7 @@ impl AccountsView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteTokenView {
-    #[serde(flatten)]
+    /// Nested, as [`CredentialView::info`] is.
     pub token: RemoteToken,
     pub validity: Validity,
     /// The stored credential that is this token, if any.
@@ -843,7 +955,10 @@ pub struct SiteView {
 /// What is sent to a page now, and why not: the one answer the popup's
 /// status line, its toggle, *Copy as curl* and the toolbar badge read
 /// ([`SiteView::sending`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Read tag first ([`crate::tagged`]): a view, written only by the
+/// background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Sending {
     /// Not a web page: nothing can be sent.
@@ -862,6 +977,57 @@ pub enum Sending {
     },
     /// A rule covers the page, but nothing of it is sent.
     NotSent { why: NotSent },
+}
+
+impl<'de> Deserialize<'de> for Sending {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::deserialize(d)
+    }
+}
+
+impl crate::tagged::TagFirst for Sending {
+    const TAG: &'static str = "state";
+    const NAME: &'static str = "Sending";
+
+    fn variant<'de, A: serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::tagged::Rest<A>,
+    ) -> Result<Self, A::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Sent {
+            partly: bool,
+            #[serde(default)]
+            expires: Option<Timestamp>,
+            expiring_soon: bool,
+        }
+        #[derive(Deserialize)]
+        struct NotSentBody {
+            why: NotSent,
+        }
+        const VARIANTS: &[&str] = &["unsupported", "uncovered", "sent", "notSent"];
+        Ok(match tag {
+            "unsupported" => rest.unit().map(|()| Sending::Unsupported)?,
+            "uncovered" => rest.unit().map(|()| Sending::Uncovered)?,
+            "sent" => {
+                let Sent {
+                    partly,
+                    expires,
+                    expiring_soon,
+                } = rest.fields()?;
+                Sending::Sent {
+                    partly,
+                    expires,
+                    expiring_soon,
+                }
+            }
+            "notSent" => {
+                let NotSentBody { why } = rest.fields()?;
+                Sending::NotSent { why }
+            }
+            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+        })
+    }
 }
 
 /// Why a covering rule sends nothing, most telling first.

@@ -27,7 +27,11 @@ pub struct Text {
 }
 
 /// One substitution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Read by hand rather than `#[serde(untagged)]`: a string or a map is
+/// known from the first token, where the derive buffers the value and
+/// tries each variant in turn ([`crate::tagged`] says what that costs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Arg {
     /// Another message, said first in the same language.
@@ -35,6 +39,28 @@ pub enum Arg {
     /// Words that are not ours: a host, a header name, a number, the
     /// provider's or the browser's own reason. Shown as they are.
     Data(String),
+}
+
+impl<'de> Deserialize<'de> for Arg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ArgVisitor;
+        impl<'de> serde::de::Visitor<'de> for ArgVisitor {
+            type Value = Arg;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a message or a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arg, E> {
+                Ok(Arg::Data(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Arg, E> {
+                Ok(Arg::Data(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Arg, A::Error> {
+                Text::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Arg::Text)
+            }
+        }
+        d.deserialize_any(ArgVisitor)
+    }
 }
 
 impl Text {

@@ -237,8 +237,9 @@ pub struct ImportChoice {
     pub site: Option<String>,
 }
 
-/// What an entry does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an entry does. Read tag first ([`crate::tagged`]): a view, written
+/// only by the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Outcome {
     /// A rule is added.
@@ -253,6 +254,63 @@ pub enum Outcome {
     NotImported { why: Text },
     /// Left out by the user.
     Skipped,
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::deserialize(d)
+    }
+}
+
+impl crate::tagged::TagFirst for Outcome {
+    const TAG: &'static str = "kind";
+    const NAME: &'static str = "Outcome";
+
+    fn variant<'de, A: serde::de::MapAccess<'de>>(
+        tag: &str,
+        rest: crate::tagged::Rest<A>,
+    ) -> Result<Self, A::Error> {
+        #[derive(Deserialize)]
+        struct Changed {
+            rule: SiteRuleId,
+            label: String,
+        }
+        #[derive(Deserialize)]
+        struct Unchanged {
+            rule: SiteRuleId,
+        }
+        #[derive(Deserialize)]
+        struct Why {
+            why: Text,
+        }
+        const VARIANTS: &[&str] = &[
+            "new",
+            "changed",
+            "unchanged",
+            "refused",
+            "notImported",
+            "skipped",
+        ];
+        Ok(match tag {
+            "new" => rest.unit().map(|()| Outcome::New)?,
+            "changed" => {
+                let Changed { rule, label } = rest.fields()?;
+                Outcome::Changed { rule, label }
+            }
+            "unchanged" => {
+                let Unchanged { rule } = rest.fields()?;
+                Outcome::Unchanged { rule }
+            }
+            "refused" => Outcome::Refused {
+                why: rest.fields::<Why>()?.why,
+            },
+            "notImported" => Outcome::NotImported {
+                why: rest.fields::<Why>()?.why,
+            },
+            "skipped" => rest.unit().map(|()| Outcome::Skipped)?,
+            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+        })
+    }
 }
 
 /// One line of the preview. Names headers, never their values.
