@@ -292,11 +292,7 @@ pub enum Response {
     },
 }
 
-impl<'de> Deserialize<'de> for Response {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::deserialize(d)
-    }
-}
+crate::tagged::deserialize_tag_first!(Response);
 
 impl crate::tagged::TagFirst for Response {
     const TAG: &'static str = "type";
@@ -979,11 +975,7 @@ pub enum Sending {
     NotSent { why: NotSent },
 }
 
-impl<'de> Deserialize<'de> for Sending {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::deserialize(d)
-    }
-}
+crate::tagged::deserialize_tag_first!(Sending);
 
 impl crate::tagged::TagFirst for Sending {
     const TAG: &'static str = "state";

@@ -43,6 +43,19 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: TagFirst>(d: D) -> Resul
     d.deserialize_map(TagFirstVisitor(PhantomData))
 }
 
+/// `impl Deserialize for $enum` through its [`TagFirst`] (a blanket impl
+/// over `TagFirst` would implement a foreign trait for any type).
+macro_rules! deserialize_tag_first {
+    ($enum:ty) => {
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::tagged::deserialize(d)
+            }
+        }
+    };
+}
+pub(crate) use deserialize_tag_first;
+
 struct TagFirstVisitor<T>(PhantomData<T>);
 
 impl<'de, T: TagFirst> Visitor<'de> for TagFirstVisitor<T> {

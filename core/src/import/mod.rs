@@ -256,11 +256,7 @@ pub enum Outcome {
     Skipped,
 }
 
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::tagged::deserialize(d)
-    }
-}
+crate::tagged::deserialize_tag_first!(Outcome);
 
 impl crate::tagged::TagFirst for Outcome {
     const TAG: &'static str = "kind";
