@@ -445,6 +445,7 @@ pub struct Renewal {
 
 /// A stored reason: a [`Text`], or the English words an earlier version
 /// kept, said as they are.
+///
 /// Read as an [`Arg`](crate::text::Arg), which tells the two apart by
 /// their first token (a string or a map) without buffering.
 fn text_or_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {

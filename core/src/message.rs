@@ -392,7 +392,7 @@ impl crate::tagged::TagFirst for Response {
                 let Error { message } = rest.fields()?;
                 Response::Error { message }
             }
-            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+            _ => return Err(serde::de::Error::unknown_variant(tag, VARIANTS)),
         })
     }
 }
@@ -1017,7 +1017,7 @@ impl crate::tagged::TagFirst for Sending {
                 let NotSentBody { why } = rest.fields()?;
                 Sending::NotSent { why }
             }
-            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+            _ => return Err(serde::de::Error::unknown_variant(tag, VARIANTS)),
         })
     }
 }

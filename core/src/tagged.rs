@@ -100,16 +100,14 @@ impl<'de, A: MapAccess<'de>> Rest<A> {
     }
 }
 
-/// The error for a tag that names no variant.
-pub(crate) fn unknown<E: Error>(tag: &str, variants: &'static [&'static str]) -> E {
-    E::unknown_variant(tag, variants)
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::credential::Timestamp;
+    use crate::credential::{CredentialKind, Deployments, Provider, Timestamp};
+    use crate::header::ValueScheme;
     use crate::import::Outcome;
-    use crate::message::{NotSent, Response, RulesView, Sending};
+    use crate::message::{CredentialView, NotSent, Response, RulesView, Sending};
+    use crate::provider::site::{SiteSuggestion, SuggestedHeader};
+    use crate::rules::RuleBook;
     use crate::text::{Arg, Text};
 
     /// Written by the derive, read back by the tag-first reader.
@@ -183,8 +181,31 @@ mod tests {
             limit_warning: Some(why()),
             policy: None,
         };
+        let credential = crate::provider::tests::credential(
+            Provider::BentoCloud,
+            CredentialKind::ApiToken {
+                scopes: vec!["api".into()],
+                deployments: Some(Deployments::All),
+            },
+            "tok-created-aaaaaaaa",
+        );
+        let suggestion = SiteSuggestion {
+            pattern: "https://*.example".into(),
+            header: SuggestedHeader {
+                name: "Authorization".into(),
+                scheme: ValueScheme::Bearer,
+            },
+            alternatives: Vec::new(),
+        };
         for response in [
             Response::Rules(rules.clone()),
+            Response::Created {
+                credential: CredentialView::of(&credential, &RuleBook::default(), Timestamp(0)),
+                secret: "tok-created-aaaaaaaa".into(),
+            },
+            Response::Suggestion {
+                suggestion: Some(suggestion),
+            },
             Response::Suggestion { suggestion: None },
             Response::Export {
                 file_name: "tokenward.json".into(),

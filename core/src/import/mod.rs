@@ -304,7 +304,7 @@ impl crate::tagged::TagFirst for Outcome {
                 why: rest.fields::<Why>()?.why,
             },
             "skipped" => rest.unit().map(|()| Outcome::Skipped)?,
-            _ => return Err(crate::tagged::unknown(tag, VARIANTS)),
+            _ => return Err(serde::de::Error::unknown_variant(tag, VARIANTS)),
         })
     }
 }
