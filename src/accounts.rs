@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 
-use super::browser::{permissions, runtime};
+use super::browser::{self, permissions, runtime};
 use super::dom::{self, DomError};
 use tokenward_core::credential::{
     account_label, credential_label, CredentialId, Endpoint, Timestamp, Validity,
@@ -22,7 +22,7 @@ use tokenward_core::header::ValueScheme;
 use tokenward_core::message::{
     AccountsView, CredentialView, LoginDraft, Request, Response, TokensView,
 };
-use tokenward_core::pattern::{ParseOptions, SitePattern};
+use tokenward_core::pattern::{with_ascii_host, ParseOptions, SitePattern};
 use tokenward_core::provider::site::SuggestedHeader;
 use tokenward_core::provider::{Expiry, Provider, TokenSpec};
 use tokenward_core::text;
@@ -555,7 +555,8 @@ fn login() -> Result<(), DomError> {
     }
     // The background calls the provider; the browser lets it only where the
     // provider's host permission is held. Asked inside the click.
-    let asked = match Endpoint::parse(provider, &draft.endpoint) {
+    let endpoint = with_ascii_host(&draft.endpoint, &browser::BrowserHostNames);
+    let asked = match Endpoint::parse(provider, &endpoint) {
         Ok(endpoint) if provider != Provider::Custom => {
             Some(permissions::request_origins(&[endpoint.host_permission()]))
         }
@@ -852,6 +853,7 @@ fn use_here() -> Result<(), DomError> {
     };
     let pattern = dom::by_id::<HtmlInputElement>("use-pattern")?.value();
     let allow_http = dom::by_id::<HtmlInputElement>("use-allow-http")?.checked();
+    let pattern = with_ascii_host(&pattern, &browser::BrowserHostNames).into_owned();
     let parsed = match SitePattern::parse(&pattern, ParseOptions { allow_http }) {
         Ok(p) => p,
         Err(e) => {

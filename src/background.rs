@@ -214,6 +214,7 @@ fn browser_platform(rng: &RefCell<BrowserRandom>) -> Platform<'_, LocalStore, Br
         transport: &Fetch,
         clock: browser::clock(),
         rng,
+        names: &browser::BrowserHostNames,
     }
 }
 

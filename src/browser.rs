@@ -462,6 +462,22 @@ pub fn clock() -> tokenward_core::credential::Clock {
     }
 }
 
+/// The browser's URL parser, for hosts typed in Unicode: `new
+/// URL(…).hostname` is the very form the browser matches rules against
+/// (the URL standard's domain to ASCII, UTS #46), so it converts them,
+/// and the wasm carries no Unicode tables ([`tokenward_core::pattern::HostNames`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserHostNames;
+
+impl tokenward_core::pattern::HostNames for BrowserHostNames {
+    fn to_ascii(&self, host: &str) -> Option<String> {
+        // `with_ascii_host` passes hosts without delimiters, so the URL's
+        // host is all of `host`.
+        let url = web_sys::Url::new(&format!("https://{host}/")).ok()?;
+        Some(url.hostname())
+    }
+}
+
 /// Wake-ups that survive the service worker stopping.
 pub mod alarms {
     use super::*;
@@ -976,6 +992,40 @@ mod tests {
             "Rule with id 2 already exists"
         );
         assert_eq!(BrowserError::from(JsValue::from_str("plain")).0, "plain");
+    }
+
+    #[wasm_bindgen_test]
+    fn hosts_typed_in_unicode_are_converted_by_the_browser() {
+        use tokenward_core::pattern::{with_ascii_host, HostNames};
+        let names = BrowserHostNames;
+        assert_eq!(
+            names.to_ascii("Bücher.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        // UTS #46 maps what the core's own stand-in does not: full-width
+        // letters and ideographic full stops, `ß` kept (non-transitional).
+        assert_eq!(
+            names.to_ascii("ｅｘａｍｐｌｅ。bücher").as_deref(),
+            Some("example.xn--bcher-kva")
+        );
+        assert_eq!(
+            names.to_ascii("straße.de").as_deref(),
+            Some("xn--strae-oqa.de")
+        );
+        // A host the browser refuses stays refused.
+        assert_eq!(names.to_ascii("a\u{fffd}b.example"), None);
+        assert_eq!(
+            with_ascii_host("https://*.пример.рф:8443/v1", &names),
+            "https://*.xn--e1afmkfd.xn--p1ai:8443/v1"
+        );
+        let draft = RuleDraft {
+            pattern: "münchen.example/ä".into(),
+            also_from: vec!["https://app.münchen.example".into()],
+            ..RuleDraft::default()
+        }
+        .with_ascii_hosts(&names);
+        assert_eq!(draft.pattern, "xn--mnchen-3ya.example/ä");
+        assert_eq!(draft.also_from, ["https://app.xn--mnchen-3ya.example"]);
     }
 
     #[wasm_bindgen_test]

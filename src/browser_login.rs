@@ -13,6 +13,7 @@ use super::browser::{self, permissions, runtime};
 use super::dom::{self, DomError};
 use tokenward_core::credential::Endpoint;
 use tokenward_core::message::{BrowserLoginView, Request, Response};
+use tokenward_core::pattern::with_ascii_host;
 use tokenward_core::provider::Provider;
 use tokenward_core::text;
 
@@ -27,7 +28,8 @@ pub fn install() -> Result<(), DomError> {
         let provider = accounts::selected_provider().unwrap_or(Provider::BentoCloud);
         // The background calls the provider only where its host permission
         // is held: asked inside the click, as the browser requires.
-        let asked = Endpoint::parse(provider, &endpoint).ok().map(|e| {
+        let ascii = with_ascii_host(&endpoint, &browser::BrowserHostNames);
+        let asked = Endpoint::parse(provider, &ascii).ok().map(|e| {
             let mut origins = vec![e.host_permission()];
             if provider == Provider::Nuclia {
                 // To see the login tab arrive at the client's loopback

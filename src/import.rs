@@ -10,11 +10,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Element, HtmlInputElement};
 
-use super::browser::{permissions, runtime};
+use super::browser::{self, permissions, runtime};
 use super::dom::{self, DomError};
 use tokenward_core::import::{ImportChoice, ImportEntry, ImportPreview, Outcome, MAX_FILE_BYTES};
 use tokenward_core::message::{ImportFile, Passphrase, Request, Response};
-use tokenward_core::pattern::{ParseOptions, SitePattern};
+use tokenward_core::pattern::{with_ascii_host, ParseOptions, SitePattern};
 use tokenward_core::text;
 use tokenward_core::text::Text;
 
@@ -289,9 +289,10 @@ fn confirm() -> Result<(), DomError> {
                 .flatten()
                 .and_then(|e| e.text_content()),
         };
-        let Some(pattern) =
-            site.and_then(|s| SitePattern::parse(&s, ParseOptions { allow_http: true }).ok())
-        else {
+        let Some(pattern) = site.and_then(|s| {
+            let s = with_ascii_host(&s, &browser::BrowserHostNames);
+            SitePattern::parse(&s, ParseOptions { allow_http: true }).ok()
+        }) else {
             continue;
         };
         for origin in pattern.host_permissions() {

@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use wasm_bindgen_futures::JsFuture;
 
-use super::browser::{permissions, runtime, BrowserError};
+use super::browser::{self, permissions, runtime, BrowserError};
 use tokenward_core::message::{Request, Response};
 use tokenward_core::pattern::SitePattern;
 use tokenward_core::rules::{RuleDraft, RuleError};
@@ -36,6 +36,9 @@ fn start_save_as(
     draft: RuleDraft,
     request: impl FnOnce(RuleDraft) -> Request,
 ) -> Result<PendingSave, RuleError> {
+    // Hosts typed in Unicode become the ASCII the browser matches, before
+    // the permissions are computed from them.
+    let draft = draft.with_ascii_hosts(&browser::BrowserHostNames);
     // The site's permissions, and those of the pages listed as allowed to
     // use the header: the browser needs both for a request a page makes.
     let (pattern, host_permissions) = draft.precheck()?;

@@ -534,7 +534,8 @@ mod tests {
     }
 
     fn filters(pattern: &str) -> (Option<String>, Option<String>) {
-        let rules = compile(&book(&[pattern]), Target::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
+        let typed = crate::pattern::with_ascii_host(pattern, &crate::service::fakes::PunycodeNames);
+        let rules = compile(&book(&[&typed]), Target::CHROMIUM).unwrap_or_else(|e| panic!("{e}"));
         let c = &rules[0].condition;
         (c.url_filter.clone(), c.regex_filter.clone())
     }

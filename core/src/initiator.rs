@@ -261,8 +261,10 @@ mod tests {
         SitePattern::parse(p, ParseOptions::default()).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
+    /// As a site typed in the editor reaches the parser: its host ASCII.
     fn site(s: &str) -> Result<String, InitiatorError> {
-        InitiatorSite::parse(s).map(|s| s.0)
+        let typed = crate::pattern::with_ascii_host(s, &crate::service::fakes::PunycodeNames);
+        InitiatorSite::parse(&typed).map(|s| s.0)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::credential::{
     Timestamp, Validity,
 };
 use crate::matcher;
-use crate::pattern::Scheme;
+use crate::pattern::{with_ascii_host, HostNames, Scheme};
 use crate::provider::site::{SiteSuggestion, SuggestedHeader};
 use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::rules::HeaderAction;
@@ -217,6 +217,76 @@ pub enum Request {
 }
 
 impl Request {
+    /// The request with every host a person typed in Unicode in its ASCII
+    /// form ([`with_ascii_host`]): a rule's site and "also from" sites, an
+    /// address to test, a login's endpoint, a site confirmed for an import
+    /// entry. The service reads requests after this, so its parsers never
+    /// meet a host in Unicode from a page.
+    pub fn with_ascii_hosts(self, names: &dyn HostNames) -> Request {
+        let ascii = |text: String| with_ascii_host(&text, names).into_owned();
+        match self {
+            Request::SaveRule { draft } => Request::SaveRule {
+                draft: draft.with_ascii_hosts(names),
+            },
+            Request::SaveTabRule { tab, draft } => Request::SaveTabRule {
+                tab,
+                draft: draft.with_ascii_hosts(names),
+            },
+            Request::TestUrl {
+                url,
+                from,
+                method,
+                kind,
+            } => Request::TestUrl {
+                url: ascii(url),
+                from: from.map(ascii),
+                method,
+                kind,
+            },
+            Request::Login { mut login } => {
+                login.endpoint = ascii(login.endpoint);
+                Request::Login { login }
+            }
+            Request::UseCredential {
+                credential,
+                pattern,
+                allow_http,
+                header,
+            } => Request::UseCredential {
+                credential,
+                pattern: ascii(pattern),
+                allow_http,
+                header,
+            },
+            Request::Import {
+                file,
+                basis,
+                mut choices,
+            } => {
+                for choice in &mut choices {
+                    choice.site = choice.site.take().map(ascii);
+                }
+                Request::Import {
+                    file,
+                    basis,
+                    choices,
+                }
+            }
+            Request::StartBrowserLogin {
+                provider,
+                endpoint,
+                client_id,
+                redirect_uri,
+            } => Request::StartBrowserLogin {
+                provider,
+                endpoint: ascii(endpoint),
+                client_id,
+                redirect_uri,
+            },
+            other => other,
+        }
+    }
+
     /// Whether answering changes the rule book alone (a rule's save, toggle
     /// or delete): then only the badges follow it, since the alarms and
     /// the reminders follow the credentials and the vault, which it leaves

@@ -21,6 +21,7 @@
 //!   or `%`, or the end of the URL), so that the browser and [`SitePattern::matches`]
 //!   agree to the character.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -81,6 +82,10 @@ pub enum HostProblem {
     EmptyLabel,
     #[error("it contains characters a host name cannot have")]
     BadCharacter,
+    /// A host in Unicode where only its ASCII form is read: stored state,
+    /// an administrator's policy, an import's canonical sites.
+    #[error("here it must be written in its ASCII form (xn--…), not in Unicode")]
+    Unicode,
     /// What the URL parser found wrong.
     #[error("{0}")]
     Url(url::ParseError),
@@ -119,6 +124,7 @@ impl Localize for HostProblem {
             HostProblem::UnclosedIpv6 => text!("error_host_unclosed_ipv6"),
             HostProblem::EmptyLabel => text!("error_host_empty_label"),
             HostProblem::BadCharacter => text!("error_host_bad_character"),
+            HostProblem::Unicode => text!("error_host_unicode"),
             HostProblem::Url(url::ParseError::EmptyHost) => text!("error_host_url_empty_host"),
             HostProblem::Url(url::ParseError::IdnaError) => text!("error_host_url_idna"),
             HostProblem::Url(url::ParseError::InvalidPort) => text!("error_host_url_port"),
@@ -235,6 +241,63 @@ pub struct SitePattern {
     port: Option<u16>,
     /// Canonical, percent-encoded, starts with `/`, never ends with `/`.
     path: Option<String>,
+}
+
+/// The browser's host parser, for a host a person typed in Unicode: the
+/// URL standard's domain to ASCII (UTS #46 ToASCII), as `URL.hostname`
+/// gives it. The browser matches rules against the host its own parser
+/// produced, so the browser computes it; the core carries no Unicode
+/// tables of its own.
+pub trait HostNames {
+    /// The ASCII form of `host`: lower case, labels in Unicode as punycode
+    /// (`xn--…`). `None` when the browser refuses it as a host.
+    fn to_ascii(&self, host: &str) -> Option<String>;
+}
+
+/// `text` (a site pattern, a site, an address) with a host written in
+/// Unicode replaced by its ASCII form ([`HostNames`]), the rest as written.
+/// What a person types passes here once, where it enters: a request to the
+/// background ([`crate::message::Request::with_ascii_hosts`]), or a page
+/// checking its own form. The parsers after it read ASCII hosts only.
+///
+/// Text whose host is ASCII comes back as it is (trimmed). So does a host
+/// the browser refuses, or one with an ASCII character no host name has
+/// (`%`, `\\`, a space…): the browser's parser would read those as
+/// delimiters and name another host, so it never sees them, and the
+/// parser then refuses the host as it was typed.
+pub fn with_ascii_host<'a>(text: &'a str, names: &dyn HostNames) -> Cow<'a, str> {
+    let text = text.trim();
+    // The authority, found as the parsers find it: after the first `://`
+    // if any, up to the path, query or fragment.
+    let mut start = text.find("://").map_or(0, |i| i + 3);
+    let mut end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    // After any user info (which the parsers refuse by name), before any
+    // port: a host in Unicode is no IPv6 address, so its last `:` starts
+    // the port.
+    if let Some(at) = text[start..end].rfind('@') {
+        start += at + 1;
+    }
+    if let Some(colon) = text[start..end].rfind(':') {
+        end = start + colon;
+    }
+    if text[start..end].starts_with("*.") {
+        start += 2;
+    }
+    let host = &text[start..end];
+    let host_name_chars = host
+        .chars()
+        .all(|c| !c.is_ascii() || c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if host.is_ascii() || !host_name_chars {
+        return Cow::Borrowed(text);
+    }
+    match names.to_ascii(host) {
+        Some(ascii) if !ascii.is_empty() && ascii.is_ascii() => {
+            Cow::Owned(format!("{}{ascii}{}", &text[..start], &text[end..]))
+        }
+        _ => Cow::Borrowed(text),
+    }
 }
 
 /// Options that change what [`SitePattern::parse`] accepts.
@@ -595,6 +658,12 @@ fn canonical_host(scheme: Scheme, host: &str) -> Result<(String, HostKind), Patt
         host: host.to_owned(),
         reason,
     };
+    // The `url` crate is built without Unicode tables (`idna_adapter`
+    // 1.0.0, pinned in Cargo.toml): they were 47 kB of each gzipped wasm
+    // module. Text a person typed reaches here through `with_ascii_host`.
+    if !host.is_ascii() {
+        return Err(bad(HostProblem::Unicode));
+    }
     let url = Url::parse(&format!("{}://{}/", scheme.as_str(), host))
         .map_err(|e| bad(HostProblem::Url(e)))?;
     match url.host() {
@@ -716,10 +785,11 @@ mod tests {
         let options = ParseOptions { allow_http: true };
         let mut contained = 0;
         for typed in patterns {
-            let pattern = SitePattern::parse(typed, options).expect(typed);
+            let pattern = SitePattern::parse(&self::typed(typed), options).expect(typed);
             let text = pattern.to_string();
             for page in pages {
-                let spec = crate::matcher::canonical(page).expect(page);
+                // The browser's own form of the page's URL.
+                let spec = crate::matcher::canonical(&self::typed(page)).expect(page);
                 if pattern.matches_spec(&spec) {
                     contained += 1;
                     let (Some(written), Some(host)) = (written_host(&text), written_host(&spec))
@@ -736,8 +806,85 @@ mod tests {
         assert!(!written_host_matches("api.example.com", "api.example.org"));
     }
 
+    /// Parses as text a person typed reaches the parser: its host made
+    /// ASCII first.
     fn parse(s: &str) -> Result<SitePattern, PatternError> {
-        SitePattern::parse(s, ParseOptions::default())
+        SitePattern::parse(&typed(s), ParseOptions::default())
+    }
+
+    fn typed(s: &str) -> String {
+        with_ascii_host(s, &crate::service::fakes::PunycodeNames).into_owned()
+    }
+
+    /// Counts the hosts it was asked for, and refuses them all.
+    #[derive(Default)]
+    struct Refusing(std::cell::RefCell<Vec<String>>);
+
+    impl HostNames for Refusing {
+        fn to_ascii(&self, host: &str) -> Option<String> {
+            self.0.borrow_mut().push(host.to_owned());
+            None
+        }
+    }
+
+    #[test]
+    fn a_host_in_unicode_is_read_once_made_ascii_by_the_browser() {
+        // The parser alone reads ASCII hosts only, and says so.
+        assert_eq!(
+            SitePattern::parse("https://bücher.example", ParseOptions::default()),
+            Err(PatternError::BadHost {
+                host: "bücher.example".into(),
+                reason: HostProblem::Unicode
+            })
+        );
+        let names = crate::service::fakes::PunycodeNames;
+        for (written, ascii) in [
+            ("bücher.example", "xn--bcher-kva.example"),
+            (
+                "  https://Bücher.example/v1 ",
+                "https://xn--bcher-kva.example/v1",
+            ),
+            ("*.bücher.example", "*.xn--bcher-kva.example"),
+            (
+                "https://*.münchen.example:8443/ä",
+                "https://*.xn--mnchen-3ya.example:8443/ä",
+            ),
+            (
+                "http://user@пример.рф/?q",
+                "http://user@xn--e1afmkfd.xn--p1ai/?q",
+            ),
+            ("https://中国.example#f", "https://xn--fiqs8s.example#f"),
+            // ASCII hosts are left as they are, whatever else is Unicode.
+            ("https://api.example.com/ä", "https://api.example.com/ä"),
+            ("https://[::1]:8080", "https://[::1]:8080"),
+        ] {
+            assert_eq!(with_ascii_host(written, &names), ascii, "{written}");
+        }
+        let refusing = Refusing::default();
+        assert_eq!(
+            with_ascii_host("https://bücher.example/", &refusing),
+            "https://bücher.example/"
+        );
+        assert_eq!(*refusing.0.borrow(), ["bücher.example"]);
+        // A host with an ASCII character no host name has never reaches the
+        // browser's parser, which would read it as a delimiter.
+        for junk in [
+            "https://bü cher.example",
+            "bü%63her.example",
+            "https://bü\\x.example",
+            "https://bü[x].example",
+        ] {
+            assert_eq!(with_ascii_host(junk, &refusing), junk.trim());
+        }
+        assert_eq!(refusing.0.borrow().len(), 1);
+        // What the parser then says of a host left in Unicode.
+        assert!(matches!(
+            parse("https://bü cher.example"),
+            Err(PatternError::BadHost {
+                reason: HostProblem::Unicode,
+                ..
+            })
+        ));
     }
 
     fn ok(s: &str) -> SitePattern {

@@ -9,7 +9,7 @@ use crate::header::{
     HeaderError, HeaderName, HeaderValue, Secret, ValueScheme, MAX_HEADERS_PER_RULE,
 };
 use crate::initiator::{self, InitiatorError, Initiators};
-use crate::pattern::{ParseOptions, PatternError, SitePattern};
+use crate::pattern::{with_ascii_host, HostNames, ParseOptions, PatternError, SitePattern};
 use crate::text;
 use crate::text::{Localize, Text};
 
@@ -188,6 +188,17 @@ impl std::fmt::Debug for HeaderDraft {
 }
 
 impl RuleDraft {
+    /// The draft with the hosts typed in Unicode (its site, its "also
+    /// from" sites) in their ASCII form ([`with_ascii_host`]), as the
+    /// parsers read them.
+    pub fn with_ascii_hosts(mut self, names: &dyn HostNames) -> RuleDraft {
+        self.pattern = with_ascii_host(&self.pattern, names).into_owned();
+        for site in &mut self.also_from {
+            *site = with_ascii_host(site, names).into_owned();
+        }
+        self
+    }
+
     /// Parses only the pattern: what a page needs before asking for the host
     /// permission, synchronously inside the click.
     pub fn parse_pattern(&self) -> Result<SitePattern, PatternError> {

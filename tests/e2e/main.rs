@@ -273,6 +273,26 @@ async fn no_header_on_other_host(engine: Engine) {
     }
 }
 
+/// A site typed in Unicode in the editor: the page and the background have
+/// the browser's own URL parser make it the ASCII host the browser matches
+/// (the wasm carries no Unicode tables), and the header arrives there, on
+/// a navigation too, and not on the ASCII look-alike.
+async fn header_on_a_host_typed_in_unicode(engine: Engine) {
+    let (h, _, want) = with_bearer_rule(
+        engine,
+        |h| h.origin("Bücher.localhost", 0),
+        |h| format!("{}/control", h.origin("xn--bcher-kva.localhost", 0)),
+        "idn-Uu07",
+    )
+    .await;
+    let url = format!("{}/x", h.origin("xn--bcher-kva.localhost", 0));
+    let r = h.probe(Kind::Nav, &url).await;
+    assert_header(&r, AUTH, Some(&want), &format!("a navigation to {url}"));
+    let url = format!("{}/x", h.origin("bucher.localhost", 0));
+    let r = h.probe(Kind::Fetch, &url).await;
+    assert_header(&r, AUTH, None, &format!("the ASCII look-alike: {url}"));
+}
+
 async fn no_header_on_lookalike_hosts(engine: Engine) {
     let (h, _, _) = with_api_rule(engine, "look-Ee03").await;
     for host in [
@@ -2093,9 +2113,13 @@ async fn errors_focus_and_escape_follow_the_keyboard(engine: Engine) {
         .await;
 }
 
-/// Whether the URL's host has an `xn--` label that does not decode.
-fn invalid_punycode(url: &str) -> bool {
-    url.contains("xn--") && url::Url::parse(url).is_err()
+/// Whether the browser's URL parser reads `url`: Firefox's refuses a host
+/// whose punycode label does not decode to a valid label (`xn--pi-7ld` is
+/// `pהi`, which IDNA's Bidi rule refuses). The core's `url` crate has no
+/// Unicode tables to tell.
+async fn parses_in_browser(h: &Harness, url: &str) -> bool {
+    let script = format!("try {{ new URL({url:?}); return true; }} catch (e) {{ return false; }}");
+    h.browser.exec(&script).await == json!(true)
 }
 
 /// The browser's own rule engine and the Rust matcher pick the same rules for
@@ -2108,7 +2132,9 @@ fn invalid_punycode(url: &str) -> bool {
 /// through `declarativeNetRequest.testMatchOutcome`, which the test build's
 /// `declarativeNetRequestFeedback` permission unlocks.
 async fn differential_scope_agrees_with_the_browser(engine: Engine) {
+    use tokenward_core::pattern::with_ascii_host;
     use tokenward_core::rules::RuleBook;
+    use tokenward_core::testing::PunycodeNames;
 
     const SEED: u64 = 0x7a11_5c0b_e5ee_d001;
     let h = Harness::start(engine).await;
@@ -2116,7 +2142,11 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
     let mut book = RuleBook::default();
     for rule in scope::RULES {
         let draft = rule.draft();
-        let expected = book.save(&draft).unwrap().id;
+        // The background makes a host typed in Unicode ASCII with the
+        // browser's URL parser; the matcher reads it as the core's stand-in
+        // writes it.
+        let ascii = draft.clone().with_ascii_hosts(&PunycodeNames);
+        let expected = book.save(&ascii).unwrap().id;
         let request = json!({ "type": "saveRule", "draft": draft });
         let answer = h
             .browser
@@ -2154,8 +2184,10 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
     let expected: Vec<Vec<u64>> = requests
         .iter()
         .map(|(_, url, r)| {
+            // The browser presents a request with its host in ASCII.
+            let url = with_ascii_host(url, &PunycodeNames);
             let facts = tokenward_core::initiator::RequestFacts {
-                url,
+                url: &url,
                 initiator: r.initiator.as_deref(),
                 method: tokenward_core::dnr::RequestMethod::parse(r.method),
                 kind: serde_json::from_value(json!(r.kind)).unwrap(),
@@ -2240,12 +2272,16 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
         if *want != got {
             // The one difference between the browsers the matcher does not
             // model yet: a host whose punycode label does not decode
-            // (`xn--pi-7ld`, which the `url` crate refuses) is matched by
+            // (`xn--pi-7ld`, which Firefox's URL parser refuses) is matched by
             // Chromium 156 and by the matcher, but not by Firefox 153. Either
             // way the header stays inside the wildcard the user named; only
             // Firefox's popup would call such a tab covered. Counted and
             // printed, never silent; issue 4 tracks teaching the matcher.
-            if engine == Engine::Firefox && got.is_empty() && invalid_punycode(&case.url) {
+            if engine == Engine::Firefox
+                && got.is_empty()
+                && case.url.contains("xn--")
+                && !parses_in_browser(&h, &case.url).await
+            {
                 known_differences.push(case.url.clone());
             } else {
                 disagreements.push(format!(
@@ -2402,6 +2438,7 @@ in_both_browsers!(
     no_header_on_other_port,
     no_header_on_other_host,
     no_header_on_lookalike_hosts,
+    header_on_a_host_typed_in_unicode,
     no_header_on_parent_domain,
     no_header_on_other_scheme,
     redirect_to_other_origin_drops_header,

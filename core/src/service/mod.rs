@@ -24,6 +24,7 @@ use crate::credential::{Clock, CredentialId, Credentials, EndpointError, Timesta
 use crate::dnr::{Rule, RuleSet, UpdateRuleOptions};
 use crate::header::HeaderError;
 use crate::message::{AccountsView, PopupView, Request, Response, RulesView, SiteView, VaultView};
+use crate::pattern::HostNames;
 use crate::protection::{self, Protection};
 use crate::provider::{site, HttpRequest, HttpResponse, Provider, ProviderError};
 use crate::rules::HeaderAction;
@@ -130,6 +131,9 @@ pub struct Platform<'a, S, E, T> {
     pub transport: &'a T,
     pub clock: Clock,
     pub rng: &'a RefCell<dyn RngSource>,
+    /// The browser's host parser, for hosts typed in Unicode: a request's
+    /// are made ASCII where it enters ([`Request::with_ascii_hosts`]).
+    pub names: &'a dyn HostNames,
 }
 
 impl<S, E, T> Platform<'_, S, E, T> {
@@ -279,6 +283,7 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     request: Request,
     kept: &mut Option<State>,
 ) -> Response {
+    let request = request.with_ascii_hosts(platform.names);
     // A rule's edit loads the head and that rule's group; everything else,
     // and an edit the head cannot serve alone, the whole state.
     let loaded = match load_for_edit(platform.store, &request).await {
@@ -1588,6 +1593,100 @@ pub mod fakes {
         }
     }
 
+    /// The browser's host parser, as far as tests need it: lower case,
+    /// and labels in Unicode as punycode (RFC 3492). UTS #46 also maps
+    /// compatibility forms (full-width letters, `ß`…), which only the
+    /// browser does; a host with a character outside letters, digits,
+    /// `-`, `_` and `.` is refused here.
+    #[derive(Debug, Default)]
+    pub struct PunycodeNames;
+
+    impl HostNames for PunycodeNames {
+        fn to_ascii(&self, host: &str) -> Option<String> {
+            let lower = host.to_lowercase();
+            let labels: Option<Vec<String>> = lower
+                .split('.')
+                .map(|label| {
+                    if label.is_ascii() {
+                        Some(label.to_owned())
+                    } else if label.chars().all(|c| c.is_alphanumeric() || c == '-') {
+                        punycode(label).map(|p| format!("xn--{p}"))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            labels.map(|labels| labels.join("."))
+        }
+    }
+
+    /// RFC 3492's encoding of one label, without the `xn--` prefix.
+    fn punycode(label: &str) -> Option<String> {
+        const BASE: u32 = 36;
+        const T_MIN: u32 = 1;
+        const T_MAX: u32 = 26;
+        let digit = |d: u32| {
+            char::from(if d < 26 {
+                b'a' + d as u8
+            } else {
+                b'0' + (d - 26) as u8
+            })
+        };
+        let adapt = |delta: u32, points: u32, first: bool| {
+            let mut delta = if first { delta / 700 } else { delta / 2 };
+            delta += delta / points;
+            let mut k = 0;
+            while delta > ((BASE - T_MIN) * T_MAX) / 2 {
+                delta /= BASE - T_MIN;
+                k += BASE;
+            }
+            k + (BASE - T_MIN + 1) * delta / (delta + 38)
+        };
+        let points: Vec<u32> = label.chars().map(u32::from).collect();
+        let mut out: String = label.chars().filter(char::is_ascii).collect();
+        let basic = u32::try_from(out.len()).ok()?;
+        if basic > 0 {
+            out.push('-');
+        }
+        let (mut n, mut delta, mut bias, mut handled) = (128u32, 0u32, 72u32, basic);
+        while (handled as usize) < points.len() {
+            let m = *points.iter().filter(|&&c| c >= n).min()?;
+            delta = delta.checked_add((m - n).checked_mul(handled + 1)?)?;
+            n = m;
+            for &c in &points {
+                if c < n {
+                    delta = delta.checked_add(1)?;
+                }
+                if c == n {
+                    let mut q = delta;
+                    let mut k = BASE;
+                    loop {
+                        let t = if k <= bias {
+                            T_MIN
+                        } else if k >= bias + T_MAX {
+                            T_MAX
+                        } else {
+                            k - bias
+                        };
+                        if q < t {
+                            break;
+                        }
+                        out.push(digit(t + (q - t) % (BASE - t)));
+                        q = (q - t) / (BASE - t);
+                        k += BASE;
+                    }
+                    out.push(digit(q));
+                    bias = adapt(delta, handled + 1, handled == basic);
+                    delta = 0;
+                    handled += 1;
+                }
+            }
+            delta += 1;
+            n += 1;
+        }
+        Some(out)
+    }
+
     #[derive(Debug, Default)]
     pub struct MemoryStore {
         pub value: RefCell<Option<Value>>,
@@ -1918,6 +2017,7 @@ pub mod fakes {
                     utc_offset_minutes: 0,
                 },
                 rng: &self.rng,
+                names: &PunycodeNames,
             }
         }
 
@@ -1984,6 +2084,51 @@ mod tests {
         let mut ids: Vec<u32> = engine.rules.borrow().iter().map(|r| r.id).collect();
         ids.sort_unstable();
         ids
+    }
+
+    #[test]
+    fn hosts_typed_in_unicode_are_saved_tested_and_sent_in_their_ascii_form() {
+        let fakes = Fakes::default();
+        let mut typed = draft("https://Bücher.example/ä", "tok-1234567890");
+        typed.also_from = vec!["https://app.bücher.example".into()];
+        let saved = fakes.handle(Request::SaveRule { draft: typed });
+        assert!(matches!(saved, Response::RuleChanged(_)), "{saved:?}");
+        let rules = fakes.engine.rules.borrow().clone();
+        // The site's rules (a same-site request, a WebSocket, a typed
+        // navigation), each for the ASCII host the browser matches.
+        assert_eq!(rules.len(), 3, "{rules:?}");
+        for rule in &rules {
+            let filter = rule.condition.url_filter.as_deref().unwrap_or_default();
+            assert!(
+                filter.ends_with("://xn--bcher-kva.example/%C3%A4^"),
+                "{rule:?}"
+            );
+        }
+        assert_eq!(
+            rules[0].condition.initiator_domains,
+            Some(vec![
+                "xn--bcher-kva.example".into(),
+                "app.xn--bcher-kva.example".into()
+            ])
+        );
+        // The options page's test of an address typed in Unicode.
+        let tested = fakes.handle(Request::TestUrl {
+            url: "https://bücher.example/ä/x".into(),
+            from: Some("https://app.bücher.example".into()),
+            method: "GET".into(),
+            kind: crate::dnr::ResourceType::Xmlhttprequest,
+        });
+        match tested {
+            Response::UrlTest(view) => {
+                assert_eq!(view.problem, None);
+                assert_eq!(view.headers.len(), 1, "{view:?}");
+                assert_eq!(
+                    view.headers[0].pattern,
+                    "https://xn--bcher-kva.example/%C3%A4/"
+                );
+            }
+            other => panic!("a test of the address: {other:?}"),
+        }
     }
 
     /// The requests of [`an_interrupted_write_leaves_a_whole_readable_state`]:
