@@ -16,7 +16,7 @@
 //! be forgotten field by field.
 
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Host;
 
 use crate::header::Secret;
 use crate::text;
@@ -271,7 +271,8 @@ impl Endpoint {
     /// A full URL. Plain http only reaches loopback: the endpoint receives
     /// the token.
     pub fn new(input: &str) -> Result<Endpoint, EndpointError> {
-        let url = Url::parse(input.trim()).map_err(|_| EndpointError::NotUrl(shorten(input)))?;
+        let url = crate::pattern::parse_url(input.trim())
+            .map_err(|_| EndpointError::NotUrl(shorten(input)))?;
         let loopback = match url.host() {
             Some(Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
             Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -299,7 +300,7 @@ impl Endpoint {
 
     /// `https://host[:port]`, without the path.
     pub fn origin(&self) -> String {
-        Url::parse(&self.0)
+        crate::pattern::parse_url(&self.0)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| self.0.clone())
     }
@@ -307,7 +308,7 @@ impl Endpoint {
     /// The match pattern of the host permission the background needs to
     /// call this endpoint: `https://host/*` (match patterns have no port).
     pub fn host_permission(&self) -> String {
-        Url::parse(&self.0)
+        crate::pattern::parse_url(&self.0)
             .ok()
             .and_then(|u| Some(format!("{}://{}/*", u.scheme(), u.host_str()?)))
             .unwrap_or_default()

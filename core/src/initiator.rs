@@ -21,7 +21,7 @@
 //! the README say so.
 
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Host;
 
 use crate::dnr::{RequestMethod, ResourceType};
 use crate::pattern::{HostPattern, SitePattern};
@@ -236,7 +236,7 @@ impl<'a> RequestFacts<'a> {
 /// The host DNR compares with `initiatorDomains`: `None` for an opaque
 /// origin (`null`, `data:`, a sandboxed frame) or anything without a host.
 pub fn initiator_host(initiator: &str) -> Option<String> {
-    let url = Url::parse(initiator).ok()?;
+    let url = crate::pattern::parse_url(initiator).ok()?;
     match url.host()? {
         Host::Domain(d) => Some(d.to_owned()),
         Host::Ipv4(ip) => Some(ip.to_string()),

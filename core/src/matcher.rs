@@ -14,8 +14,6 @@
 //! for the page at a URL and the requests it makes itself, which is what
 //! the popup and the badge describe.
 
-use url::Url;
-
 use crate::initiator::RequestFacts;
 use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, SiteRule};
@@ -26,7 +24,7 @@ use crate::rules::{RuleBook, SiteRule};
 /// browser hands Tokenward URLs it already canonicalized, some of which the
 /// `url` crate refuses (invalid punycode), and matches them all the same.
 pub fn canonical(url: &str) -> Option<String> {
-    match Url::parse(url) {
+    match crate::pattern::parse_url(url) {
         Ok(url) => Some(url.into()),
         Err(_) => url.is_ascii().then(|| url.to_owned()),
     }

@@ -271,7 +271,7 @@ pub fn read_login_event(line: &str) -> Result<Option<LoginEvent>, ProviderError>
             let url = event.obj("data")?.str("redirectTo")?;
             // The page is opened in a tab: only a web page, never a
             // `javascript:` or extension URL from a hostile answer.
-            let parsed = url::Url::parse(url)
+            let parsed = crate::pattern::parse_url(url)
                 .map_err(|_| http::malformed(AnswerProblem::NotUrl("data.redirectTo".into())))?;
             if !matches!(parsed.scheme(), "https" | "http") || url.len() > 4096 {
                 return Err(http::malformed(AnswerProblem::NotWebPage(

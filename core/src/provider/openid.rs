@@ -22,7 +22,6 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::form_urlencoded;
-use url::Url;
 
 use super::http::{self, Obj};
 use super::{AnswerProblem, HttpRequest, HttpResponse, Method, ProviderError, Resource};
@@ -176,12 +175,12 @@ pub fn read_redirect(
     secrets: &LoginSecrets,
     issuer: Option<&str>,
 ) -> Result<String, ProviderError> {
-    let url = Url::parse(redirect)
+    let url = crate::pattern::parse_url(redirect)
         .map_err(|_| ProviderError::LoginRefused(text!("error_login_redirect_not_url")))?;
     let mut without_query = url.clone();
     without_query.set_query(None);
     without_query.set_fragment(None);
-    let expected = Url::parse(redirect_uri)
+    let expected = crate::pattern::parse_url(redirect_uri)
         .map_err(|_| ProviderError::Invalid(text!("error_login_redirect_uri_not_url")))?;
     if without_query != expected {
         return Err(ProviderError::LoginRefused(text!(
@@ -525,7 +524,7 @@ mod tests {
 
     #[test]
     fn the_authorization_url_carries_pkce_state_nonce_and_consent() {
-        let url = Url::parse(&authorization_url(
+        let url = url::Url::parse(&authorization_url(
             &discovery(),
             "tokenward",
             DEFAULT_SCOPE,

@@ -3,7 +3,6 @@
 //! (a `curl` line, the official clients' environment variables).
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use super::{bentocloud, huggingface, nuclia, Provider};
 use crate::credential::{Credential, CredentialInfo, CredentialKind};
@@ -56,7 +55,7 @@ pub struct SiteSuggestion {
 pub fn suggest_site(info: &CredentialInfo, deployment: Option<&str>) -> Option<SiteSuggestion> {
     let deployment = deployment.map(str::trim).filter(|d| !d.is_empty());
     let url_origin = |d: &str| {
-        Url::parse(d)
+        crate::pattern::parse_url(d)
             .ok()
             .filter(|u| u.host().is_some())
             .map(|u| format!("{}/", u.origin().ascii_serialization()))

@@ -47,7 +47,7 @@ pub(super) async fn run<T: 'static, X: Transport>(
 
 /// The origin of `url`; empty (said as "the provider") if it has none.
 fn origin_of(url: &str) -> String {
-    url::Url::parse(url)
+    crate::pattern::parse_url(url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
 }

@@ -313,7 +313,7 @@ fn confirmation(credential: &Credential, provider_words: Option<Text>, now: Time
 
 /// `idp.example.com`, or `127.0.0.1:4000`: how the login is named.
 fn host_of(endpoint: &Endpoint) -> String {
-    url::Url::parse(endpoint.as_str())
+    crate::pattern::parse_url(endpoint.as_str())
         .ok()
         .and_then(|u| {
             let host = u.host_str()?.to_owned();
