@@ -1567,6 +1567,52 @@ mod tests {
     use crate::text::english;
     use serde_json::json;
 
+    #[test]
+    fn every_host_a_person_types_is_made_ascii_where_the_request_enters() {
+        let names = crate::service::fakes::PunycodeNames;
+        let idn = "https://bücher.example";
+        let ascii = "https://xn--bcher-kva.example";
+        let request = |json: serde_json::Value| {
+            serde_json::from_value::<Request>(json)
+                .map(|r| r.with_ascii_hosts(&names))
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let login = request(json!({"type": "login", "login": {
+            "provider": "custom", "endpoint": idn, "secret": "tok-1234567890"}}));
+        assert_eq!(login["login"]["endpoint"], ascii);
+        let browser_login = request(json!({"type": "startBrowserLogin",
+            "provider": "openId", "endpoint": idn, "clientId": "c"}));
+        assert_eq!(browser_login["endpoint"], ascii);
+        let used = request(
+            json!({"type": "useCredential", "credential": 1, "pattern": idn,
+            "header": {"name": "Authorization", "scheme": "bearer"}}),
+        );
+        assert_eq!(used["pattern"], ascii);
+        let tested = request(json!({"type": "testUrl", "url": format!("{idn}/v1"), "from": idn}));
+        assert_eq!(
+            (&tested["url"], &tested["from"]),
+            (&json!(format!("{ascii}/v1")), &json!(ascii))
+        );
+        let imported = request(
+            json!({"type": "import", "file": {"text": "{}"}, "basis": "b",
+            "choices": [{"entry": 0, "site": idn}, {"entry": 1}]}),
+        );
+        assert_eq!(
+            imported["choices"],
+            json!([{"entry": 0, "site": ascii}, {"entry": 1}])
+        );
+        let saved = request(json!({"type": "saveTabRule", "tab": 3,
+            "draft": {"pattern": idn, "headers": [], "alsoFrom": [idn]}}));
+        assert_eq!(
+            (&saved["draft"]["pattern"], &saved["draft"]["alsoFrom"]),
+            (&json!(ascii), &json!([ascii]))
+        );
+        // Whatever names no host a person typed is left as it came.
+        let status = json!({"type": "siteStatus", "url": "https://bücher.example/"});
+        assert_eq!(request(status.clone()), status);
+    }
+
     const NOW: Timestamp = Timestamp(1_766_000_000);
 
     #[test]

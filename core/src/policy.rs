@@ -640,6 +640,33 @@ mod tests {
         assert!(!policy.allows(&pattern("https://*.other.example")));
     }
 
+    /// A policy is read as written, without the browser's URL parser: a
+    /// host in Unicode is refused by name, and the rest is read.
+    #[test]
+    fn a_host_in_unicode_is_a_problem_that_says_to_write_its_ascii_form() {
+        let policy = read(json!({
+            "allowedSites": ["https://bücher.example", "https://xn--bcher-kva.example"],
+            "rules": [{"id": "idn", "site": "https://*.bücher.example",
+                       "headers": [{"name": "X-Key", "scheme": "raw", "ask": true}]}]
+        }));
+        let said: Vec<(String, String)> = policy
+            .problems
+            .iter()
+            .map(|p| (p.at.clone(), crate::text::english(&p.why)))
+            .collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(said[0].0, "allowedSites[0]");
+        assert_eq!(said[1].0, "rules[0].site");
+        for (_, why) in &said {
+            assert!(
+                why.contains("bücher.example") && why.contains("ASCII form (xn--"),
+                "{why}"
+            );
+        }
+        assert!(policy.allows(&pattern("https://xn--bcher-kva.example/")));
+        assert!(policy.rules.is_empty());
+    }
+
     #[test]
     fn hostile_entries_are_refused_one_by_one_and_never_widen() {
         let policy = read(json!({
