@@ -22,7 +22,7 @@ use crate::rules::{RuleBook, SiteRule};
 /// where it parses the input (the same WHATWG rules, so `API.Example.COM:443`
 /// becomes `api.example.com`), else the string itself when it is ASCII. The
 /// browser hands Tokenward URLs it already canonicalized, some of which the
-/// `url` crate refuses (invalid punycode), and matches them all the same.
+/// `url` crate may refuse, and matches them all the same.
 pub fn canonical(url: &str) -> Option<String> {
     match crate::pattern::parse_url(url) {
         Ok(url) => Some(url.into()),

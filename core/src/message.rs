@@ -11,7 +11,7 @@ use crate::credential::{
     Timestamp, Validity,
 };
 use crate::matcher;
-use crate::pattern::{with_ascii_host, HostNames, Scheme};
+use crate::pattern::{make_ascii, HostNames, Scheme};
 use crate::provider::site::{SiteSuggestion, SuggestedHeader};
 use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::rules::HeaderAction;
@@ -218,73 +218,32 @@ pub enum Request {
 
 impl Request {
     /// The request with every host a person typed in Unicode in its ASCII
-    /// form ([`with_ascii_host`]): a rule's site and "also from" sites, an
-    /// address to test, a login's endpoint, a site confirmed for an import
-    /// entry. The service reads requests after this, so its parsers never
+    /// form ([`crate::pattern::with_ascii_host`]): a rule's site and "also
+    /// from" sites, an address to test, a login's endpoint, a site
+    /// confirmed for an import entry. The service reads requests after this, so its parsers never
     /// meet a host in Unicode from a page.
-    pub fn with_ascii_hosts(self, names: &dyn HostNames) -> Request {
-        let ascii = |text: String| with_ascii_host(&text, names).into_owned();
-        match self {
-            Request::SaveRule { draft } => Request::SaveRule {
-                draft: draft.with_ascii_hosts(names),
-            },
-            Request::SaveTabRule { tab, draft } => Request::SaveTabRule {
-                tab,
-                draft: draft.with_ascii_hosts(names),
-            },
-            Request::TestUrl {
-                url,
-                from,
-                method,
-                kind,
-            } => Request::TestUrl {
-                url: ascii(url),
-                from: from.map(ascii),
-                method,
-                kind,
-            },
-            Request::Login { mut login } => {
-                login.endpoint = ascii(login.endpoint);
-                Request::Login { login }
+    pub fn with_ascii_hosts(mut self, names: &dyn HostNames) -> Request {
+        match &mut self {
+            Request::SaveRule { draft } | Request::SaveTabRule { draft, .. } => {
+                draft.make_hosts_ascii(names);
             }
-            Request::UseCredential {
-                credential,
-                pattern,
-                allow_http,
-                header,
-            } => Request::UseCredential {
-                credential,
-                pattern: ascii(pattern),
-                allow_http,
-                header,
-            },
-            Request::Import {
-                file,
-                basis,
-                mut choices,
-            } => {
-                for choice in &mut choices {
-                    choice.site = choice.site.take().map(ascii);
-                }
-                Request::Import {
-                    file,
-                    basis,
-                    choices,
+            Request::TestUrl { url, from, .. } => {
+                make_ascii(url, names);
+                if let Some(from) = from {
+                    make_ascii(from, names);
                 }
             }
-            Request::StartBrowserLogin {
-                provider,
-                endpoint,
-                client_id,
-                redirect_uri,
-            } => Request::StartBrowserLogin {
-                provider,
-                endpoint: ascii(endpoint),
-                client_id,
-                redirect_uri,
-            },
-            other => other,
+            Request::Login { login } => make_ascii(&mut login.endpoint, names),
+            Request::StartBrowserLogin { endpoint, .. } => make_ascii(endpoint, names),
+            Request::UseCredential { pattern, .. } => make_ascii(pattern, names),
+            Request::Import { choices, .. } => {
+                for site in choices.iter_mut().filter_map(|c| c.site.as_mut()) {
+                    make_ascii(site, names);
+                }
+            }
+            _ => {}
         }
+        self
     }
 
     /// Whether answering changes the rule book alone (a rule's save, toggle

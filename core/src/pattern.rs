@@ -267,25 +267,18 @@ pub trait HostNames {
 /// parser then refuses the host as it was typed.
 pub fn with_ascii_host<'a>(text: &'a str, names: &dyn HostNames) -> Cow<'a, str> {
     let text = text.trim();
-    // The authority, found as the parsers find it: after the first `://`
-    // if any, up to the path, query or fragment.
-    let mut start = text.find("://").map_or(0, |i| i + 3);
-    let mut end = text[start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |i| start + i);
-    // After any user info (which the parsers refuse by name), before any
-    // port: a host in Unicode is no IPv6 address, so its last `:` starts
-    // the port.
-    if let Some(at) = text[start..end].rfind('@') {
-        start += at + 1;
-    }
-    if let Some(colon) = text[start..end].rfind(':') {
-        end = start + colon;
-    }
-    if text[start..end].starts_with("*.") {
-        start += 2;
-    }
-    let host = &text[start..end];
+    // The host, found as `SitePattern::parse` finds it: after the first
+    // `://` if any, up to the path, query or fragment, before the port;
+    // after any user info too, which the parsers refuse by name.
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let Ok((host, _)) = split_host_port(authority) else {
+        return Cow::Borrowed(text);
+    };
+    let host = host.strip_prefix("*.").unwrap_or(host);
     let host_name_chars = host
         .chars()
         .all(|c| !c.is_ascii() || c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
@@ -294,9 +287,19 @@ pub fn with_ascii_host<'a>(text: &'a str, names: &dyn HostNames) -> Cow<'a, str>
     }
     match names.to_ascii(host) {
         Some(ascii) if !ascii.is_empty() && ascii.is_ascii() => {
+            // `host` is a slice of `text`: where it starts, by address.
+            let start = host.as_ptr() as usize - text.as_ptr() as usize;
+            let end = start + host.len();
             Cow::Owned(format!("{}{ascii}{}", &text[..start], &text[end..]))
         }
         _ => Cow::Borrowed(text),
+    }
+}
+
+/// [`with_ascii_host`], in place: `text` changes only when its host did.
+pub fn make_ascii(text: &mut String, names: &dyn HostNames) {
+    if let Cow::Owned(ascii) = with_ascii_host(text, names) {
+        *text = ascii;
     }
 }
 
@@ -595,8 +598,9 @@ impl SitePattern {
     /// condition does (`|scheme://host[:port]/…`), rather than through a URL
     /// parser: the browser matches its own serialization, and a parser may
     /// refuse hosts the browser accepts, such as invalid punycode
-    /// (`xn--pi-7ld.example.com` is refused by the `url` crate and matched by
-    /// Chromium; found by the differential scope test).
+    /// (`xn--pi-7ld.example.com`, which the `url` crate refused while it had
+    /// Unicode tables, is matched by Chromium; found by the differential
+    /// scope test).
     pub fn matches_spec(&self, spec: &str) -> bool {
         let Some((scheme, authority, after)) = split_spec(spec) else {
             return false;

@@ -9,7 +9,7 @@ use crate::header::{
     HeaderError, HeaderName, HeaderValue, Secret, ValueScheme, MAX_HEADERS_PER_RULE,
 };
 use crate::initiator::{self, InitiatorError, Initiators};
-use crate::pattern::{with_ascii_host, HostNames, ParseOptions, PatternError, SitePattern};
+use crate::pattern::{make_ascii, HostNames, ParseOptions, PatternError, SitePattern};
 use crate::text;
 use crate::text::{Localize, Text};
 
@@ -189,14 +189,19 @@ impl std::fmt::Debug for HeaderDraft {
 
 impl RuleDraft {
     /// The draft with the hosts typed in Unicode (its site, its "also
-    /// from" sites) in their ASCII form ([`with_ascii_host`]), as the
-    /// parsers read them.
+    /// from" sites) in their ASCII form
+    /// ([`crate::pattern::with_ascii_host`]), as the parsers read them.
     pub fn with_ascii_hosts(mut self, names: &dyn HostNames) -> RuleDraft {
-        self.pattern = with_ascii_host(&self.pattern, names).into_owned();
-        for site in &mut self.also_from {
-            *site = with_ascii_host(site, names).into_owned();
-        }
+        self.make_hosts_ascii(names);
         self
+    }
+
+    /// [`RuleDraft::with_ascii_hosts`], in place.
+    pub fn make_hosts_ascii(&mut self, names: &dyn HostNames) {
+        make_ascii(&mut self.pattern, names);
+        for site in &mut self.also_from {
+            make_ascii(site, names);
+        }
     }
 
     /// Parses only the pattern: what a page needs before asking for the host
