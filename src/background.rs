@@ -8,6 +8,8 @@
 //! moment. Never touch `window` here: a service worker has none.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use futures_util::lock::Mutex;
@@ -29,6 +31,7 @@ use tokenward_core::service::{
 };
 use tokenward_core::store::{State, StoredWrite, TabRules, STATE_KEY, TAB_RULES_KEY};
 use tokenward_core::text;
+use tokenward_core::text::Text;
 
 const BADGE_COLOR: &str = "#1a7f37";
 
@@ -743,73 +746,82 @@ async fn loopback_redirect(tab_id: i32, url: String) {
 /// sender check keeps it that way if either changes.
 #[wasm_bindgen]
 pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<JsValue, JsValue> {
-    let response = match (
-        from_own_page(&sender),
-        browser::from_js::<Request>(&message),
-    ) {
-        (false, _) => Response::Error {
-            message: text!("error_foreign_sender"),
-        },
-        (true, Err(e)) => Response::Error {
-            message: text!("error_malformed_request", e.0),
-        },
-        (true, Ok(Request::FinishWebAuthFlow { .. })) => Response::Error {
-            message: text!("error_oauth_finish_from_page"),
-        },
-        (true, Ok(mut request)) => {
-            if let Request::StartBrowserLogin {
-                provider: tokenward_core::provider::Provider::OpenId,
-                redirect_uri,
-                ..
-            } = &mut request
-            {
-                // The browser's own, whatever the page sent: the only one
-                // `launchWebAuthFlow` stops at.
-                *redirect_uri = identity::redirect_url().unwrap_or_default();
-            }
-            let mutates = request.may_change_state();
-            let only_rules = request.changes_only_rules();
-            let starts_login = matches!(request, Request::StartBrowserLogin { .. });
-            let asks_login = matches!(request, Request::BrowserLoginStatus);
-            let (response, kept) = serve_keeping_state(request).await;
-            if asks_login {
-                // The popup following a login a stopped worker left pending.
-                resume_browser_login().await;
-            }
-            if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
-                if let Some(url) = &view.approve_url {
-                    if view.provider == Some(tokenward_core::provider::Provider::OpenId) {
-                        wasm_bindgen_futures::spawn_local(web_auth_flow(url.clone()));
-                    } else if let Err(e) = tabs::open(url).await {
-                        warn("login tab", &e);
-                    }
-                    if let Err(e) = alarms::every(LOGIN_ALARM, 0.5).await {
-                        warn("login alarm", &e);
-                    }
-                    wasm_bindgen_futures::spawn_local(poll_browser_login());
-                }
-            }
-            if mutates {
-                // The page gets its answer first; the badges and alarms
-                // follow, from the state the request ended with. The
-                // browser keeps the worker alive while a page's message
-                // port is open and for 30 s after the last event.
-                // <https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/lifecycle>
-                if only_rules {
-                    wasm_bindgen_futures::spawn_local(follow_rule_edit(kept));
-                } else {
-                    wasm_bindgen_futures::spawn_local(follow(kept));
-                }
-            }
-            // A new worker's first request: answered, then everything is
-            // reconciled (see `RECONCILED`).
-            if !RECONCILED.with(std::cell::Cell::get) {
-                wasm_bindgen_futures::spawn_local(reconcile_once());
-            }
-            response
+    let response = match read_message(&message, &sender) {
+        // Behind a pointer: its own function, compiled by a new worker
+        // only when a request is served (see `service::apart`).
+        Ok(request) => {
+            let serving: Pin<Box<dyn Future<Output = Response>>> = Box::pin(serve_page(request));
+            serving.await
         }
+        Err(message) => Response::Error { message },
     };
     Ok(browser::runtime::answer_to_js(&response)?)
+}
+
+/// A page's message as a request, or why it is refused.
+fn read_message(message: &JsValue, sender: &JsValue) -> Result<Request, Text> {
+    if !from_own_page(sender) {
+        return Err(text!("error_foreign_sender"));
+    }
+    match browser::from_js::<Request>(message) {
+        Err(e) => Err(text!("error_malformed_request", e.0)),
+        Ok(Request::FinishWebAuthFlow { .. }) => Err(text!("error_oauth_finish_from_page")),
+        Ok(request) => Ok(request),
+    }
+}
+
+/// A page's request: served, then the follow-up work started.
+async fn serve_page(mut request: Request) -> Response {
+    if let Request::StartBrowserLogin {
+        provider: tokenward_core::provider::Provider::OpenId,
+        redirect_uri,
+        ..
+    } = &mut request
+    {
+        // The browser's own, whatever the page sent: the only one
+        // `launchWebAuthFlow` stops at.
+        *redirect_uri = identity::redirect_url().unwrap_or_default();
+    }
+    let mutates = request.may_change_state();
+    let only_rules = request.changes_only_rules();
+    let starts_login = matches!(request, Request::StartBrowserLogin { .. });
+    let asks_login = matches!(request, Request::BrowserLoginStatus);
+    let (response, kept) = serve_keeping_state(request).await;
+    if asks_login {
+        // The popup following a login a stopped worker left pending.
+        resume_browser_login().await;
+    }
+    if let (true, Response::BrowserLogin(view)) = (starts_login, &response) {
+        if let Some(url) = &view.approve_url {
+            if view.provider == Some(tokenward_core::provider::Provider::OpenId) {
+                wasm_bindgen_futures::spawn_local(web_auth_flow(url.clone()));
+            } else if let Err(e) = tabs::open(url).await {
+                warn("login tab", &e);
+            }
+            if let Err(e) = alarms::every(LOGIN_ALARM, 0.5).await {
+                warn("login alarm", &e);
+            }
+            wasm_bindgen_futures::spawn_local(poll_browser_login());
+        }
+    }
+    if mutates {
+        // The page gets its answer first; the badges and alarms
+        // follow, from the state the request ended with. The
+        // browser keeps the worker alive while a page's message
+        // port is open and for 30 s after the last event.
+        // <https://developer.chrome.com/docs/extensions/develop/concepts/service-workers/lifecycle>
+        if only_rules {
+            wasm_bindgen_futures::spawn_local(follow_rule_edit(kept));
+        } else {
+            wasm_bindgen_futures::spawn_local(follow(kept));
+        }
+    }
+    // A new worker's first request: answered, then everything is
+    // reconciled (see `RECONCILED`).
+    if !RECONCILED.with(std::cell::Cell::get) {
+        wasm_bindgen_futures::spawn_local(reconcile_once());
+    }
+    response
 }
 
 fn from_own_page(sender: &JsValue) -> bool {

@@ -8,6 +8,8 @@
 //! was stopped in between loses nothing.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 
 use serde_json::Value;
 
@@ -308,13 +310,13 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     let result = match request {
         Request::ListRules => Ok(None),
         Request::SiteStatus { url, tab } => {
-            return match site_view(platform, &state, &url, tab).await {
+            return match apart(site_view(platform, &state, &url, tab)).await {
                 Ok(view) => Response::Site(view),
                 Err(e) => error_response(&e, &state),
             };
         }
         Request::OpenPopup { url, tab } => {
-            let site = match site_view(platform, &state, &url, tab).await {
+            let site = match apart(site_view(platform, &state, &url, tab)).await {
                 Ok(view) => view,
                 Err(e) => return error_response(&e, &state),
             };
@@ -325,10 +327,10 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
             }));
         }
         Request::SaveTabRule { tab, draft } => {
-            return save_tab_rule(platform, &state, tab, draft).await;
+            return apart(save_tab_rule(platform, &state, tab, draft)).await;
         }
         Request::DeleteTabRule { id } => {
-            return delete_tab_rule(platform, &state, id).await;
+            return apart(delete_tab_rule(platform, &state, id)).await;
         }
         Request::TestUrl {
             url,
@@ -349,26 +351,26 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
             if let Err(e) = resolve_credentials(&mut draft, &state.credentials) {
                 return error_response(&e, &state);
             }
-            let changed = mutate_rule(platform, &mut state, |s| {
+            let changed = apart(mutate_rule(platform, &mut state, |s| {
                 let id = s.save_rule(&draft)?;
                 Ok((id, Some(id)))
-            })
+            }))
             .await;
             return rule_changed(platform, state, changed, kept);
         }
         Request::SetEnabled { id, enabled } => {
-            let changed = mutate_rule(platform, &mut state, |s| {
+            let changed = apart(mutate_rule(platform, &mut state, |s| {
                 s.book.set_enabled(id, enabled)?;
                 Ok((id, None))
-            })
+            }))
             .await;
             return rule_changed(platform, state, changed, kept);
         }
         Request::DeleteRule { id } => {
-            let changed = mutate_rule(platform, &mut state, |s| {
+            let changed = apart(mutate_rule(platform, &mut state, |s| {
                 s.book.delete(id)?;
                 Ok((id, None))
-            })
+            }))
             .await;
             return rule_changed(platform, state, changed, kept);
         }
@@ -398,28 +400,33 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
                 any_site: false,
                 also_from: Vec::new(),
             };
-            mutate(platform, &mut state, |s| {
+            apart(mutate(platform, &mut state, |s| {
                 Ok(s.book.save(&draft).map(|r| Some(r.id))?)
-            })
+            }))
             .await
         }
         Request::Accounts => return accounts_response(&state, now, None, None),
-        Request::Login { login } => return account::login(platform, state, login).await,
+        Request::Login { login } => return apart(account::login(platform, state, login)).await,
         Request::ListTokens { credential } => {
-            return account::list_tokens(platform, state, credential).await
+            return apart(account::list_tokens(platform, state, credential)).await
         }
         Request::CreateToken { credential, spec } => {
-            return account::create_token(platform, state, credential, spec).await
+            return apart(account::create_token(platform, state, credential, spec)).await
         }
         Request::RenewToken { credential } => {
-            return account::renew_token(platform, state, credential).await
+            return apart(account::renew_token(platform, state, credential)).await
         }
         Request::DeleteToken {
             credential,
             remote_id,
-        } => return account::delete_token(platform, state, credential, remote_id).await,
+        } => {
+            return apart(account::delete_token(
+                platform, state, credential, remote_id,
+            ))
+            .await
+        }
         Request::Logout { credential } => {
-            return account::logout(platform, state, credential).await
+            return apart(account::logout(platform, state, credential)).await
         }
         Request::SuggestSite {
             credential,
@@ -441,19 +448,19 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
         Request::Protect {
             passphrase,
             idle_minutes,
-        } => return lock::protect(platform, state, &passphrase.0, idle_minutes).await,
+        } => return apart(lock::protect(platform, state, &passphrase.0, idle_minutes)).await,
         Request::Unlock { passphrase } => {
-            return lock::unlock(platform, state, &passphrase.0).await
+            return apart(lock::unlock(platform, state, &passphrase.0)).await
         }
-        Request::Lock => return lock::lock(platform, state).await,
+        Request::Lock => return apart(lock::lock(platform, state)).await,
         Request::ChangePassphrase { current, new } => {
-            return lock::change_passphrase(platform, state, &current.0, &new.0).await
+            return apart(lock::change_passphrase(platform, state, &current.0, &new.0)).await
         }
         Request::UseConvenience { passphrase } => {
-            return lock::use_convenience(platform, state, &passphrase.0).await
+            return apart(lock::use_convenience(platform, state, &passphrase.0)).await
         }
         Request::SetIdleLock { minutes } => {
-            return lock::set_idle_lock(platform, state, minutes).await
+            return apart(lock::set_idle_lock(platform, state, minutes)).await
         }
         Request::StartBrowserLogin {
             provider,
@@ -461,28 +468,33 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
             client_id,
             redirect_uri,
         } => {
-            return browser_login::start(
+            return apart(browser_login::start(
                 platform,
                 &state,
                 provider,
                 &endpoint,
                 &client_id,
                 &redirect_uri,
-            )
+            ))
             .await
         }
         Request::FinishWebAuthFlow { redirect, error } => {
-            return browser_login::finish_web_auth_flow(platform, state, redirect, error).await
+            return apart(browser_login::finish_web_auth_flow(
+                platform, state, redirect, error,
+            ))
+            .await
         }
-        Request::RefreshLogins => return oauth::refresh_due(platform).await,
-        Request::PollBrowserLogin => return browser_login::poll(platform, state).await,
-        Request::BrowserLoginStatus => return browser_login::status(platform.store, &state).await,
-        Request::CancelBrowserLogin => return browser_login::cancel(platform, &state).await,
+        Request::RefreshLogins => return apart(oauth::refresh_due(platform)).await,
+        Request::PollBrowserLogin => return apart(browser_login::poll(platform, state)).await,
+        Request::BrowserLoginStatus => {
+            return apart(browser_login::status(platform.store, &state)).await
+        }
+        Request::CancelBrowserLogin => return apart(browser_login::cancel(platform, &state)).await,
         Request::SetReminders { enabled } => {
-            let done = mutate(platform, &mut state, |s| {
+            let done = apart(mutate(platform, &mut state, |s| {
                 s.reminders_off = !enabled;
                 Ok(())
-            })
+            }))
             .await;
             return match done {
                 Ok(()) => accounts_response(
@@ -509,7 +521,7 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
             basis,
             choices,
         } => {
-            return match import(platform, &mut state, &file, &basis, &choices).await {
+            return match apart(import(platform, &mut state, &file, &basis, &choices)).await {
                 Ok((added, changed)) => {
                     let rules =
                         RulesView::of_state(&state, now, None, platform.engine.target().limits);
@@ -538,6 +550,16 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
     };
     *kept = Some(state);
     response
+}
+
+/// One request kind's work behind a pointer. Each handler's future is then
+/// its own function, not a part of one state machine that holds every
+/// handler: a new worker compiles its wasm lazily, function by function, on
+/// first call, so the first request compiles only what it runs (one state
+/// machine of every handler was 100 kB of code to compile before the first
+/// answer).
+fn apart<'a, O>(work: impl Future<Output = O> + 'a) -> Pin<Box<dyn Future<Output = O> + 'a>> {
+    Box::pin(work)
 }
 
 /// The answer to a rule's edit: the list's change ([`RulesView::change_of`]),
