@@ -308,7 +308,7 @@ async fn protected_tokens_never_reach_the_disk(engine: Engine) {
         format!(
             "const api = globalThis.browser ?? chrome; \
              return JSON.parse(await api.runtime.sendMessage({}));",
-            json!({ "type": "export", "passphrase": passphrase })
+            json!({"export": {"passphrase": passphrase}})
         )
     };
     let plain = h.browser.exec_async(&export(None)).await;

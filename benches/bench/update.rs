@@ -300,11 +300,7 @@ async fn edits(place: &Place<'_>, poller: &mut Poller, mode: Mode, total: usize,
     fixtures::open_bench_page(browser).await;
     fixtures::seed_tokenward(browser, &fillers).await;
     if mode == Mode::Protected {
-        let answer = tell_tokenward(
-            browser,
-            json!({ "type": "protect", "passphrase": PASSPHRASE }),
-        )
-        .await;
+        let answer = tell_tokenward(browser, json!({"protect": {"passphrase": PASSPHRASE}})).await;
         assert!(
             answer.get("error").is_none() && answer["type"] != json!("error"),
             "protecting the rules failed: {answer}"
@@ -351,7 +347,7 @@ async fn edits(place: &Place<'_>, poller: &mut Poller, mode: Mode, total: usize,
         // installing them all again (a UI delete would race the options
         // page's redraw).
         let id: u32 = id.parse().unwrap_or_else(|_| panic!("rule id {id:?}"));
-        let answer = tell_tokenward(browser, json!({ "type": "deleteRule", "id": id })).await;
+        let answer = tell_tokenward(browser, json!({"deleteRule": {"id": id}})).await;
         assert!(
             answer.get("error").is_none() && answer["type"] != json!("error"),
             "deleting the bench rule failed: {answer}"

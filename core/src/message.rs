@@ -17,8 +17,17 @@ use crate::provider::{self, Expiry, Provider, RemoteToken, TokenSpec};
 use crate::rules::HeaderAction;
 use crate::rules::{RuleBook, RuleDraft, SiteRule, SiteRuleId};
 
+/// A page's request, as JSON: `{"saveRule": {"draft": …}}`, or the bare name
+/// of a request without fields (`"listRules"`).
+///
+/// Externally tagged, serde's default, unlike the views: every key order
+/// reads the same (tests write requests by hand, and `serde_json::Value`
+/// sorts keys), and the derive reads it streaming. An internally tagged
+/// enum is read by buffering the whole map into serde's `Content` tree
+/// first; for this enum that was 67 kB of the background's wasm, all
+/// compiled before a new worker could answer its first message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum Request {
     ListRules,
     SaveRule {
@@ -1537,46 +1546,45 @@ mod tests {
                 .map(|r| serde_json::to_value(r).unwrap_or_default())
                 .unwrap_or_default()
         };
-        let login = request(json!({"type": "login", "login": {
-            "provider": "custom", "endpoint": idn, "secret": "tok-1234567890"}}));
-        assert_eq!(login["login"]["endpoint"], ascii);
-        let browser_login = request(json!({"type": "startBrowserLogin",
-            "provider": "openId", "endpoint": idn, "clientId": "c"}));
-        assert_eq!(browser_login["endpoint"], ascii);
-        let used = request(
-            json!({"type": "useCredential", "credential": 1, "pattern": idn,
-            "header": {"name": "Authorization", "scheme": "bearer"}}),
-        );
-        assert_eq!(used["pattern"], ascii);
-        let tested = request(json!({"type": "testUrl", "url": format!("{idn}/v1"), "from": idn}));
+        let login = request(json!({"login": {"login": {
+            "provider": "custom", "endpoint": idn, "secret": "tok-1234567890"}}}));
+        assert_eq!(login["login"]["login"]["endpoint"], ascii);
+        let browser_login = request(json!({"startBrowserLogin": {
+            "provider": "openId", "endpoint": idn, "clientId": "c"}}));
+        assert_eq!(browser_login["startBrowserLogin"]["endpoint"], ascii);
+        let used = request(json!({"useCredential": {"credential": 1, "pattern": idn,
+            "header": {"name": "Authorization", "scheme": "bearer"}}}));
+        assert_eq!(used["useCredential"]["pattern"], ascii);
+        let tested = request(json!({"testUrl": {"url": format!("{idn}/v1"), "from": idn}}));
         assert_eq!(
-            (&tested["url"], &tested["from"]),
+            (&tested["testUrl"]["url"], &tested["testUrl"]["from"]),
             (&json!(format!("{ascii}/v1")), &json!(ascii))
         );
-        let imported = request(
-            json!({"type": "import", "file": {"text": "{}"}, "basis": "b",
-            "choices": [{"entry": 0, "site": idn}, {"entry": 1}]}),
-        );
+        let imported = request(json!({"import": {"file": {"text": "{}"}, "basis": "b",
+            "choices": [{"entry": 0, "site": idn}, {"entry": 1}]}}));
         assert_eq!(
-            imported["choices"],
+            imported["import"]["choices"],
             json!([{"entry": 0, "site": ascii}, {"entry": 1}])
         );
-        let saved = request(json!({"type": "saveTabRule", "tab": 3,
-            "draft": {"pattern": idn, "headers": [], "alsoFrom": [idn]}}));
+        let saved = request(json!({"saveTabRule": {"tab": 3,
+            "draft": {"pattern": idn, "headers": [], "alsoFrom": [idn]}}}));
         assert_eq!(
-            (&saved["draft"]["pattern"], &saved["draft"]["alsoFrom"]),
+            (
+                &saved["saveTabRule"]["draft"]["pattern"],
+                &saved["saveTabRule"]["draft"]["alsoFrom"]
+            ),
             (&json!(ascii), &json!([ascii]))
         );
         // Whatever names no host a person typed is left as it came.
-        let status = json!({"type": "siteStatus", "url": "https://bücher.example/"});
+        let status = json!({"siteStatus": {"url": "https://bücher.example/"}});
         assert_eq!(request(status.clone()), status);
     }
 
     const NOW: Timestamp = Timestamp(1_766_000_000);
 
     #[test]
-    fn requests_are_tagged_camel_case() {
-        let json = json!({"type": "setEnabled", "id": 3, "enabled": false});
+    fn requests_are_named_by_their_variant_in_camel_case() {
+        let json = json!({"setEnabled": {"id": 3, "enabled": false}});
         assert_eq!(
             serde_json::from_value::<Request>(json).ok(),
             Some(Request::SetEnabled {
@@ -1584,12 +1592,23 @@ mod tests {
                 enabled: false
             })
         );
-        let save = json!({"type": "saveRule", "draft": {
+        let save = json!({"saveRule": {"draft": {
             "pattern": "https://a.example", "headers": [{"name": "Authorization", "scheme": "bearer", "secret": "t"}]
-        }});
+        }}});
         assert!(
             matches!(serde_json::from_value::<Request>(save), Ok(Request::SaveRule { draft }) if draft.enabled)
         );
+        // A request without fields is its name alone, both ways.
+        assert_eq!(
+            serde_json::from_value::<Request>(json!("lock")).ok(),
+            Some(Request::Lock)
+        );
+        assert_eq!(
+            serde_json::to_value(Request::ListRules).ok(),
+            Some(json!("listRules"))
+        );
+        // The old internally tagged form is refused, not misread.
+        assert!(serde_json::from_value::<Request>(json!({"type": "lock"})).is_err());
     }
 
     #[test]

@@ -250,7 +250,7 @@ impl Harness {
             .browser
             .exec_async(
                 "const api = globalThis.browser ?? chrome; \
-                 return JSON.parse(await api.runtime.sendMessage({ type: 'useConvenience' }));",
+                 return JSON.parse(await api.runtime.sendMessage({ useConvenience: {} }));",
             )
             .await;
         assert_eq!(
@@ -266,8 +266,8 @@ impl Harness {
             .browser
             .exec_async(&format!(
                 "const api = globalThis.browser ?? chrome; \
-                 await api.runtime.sendMessage({{ type: 'protect', passphrase: {}, idleMinutes: null }}); \
-                 return JSON.parse(await api.runtime.sendMessage({{ type: 'lock' }}));",
+                 await api.runtime.sendMessage({{ protect: {{ passphrase: {}, idleMinutes: null }} }}); \
+                 return JSON.parse(await api.runtime.sendMessage('lock'));",
                 json!(passphrase)
             ))
             .await;

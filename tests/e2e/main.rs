@@ -468,7 +468,7 @@ async fn live_toggle_stops_and_restores_header(engine: Engine) {
              for (let i = 0; i < 70; i++) {\n\
                const draft = { pattern: `https://filler${i}.example`,\n\
                  headers: [{ name: 'Authorization', scheme: 'bearer', secret: 'filler-token' }] };\n\
-               const answer = JSON.parse(await api.runtime.sendMessage({ type: 'saveRule', draft }));\n\
+               const answer = JSON.parse(await api.runtime.sendMessage({ saveRule: { draft } }));\n\
                if (answer.type !== 'ruleChanged') return answer;\n\
              }\n\
              return 'filled';",
@@ -2147,7 +2147,7 @@ async fn differential_scope_agrees_with_the_browser(engine: Engine) {
         // writes it.
         let ascii = draft.clone().with_ascii_hosts(&PunycodeNames);
         let expected = book.save(&ascii).unwrap().id;
-        let request = json!({ "type": "saveRule", "draft": draft });
+        let request = json!({"saveRule": {"draft": draft}});
         let answer = h
             .browser
             .exec_async(&format!(

@@ -86,22 +86,18 @@ async fn a_team_policy_manages_rules_and_safety(engine: Engine) {
     h.open_options().await;
 
     // No way to keep tokens without a passphrase.
-    let answer = send(&h, json!({"type": "useConvenience"})).await;
+    let answer = send(&h, json!({"useConvenience": {}})).await;
     assert_eq!(
         answer["message"]["key"], "error_policy_protection",
         "{answer}"
     );
     let answer = send(
         &h,
-        json!({"type": "protect", "passphrase": PASSPHRASE, "idleMinutes": null}),
+        json!({"protect": {"passphrase": PASSPHRASE, "idleMinutes": null}}),
     )
     .await;
     assert_eq!(answer["mode"], "protected", "{answer}");
-    let answer = send(
-        &h,
-        json!({"type": "useConvenience", "passphrase": PASSPHRASE}),
-    )
-    .await;
+    let answer = send(&h, json!({"useConvenience": {"passphrase": PASSPHRASE}})).await;
     assert_eq!(
         answer["message"]["key"], "error_policy_protection",
         "{answer}"
@@ -164,7 +160,7 @@ async fn a_team_policy_manages_rules_and_safety(engine: Engine) {
         Engine::Firefox => {
             let h = h.restart().await;
             h.open_options().await;
-            let answer = send(&h, json!({"type": "unlock", "passphrase": PASSPHRASE})).await;
+            let answer = send(&h, json!({"unlock": {"passphrase": PASSPHRASE}})).await;
             assert_eq!(answer["locked"], json!(false), "{answer}");
             h
         }

@@ -31,7 +31,7 @@ const RACE: &str = "const [tag, port, n] = arguments;\n\
         const deadline = Date.now() + 60000;\n\
         for (;;) {\n\
           let answer;\n\
-          try { answer = JSON.parse(await api.runtime.sendMessage({ type: 'saveRule', draft })); }\n\
+          try { answer = JSON.parse(await api.runtime.sendMessage({ saveRule: { draft } })); }\n\
           catch (e) { answer = { type: 'thrown', message: String(e) }; }\n\
           if (answer && answer.type === 'ruleChanged') { window.__race.saved++; break; }\n\
           if (answer && answer.type === 'error' && answer.message && answer.message.key === 'error_rule_duplicate') { window.__race.saved++; break; }\n\
