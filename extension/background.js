@@ -8,7 +8,10 @@
 // load their own, smaller one (wasm/pages.js).
 import init, * as tokenward from "./wasm/background.js";
 
-const ready = init();
+// User Timing marks, once per worker: DevTools' performance panel and
+// `cargo xtask bench` read how long loading this script and the wasm took.
+performance.mark("tokenward:script");
+const ready = init().then(() => performance.mark("tokenward:wasm-ready"));
 // Firefox defines `browser`; Chromium only `chrome`. Rust resolves the same
 // way in src/browser.rs.
 const api = globalThis.browser ?? globalThis.chrome;

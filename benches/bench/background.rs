@@ -6,7 +6,8 @@
 //! "Terminate background script" does), then times a message from an
 //! extension page to its answer (cold: the background starts, loads its
 //! script and, for Tokenward, the wasm), then the same message again (warm),
-//! then reads the background's memory.
+//! then reads the background's memory. In Chromium, each cold start is also
+//! split by the worker's own clock ([`Split`]).
 
 use std::time::{Duration, Instant};
 
@@ -20,12 +21,36 @@ use crate::stats::Rows;
 use crate::wd::{firefox_context, Cdp};
 
 /// Round trip of one message the background does not understand: it
-/// starts (if stopped) and answers, or lets the port close.
+/// starts (if stopped) and answers, or lets the port close. Its duration,
+/// and when it was sent and answered on the shared clock
+/// (`performance.timeOrigin` plus `now()`, comparable across the page and
+/// the worker).
 const PING: &str = "\
     const started = performance.now();\n\
     try { await (globalThis.browser ?? globalThis.chrome).runtime.sendMessage({ type: 'bench-ping' }); }\n\
     catch (_) { /* no answer from the reference extension */ }\n\
-    return performance.now() - started;";
+    const ended = performance.now();\n\
+    return { ms: ended - started, sent: performance.timeOrigin + started,\n\
+             answered: performance.timeOrigin + ended };";
+
+/// Where a cold start's time went, in Chromium, from the worker's own
+/// clock: its time origin and the User Timing marks `background.js` sets
+/// (Tokenward's only; the reference extension sets none).
+#[derive(Debug, Default)]
+struct Split {
+    /// Message sent → the worker's time origin: the browser starting it.
+    start: Vec<f64>,
+    /// Time origin → `tokenward:script`: `background.js` and the wasm
+    /// module's JS glue loaded and run.
+    script: Vec<f64>,
+    /// `tokenward:script` → `tokenward:wasm-ready`: the module fetched,
+    /// compiled and instantiated.
+    wasm: Vec<f64>,
+    /// Ready (Tokenward: `tokenward:wasm-ready`; the reference: its time
+    /// origin) → the answer in the page: the message handled, with the
+    /// first call's lazy compilation, and the way back.
+    answer: Vec<f64>,
+}
 
 pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows) {
     let Some(page) = &contender.extension_page else {
@@ -39,6 +64,7 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
     let mut warm = Vec::new();
     let mut heap = Vec::new();
     let mut wasm_memory = Vec::new();
+    let mut split = Split::default();
     match browser.engine {
         Engine::Chromium => {
             let mut cdp = Cdp::connect(&browser.client)
@@ -46,10 +72,15 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
                 .unwrap_or_else(|e| panic!("{e}"));
             for rep in 0..=config.background_reps {
                 stop_service_worker(&mut cdp, &browser.extension_base).await;
-                let c = browser.exec_async(PING).await.as_f64().unwrap_or(f64::NAN);
-                let w = browser.exec_async(PING).await.as_f64().unwrap_or(f64::NAN);
+                let ping = browser.exec_async(PING).await;
+                let c = ping["ms"].as_f64().unwrap_or(f64::NAN);
+                let clock = worker_clock(&mut cdp, &browser.extension_base).await;
+                let w = browser.exec_async(PING).await["ms"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
                 let memory = service_worker_memory(&mut cdp, &browser.extension_base).await;
                 if rep > 0 {
+                    split.add(&ping, &clock);
                     cold.push(c);
                     warm.push(w);
                     heap.push(memory.js_heap / 1024.0);
@@ -61,8 +92,12 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
             let id = gecko_id_of(&contender.dir);
             for rep in 0..=config.background_reps {
                 terminate_event_page(browser, &id).await;
-                let c = browser.exec_async(PING).await.as_f64().unwrap_or(f64::NAN);
-                let w = browser.exec_async(PING).await.as_f64().unwrap_or(f64::NAN);
+                let c = browser.exec_async(PING).await["ms"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
+                let w = browser.exec_async(PING).await["ms"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
                 let memory = event_page_memory(browser).await;
                 if rep > 0 {
                     cold.push(c);
@@ -95,6 +130,38 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
         "ms",
         &startup,
     );
+    for (what, label, samples) in [
+        (
+            "start",
+            "cold, message sent → worker's time origin (the browser starts it)",
+            &split.start,
+        ),
+        (
+            "script",
+            "cold, time origin → background.js and the wasm glue run",
+            &split.script,
+        ),
+        (
+            "wasm",
+            "cold, the wasm module fetched, compiled and instantiated",
+            &split.wasm,
+        ),
+        (
+            "answer",
+            "cold, ready (wasm ready, or time origin) → answer in the page",
+            &split.answer,
+        ),
+    ] {
+        if !samples.is_empty() {
+            rows.push(
+                &format!("background.split.{what}.{who}"),
+                engine,
+                &format!("{who}: {label}"),
+                "ms",
+                samples,
+            );
+        }
+    }
     rows.push(
         &format!("background.heap.{who}"),
         engine,
@@ -128,6 +195,72 @@ pub(crate) fn ratios(engine: &str, rows: &mut Rows) {
             ),
         );
     }
+}
+
+impl Split {
+    /// One cold start: the page's `ping` against the worker's `clock`.
+    fn add(&mut self, ping: &Json, clock: &Json) {
+        let (Some(sent), Some(answered), Some(origin)) = (
+            ping["sent"].as_f64(),
+            ping["answered"].as_f64(),
+            clock["origin"].as_f64(),
+        ) else {
+            return;
+        };
+        self.start.push(origin - sent);
+        let mark = |name: &str| clock["marks"][name].as_f64();
+        match (mark("tokenward:script"), mark("tokenward:wasm-ready")) {
+            (Some(script), Some(ready)) => {
+                self.script.push(script);
+                self.wasm.push(ready - script);
+                self.answer.push(answered - (origin + ready));
+            }
+            _ => self.answer.push(answered - origin),
+        }
+    }
+}
+
+/// The running service worker's time origin and User Timing marks (name →
+/// ms since the origin).
+async fn worker_clock(cdp: &mut Cdp, base: &str) -> Json {
+    let workers = cdp
+        .targets("service_worker", base)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = workers
+        .first()
+        .and_then(|w| w["targetId"].as_str())
+        .unwrap_or_else(|| panic!("no running service worker for {base}"))
+        .to_owned();
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({ "targetId": id, "flatten": true }),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let session = attached["sessionId"].as_str().unwrap_or("").to_owned();
+    let clock = cdp
+        .call(
+            "Runtime.evaluate",
+            json!({
+                "expression": "({ origin: performance.timeOrigin, marks: Object.fromEntries(\
+                    performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])) })",
+                "returnByValue": true,
+            }),
+            Some(&session),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = cdp
+        .call(
+            "Target.detachFromTarget",
+            json!({ "sessionId": session }),
+            None,
+        )
+        .await;
+    clock["result"]["value"].clone()
 }
 
 /// A background's memory once it answered its first message.
