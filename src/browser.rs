@@ -973,11 +973,13 @@ mod tests {
             enabled: false,
         };
         let js = to_js(&request).unwrap_or(JsValue::NULL);
+        // Named by its variant: `{ setEnabled: { id: 3, enabled: false } }`.
+        let fields = Reflect::get(&js, &JsValue::from_str("setEnabled")).unwrap_or(JsValue::NULL);
         assert_eq!(
-            Reflect::get(&js, &JsValue::from_str("type"))
+            Reflect::get(&fields, &JsValue::from_str("id"))
                 .ok()
-                .and_then(|v| v.as_string()),
-            Some("setEnabled".to_owned())
+                .and_then(|v| v.as_f64()),
+            Some(3.0)
         );
         assert_eq!(from_js::<Request>(&js).ok(), Some(request));
         // A page answered with something that is not a response.
