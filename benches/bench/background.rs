@@ -220,9 +220,8 @@ impl Split {
     }
 }
 
-/// The running service worker's time origin and User Timing marks (name →
-/// ms since the origin).
-async fn worker_clock(cdp: &mut Cdp, base: &str) -> Json {
+/// A DevTools session on the extension's running service worker.
+async fn attach_to_worker(cdp: &mut Cdp, base: &str) -> String {
     let workers = cdp
         .targets("service_worker", base)
         .await
@@ -241,6 +240,23 @@ async fn worker_clock(cdp: &mut Cdp, base: &str) -> Json {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let session = attached["sessionId"].as_str().unwrap_or("").to_owned();
+    session
+}
+
+async fn detach(cdp: &mut Cdp, session: &str) {
+    let _ = cdp
+        .call(
+            "Target.detachFromTarget",
+            json!({ "sessionId": session }),
+            None,
+        )
+        .await;
+}
+
+/// The running service worker's time origin and User Timing marks (name →
+/// ms since the origin).
+async fn worker_clock(cdp: &mut Cdp, base: &str) -> Json {
+    let session = attach_to_worker(cdp, base).await;
     let clock = cdp
         .call(
             "Runtime.evaluate",
@@ -253,13 +269,7 @@ async fn worker_clock(cdp: &mut Cdp, base: &str) -> Json {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let _ = cdp
-        .call(
-            "Target.detachFromTarget",
-            json!({ "sessionId": session }),
-            None,
-        )
-        .await;
+    detach(cdp, &session).await;
     clock["result"]["value"].clone()
 }
 
@@ -301,24 +311,7 @@ async fn stop_service_worker(cdp: &mut Cdp, base: &str) {
 /// holds (`Runtime.queryObjects` by prototype; V8 counts wasm memory in
 /// neither heap figure).
 async fn service_worker_memory(cdp: &mut Cdp, base: &str) -> Memory {
-    let workers = cdp
-        .targets("service_worker", base)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let id = workers
-        .first()
-        .and_then(|w| w["targetId"].as_str())
-        .unwrap_or_else(|| panic!("no running service worker for {base}"))
-        .to_owned();
-    let attached = cdp
-        .call(
-            "Target.attachToTarget",
-            json!({ "targetId": id, "flatten": true }),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let session = attached["sessionId"].as_str().unwrap_or("").to_owned();
+    let session = attach_to_worker(cdp, base).await;
     let mut call = async |method: &str, params: Json| {
         cdp.call(method, params, Some(&session))
             .await
@@ -345,13 +338,7 @@ async fn service_worker_memory(cdp: &mut Cdp, base: &str) -> Memory {
         }),
     )
     .await;
-    let _ = cdp
-        .call(
-            "Target.detachFromTarget",
-            json!({ "sessionId": session }),
-            None,
-        )
-        .await;
+    detach(cdp, &session).await;
     Memory {
         js_heap: usage["usedSize"].as_f64().unwrap_or(f64::NAN),
         wasm: wasm["result"]["value"].as_f64().unwrap_or(f64::NAN),
