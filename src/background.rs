@@ -8,8 +8,6 @@
 //! moment. Never touch `window` here: a service worker has none.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use futures_util::lock::Mutex;
@@ -747,12 +745,9 @@ async fn loopback_redirect(tab_id: i32, url: String) {
 #[wasm_bindgen]
 pub async fn background_on_message(message: JsValue, sender: JsValue) -> Result<JsValue, JsValue> {
     let response = match read_message(&message, &sender) {
-        // Behind a pointer: its own function, compiled by a new worker
-        // only when a request is served (see `service::apart`).
-        Ok(request) => {
-            let serving: Pin<Box<dyn Future<Output = Response>>> = Box::pin(serve_page(request));
-            serving.await
-        }
+        // Its own function, compiled by a new worker only when a request
+        // is served.
+        Ok(request) => service::apart(serve_page(request)).await,
         Err(message) => Response::Error { message },
     };
     Ok(browser::runtime::answer_to_js(&response)?)

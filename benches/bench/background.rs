@@ -33,6 +33,11 @@ const PING: &str = "\
     return { ms: ended - started, sent: performance.timeOrigin + started,\n\
              answered: performance.timeOrigin + ended };";
 
+/// A [`PING`]'s round trip, in ms.
+fn millis(ping: &Json) -> f64 {
+    ping["ms"].as_f64().unwrap_or(f64::NAN)
+}
+
 /// Where a cold start's time went, in Chromium, from the worker's own
 /// clock: its time origin and the User Timing marks `background.js` sets
 /// (Tokenward's only; the reference extension sets none).
@@ -73,11 +78,9 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
             for rep in 0..=config.background_reps {
                 stop_service_worker(&mut cdp, &browser.extension_base).await;
                 let ping = browser.exec_async(PING).await;
-                let c = ping["ms"].as_f64().unwrap_or(f64::NAN);
+                let c = millis(&ping);
                 let clock = worker_clock(&mut cdp, &browser.extension_base).await;
-                let w = browser.exec_async(PING).await["ms"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN);
+                let w = millis(&browser.exec_async(PING).await);
                 let memory = service_worker_memory(&mut cdp, &browser.extension_base).await;
                 if rep > 0 {
                     split.add(&ping, &clock);
@@ -92,12 +95,8 @@ pub(crate) async fn run(config: &Config, contender: &Contender, rows: &mut Rows)
             let id = gecko_id_of(&contender.dir);
             for rep in 0..=config.background_reps {
                 terminate_event_page(browser, &id).await;
-                let c = browser.exec_async(PING).await["ms"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN);
-                let w = browser.exec_async(PING).await["ms"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN);
+                let c = millis(&browser.exec_async(PING).await);
+                let w = millis(&browser.exec_async(PING).await);
                 let memory = event_page_memory(browser).await;
                 if rep > 0 {
                     cold.push(c);
@@ -239,8 +238,7 @@ async fn attach_to_worker(cdp: &mut Cdp, base: &str) -> String {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let session = attached["sessionId"].as_str().unwrap_or("").to_owned();
-    session
+    attached["sessionId"].as_str().unwrap_or("").to_owned()
 }
 
 async fn detach(cdp: &mut Cdp, session: &str) {

@@ -229,7 +229,8 @@ impl Request {
     /// The request with every host a person typed in Unicode in its ASCII
     /// form ([`crate::pattern::with_ascii_host`]): a rule's site and "also
     /// from" sites, an address to test, a login's endpoint, a site
-    /// confirmed for an import entry. The service reads requests after this, so its parsers never
+    /// confirmed for an import entry. The service reads requests after
+    /// this, so its parsers never
     /// meet a host in Unicode from a page.
     pub fn with_ascii_hosts(mut self, names: &dyn HostNames) -> Request {
         match &mut self {

@@ -557,8 +557,8 @@ async fn answer<S: StateStore, E: RuleEngine, T: Transport>(
 /// handler: a new worker compiles its wasm lazily, function by function, on
 /// first call, so the first request compiles only what it runs (one state
 /// machine of every handler was 100 kB of code to compile before the first
-/// answer).
-fn apart<'a, O>(work: impl Future<Output = O> + 'a) -> Pin<Box<dyn Future<Output = O> + 'a>> {
+/// answer). The background serves a page's request through it too.
+pub fn apart<'a, O>(work: impl Future<Output = O> + 'a) -> Pin<Box<dyn Future<Output = O> + 'a>> {
     Box::pin(work)
 }
 
