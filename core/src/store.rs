@@ -36,6 +36,8 @@
 //! string of the same length is one node. Schema 5's groups of JSON read as
 //! before.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -519,21 +521,51 @@ fn listed_ids(head: &Value, ids: &str) -> Vec<u32> {
 }
 
 /// What the head lists, each with the key it was looked for under and its
-/// stored form, if found.
-type Found = Vec<(u32, String, Option<Value>)>;
+/// stored form, if found: borrowed from the items when they hold it read
+/// ([`read_texts`]), else read from its text.
+type Found<'a> = Vec<(u32, String, Option<Cow<'a, Value>>)>;
+
+/// Whether `key` is one of the keys a rule, a group of rules or a
+/// credential is kept under (in this layout or schema 4's).
+fn is_item_key(key: &str) -> bool {
+    key.starts_with("rule:") || key.starts_with("rules:") || key.starts_with("credential:")
+}
+
+/// Reads, in place, the JSON text each group and credential is kept as
+/// (schema 6), so that a whole load reads each once where [`upgrade`]'s
+/// check and [`assemble`] each read them all: at 5,000 rules a pass over
+/// the texts took 4–6 ms natively. A text that does not parse, or parses
+/// to a string, stays as it was: [`stored_item`] reads it then as before.
+/// Only for reading: what is written is encoded anew.
+pub fn read_texts(items: &mut Value) {
+    let Some(items) = items.as_object_mut() else {
+        return;
+    };
+    for (key, value) in items.iter_mut() {
+        if !is_item_key(key) {
+            continue;
+        }
+        if let Value::String(text) = value {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::String(_)) | Err(_) => {}
+                Ok(read) => *value = read,
+            }
+        }
+    }
+}
 
 /// A group or a credential as `storage.local` holds it, read: since schema
 /// 6 the JSON text of it, before that the JSON itself. Text that does not
 /// parse reads as not found, and is kept aside as such.
-fn stored_item(value: &Value) -> Option<Value> {
+fn stored_item(value: &Value) -> Option<Cow<'_, Value>> {
     match value {
-        Value::String(text) => serde_json::from_str(text).ok(),
-        other => Some(other.clone()),
+        Value::String(text) => serde_json::from_str(text).ok().map(Cow::Owned),
+        other => Some(Cow::Borrowed(other)),
     }
 }
 
 /// The things `ids` lists, each kept under a key of its own (`key`).
-fn find_keyed(items: &Value, ids: Vec<u32>, key: fn(u32) -> String) -> Found {
+fn find_keyed(items: &Value, ids: Vec<u32>, key: fn(u32) -> String) -> Found<'_> {
     ids.into_iter()
         .map(|id| {
             let key = key(id);
@@ -544,21 +576,22 @@ fn find_keyed(items: &Value, ids: Vec<u32>, key: fn(u32) -> String) -> Found {
 }
 
 /// Where each credential the head lists is kept, found.
-fn find_credentials(items: &Value, head: &Value) -> Found {
+fn find_credentials<'a>(items: &'a Value, head: &Value) -> Found<'a> {
     find_keyed(items, listed_ids(head, "credentialIds"), credential_key)
 }
 
 /// The rules of the group stored under `key`, read.
-fn group_rules(items: &Value, key: &str) -> Vec<Value> {
+fn group_rules<'a>(items: &'a Value, key: &str) -> Vec<Cow<'a, Value>> {
     match items.get(key).and_then(stored_item) {
-        Some(Value::Array(rules)) => rules,
+        Some(Cow::Borrowed(Value::Array(rules))) => rules.iter().map(Cow::Borrowed).collect(),
+        Some(Cow::Owned(Value::Array(rules))) => rules.into_iter().map(Cow::Owned).collect(),
         _ => Vec::new(),
     }
 }
 
 /// Where each rule the head lists is kept, found: the key it was looked
 /// for under (the group's, or schema 4's own key) and its stored form.
-fn find_rules(items: &Value, head: &Value) -> Found {
+fn find_rules<'a>(items: &'a Value, head: &Value) -> Found<'a> {
     let listed = listed_ids(head, "ruleIds");
     if crate::migration::schema_of(head) < GROUPED_SINCE {
         return find_keyed(items, listed, schema_4_rule_key);
@@ -596,11 +629,11 @@ pub fn assemble(items: &Value) -> Option<Value> {
     }
     let rules: Vec<Value> = find_rules(items, &document)
         .into_iter()
-        .filter_map(|(_, _, rule)| rule)
+        .filter_map(|(_, _, rule)| rule.map(Cow::into_owned))
         .collect();
     let credentials: Vec<Value> = find_credentials(items, &document)
         .into_iter()
-        .filter_map(|(_, _, credential)| credential)
+        .filter_map(|(_, _, credential)| credential.map(Cow::into_owned))
         .collect();
     if let Some(head) = document.as_object_mut() {
         head.remove("ruleIds");
@@ -637,8 +670,7 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
         .chain(&credentials)
         .map(|(_, key, _)| key.as_str())
         .collect();
-    let ours =
-        |k: &str| k.starts_with("rule:") || k.starts_with("rules:") || k.starts_with("credential:");
+    let ours = is_item_key;
     let orphans: Vec<String> = items
         .as_object()
         .into_iter()
@@ -646,7 +678,7 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
         .filter(|k| ours(k) && !needed.contains(k.as_str()))
         .cloned()
         .collect();
-    let missing = |list: &Found| -> Vec<Value> {
+    let missing = |list: &Found<'_>| -> Vec<Value> {
         list.iter()
             .filter(|(_, _, found)| found.is_none())
             .map(|(id, key, _)| serde_json::json!({ "missingKey": key, "id": id }))
@@ -856,8 +888,18 @@ impl State {
                 StoreError::Unreadable("not a stored state".to_owned())
             }
         })?;
-        let stored: StoredState =
+        // The rules and credentials move out as they are: read through
+        // the derive, each `Value` in them would be built anew.
+        let mut value = value;
+        let mut take = |field: &str| match value.get_mut(field) {
+            Some(Value::Array(list)) => std::mem::take(list),
+            _ => Vec::new(),
+        };
+        let (rules, credentials) = (take("rules"), take("credentials"));
+        let mut stored: StoredState =
             serde_json::from_value(value).map_err(|e| StoreError::Unreadable(e.to_string()))?;
+        stored.rules = rules;
+        stored.credentials = credentials;
         let mut state = State {
             book: RuleBook {
                 next_id: stored.next_id.max(1),
@@ -1323,6 +1365,46 @@ mod tests {
         );
         state.locked = false;
         assert!(state.waiting_for_unlock(now).is_empty());
+    }
+
+    /// A whole load reads the texts once ([`read_texts`]); what it reads
+    /// must be what reading each text where it is used read, for the
+    /// texts a build writes and for those nothing should: text that does
+    /// not parse, text of a string, a listed group lost, an unlisted key.
+    #[test]
+    fn texts_read_once_read_as_before() {
+        let mut state = State::default();
+        for p in ["https://a.example", "https://b.example/v1"] {
+            assert!(state.book.save(&draft(p, "tok")).is_ok());
+        }
+        let mut items = serde_json::Map::from_iter(StoredWrite::whole(state.encode()).set);
+        let head = items.get_mut(STATE_KEY).expect("a head");
+        head["ruleIds"] = json!([1, 2, 65, 130]);
+        head["credentialIds"] = json!([1, 2, 3]);
+        items.insert(rules_key(65), json!("[{\"id\": 65, \"pattern\""));
+        items.insert(rules_key(130), json!("\"[]\""));
+        items.insert(credential_key(1), json!("{not json"));
+        items.insert(credential_key(2), json!("\"a string\""));
+        items.insert(credential_key(3), json!({"id": 3, "already": "json"}));
+        items.insert("rules:9999".to_owned(), json!("[]"));
+        items.insert("other".to_owned(), json!("[1]"));
+        let as_stored = Value::Object(items);
+        let mut read = as_stored.clone();
+        read_texts(&mut read);
+        assert_ne!(read, as_stored, "the groups were read");
+        assert_eq!(read["other"], json!("[1]"), "only our keys are read");
+        assert_eq!(read[credential_key(1)], as_stored[credential_key(1)]);
+        assert_eq!(read[credential_key(2)], as_stored[credential_key(2)]);
+        assert_eq!(assemble(&read), assemble(&as_stored));
+        assert!(assemble(&read).is_some());
+        let (upgraded, before) = (upgrade(&read), upgrade(&as_stored));
+        assert!(before.is_some(), "the lost and the stray are tidied");
+        assert_eq!(
+            upgraded.map(|w| (w.set, w.remove)),
+            before.map(|w| (w.set, w.remove))
+        );
+        let decoded = |items: &Value| State::decode(assemble(items));
+        assert_eq!(decoded(&read), decoded(&as_stored));
     }
 
     #[test]

@@ -860,11 +860,11 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     engine: &E,
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
-    let (items, beside) = join(store.load(), Beside::read(store)).await;
-    let mut items = items.map_err(ServiceError::Load)?;
+    let (items, beside) = join(load_items(store), Beside::read(store)).await;
+    let mut items = items?;
     if let Some(write) = items.as_ref().and_then(store::upgrade) {
         store.save(write).await.map_err(ServiceError::Save)?;
-        items = store.load().await.map_err(ServiceError::Load)?;
+        items = load_items(store).await?;
     }
     let state = open_items(items.as_ref(), beside)?;
     if let Some(write) = items
@@ -1038,9 +1038,18 @@ pub async fn read<S: StateStore>(store: &S) -> Result<State, ServiceError> {
 /// when the vault is unlocked. Locked, the secrets read as placeholders and
 /// [`State::locked`] is set.
 async fn load<S: StateStore>(store: &S) -> Result<State, ServiceError> {
-    let (items, beside) = join(store.load(), Beside::read(store)).await;
-    let items = items.map_err(ServiceError::Load)?;
-    open_items(items.as_ref(), beside)
+    let (items, beside) = join(load_items(store), Beside::read(store)).await;
+    open_items(items?.as_ref(), beside)
+}
+
+/// Everything `storage.local` holds, its texts read once
+/// ([`store::read_texts`]) for the passes of a whole load.
+async fn load_items<S: StateStore>(store: &S) -> Result<Option<Value>, ServiceError> {
+    let mut items = store.load().await.map_err(ServiceError::Load)?;
+    if let Some(items) = items.as_mut() {
+        store::read_texts(items);
+    }
+    Ok(items)
 }
 
 /// Both futures, run at once: the browser works on two calls while wasm
