@@ -281,11 +281,30 @@ fn warn(context: &str, error: &dyn std::fmt::Display) {
 /// with storage.
 async fn sync_everything() {
     RECONCILED.with(|done| done.set(true));
-    let now = browser::clock().now;
-    if let Err(e) = exclusive(service::reconcile(&LocalStore, &BrowserRules, now)).await {
-        warn("reconcile", &e);
+    let rng = RefCell::new(BrowserRandom);
+    let platform = browser_platform(&rng);
+    // One load for all of it: the reminders are marked from the state the
+    // reconciliation applied, in its exclusive section (a write between
+    // the two would be lost), and the alarms and badges follow that state.
+    // A second load of 5,000 rules, right after their update, took Chromium
+    // 45–65 ms while a page waited to see them.
+    let due = exclusive(async {
+        let (_, state) =
+            service::reconcile_keeping(platform.store, platform.engine, platform.clock.now)
+                .await
+                .map_err(|e| ("reconcile", e))?;
+        service::due_reminders_of(&platform, state)
+            .await
+            .map_err(|e| ("reminders", e))
+    })
+    .await;
+    match due {
+        Ok(due) => follow_whole(&show(due).await).await,
+        Err((what, e)) => {
+            warn(what, &e);
+            follow_state().await;
+        }
     }
-    follow_state().await;
 }
 
 /// After anything that may have changed the state: the reminders due are
@@ -310,12 +329,17 @@ async fn follow(state: Option<State>) {
             Err(e) => return warn("state", &e),
         },
     };
+    follow_whole(&state).await;
+}
+
+/// The alarms and the badges, from `state`, whole and as stored.
+async fn follow_whole(state: &State) {
     let now = browser::clock().now;
     schedule_expiry(state.credentials.next_expiry(now)).await;
-    schedule_idle_lock(&state).await;
-    schedule_reminder(&state).await;
-    schedule_refresh(&state).await;
-    refresh_badges(&state).await;
+    schedule_idle_lock(state).await;
+    schedule_reminder(state).await;
+    schedule_refresh(state).await;
+    refresh_badges(state).await;
 }
 
 /// The alarm for the next OAuth refresh. None while locked: the
@@ -370,25 +394,28 @@ pub async fn background_on_alarm(alarm: JsValue) {
 async fn show_reminders() -> Option<State> {
     let rng = RefCell::new(BrowserRandom);
     match exclusive(service::due_reminders(&browser_platform(&rng))).await {
-        Ok(due) => {
-            for reminder in due.reminders {
-                if let Err(e) = notifications::show(
-                    &reminder.id,
-                    &browser::say(&reminder.title),
-                    &browser::say(&reminder.message),
-                )
-                .await
-                {
-                    warn("reminder", &e);
-                }
-            }
-            Some(due.state)
-        }
+        Ok(due) => Some(show(due).await),
         Err(e) => {
             warn("reminders", &e);
             None
         }
     }
+}
+
+/// Shows `due`'s reminders, marked shown already; returns its state.
+async fn show(due: service::Due) -> State {
+    for reminder in due.reminders {
+        if let Err(e) = notifications::show(
+            &reminder.id,
+            &browser::say(&reminder.title),
+            &browser::say(&reminder.message),
+        )
+        .await
+        {
+            warn("reminder", &e);
+        }
+    }
+    due.state
 }
 
 /// The alarm for the next expiry reminder, if any is to come.

@@ -860,6 +860,17 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     engine: &E,
     now: Timestamp,
 ) -> Result<Reconciled, ServiceError> {
+    Ok(reconcile_keeping(store, engine, now).await?.0)
+}
+
+/// [`reconcile`], and the whole state it applied, as stored: what follows
+/// it (the reminders, the alarms, the badges) reads that instead of loading
+/// everything again.
+pub async fn reconcile_keeping<S: StateStore, E: RuleEngine>(
+    store: &S,
+    engine: &E,
+    now: Timestamp,
+) -> Result<(Reconciled, State), ServiceError> {
     let (items, beside) = join(load_items(store), Beside::read(store)).await;
     let mut items = items?;
     if let Some(write) = items.as_ref().and_then(store::upgrade) {
@@ -873,7 +884,8 @@ pub async fn reconcile<S: StateStore, E: RuleEngine>(
     {
         store.save(write).await.map_err(ServiceError::Save)?;
     }
-    apply(store, engine, &state, now).await
+    let done = apply(store, engine, &state, now).await?;
+    Ok((done, state))
 }
 
 /// The tab rules in `storage.session`.
@@ -998,7 +1010,15 @@ pub struct Due {
 pub async fn due_reminders<S: StateStore, E: RuleEngine, T: Transport>(
     platform: &Platform<'_, S, E, T>,
 ) -> Result<Due, ServiceError> {
-    let mut state = load(platform.store).await?;
+    due_reminders_of(platform, load(platform.store).await?).await
+}
+
+/// [`due_reminders`] from `state`, the whole state as stored, read in the
+/// same exclusive section ([`reconcile_keeping`]'s).
+pub async fn due_reminders_of<S: StateStore, E: RuleEngine, T: Transport>(
+    platform: &Platform<'_, S, E, T>,
+    mut state: State,
+) -> Result<Due, ServiceError> {
     let none = |state| {
         Ok(Due {
             reminders: Vec::new(),
@@ -3551,6 +3571,45 @@ mod tests {
         run(handle(&later, Request::SetReminders { enabled: true }));
         let due = run(due_reminders(&later)).expect("on again").reminders;
         assert_eq!(due.iter().map(|r| r.days).collect::<Vec<_>>(), [1]);
+    }
+
+    /// A reconciliation from outside is followed by the reminders, the
+    /// alarms and the badges without a second load: the state it hands back
+    /// is the state stored, an older layout's upgrade and a stale index's
+    /// repair included, and the reminders marked from it are those a load
+    /// of its own would mark.
+    #[test]
+    fn a_reconciliation_hands_on_the_state_it_applied() {
+        use crate::credential::{Credential, CredentialKind, Endpoint, DAY};
+        use crate::header::Secret;
+        use crate::provider::Provider;
+        let fakes = Fakes::default();
+        save(&fakes, "https://a.example", "t");
+        save(&fakes, "https://b.example", "u");
+        let mut state = fakes.state();
+        let mut c = Credential::new(
+            0,
+            Provider::Jina,
+            Endpoint::parse(Provider::Jina, "").expect("endpoint"),
+            CredentialKind::PersonalAccessToken,
+            Secret::from_input("jina_secret").expect("secret"),
+        );
+        c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
+        state.credentials.add(c);
+        // Written from outside in the one-key layout of schema 3, which
+        // the reconciliation upgrades before it applies.
+        *fakes.store.value.borrow_mut() = Some(serde_json::json!({ "state": state.encode() }));
+        let loads = fakes.store.loads.get();
+        let (_, kept) =
+            run(reconcile_keeping(&fakes.store, &fakes.engine, NOW)).expect("reconciles");
+        assert!(kept.is_whole());
+        assert_eq!(kept.book.rules().len(), 2);
+        let read_after = fakes.store.loads.get() - loads;
+        assert_eq!(kept, run(read(&fakes.store)).expect("stored"));
+        let due = run(due_reminders_of(&fakes.platform(), kept)).expect("reminders");
+        assert_eq!(due.reminders.len(), 1);
+        assert_eq!(due.state, run(read(&fakes.store)).expect("marked"));
+        assert_eq!(read_after, 2, "one load, and one after the upgrade's write");
     }
 }
 
