@@ -266,6 +266,15 @@ pub(crate) async fn seed_reference_in(browser: &Browser, book: &RuleBook, held: 
     wait_rule_count_in(browser, other, 0, timeout).await;
 }
 
+/// Panics unless `reply["answer"]` is the reference extension's `{ ok: true }`.
+pub(crate) fn expect_accepted(reply: &Json) {
+    assert_eq!(
+        reply["answer"],
+        json!({ "ok": true }),
+        "the reference extension refused a change: {reply}"
+    );
+}
+
 /// Sends `message` to the reference extension's background from its page
 /// (current tab) and waits for its answer that the browser took the change.
 /// Returns when it was sent and when the answer came, as
@@ -283,11 +292,7 @@ pub(crate) async fn tell_reference(browser: &Browser, message: Json) -> (f64, f6
         .execute_async(script, vec![message])
         .await
         .unwrap_or_else(|e| panic!("message the reference extension: {e}"));
-    assert_eq!(
-        reply["answer"],
-        json!({ "ok": true }),
-        "the reference extension refused a change"
-    );
+    expect_accepted(&reply);
     let at = |key: &str| reply[key].as_f64().unwrap_or(f64::NAN);
     (at("sent"), at("answered"))
 }
