@@ -670,12 +670,11 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
         .chain(&credentials)
         .map(|(_, key, _)| key.as_str())
         .collect();
-    let ours = is_item_key;
     let orphans: Vec<String> = items
         .as_object()
         .into_iter()
         .flat_map(|o| o.keys())
-        .filter(|k| ours(k) && !needed.contains(k.as_str()))
+        .filter(|k| is_item_key(k) && !needed.contains(k.as_str()))
         .cloned()
         .collect();
     let missing = |list: &Found<'_>| -> Vec<Value> {
@@ -739,7 +738,7 @@ pub fn upgrade(items: &Value) -> Option<StoredWrite> {
         .as_object()
         .into_iter()
         .flat_map(|o| o.keys())
-        .filter(|k| ours(k) && !write.set.contains_key(k.as_str()))
+        .filter(|k| is_item_key(k) && !write.set.contains_key(k.as_str()))
         .cloned()
         .collect();
     Some(write)

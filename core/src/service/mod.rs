@@ -3528,13 +3528,11 @@ mod tests {
         assert!(matches!(response, Response::Site(s) if s.rule.as_ref().map(|r| r.id) == Some(1)));
     }
 
-    #[test]
-    fn reminders_are_shown_once_and_can_be_turned_off() {
+    /// A Jina token that expires two days after [`NOW`]: a reminder is due.
+    fn token_expiring_soon() -> crate::credential::Credential {
         use crate::credential::{Credential, CredentialKind, Endpoint, DAY};
         use crate::header::Secret;
         use crate::provider::Provider;
-        let fakes = Fakes::default();
-        let mut state = fakes.state();
         let mut c = Credential::new(
             0,
             Provider::Jina,
@@ -3543,7 +3541,15 @@ mod tests {
             Secret::from_input("jina_secret").expect("secret"),
         );
         c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
-        state.credentials.add(c);
+        c
+    }
+
+    #[test]
+    fn reminders_are_shown_once_and_can_be_turned_off() {
+        use crate::credential::DAY;
+        let fakes = Fakes::default();
+        let mut state = fakes.state();
+        state.credentials.add(token_expiring_soon());
         fakes.store.seed(&state);
 
         let due = run(due_reminders(&fakes.platform())).expect("reminders");
@@ -3575,27 +3581,15 @@ mod tests {
 
     /// A reconciliation from outside is followed by the reminders, the
     /// alarms and the badges without a second load: the state it hands back
-    /// is the state stored, an older layout's upgrade and a stale index's
-    /// repair included, and the reminders marked from it are those a load
-    /// of its own would mark.
+    /// is the state stored, an older layout's upgrade included, and the
+    /// reminders marked from it are those a load of its own would mark.
     #[test]
     fn a_reconciliation_hands_on_the_state_it_applied() {
-        use crate::credential::{Credential, CredentialKind, Endpoint, DAY};
-        use crate::header::Secret;
-        use crate::provider::Provider;
         let fakes = Fakes::default();
         save(&fakes, "https://a.example", "t");
         save(&fakes, "https://b.example", "u");
         let mut state = fakes.state();
-        let mut c = Credential::new(
-            0,
-            Provider::Jina,
-            Endpoint::parse(Provider::Jina, "").expect("endpoint"),
-            CredentialKind::PersonalAccessToken,
-            Secret::from_input("jina_secret").expect("secret"),
-        );
-        c.info.expires = Some(Timestamp(NOW.0 + 2 * DAY));
-        state.credentials.add(c);
+        state.credentials.add(token_expiring_soon());
         // Written from outside in the one-key layout of schema 3, which
         // the reconciliation upgrades before it applies.
         *fakes.store.value.borrow_mut() = Some(serde_json::json!({ "state": state.encode() }));
