@@ -461,7 +461,7 @@ fn validity_text(v: Validity) -> Text {
 
 pub(super) fn selected_provider() -> Result<Provider, DomError> {
     let value = dom::by_id::<HtmlSelectElement>("login-provider")?.value();
-    serde_json::from_value(serde_json::Value::String(value))
+    tokenward_core::json::read(&serde_json::Value::String(value))
         .map_err(|_| DomError("unknown provider".into()))
 }
 

@@ -785,7 +785,7 @@ fn read_message(message: &JsValue, sender: &JsValue) -> Result<Request, Text> {
     if !from_own_page(sender) {
         return Err(text!("error_foreign_sender"));
     }
-    match browser::from_js::<Request>(message) {
+    match browser::from_js_value::<Request>(message) {
         Err(e) => Err(text!("error_malformed_request", e.0)),
         Ok(Request::FinishWebAuthFlow { .. }) => Err(text!("error_oauth_finish_from_page")),
         Ok(request) => Ok(request),

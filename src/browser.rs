@@ -149,17 +149,39 @@ pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
     Ok(JSON::parse(&to_json(value)?)?)
 }
 
+/// A `T` from a JS value, read from its JSON text straight into `T`.
 pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
-    let text = JSON::stringify(value)?
+    from_json(&json_text(value)?)
+}
+
+/// A `T` from a JS value through a [`serde_json::Value`], the way the core
+/// reads stored state ([`tokenward_core::json`]). For what the background
+/// reads whose parts it also reads from storage, a page's request above
+/// all: read both ways, each type's reader is compiled twice (this one
+/// read made the background's module 11 kB gzipped smaller).
+pub fn from_js_value<T: DeserializeOwned>(value: &JsValue) -> Result<T> {
+    tokenward_core::json::read(&value_from_js(value)?).map_err(|e| BrowserError(e.to_string()))
+}
+
+/// A JS value as a [`serde_json::Value`].
+pub fn value_from_js(value: &JsValue) -> Result<serde_json::Value> {
+    tokenward_core::json::parse(&json_text(value)?).map_err(|e| BrowserError(e.to_string()))
+}
+
+fn json_text(value: &JsValue) -> Result<String> {
+    JSON::stringify(value)?
         .as_string()
-        .ok_or_else(|| BrowserError("value has no JSON form".to_owned()))?;
-    from_json(&text)
+        .ok_or_else(|| BrowserError("value has no JSON form".to_owned()))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| BrowserError(e.to_string()))
 }
 
+/// A `T` read straight from JSON text. The views the pages read must be
+/// read so (their tag comes first, which a `Value`'s sorted map loses:
+/// `tagged` in the core), and the browser's rule lists are: thousands of
+/// entries, read about three times faster than through a `Value`.
 fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| BrowserError(e.to_string()))
 }
@@ -552,7 +574,7 @@ pub mod storage {
         if items.is_undefined() || items.is_null() {
             return Ok(None);
         }
-        from_js(&items).map(Some)
+        value_from_js(&items).map(Some)
     }
 
     /// `storage.local.get(keys)`: the items under `keys` that are stored,
@@ -563,7 +585,7 @@ pub mod storage {
         if items.is_undefined() || items.is_null() {
             return Ok(serde_json::Value::Object(serde_json::Map::new()));
         }
-        from_js(&items)
+        value_from_js(&items)
     }
 
     /// `storage.managed.get(null)`: what an administrator set through
@@ -577,7 +599,7 @@ pub mod storage {
         if items.is_undefined() || items.is_null() {
             return None;
         }
-        from_js(&items).ok()
+        value_from_js(&items).ok()
     }
 
     /// `storage.local.set` of several keys in one call, which both browsers
@@ -616,7 +638,7 @@ pub mod storage {
         if value.is_undefined() {
             return Ok(None);
         }
-        from_js(&value).map(Some)
+        value_from_js(&value).map(Some)
     }
 
     pub async fn session_set(key: &str, value: &serde_json::Value) -> Result<()> {
@@ -878,10 +900,12 @@ pub mod tabs {
     pub async fn all() -> Result<Vec<Tab>> {
         let tabs = call("tabs", "query", &[Object::new().into()]).await?;
         // Some tabs (devtools, prerendered) come without an id.
-        let raw: Vec<serde_json::Value> = from_js(&tabs)?;
+        let raw = value_from_js(&tabs)?;
         Ok(raw
+            .as_array()
             .into_iter()
-            .filter_map(|t| serde_json::from_value(t).ok())
+            .flatten()
+            .filter_map(|t| tokenward_core::json::read(t).ok())
             .collect())
     }
 }
@@ -981,7 +1005,10 @@ mod tests {
                 .and_then(|v| v.as_f64()),
             Some(3.0)
         );
-        assert_eq!(from_js::<Request>(&js).ok(), Some(request));
+        assert_eq!(from_js::<Request>(&js).ok(), Some(request.clone()));
+        // The background reads it through a `Value`, to the same request.
+        assert_eq!(from_js_value::<Request>(&js).ok(), Some(request));
+        assert!(from_js_value::<Request>(&JsValue::from_str("nonsense")).is_err());
         // A page answered with something that is not a response.
         assert!(from_js::<Response>(&JsValue::from_str("nonsense")).is_err());
     }

@@ -725,7 +725,7 @@ fn test_url() -> Result<(), DomError> {
         url: dom::by_id::<HtmlInputElement>("test-url")?.value(),
         from: Some(dom::by_id::<HtmlInputElement>("test-from")?.value()),
         method: dom::by_id::<HtmlSelectElement>("test-method")?.value(),
-        kind: serde_json::from_value(serde_json::Value::String(kind))
+        kind: tokenward_core::json::read(&serde_json::Value::String(kind))
             .unwrap_or(tokenward_core::dnr::ResourceType::MainFrame),
     };
     let pending = runtime::send_now(&request);

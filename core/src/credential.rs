@@ -507,7 +507,7 @@ pub fn jwt_expiry(token: &str) -> Option<Timestamp> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claims = crate::json::parse_bytes(&bytes)?;
     let exp = claims.get("exp")?.as_f64()?;
     (exp.is_finite() && exp > 0.0 && exp < 1e11).then_some(Timestamp(exp as i64))
 }

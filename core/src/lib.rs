@@ -8,7 +8,7 @@
 //! repository's `src/`) implements them. See `ARCHITECTURE.md` for the map.
 //!
 //! The modules form no cycle (`tests/layers.rs` checks it), from the leaves
-//! up: `tagged`, [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
+//! up: `tagged`, [`json`], [`text`], [`dnr`], [`vault`], [`migration`], [`pattern`], [`header`] →
 //! [`credential`] → [`provider`], [`initiator`] → [`rules`] → [`compile`],
 //! [`matcher`], [`policy`] → [`protection`], [`reminder`] → [`store`] → [`import`] → [`message`] →
 //! [`service`].
@@ -19,6 +19,7 @@ pub mod dnr;
 pub mod header;
 pub mod import;
 pub mod initiator;
+pub mod json;
 pub mod matcher;
 pub mod message;
 pub mod migration;

@@ -115,7 +115,7 @@ pub fn open_secrets(state: &mut Value, key: Option<&VaultKey>) -> Result<bool, V
         let plain = match key {
             None => LOCKED_SECRET.to_owned(),
             Some(key) => {
-                let sealed: Sealed = serde_json::from_value(slot.clone())
+                let sealed: Sealed = crate::json::read(slot)
                     .map_err(|_| VaultError::Malformed(MalformedPart::SealedSecret))?;
                 let bytes = vault::open(key, &sealed, place.as_bytes())?;
                 String::from_utf8(bytes.to_vec())

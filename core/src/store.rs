@@ -392,7 +392,7 @@ impl ReadPlan {
         {
             return None;
         }
-        let index: BookIndex = serde_json::from_value(head.get("index")?.clone()).ok()?;
+        let index: BookIndex = crate::json::read(head.get("index")?).ok()?;
         if !index.ids().eq(listed_ids(head, "ruleIds")) {
             return None;
         }
@@ -896,7 +896,7 @@ impl State {
         };
         let (rules, credentials) = (take("rules"), take("credentials"));
         let mut stored: StoredState =
-            serde_json::from_value(value).map_err(|e| StoreError::Unreadable(e.to_string()))?;
+            crate::json::read(&value).map_err(|e| StoreError::Unreadable(e.to_string()))?;
         stored.rules = rules;
         stored.credentials = credentials;
         let mut state = State {
@@ -920,7 +920,7 @@ impl State {
             unloaded_credentials: Vec::new(),
         };
         for raw in stored.credentials {
-            match serde_json::from_value::<Credential>(raw.clone()) {
+            match crate::json::read::<Credential>(&raw) {
                 Ok(c) if state.credentials.get(c.info.id).is_none() => {
                     let next = &mut state.credentials.next_id;
                     *next = (*next).max(c.info.id.saturating_add(1));
@@ -1267,7 +1267,7 @@ impl TabRules {
 }
 
 fn decode_rule(raw: &Value) -> Option<SiteRule> {
-    let stored: StoredRule = serde_json::from_value(raw.clone()).ok()?;
+    let stored: StoredRule = crate::json::read(raw).ok()?;
     let pattern = SitePattern::parse(
         &stored.pattern,
         ParseOptions {

@@ -840,7 +840,7 @@ impl ExportEnvelope {
         if text.len() > 2 * base64::encoded_len(MAX_PLAINTEXT_LEN + TAG_LEN, true).unwrap_or(0) {
             return Err(VaultError::TooLarge);
         }
-        serde_json::from_str(text).map_err(|_| VaultError::Malformed(MalformedPart::NotExport))
+        crate::json::read_text(text).map_err(|_| VaultError::Malformed(MalformedPart::NotExport))
     }
 
     fn sealed(&self) -> Sealed {

@@ -280,7 +280,7 @@ pub fn nua_issuer(secret: &Secret) -> Result<Endpoint, ProviderError> {
         .decode(payload)
         .or_else(|_| URL_SAFE.decode(payload))
         .map_err(|_| invalid())?;
-    let claims: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let claims = crate::json::parse_bytes(&bytes).ok_or_else(invalid)?;
     let iss = claims
         .get("iss")
         .and_then(Value::as_str)

@@ -370,8 +370,8 @@ pub fn read_id_token(
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| invalid(text!("error_id_token_not_jwt")))?;
-    let claims: Value =
-        serde_json::from_slice(&bytes).map_err(|_| invalid(text!("error_id_token_not_jwt")))?;
+    let claims =
+        crate::json::parse_bytes(&bytes).ok_or_else(|| invalid(text!("error_id_token_not_jwt")))?;
     let claim = |name: &str| claims.get(name).and_then(Value::as_str);
     // Compared as discovery is: an issuer written with a trailing `/` is
     // the same issuer.

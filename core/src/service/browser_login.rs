@@ -118,7 +118,7 @@ fn none_view() -> Response {
 async fn read<S: StateStore>(store: &S) -> Result<Option<PendingLogin>, ServiceError> {
     let stored = store.pending_login().await.map_err(ServiceError::Load)?;
     // A record this version cannot read is dropped, not trusted.
-    Ok(stored.and_then(|v| serde_json::from_value(v).ok()))
+    Ok(stored.and_then(|v| crate::json::read(&v).ok()))
 }
 
 /// Keeps the login's new state and answers with it.

@@ -1289,8 +1289,7 @@ fn open_items_keyed(items: Option<&Value>, beside: Beside) -> Result<(State, boo
     };
     let protection: Protection = stored
         .get("vault")
-        .cloned()
-        .map(serde_json::from_value)
+        .map(crate::json::read)
         .transpose()
         .map_err(|e| StoreError::Unreadable(e.to_string()))?
         .unwrap_or_default();

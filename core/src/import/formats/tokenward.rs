@@ -20,11 +20,11 @@ pub(super) fn read(value: Value, passphrase: Option<&str>) -> Result<Reading, Im
         let passphrase = passphrase
             .filter(|p| !p.is_empty())
             .ok_or(ImportError::NeedsPassphrase)?;
-        let envelope: ExportEnvelope = serde_json::from_value(value).map_err(|_| {
+        let envelope: ExportEnvelope = crate::json::read(&value).map_err(|_| {
             crate::vault::VaultError::Malformed(crate::vault::MalformedPart::NotExport)
         })?;
         let plain = open_export(passphrase, &envelope)?;
-        serde_json::from_slice::<Value>(&plain).map_err(|_| ImportError::Malformed {
+        crate::json::parse_bytes(&plain).ok_or_else(|| ImportError::Malformed {
             format: "Tokenward",
             what: "sealed document".into(),
         })?
@@ -60,7 +60,7 @@ pub(super) fn read(value: Value, passphrase: Option<&str>) -> Result<Reading, Im
     let credentials = fields.array("credentials").map_err(|f| malformed(&f))?;
     for (i, credential) in credentials.iter().enumerate() {
         let from = entry_name(text!("import_kind_account"), i, "");
-        match serde_json::from_value::<Credential>(credential.clone()) {
+        match crate::json::read::<Credential>(credential) {
             Ok(c) if with_secrets => reading.credentials.push(c),
             Ok(c) => reading.not_imported.push((
                 entry_name(text!("import_kind_account"), i, &credential_label(&c.info)),
@@ -103,8 +103,7 @@ fn rule_candidate(i: usize, rule: &Value) -> Candidate {
     candidate.enabled = f.bool_or("enabled", true).unwrap_or(true);
     candidate.initiators = f
         .get("initiators")
-        .cloned()
-        .map(serde_json::from_value::<Initiators>)
+        .map(crate::json::read::<Initiators>)
         .transpose()
         .unwrap_or_else(|_| {
             candidate.problem = Some(bad_field("initiators".into()));
