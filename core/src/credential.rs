@@ -385,8 +385,9 @@ pub enum Deployments {
 }
 
 /// What kind of secret this is. It decides which calls verify it and which
-/// header carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// header carries it. Read by its tag through a `Value`
+/// ([`crate::json::read_tagged`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum CredentialKind {
     /// A long-lived token of a user: Jina PAT, Nuclia personal token, Hugging
@@ -419,6 +420,53 @@ pub enum CredentialKind {
         /// this credential, and the rules using it follow.
         subject: String,
     },
+}
+
+impl<'de> Deserialize<'de> for CredentialKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct ApiToken {
+            #[serde(default)]
+            scopes: Vec<String>,
+            #[serde(default)]
+            deployments: Option<Deployments>,
+        }
+        #[derive(Deserialize)]
+        struct OpenId {
+            subject: String,
+        }
+        crate::json::read_tagged(d, "type", |tag, fields| match tag {
+            "personalAccessToken" => Ok(CredentialKind::PersonalAccessToken),
+            "apiToken" => {
+                let ApiToken {
+                    scopes,
+                    deployments,
+                } = crate::json::read(fields)?;
+                Ok(CredentialKind::ApiToken {
+                    scopes,
+                    deployments,
+                })
+            }
+            "knowledgeBoxKey" => Ok(CredentialKind::KnowledgeBoxKey),
+            "nuaKey" => Ok(CredentialKind::NuaKey),
+            "userToken" => Ok(CredentialKind::UserToken),
+            "openId" => {
+                let OpenId { subject } = crate::json::read(fields)?;
+                Ok(CredentialKind::OpenId { subject })
+            }
+            _ => Err(serde::de::Error::unknown_variant(
+                tag,
+                &[
+                    "personalAccessToken",
+                    "apiToken",
+                    "knowledgeBoxKey",
+                    "nuaKey",
+                    "userToken",
+                    "openId",
+                ],
+            )),
+        })
+    }
 }
 
 /// How a short-lived OAuth access token, the credential's secret, is
@@ -524,8 +572,11 @@ impl CredentialInfo {
 }
 
 /// A credential with its secret, as the vault stores it. `Debug` shows the
-/// secret as `<redacted>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// secret as `<redacted>`. Read through a `Value`, its info and its secrets
+/// from the same map: the derive reads a flattened field by buffering the
+/// value in serde's `Content` tree ([`crate::json::read_tagged`] says what
+/// that costs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Credential {
     #[serde(flatten)]
     pub info: CredentialInfo,
@@ -539,6 +590,29 @@ pub struct Credential {
         skip_serializing_if = "Option::is_none"
     )]
     pub refresh_token: Option<Secret>,
+}
+
+impl<'de> Deserialize<'de> for Credential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Secrets {
+            secret: Secret,
+            #[serde(default, rename = "refreshToken")]
+            refresh_token: Option<Secret>,
+        }
+        let value = serde_json::Value::deserialize(d)?;
+        let info: CredentialInfo = crate::json::read(&value).map_err(D::Error::custom)?;
+        let Secrets {
+            secret,
+            refresh_token,
+        } = crate::json::read(&value).map_err(D::Error::custom)?;
+        Ok(Credential {
+            info,
+            secret,
+            refresh_token,
+        })
+    }
 }
 
 impl Credential {

@@ -32,7 +32,8 @@ use crate::text::{Localize, Text};
 pub const MAX_ALSO: usize = 20;
 
 /// A rule's policy on which pages may make the browser send its headers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Read by its tag through a `Value` ([`crate::json::read_tagged`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "policy", rename_all = "camelCase")]
 pub enum Initiators {
     /// Safe top-level navigations from anywhere; everything else only from
@@ -44,6 +45,27 @@ pub enum Initiators {
     /// Every page of every site: the behaviour of header extensions that
     /// match by URL alone.
     AnySite,
+}
+
+impl<'de> Deserialize<'de> for Initiators {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct SameSite {
+            #[serde(default)]
+            also: Vec<InitiatorSite>,
+        }
+        crate::json::read_tagged(d, "policy", |tag, fields| match tag {
+            "sameSite" => {
+                let SameSite { also } = crate::json::read(fields)?;
+                Ok(Initiators::SameSite { also })
+            }
+            "anySite" => Ok(Initiators::AnySite),
+            _ => Err(serde::de::Error::unknown_variant(
+                tag,
+                &["sameSite", "anySite"],
+            )),
+        })
+    }
 }
 
 impl Default for Initiators {

@@ -39,7 +39,9 @@ pub const SESSION_KEY: &str = "vaultKey";
 /// The idle times the popup offers, in minutes.
 pub const IDLE_CHOICES: [u32; 5] = [5, 15, 30, 60, 240];
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How secrets are kept. Read by its tag through a `Value`
+/// ([`crate::json::read_tagged`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
 pub enum Protection {
     #[default]
@@ -53,6 +55,36 @@ pub enum Protection {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         idle_minutes: Option<u32>,
     },
+}
+
+impl<'de> Deserialize<'de> for Protection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Protected {
+            header: Box<VaultHeader>,
+            #[serde(default)]
+            idle_minutes: Option<u32>,
+        }
+        crate::json::read_tagged(d, "mode", |tag, fields| match tag {
+            "unset" => Ok(Protection::Unset),
+            "convenience" => Ok(Protection::Convenience),
+            "protected" => {
+                let Protected {
+                    header,
+                    idle_minutes,
+                } = crate::json::read(fields)?;
+                Ok(Protection::Protected {
+                    header,
+                    idle_minutes,
+                })
+            }
+            _ => Err(serde::de::Error::unknown_variant(
+                tag,
+                &["unset", "convenience", "protected"],
+            )),
+        })
+    }
 }
 
 impl Protection {
@@ -194,6 +226,107 @@ pub(crate) mod tests {
     use super::*;
     use crate::service::fakes::CountingRng;
     use serde_json::json;
+
+    /// The stored enums read by their tag through a `Value`
+    /// (`json::read_tagged`), and a credential, whose info shares its map
+    /// with its secrets: every variant reads back in any key order, both
+    /// through a `Value` and streaming, and with a key from a later version.
+    #[test]
+    fn stored_tagged_values_read_back_in_any_key_order() {
+        use crate::credential::{
+            Credential, CredentialKind, Deployments, Endpoint, Provider, Renewal,
+        };
+        use crate::header::{HeaderName, HeaderValue, Secret, ValueScheme};
+        use crate::initiator::{InitiatorSite, Initiators};
+        use crate::json::check::reads_back;
+        use crate::rules::HeaderAction;
+
+        let secret = |s: &str| Secret::from_input(s).expect("test setup");
+        let name = |n: &str| HeaderName::new(n).expect("test setup");
+        let (header, _) =
+            VaultHeader::create("stored pass", &mut CountingRng(0)).expect("a vault header");
+        for protection in [
+            Protection::Unset,
+            Protection::Convenience,
+            Protection::Protected {
+                header: Box::new(header.clone()),
+                idle_minutes: None,
+            },
+            Protection::Protected {
+                header: Box::new(header),
+                idle_minutes: Some(15),
+            },
+        ] {
+            reads_back(&protection);
+        }
+        for action in [
+            HeaderAction::Set {
+                name: name("Authorization"),
+                value: HeaderValue::new(ValueScheme::Bearer, secret("token-0123"))
+                    .expect("test setup"),
+                credential: None,
+            },
+            HeaderAction::Set {
+                name: name("X-Api-Key"),
+                value: HeaderValue::new(ValueScheme::Raw, secret("key-0123")).expect("test setup"),
+                credential: Some(4),
+            },
+            HeaderAction::Remove {
+                name: name("Cookie"),
+            },
+        ] {
+            reads_back(&action);
+        }
+        for initiators in [
+            Initiators::SameSite { also: Vec::new() },
+            Initiators::SameSite {
+                also: vec![InitiatorSite::parse("https://app.example.com").expect("test setup")],
+            },
+            Initiators::AnySite,
+        ] {
+            reads_back(&initiators);
+        }
+        let kinds = [
+            CredentialKind::PersonalAccessToken,
+            CredentialKind::ApiToken {
+                scopes: Vec::new(),
+                deployments: None,
+            },
+            CredentialKind::ApiToken {
+                scopes: vec!["api".into()],
+                deployments: Some(Deployments::Chosen(vec!["summarize".into()])),
+            },
+            CredentialKind::ApiToken {
+                scopes: Vec::new(),
+                deployments: Some(Deployments::All),
+            },
+            CredentialKind::KnowledgeBoxKey,
+            CredentialKind::NuaKey,
+            CredentialKind::UserToken,
+            CredentialKind::OpenId {
+                subject: "user-1".into(),
+            },
+        ];
+        for kind in kinds {
+            reads_back(&kind);
+            let mut credential = Credential::new(
+                3,
+                Provider::Jina,
+                Endpoint::default_for(Provider::Jina).expect("test setup"),
+                kind,
+                secret("jina_0123456789"),
+            );
+            reads_back(&credential);
+            credential.refresh_token = Some(secret("refresh-0123"));
+            credential.info.renewal = Some(Renewal {
+                client_id: "tokenward".into(),
+                token_endpoint: "https://id.example.com/token".into(),
+                failed: None,
+                retry_at: None,
+            });
+            reads_back(&credential);
+        }
+    }
 
     fn key(byte: u8) -> VaultKey {
         VaultKey::from_session_storage_bytes(&[byte; 32]).expect("test setup")

@@ -433,8 +433,9 @@ impl RuleBook {
     }
 }
 
-/// What a rule does to one request header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a rule does to one request header. Read by its tag through a
+/// `Value` ([`crate::json::read_tagged`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum HeaderAction {
     Set {
@@ -450,6 +451,41 @@ pub enum HeaderAction {
     Remove {
         name: HeaderName,
     },
+}
+
+impl<'de> Deserialize<'de> for HeaderAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Set {
+            name: HeaderName,
+            value: HeaderValue,
+            #[serde(default)]
+            credential: Option<CredentialId>,
+        }
+        #[derive(Deserialize)]
+        struct Remove {
+            name: HeaderName,
+        }
+        crate::json::read_tagged(d, "op", |tag, fields| match tag {
+            "set" => {
+                let Set {
+                    name,
+                    value,
+                    credential,
+                } = crate::json::read(fields)?;
+                Ok(HeaderAction::Set {
+                    name,
+                    value,
+                    credential,
+                })
+            }
+            "remove" => {
+                let Remove { name } = crate::json::read(fields)?;
+                Ok(HeaderAction::Remove { name })
+            }
+            _ => Err(serde::de::Error::unknown_variant(tag, &["set", "remove"])),
+        })
+    }
 }
 
 impl HeaderAction {

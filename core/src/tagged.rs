@@ -16,8 +16,9 @@
 //! the variant's own fields, streaming. A map whose first key is not the
 //! tag is refused with a message naming it. So these impls are only for
 //! what crosses from the background to the pages as JSON text: no stored
-//! or user-written JSON reaches them (stored types keep the derive, which
-//! takes any order; [`Request`], which tests write by hand, is externally
+//! or user-written JSON reaches them (stored tagged types are read through
+//! a `serde_json::Value`, in any order: `json::read_tagged`; [`Request`],
+//! which tests write by hand, is externally
 //! tagged), and none is read through a `serde_json::Value`, whose maps sort
 //! their keys.
 //!
