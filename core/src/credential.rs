@@ -386,7 +386,7 @@ pub enum Deployments {
 
 /// What kind of secret this is. It decides which calls verify it and which
 /// header carries it. Read by its tag through a `Value`
-/// ([`crate::json::read_tagged`]).
+/// (`json::read_tagged`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum CredentialKind {
@@ -574,7 +574,7 @@ impl CredentialInfo {
 /// A credential with its secret, as the vault stores it. `Debug` shows the
 /// secret as `<redacted>`. Read through a `Value`, its info and its secrets
 /// from the same map: the derive reads a flattened field by buffering the
-/// value in serde's `Content` tree ([`crate::json::read_tagged`] says what
+/// value in serde's `Content` tree (`json::read_tagged` says what
 /// that costs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Credential {

@@ -32,7 +32,7 @@ use crate::text::{Localize, Text};
 pub const MAX_ALSO: usize = 20;
 
 /// A rule's policy on which pages may make the browser send its headers.
-/// Read by its tag through a `Value` ([`crate::json::read_tagged`]).
+/// Read by its tag through a `Value` (`json::read_tagged`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "policy", rename_all = "camelCase")]
 pub enum Initiators {

@@ -79,7 +79,8 @@ pub(crate) mod check {
     use serde::Serialize;
     use std::fmt::Debug;
 
-    /// JSON text of `value` with every map's keys in `order`'s order.
+    /// JSON text of `value` with every map's keys in `Value`'s sorted
+    /// order, or, with `reverse`, the other way round.
     fn text_in_order(value: &Value, reverse: bool) -> String {
         match value {
             Value::Object(map) => {

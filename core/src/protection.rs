@@ -40,7 +40,7 @@ pub const SESSION_KEY: &str = "vaultKey";
 pub const IDLE_CHOICES: [u32; 5] = [5, 15, 30, 60, 240];
 
 /// How secrets are kept. Read by its tag through a `Value`
-/// ([`crate::json::read_tagged`]).
+/// (`json::read_tagged`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
 pub enum Protection {

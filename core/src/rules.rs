@@ -434,7 +434,7 @@ impl RuleBook {
 }
 
 /// What a rule does to one request header. Read by its tag through a
-/// `Value` ([`crate::json::read_tagged`]).
+/// `Value` (`json::read_tagged`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum HeaderAction {

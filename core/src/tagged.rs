@@ -18,9 +18,8 @@
 //! what crosses from the background to the pages as JSON text: no stored
 //! or user-written JSON reaches them (stored tagged types are read through
 //! a `serde_json::Value`, in any order: `json::read_tagged`; [`Request`],
-//! which tests write by hand, is externally
-//! tagged), and none is read through a `serde_json::Value`, whose maps sort
-//! their keys.
+//! which tests write by hand, is externally tagged), and none is read
+//! through a `serde_json::Value`, whose maps sort their keys.
 //!
 //! [`Request`]: crate::message::Request
 
